@@ -1,0 +1,18 @@
+"""simulator: a discrete-event simulator of parallel-vs-serial compute for deep learning.
+
+Import is cheap and side-effect free; `predict` is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["predict", "__version__"]
+
+
+def predict(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """One prediction as a JSON-ready dict; see `simulator.predict_api.predict`."""
+    from simulator.predict_api import predict as _predict
+
+    return _predict(*args, **kwargs)

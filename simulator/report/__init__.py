@@ -1,0 +1,1 @@
+"""Writers: the only code that creates files (results, traces, figures, measurements)."""
