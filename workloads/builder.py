@@ -1,0 +1,183 @@
+"""Builder: a model definition + batch + mode + precision -> OpGraph.
+
+Inference is the forward pass. Training adds the loss, the backward pass in reverse layer
+order (backward-data then backward-weight per layer, as autograd issues them), gradient
+accumulation where a tensor feeds several layers, and one optimizer step. The input batch
+is first copied host -> device. Program order is the order a framework launches kernels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulator.errors import UserError
+from workloads.layers import LayerCost, Work, layer_kinds
+from workloads.memory import memory_estimate
+from workloads.model_def import ModelDef
+from workloads.ops import Op, OpGraph
+from workloads.optimizers import get_optimizer
+from workloads.precision import Precision, get_precision
+
+MODES = ("train", "infer")
+INPUT = "<input>"
+
+
+@dataclass(frozen=True)
+class ResolvedLayer:
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    in_shapes: tuple[tuple[int, ...], ...]
+    cost: LayerCost
+
+
+def resolve_layers(model: ModelDef, batch: int) -> list[ResolvedLayer]:
+    """Shapes and costs of every layer for one batch size."""
+    shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(model.input_shape)}
+    previous, resolved = INPUT, []
+    for layer in model.layers:
+        inputs = tuple(layer.inputs or [previous])
+        in_shapes = tuple(shapes[i] for i in inputs)
+        try:
+            cost = layer_kinds.get(layer.kind)(list(in_shapes), layer.args(), batch)
+        except (ValueError, IndexError, TypeError) as err:
+            raise UserError(f"model {model.name}: layer {layer.name}: {err}") from None
+        shapes[layer.name] = cost.out_shape
+        resolved.append(ResolvedLayer(layer.name, layer.kind, inputs, in_shapes, cost))
+        previous = layer.name
+    return resolved
+
+
+def check_request(batch: int, mode: str) -> None:
+    if not isinstance(batch, int) or batch < 1:
+        raise UserError(f"batch must be a positive integer, got {batch}")
+    if mode not in MODES:
+        raise UserError(f"unknown mode '{mode}'; valid modes: {', '.join(MODES)}")
+
+
+def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_bytes: int,
+        extra_read: float = 0.0, extra_kernels: int = 0) -> Op:
+    """Turn element counts into bytes for this precision; weights are read as cast copies."""
+    dtype = prec.gemm_dtype if work.kind == "gemm" else ("fp32" if act_bytes == 4 else prec.gemm_dtype)
+    weight_bytes = prec.lowp_bytes if work.kind == "gemm" else prec.master_bytes
+    read = work.act_read * act_bytes + work.weight_read * weight_bytes + extra_read
+    written = work.act_write * act_bytes + work.weight_write * prec.master_bytes
+    read += work.extra_bytes / 2
+    written += work.extra_bytes / 2
+    return Op(name=name, kind=work.kind, phase=phase, layer=layer, flops=work.flops,  # type: ignore[arg-type]
+              bytes_read=read, bytes_written=written, dtype=dtype, work_items=max(1, work.work_items),
+              param_bytes=work.weight_read * weight_bytes, gemm=work.gemm,
+              kernels=work.kernels + extra_kernels)
+
+
+class _Builder:
+    def __init__(self, model: ModelDef, batch: int, mode: str, prec: Precision, optimizer: str):
+        self.model, self.batch, self.mode, self.prec = model, batch, mode, prec
+        self.optimizer = get_optimizer(optimizer) if mode == "train" else None
+        self.layers = resolve_layers(model, batch)
+        self.g = OpGraph(model.name, batch, mode, prec.name)
+        self.g.params = sum(layer.cost.params for layer in self.layers)
+        self.fwd_out: dict[str, list[str]] = {}  # layer -> ops that produce its output
+        self.consumers: dict[str, list[str]] = {}
+        for layer in self.layers:
+            for src in layer.inputs:
+                self.consumers.setdefault(src, []).append(layer.name)
+
+    def act_bytes(self, layer: ResolvedLayer) -> int:
+        return self.prec.master_bytes if layer.cost.fp32 else self.prec.act_bytes
+
+    def cast_extra(self, layer: ResolvedLayer) -> tuple[float, int]:
+        """autocast: one fp32 -> low-precision weight copy per step (cached in forward)."""
+        if self.prec.mixed and layer.cost.lowp and layer.cost.params:
+            return layer.cost.params * (self.prec.master_bytes + self.prec.lowp_bytes), 1
+        return 0.0, 0
+
+    def build(self) -> OpGraph:
+        n_input = self.batch * math.prod(self.model.input_shape)
+        size = n_input * self.model.input_bytes_per_element
+        self.g.add(Op("input.h2d", "copy", "input", "input", 0.0, size, size, "fp32", 1,
+                      attrs=(("bytes_moved", size),)))
+        self.fwd_out[INPUT] = ["input.h2d"]
+        for layer in self.layers:
+            self.forward(layer)
+        if self.mode == "train":
+            self.backward()
+            self.update()
+        self.g.memory = memory_estimate(self.layers, self.batch, self.model, self.prec,
+                                        self.optimizer, self.g.params)
+        return self.g
+
+    def forward(self, layer: ResolvedLayer) -> None:
+        deps = [op for src in layer.inputs for op in self.fwd_out[src]]
+        work = layer.cost.fwd
+        if work is None:
+            self.fwd_out[layer.name] = deps
+            return
+        extra, kernels = self.cast_extra(layer)
+        if INPUT in layer.inputs and self.prec.mixed:  # the fp32 batch is cast once
+            n_in = self.batch * math.prod(self.model.input_shape)
+            extra += n_in * self.prec.master_bytes
+            kernels += 1
+        op = _op(f"{layer.name}.fwd", "fwd", layer.name, work, self.prec, self.act_bytes(layer),
+                 extra, kernels)
+        self.fwd_out[layer.name] = [self.g.add(op, deps).name]
+
+    def backward(self) -> None:
+        from workloads.layers import softmax_cross_entropy
+
+        last = self.layers[-1]
+        loss = softmax_cross_entropy([last.cost.out_shape], {}, self.batch)
+        assert loss.fwd is not None and loss.bwd_data is not None
+        pb = self.prec.master_bytes
+        self.g.add(_op("loss.fwd", "loss", "loss", loss.fwd, self.prec, pb), self.fwd_out[last.name])
+        self.g.add(_op("loss.bwd", "loss", "loss", loss.bwd_data, self.prec, pb), ["loss.fwd"])
+        grad_in: dict[str, list[str]] = {}  # layer -> ops producing the gradient of its input
+        self.bwd_weight_ops: list[str] = []
+        for layer in reversed(self.layers):
+            consumers = self.consumers.get(layer.name, [])
+            sources = [grad_in[c] for c in consumers] if consumers else [["loss.bwd"]]
+            grad_out = self.accumulate(layer, sources)
+            grad_in[layer.name] = self.layer_backward(layer, grad_out)
+
+    def accumulate(self, layer: ResolvedLayer, sources: list[list[str]]) -> list[str]:
+        if len(sources) == 1:
+            return sources[0]
+        n = self.batch * math.prod(layer.cost.out_shape)
+        work = Work("elementwise", float(n * (len(sources) - 1)), n * len(sources), n, n)
+        op = _op(f"{layer.name}.grad_accum", "bwd_data", layer.name, work, self.prec,
+                 self.act_bytes(layer))
+        return [self.g.add(op, [o for s in sources for o in s]).name]
+
+    def layer_backward(self, layer: ResolvedLayer, grad_out: list[str]) -> list[str]:
+        cost, act = layer.cost, self.act_bytes(layer)
+        needs_input_grad = any(src != INPUT for src in layer.inputs)
+        produced: list[str] = []
+        if cost.bwd_data is not None and needs_input_grad:
+            op = _op(f"{layer.name}.bwd_data", "bwd_data", layer.name, cost.bwd_data, self.prec, act)
+            produced.append(self.g.add(op, grad_out + self.fwd_out[layer.name]).name)
+        if cost.bwd_weight is not None:
+            extra, kernels = self.cast_extra(layer)  # the gradient is cast back to fp32
+            op = _op(f"{layer.name}.bwd_weight", "bwd_weight", layer.name, cost.bwd_weight,
+                     self.prec, act, extra, kernels)
+            self.bwd_weight_ops.append(self.g.add(op, grad_out + self.fwd_out[layer.name]).name)
+        return produced or grad_out  # views and adds hand the gradient straight through
+
+    def update(self) -> None:
+        opt, p = self.optimizer, self.g.params
+        assert opt is not None
+        mb = self.prec.master_bytes
+        read, written = opt.reads_per_param * p * mb, opt.writes_per_param * p * mb
+        kernels = opt.kernels(p)
+        if self.prec.grad_scaler:  # unscale gradients in place and check for inf/nan
+            read, written, kernels = read + p * mb, written + p * mb, kernels + 2
+        op = Op("optimizer.step", "optimizer", "update", "optimizer", opt.flops_per_param * p,
+                read, written, "fp32", max(1, p), param_bytes=p * mb, kernels=kernels)
+        self.g.add(op, self.bwd_weight_ops)
+
+
+def build_graph(model: ModelDef, batch: int, mode: str = "train", precision: str = "fp32",
+                optimizer: str = "sgd") -> OpGraph:
+    """The OpGraph of one step of `model` at `batch` samples per device."""
+    check_request(batch, mode)
+    return _Builder(model, batch, mode, get_precision(precision), optimizer).build()

@@ -1,0 +1,234 @@
+"""Layer kinds and their exact cost formulas: output shape, parameters, and the work of the
+forward, backward-data and backward-weight passes.
+
+Shapes are per sample: (C, H, W) for images, (F,) for flat features. Work is counted in
+elements (dtype-free); the builder turns elements into bytes for the chosen precision.
+A convolution is costed as the implicit GEMM that cuDNN-style libraries run (direct
+convolution FLOPs; no Winograd or FFT savings are assumed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from simulator.registry import Registry
+from workloads.ops import Gemm
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Work:
+    """The work of one pass of one layer, in elements."""
+
+    kind: str
+    flops: float
+    act_read: float
+    act_write: float
+    work_items: int
+    weight_read: float = 0.0
+    weight_write: float = 0.0
+    gemm: Gemm | None = None
+    kernels: int = 1
+    extra_bytes: float = 0.0  # dtype-independent bytes, e.g. int64 pooling indices
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Everything the builder needs from one layer for one batch size."""
+
+    out_shape: Shape
+    params: int
+    fwd: Work | None
+    bwd_data: Work | None
+    bwd_weight: Work | None
+    saved_elems: float  # activation elements kept for the backward pass
+    saved_extra_bytes: float = 0.0
+    lowp: bool = False  # runs in low precision under autocast (matmul/conv)
+    fp32: bool = False  # autocast keeps it in fp32 (softmax, loss)
+
+
+LayerFn = Callable[[list[Shape], dict[str, Any], int], LayerCost]
+layer_kinds: Registry[LayerFn] = Registry("layer kind")
+
+
+def _prod(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def _out_hw(h: int, w: int, args: dict[str, Any]) -> tuple[int, int]:
+    kh, kw = _pair(args["kernel"])
+    sh, sw = _pair(args.get("stride", 1))
+    ph, pw = _pair(args.get("padding", 0))
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"kernel {kh}x{kw} does not fit a {h}x{w} input")
+    return ho, wo
+
+
+def _elementwise(n_in: float, n_out: float, flops_per: float, items: int) -> Work:
+    return Work("elementwise", flops_per * n_out, n_in, n_out, items)
+
+
+def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied: bool) -> LayerCost:
+    """Convolution (shared weights) or locally connected layer (untied weights)."""
+    c, h, w = shapes[0]
+    cout, groups = int(args["out_channels"]), int(args.get("groups", 1))
+    if c % groups or cout % groups:
+        raise ValueError(f"channels {c}->{cout} are not divisible by groups={groups}")
+    kh, kw = _pair(args["kernel"])
+    ho, wo = _out_hw(h, w, args)
+    cg, og, taps = c // groups, cout // groups, kh * kw
+    bias = bool(args.get("bias", True))
+    positions = ho * wo
+    n_in, n_out = batch * c * h * w, batch * cout * positions
+    if untied:  # one small GEMM per output position: batched over positions
+        weights = positions * cout * cg * taps
+        fwd_g = Gemm(batch, og, cg * taps, positions * groups)
+        bwd_d = Gemm(batch, cg * taps, og, positions * groups)
+        bwd_w = Gemm(og, cg * taps, batch, positions * groups)
+        params = weights + (cout * positions if bias else 0)
+    else:
+        weights = cout * cg * taps
+        fwd_g = Gemm(batch * positions, og, cg * taps, groups)
+        bwd_d = Gemm(batch * h * w, cg, og * taps, groups)
+        bwd_w = Gemm(og, cg * taps, batch * positions, groups)
+        params = weights + (cout if bias else 0)
+    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g)
+    bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
+    bwd_weight = Work(
+        "gemm", bwd_w.flops, n_in + n_out, 0, params, weight_write=params, gemm=bwd_w
+    )
+    return LayerCost((cout, ho, wo), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
+
+
+@layer_kinds.register("conv2d")
+def conv2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    return _patch_product(shapes, args, batch, untied=False)
+
+
+@layer_kinds.register("locally_connected")
+def locally_connected(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    return _patch_product(shapes, args, batch, untied=True)
+
+
+@layer_kinds.register("linear")
+def linear(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    f, o = _prod(shapes[0]), int(args["out_features"])
+    bias = bool(args.get("bias", True))
+    params = f * o + (o if bias else 0)
+    fwd_g, bwd_d, bwd_w = Gemm(batch, o, f), Gemm(batch, f, o), Gemm(o, f, batch)
+    n_in, n_out = batch * f, batch * o
+    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=f * o, gemm=fwd_g)
+    bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=f * o, gemm=bwd_d)
+    bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, params, weight_write=params, gemm=bwd_w)
+    return LayerCost((o,), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
+
+
+def _pool(shapes: list[Shape], args: dict[str, Any], batch: int, indices: bool) -> LayerCost:
+    c, h, w = shapes[0]
+    args = {"stride": args.get("stride", args["kernel"]), **args}
+    ho, wo = _out_hw(h, w, args)
+    kh, kw = _pair(args["kernel"])
+    n_in, n_out = batch * c * h * w, batch * c * ho * wo
+    idx_bytes = 8.0 * n_out if indices else 0.0  # int64 argmax indices, as PyTorch keeps
+    fwd = Work("pool", float(n_out * kh * kw), n_in, n_out, n_out, extra_bytes=idx_bytes)
+    bwd = Work("pool", float(n_in), n_out, n_in, n_in, extra_bytes=idx_bytes)
+    saved = 0.0 if indices else n_in
+    return LayerCost((c, ho, wo), 0, fwd, bwd, None, saved, saved_extra_bytes=idx_bytes)
+
+
+@layer_kinds.register("maxpool2d")
+def maxpool2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    return _pool(shapes, args, batch, indices=True)
+
+
+@layer_kinds.register("avgpool2d")
+def avgpool2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    return _pool(shapes, args, batch, indices=False)
+
+
+@layer_kinds.register("l2pool2d")
+def l2pool2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    """sqrt(sum of squares) over a window (Le et al. 2012): pooling with 2 flops per tap."""
+    cost = _pool(shapes, args, batch, indices=False)
+    fwd = cost.fwd
+    assert fwd is not None
+    doubled = Work("pool", 2 * fwd.flops + fwd.act_write, fwd.act_read, fwd.act_write, fwd.work_items)
+    return LayerCost(cost.out_shape, 0, doubled, cost.bwd_data, None, cost.saved_elems * 2)
+
+
+@layer_kinds.register("adaptive_avgpool2d")
+def adaptive_avgpool2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    c, h, w = shapes[0]
+    oh, ow = _pair(args["output_size"])
+    n_in, n_out = batch * c * h * w, batch * c * oh * ow
+    fwd = Work("pool", float(n_in), n_in, n_out, n_out)
+    bwd = Work("pool", float(n_in), n_out, n_in, n_in)
+    return LayerCost((c, oh, ow), 0, fwd, bwd, None, 0.0)
+
+
+@layer_kinds.register("relu")
+def relu(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    n = batch * _prod(shapes[0])
+    # in-place (torchvision's ReLU(inplace=True)): the output replaces the input it saves
+    return LayerCost(shapes[0], 0, _elementwise(n, n, 1, n), _elementwise(2 * n, n, 1, n), None, 0.0)
+
+
+@layer_kinds.register("dropout")
+def dropout(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    n = batch * _prod(shapes[0])
+    fwd = Work("elementwise", 2.0 * n, n, n, n, extra_bytes=float(n), kernels=1)  # bool mask
+    bwd = Work("elementwise", float(n), n, n, n, extra_bytes=float(n))
+    return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0, saved_extra_bytes=float(n))
+
+
+@layer_kinds.register("batchnorm2d")
+def batchnorm2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    c = shapes[0][0]
+    n = batch * _prod(shapes[0])
+    fwd = Work("elementwise", 6.0 * n, 2 * n, n, n, weight_read=2 * c)  # stats pass + normalise
+    bwd = Work("elementwise", 8.0 * n, 3 * n, n, n, weight_read=2 * c, weight_write=2 * c, kernels=2)
+    return LayerCost(shapes[0], 2 * c, fwd, bwd, None, float(n), fp32=False)
+
+
+@layer_kinds.register("lcn")
+def lcn(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    """Local contrast normalisation: subtractive then divisive, over a k x k Gaussian window."""
+    kh, kw = _pair(args.get("kernel", 5))
+    n = batch * _prod(shapes[0])
+    taps = kh * kw * shapes[0][0]
+    fwd = Work("pool", 4.0 * n * taps, n, n, n, kernels=4)
+    bwd = Work("pool", 8.0 * n * taps, 3 * n, n, n, kernels=4)
+    return LayerCost(shapes[0], 0, fwd, bwd, None, 2.0 * n)
+
+
+@layer_kinds.register("flatten")
+def flatten(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    return LayerCost((_prod(shapes[0]),), 0, None, None, None, 0.0)  # a view: no kernel
+
+
+@layer_kinds.register("add")
+def add(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    if len(shapes) != 2 or shapes[0] != shapes[1]:
+        raise ValueError(f"add needs two inputs of the same shape, got {shapes}")
+    n = batch * _prod(shapes[0])
+    # backward passes the gradient through to both inputs: no kernel of its own
+    return LayerCost(shapes[0], 0, _elementwise(2 * n, n, 1, n), None, None, 0.0)
+
+
+@layer_kinds.register("softmax_cross_entropy")
+def softmax_cross_entropy(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    f = _prod(shapes[0])
+    n = batch * f
+    fwd = Work("reduction", 5.0 * n, n, batch, batch, kernels=2)  # log_softmax + nll
+    bwd = Work("elementwise", 3.0 * n, n, n, n, kernels=2)
+    return LayerCost((1,), 0, fwd, bwd, None, float(n), fp32=True)

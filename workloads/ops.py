@@ -1,0 +1,103 @@
+"""Op (one unit of work a device executes) and OpGraph (a networkx DiGraph of ops).
+
+An op states how much work it has (flops, bytes read and written) and how parallel that
+work is (`work_items`); for matrix products it also carries the GEMM shape so that a GPU
+model can quantise it into tiles and waves. Ops are frozen: costing never mutates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Literal
+
+import networkx as nx
+
+OpKind = Literal["gemm", "elementwise", "reduction", "pool", "optimizer", "copy", "collective"]
+Phase = Literal["input", "fwd", "loss", "bwd_data", "bwd_weight", "update", "comm"]
+
+DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """Shape of a (batched) matrix product: `batch` independent (m x k) @ (k x n) products."""
+
+    m: int
+    n: int
+    k: int
+    batch: int = 1
+
+    @property
+    def flops(self) -> float:
+        return 2.0 * self.m * self.n * self.k * self.batch
+
+
+@dataclass(frozen=True)
+class Op:
+    """One kernel-level unit of work (or a few kernels issued together)."""
+
+    name: str
+    kind: OpKind
+    phase: Phase
+    layer: str
+    flops: float
+    bytes_read: float
+    bytes_written: float
+    dtype: str
+    work_items: int
+    param_bytes: float = 0.0
+    gemm: Gemm | None = None
+    kernels: int = 1
+    attrs: tuple[tuple[str, float | str | bool], ...] = field(default=())
+
+    @property
+    def bytes(self) -> float:
+        return self.bytes_read + self.bytes_written
+
+    def attr(self, key: str, default: float | str | bool | None = None) -> float | str | bool | None:
+        return dict(self.attrs).get(key, default)
+
+
+@dataclass
+class OpGraph:
+    """Ops in program (launch) order plus their data dependencies as a DiGraph."""
+
+    name: str
+    batch: int
+    mode: str
+    precision: str
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    order: list[str] = field(default_factory=list)
+    memory: dict[str, float] = field(default_factory=dict)
+    params: int = 0
+
+    def add(self, op: Op, after: list[str] | tuple[str, ...] = ()) -> Op:
+        """Append `op` in program order, depending on the ops named in `after`."""
+        if op.name in self.graph:
+            raise ValueError(f"duplicate op name {op.name!r}")
+        self.graph.add_node(op.name, op=op)
+        self.order.append(op.name)
+        for pred in after:
+            self.graph.add_edge(pred, op.name)
+        return op
+
+    def op(self, name: str) -> Op:
+        return self.graph.nodes[name]["op"]
+
+    def ops(self) -> Iterator[Op]:
+        for name in self.order:
+            yield self.op(name)
+
+    def predecessors(self, name: str) -> list[str]:
+        return list(self.graph.predecessors(name))
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @property
+    def flops(self) -> float:
+        return sum(op.flops for op in self.ops())
+
+    @property
+    def bytes(self) -> float:
+        return sum(op.bytes for op in self.ops())

@@ -1,0 +1,41 @@
+"""Optimizer update costs per parameter (fp32 master state), as PyTorch's foreach kernels run.
+
+PyTorch's multi-tensor (foreach) kernels launch once per chunk list: each launch covers
+at most 320 blocks x 65,536 elements, so large models take several launches per op.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulator.errors import unknown_name
+
+ELEMENTS_PER_FOREACH_LAUNCH = 320 * 65536
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    state_per_param: int  # fp32 state tensors per parameter
+    reads_per_param: int  # fp32 tensors read by one step (weights, grads, state)
+    writes_per_param: int
+    flops_per_param: float
+    foreach_ops: int  # foreach kernels per step (each split into launches by size)
+
+    def kernels(self, params: int) -> int:
+        return self.foreach_ops * max(1, math.ceil(params / ELEMENTS_PER_FOREACH_LAUNCH))
+
+
+OPTIMIZERS = {
+    # buf = momentum * buf + grad; w -= lr * buf
+    "sgd": Optimizer("sgd", 1, 3, 2, 4.0, 3),
+    # m, v moments with bias correction: about a dozen flops per parameter
+    "adam": Optimizer("adam", 2, 4, 3, 12.0, 6),
+}
+
+
+def get_optimizer(name: str) -> Optimizer:
+    if name not in OPTIMIZERS:
+        raise unknown_name("optimizer", name, list(OPTIMIZERS))
+    return OPTIMIZERS[name]

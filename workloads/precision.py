@@ -1,0 +1,42 @@
+"""Precision modes: which dtype the matrix math runs in and how many bytes tensors take.
+
+`bf16` and `fp16` are mixed precision the way torch.autocast does it: convolutions and
+matrix products run in the low dtype on low-precision copies of the weights, activations
+are stored in the low dtype, master weights, gradients and optimizer state stay in fp32,
+and the casts are counted. fp16 training adds GradScaler's unscale and inf check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.errors import unknown_name
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    gemm_dtype: str
+    act_bytes: int
+    mixed: bool
+    grad_scaler: bool = False
+
+    master_bytes: int = 4  # fp32 master weights, gradients and optimizer state
+
+    @property
+    def lowp_bytes(self) -> int:
+        return 2 if self.mixed else self.master_bytes
+
+
+PRECISIONS = {
+    "fp32": Precision("fp32", "fp32", 4, mixed=False),
+    "tf32": Precision("tf32", "tf32", 4, mixed=False),
+    "bf16": Precision("bf16", "bf16", 2, mixed=True),
+    "fp16": Precision("fp16", "fp16", 2, mixed=True, grad_scaler=True),
+}
+
+
+def get_precision(name: str) -> Precision:
+    if name not in PRECISIONS:
+        raise unknown_name("precision", name, list(PRECISIONS))
+    return PRECISIONS[name]
