@@ -1,0 +1,1 @@
+"""Hardware models: devices (CPU, GPU, ideal), links, calibration profiles and the catalog."""

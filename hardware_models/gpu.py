@@ -1,0 +1,68 @@
+"""GPU model: many SMs of many slow cores, tensor cores per dtype, HBM/GDDR bandwidth.
+
+Matrix products are cut into output tiles; tiles run in waves over the SMs, so a product
+with 1.1 waves of tiles pays for 2 (wave quantisation) and a tiny product uses few SMs.
+Small products with a long K are split along K (split-K) to fill idle SMs, as cuBLAS does.
+Everything else is costed as a roofline on the non-tensor units and memory bandwidth.
+Each kernel costs the host `launch_s` (the engine's host thread) and the device a fixed
+`kernel_overhead_s` (ramp-up and tail).
+"""
+
+from __future__ import annotations
+
+import math
+
+from hardware_models.base import OpCost
+from hardware_models.links import Link
+from hardware_models.profile import Profile
+from hardware_models.registry import hardware
+from hardware_models.spec import GPUSpec
+from workloads.ops import Gemm, Op
+
+SPLIT_K_MIN_DEPTH = 256  # each split keeps at least this many K steps
+
+
+@hardware.register("gpu")
+class GPU:
+    kind = "gpu"
+
+    def __init__(self, spec: GPUSpec, profile: Profile, host_link: Link) -> None:
+        self.spec, self.profile, self.host_link = spec, profile, host_link
+        self.name = spec.name
+        self.memory_bytes = spec.memory_bytes
+        self.cores = spec.total_cores
+        self.tdp_w, self.price_usd = spec.tdp_w, spec.price_usd
+
+    def peak_flops(self, dtype: str) -> float:
+        peaks = self.spec.peak_flops
+        return peaks.get(dtype, peaks["fp32"])
+
+    def launch_s(self, op: Op) -> float:
+        per = self.profile.launch_s if self.profile.launch_s is not None else self.spec.kernel_launch_s
+        return per * op.kernels
+
+    def op_cost(self, op: Op) -> OpCost:
+        overhead = self.profile.kernel_overhead_s * op.kernels
+        if op.kind == "copy":
+            return self.host_link.copy_cost(float(op.attr("bytes_moved", op.bytes_read)), self.profile)
+        memory_s = op.bytes / (self.spec.memory_bandwidth_bytes_per_s * self.profile.memory_efficiency)
+        if op.kind == "gemm" and op.gemm is not None:
+            return OpCost(self.gemm_s(op.gemm, op.dtype), memory_s, overhead)
+        vector_rate = self.peak_flops("fp32") * self.profile.vector_efficiency
+        return OpCost(op.flops / vector_rate, memory_s, overhead)
+
+    def gemm_s(self, g: Gemm, dtype: str) -> float:
+        """Time of the tiles' main loops: waves x (one tile's FLOPs / one SM's rate)."""
+        tm, tn = self.profile.gemm_tile
+        tiles = math.ceil(g.m / tm) * math.ceil(g.n / tn) * g.batch
+        split = self.split_k(tiles, g.k)
+        k_per_tile = math.ceil(g.k / split)
+        waves = math.ceil(tiles * split / self.spec.sms)
+        sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype) / self.spec.sms
+        k_fill = k_per_tile / (k_per_tile + self.profile.gemm_k_half)
+        return waves * (2.0 * tm * tn * k_per_tile) / (sm_rate * k_fill)
+
+    def split_k(self, tiles: int, k: int) -> int:
+        if tiles >= self.spec.sms:
+            return 1
+        return max(1, min(self.spec.sms // tiles, k // SPLIT_K_MIN_DEPTH))

@@ -1,0 +1,48 @@
+"""`python -m simulator list hardware|links|models`: the catalog as a table."""
+
+from __future__ import annotations
+
+from hardware_models.catalog_io import default_profile, device_names, link_names, load_link, load_spec
+from simulator.errors import UserError
+from workloads.builder import resolve_layers
+from workloads.model_def import catalog_models, load_model
+
+
+def _hardware() -> list[str]:
+    rows = [f"{'name':18s} {'kind':4s} {'cores':>7s} {'peak fp32':>10s} {'memory':>9s} "
+            f"{'bandwidth':>11s}  profile"]
+    for name in device_names():
+        spec = load_spec(name)
+        fp32 = spec.peak_flops["fp32"] if spec.kind == "gpu" else (
+            spec.total_cores * spec.clock_hz * spec.flops_per_cycle_per_core["fp32"])
+        rows.append(f"{name:18s} {spec.kind:4s} {spec.total_cores:7d} {fp32 / 1e12:7.2f} TF "
+                    f"{spec.memory_bytes / 1e9:6.0f} GB {spec.memory_bandwidth_bytes_per_s / 1e9:7.1f} GB/s"
+                    f"  {default_profile(spec).origin}")
+    rows.append(f"{'ideal':18s} built-in contention-free device for exact-time tests")
+    return rows
+
+
+def _links() -> list[str]:
+    rows = [f"{'name':12s} {'bandwidth/dir':>14s} {'latency':>10s}"]
+    for name in link_names():
+        link = load_link(name)
+        rows.append(f"{name:12s} {link.bandwidth_bytes_per_s / 1e9:9.2f} GB/s {link.latency_s * 1e6:7.2f} us")
+    return rows
+
+
+def _models() -> list[str]:
+    rows = [f"{'name':10s} {'params':>14s} {'GMACs/sample':>13s}  description"]
+    for name in catalog_models():
+        model = load_model(name)
+        layers = resolve_layers(model, 1)
+        macs = sum(l.cost.fwd.flops for l in layers if l.cost.fwd and l.cost.fwd.kind == "gemm") / 2
+        params = sum(l.cost.params for l in layers)
+        rows.append(f"{name:10s} {params:14,d} {macs / 1e9:13.2f}  {model.description}")
+    return rows
+
+
+def run_list(what: str) -> None:
+    listers = {"hardware": _hardware, "links": _links, "models": _models}
+    if what not in listers:
+        raise UserError(f"unknown list '{what}'; choose one of: {', '.join(listers)}")
+    print("\n".join(listers[what]()))
