@@ -99,7 +99,10 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied
     else:
         weights = cout * cg * taps
         fwd_g = Gemm(batch * positions, og, cg * taps, groups)
-        bwd_d = Gemm(batch * h * w, cg, og * taps, groups)
+        if positions == h * w:  # 'same' convolution: dgrad is itself an implicit-GEMM conv
+            bwd_d = Gemm(batch * h * w, cg, og * taps, groups)
+        else:  # strided/valid: grad_cols = grad_out @ W^T, then col2im (same FLOPs as fwd)
+            bwd_d = Gemm(batch * positions, cg * taps, og, groups)
         bwd_w = Gemm(og, cg * taps, batch * positions, groups)
         params = weights + (cout if bias else 0)
     fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g)

@@ -1,0 +1,121 @@
+"""Golden facts of the catalog models, layer formulas, and the training graph's structure."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from simulator.errors import UserError
+from workloads.builder import build_graph, resolve_layers
+from workloads.layers import conv2d, linear, maxpool2d
+from workloads.model_def import catalog_models, load_model, parse_model
+
+
+def macs(name: str) -> float:
+    layers = resolve_layers(load_model(name), 1)
+    return sum(l.cost.fwd.flops for l in layers if l.cost.fwd and l.cost.fwd.kind == "gemm") / 2
+
+
+def params(name: str) -> int:
+    return sum(l.cost.params for l in resolve_layers(load_model(name), 1))
+
+
+def test_vgg16_golden_facts():
+    assert params("vgg16") == 138_357_544
+    assert macs("vgg16") == pytest.approx(15.47e9, rel=1e-3)
+
+
+def test_resnet50_and_alexnet_golden_facts():
+    assert params("resnet50") == 25_557_032
+    assert macs("resnet50") == pytest.approx(4.1e9, rel=0.01)
+    assert params("alexnet") == 61_100_840
+    assert params("vgg19") == 143_667_240
+
+
+def test_catalog_lists_required_models():
+    assert {"vgg16", "vgg19", "alexnet", "resnet50", "mlp"} <= set(catalog_models())
+
+
+def test_conv_formula_stride_padding_groups():
+    cost = conv2d([(32, 56, 56)], {"out_channels": 64, "kernel": 3, "stride": 2, "padding": 1,
+                                   "groups": 4}, batch=2)
+    assert cost.out_shape == (64, 28, 28)
+    assert cost.params == 64 * 8 * 9 + 64
+    assert cost.fwd.flops == 2 * 2 * 64 * 28 * 28 * 8 * 9
+    assert cost.bwd_data.flops == cost.fwd.flops == cost.bwd_weight.flops
+
+
+def test_linear_and_pool_formulas():
+    cost = linear([(25088,)], {"out_features": 4096}, batch=16)
+    assert cost.params == 25088 * 4096 + 4096
+    assert cost.fwd.gemm.m == 16 and cost.fwd.gemm.k == 25088
+    pool = maxpool2d([(64, 224, 224)], {"kernel": 2, "stride": 2}, batch=1)
+    assert pool.out_shape == (64, 112, 112)
+
+
+def test_training_graph_is_a_dag_with_backward_for_every_weighted_layer():
+    g = build_graph(load_model("vgg16"), 8, "train", "fp32")
+    assert nx.is_directed_acyclic_graph(g.graph)
+    names = set(g.order)
+    assert "conv1_1.bwd_weight" in names and "conv1_1.bwd_data" not in names  # input needs no grad
+    assert "conv1_2.bwd_data" in names and "optimizer.step" in names
+    position = {n: i for i, n in enumerate(g.order)}
+    for a, b in g.graph.edges:
+        assert position[a] < position[b], "program order must respect dependencies"
+
+
+def test_training_flops_are_three_times_forward():
+    train = build_graph(load_model("vgg16"), 1, "train", "fp32")
+    gemm = sum(op.flops for op in train.ops() if op.kind == "gemm")
+    # forward + backward-weight everywhere, backward-data everywhere but the first conv
+    first = 2 * 64 * 3 * 9 * 224 * 224
+    assert gemm == pytest.approx(3 * 2 * 15.47e9 - first, rel=2e-3)
+
+
+def test_resnet_branches_accumulate_gradients():
+    g = build_graph(load_model("resnet50"), 2, "train", "fp32")
+    accum = [n for n in g.order if n.endswith(".grad_accum")]
+    assert len(accum) == 16  # one per bottleneck block input
+    assert nx.is_directed_acyclic_graph(g.graph)
+
+
+def test_mixed_precision_halves_activation_traffic_and_keeps_fp32_master_state():
+    fp32 = build_graph(load_model("vgg16"), 32, "train", "fp32")
+    bf16 = build_graph(load_model("vgg16"), 32, "train", "bf16")
+    assert bf16.op("relu3_1.fwd").bytes == fp32.op("relu3_1.fwd").bytes / 2
+    assert bf16.op("conv3_1.fwd").dtype == "bf16"
+    assert bf16.op("optimizer.step").bytes == fp32.op("optimizer.step").bytes
+    assert bf16.memory["activations_bytes"] < fp32.memory["activations_bytes"]
+
+
+def test_adam_state_is_twice_sgd_momentum():
+    sgd = build_graph(load_model("mlp"), 4, "train", "fp32", "sgd")
+    adam = build_graph(load_model("mlp"), 4, "train", "fp32", "adam")
+    assert adam.memory["optimizer_state_bytes"] == 2 * sgd.memory["optimizer_state_bytes"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "nope"}]}, "unknown layer kind"),
+    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "linear"}]}, "needs 'out_features'"),
+    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "linear", "out_features": 2,
+                                                   "colour": 1}]}, "colour"),
+    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "relu", "inputs": ["z"]}]},
+     "not an earlier layer"),
+])
+def test_bad_model_definitions_name_the_problem(bad, message):
+    with pytest.raises(UserError, match=message):
+        parse_model(bad, "model.yaml")
+
+
+def test_kernel_larger_than_input_is_a_user_error():
+    model = parse_model({"name": "m", "input_shape": [3, 4, 4],
+                         "layers": [{"name": "c", "kind": "conv2d", "out_channels": 2, "kernel": 7}]},
+                        "m.yaml")
+    with pytest.raises(UserError, match="layer c"):
+        build_graph(model, 1, "infer")
+
+
+@pytest.mark.parametrize("batch", [0, -3])
+def test_bad_batch_is_rejected(batch):
+    with pytest.raises(UserError, match="batch"):
+        build_graph(load_model("mlp"), batch, "train")
