@@ -44,7 +44,8 @@ class GPU:
     def op_cost(self, op: Op) -> OpCost:
         overhead = self.profile.kernel_overhead_s * op.kernels
         if op.kind == "copy":
-            return self.host_link.copy_cost(float(op.attr("bytes_moved", op.bytes_read)), self.profile)
+            size = float(op.attr("bytes_moved", op.bytes_read))  # type: ignore[arg-type]
+            return self.host_link.copy_cost(size, self.profile, bool(op.attr("pinned", False)))
         memory_s = op.bytes / (self.spec.memory_bandwidth_bytes_per_s * self.profile.memory_efficiency)
         if op.kind == "gemm" and op.gemm is not None:
             return OpCost(self.gemm_s(op.gemm, op.dtype), memory_s, overhead)

@@ -1,0 +1,143 @@
+"""`calibrate`: fit a device profile from measured kernels.
+
+The profile is a handful of numbers with a physical meaning, fitted family by family with
+the same cost model `predict` uses (hardware_models.gpu / cpu):
+  launch_s            host time per launch (GPU: CuPy's per-call dispatch, back to back)
+  kernel_overhead_s,  fixed device time per kernel and achievable fraction of peak memory
+  memory_efficiency   bandwidth, from elementwise kernels, reductions and pooling
+  vector_efficiency   achievable fraction of the non-tensor FLOP rate
+  gemm_efficiency     achievable fraction of peak per dtype for full waves of tiles,
+  gemm_k_half,        with the K depth at which a tile reaches half speed and the tile shape
+  gemm_tile           (GPU), from GEMMs
+  copy_efficiency     fraction of the host link's bandwidth, pinned and pageable, and a
+  copy_overhead_s     fixed time per copy
+CPU profiles are fitted to the all-threads measurements. Nothing is a lookup table of the
+measured points: each family is a curve with two or three parameters.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from hardware_models.catalog_io import build_device, load_spec
+from hardware_models.profile import Profile, spec_sheet_profile
+from simulator.errors import UserError
+from simulator.fit import fit, msle
+from simulator.measured_ops import family, load_measurements, record_op
+from simulator.report.atomic import write_text_atomic
+
+GPU_TILES = ((64, 64), (128, 64), (128, 128), (128, 256), (256, 128))
+HOST_LAUNCH_LABEL = "cupy_ufunc.host"
+
+
+def _pairs(device: Any, records: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    return [(device.op_cost(op).duration_s, r["median_s"])
+            for r in records if (op := record_op(r)) is not None]
+
+
+def _loss_for(spec: Any, base: Profile, records: list[dict[str, Any]],
+              to_update: Callable[[dict[str, float]], dict[str, Any]]) -> Callable[[dict[str, float]], float]:
+    def loss(params: dict[str, float]) -> float:
+        device = build_device(spec, base.model_copy(update=to_update(params)))
+        return msle(_pairs(device, records))
+
+    return loss
+
+
+def usable(records: list[dict[str, Any]], spec: Any) -> list[dict[str, Any]]:
+    """GPU: the GPU backend's records; CPU: the all-threads records of the numpy backend."""
+    if spec.kind == "gpu":
+        return [r for r in records if r["backend"] == "cupy"]
+    cpu = [r for r in records if r["backend"] == "numpy"]
+    most = max((r["threads"] or 1 for r in cpu), default=1)
+    return [r for r in cpu if (r["threads"] or 1) == most]
+
+
+def _fit_elementwise(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
+    if not recs:
+        return base
+    upd = lambda p: {"memory_efficiency": p["mem"], "kernel_overhead_s": p["ovh"],
+                     "vector_efficiency": p["vec"]}
+    bounds = {"mem": (0.02, 1.5), "ovh": (1e-8, 1e-3), "vec": (1e-3, 1.5)}
+    return base.model_copy(update=upd(fit(bounds, _loss_for(spec, base, recs, upd))))
+
+
+def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
+    dtypes = sorted({r["dtype"] for r in recs})
+    if not dtypes:
+        return base
+
+    def upd(p: dict[str, float]) -> dict[str, Any]:
+        return {"gemm_efficiency": {d: p[d] for d in dtypes}, "gemm_k_half": p["k_half"]}
+
+    best: tuple[float, Profile] | None = None
+    for tile in GPU_TILES if spec.kind == "gpu" else (base.gemm_tile,):
+        tiled = base.model_copy(update={"gemm_tile": tile})
+        bounds = {**{d: (0.01, 1.5) for d in dtypes}, "k_half": (1.0, 8192.0)}
+        loss = _loss_for(spec, tiled, recs, upd)
+        params = fit(bounds, loss)
+        candidate = tiled.model_copy(update=upd(params))
+        if best is None or loss(params) < best[0]:
+            best = (loss(params), candidate)
+    assert best is not None
+    return best[1]
+
+
+def _fit_copies(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
+    kinds = sorted({"pinned" if r["pinned"] else "pageable" for r in recs})
+    if not kinds:
+        return base
+    upd = lambda p: {"copy_efficiency": {k: p[k] for k in kinds}, "copy_overhead_s": p["ovh"]}
+    bounds = {**{k: (0.01, 1.5) for k in kinds}, "ovh": (1e-8, 1e-2)}
+    return base.model_copy(update=upd(fit(bounds, _loss_for(spec, base, recs, upd))))
+
+
+def calibrate_profile(records: list[dict[str, Any]], hardware: str) -> Profile:
+    """Fit `hardware`'s profile to `records` (see the module docstring)."""
+    spec = load_spec(hardware)
+    recs = usable(records, spec)
+    if not recs:
+        raise UserError(f"no {spec.kind} measurements usable for {hardware}")
+    by = lambda fam: [r for r in recs if family(r) == fam]
+    profile = spec_sheet_profile(hardware).model_copy(update={"origin": "calibrated"})
+    launches = [r["median_s"] for r in recs if r["op"] == "launch" and r["label"] == HOST_LAUNCH_LABEL]
+    if launches:
+        profile = profile.model_copy(update={"launch_s": statistics.median(launches)})
+    if spec.kind == "cpu":
+        profile = profile.model_copy(update={"threads": max(r["threads"] or 1 for r in recs)})
+    profile = _fit_elementwise(spec, profile, by("elementwise"))
+    profile = _fit_gemm(spec, profile, by("gemm"))
+    profile = _fit_copies(spec, profile, by("copy"))
+    return profile
+
+
+def fit_errors(profile: Profile, records: list[dict[str, Any]]) -> dict[str, float]:
+    """Median absolute relative error per family on `records` (for the profile's record)."""
+    spec = load_spec(profile.device)
+    device = build_device(spec, profile)
+    out = {}
+    for fam in ("gemm", "elementwise", "copy"):
+        pairs = _pairs(device, [r for r in usable(records, spec) if family(r) == fam])
+        if pairs:
+            out[fam] = round(statistics.median(abs(p / m - 1) for p, m in pairs), 4)
+    return out
+
+
+def profile_yaml(profile: Profile) -> str:
+    data = profile.model_dump(mode="json")
+    return "# fitted by `python -m simulator calibrate`; do not edit by hand\n" + yaml.safe_dump(
+        data, sort_keys=True)
+
+
+def run_calibrate(measurements: list[str], hardware: str, out: str) -> None:
+    records = load_measurements(measurements)
+    profile = calibrate_profile(records, hardware)
+    profile = profile.model_copy(update={
+        "fitted_from": sorted({r["file"] for r in records}),
+        "fit_error": fit_errors(profile, records)})
+    write_text_atomic(Path(out), profile_yaml(profile))
+    print(f"wrote {out}: {profile.device}, median fit error {profile.fit_error}")

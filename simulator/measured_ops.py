@@ -1,0 +1,79 @@
+"""Measured kernels as simulator ops: turn one measurement record into the Op the cost model
+prices, so calibration and validation use exactly the model that `predict` uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import UserError
+from workloads.ops import Gemm, Op
+
+SCHEMA = "simulator.measurements/1"
+FAMILY = {
+    "gemm": "gemm", "relu": "elementwise", "add": "elementwise", "sum": "elementwise",
+    "maxpool2d": "elementwise", "copy_h2d": "copy", "copy_d2h": "copy", "launch": "launch",
+    "conv2d_fwd": "conv", "conv2d_bwd_data": "conv", "conv2d_bwd_weight": "conv",
+}
+KIND = {"relu": "elementwise", "add": "elementwise", "sum": "reduction", "maxpool2d": "pool"}
+
+
+def load_measurements(paths: list[Any]) -> list[dict[str, Any]]:
+    """All records of the given files, each tagged with its file and backend."""
+    records = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise UserError(f"{path}: measurement file does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise UserError(f"{path}: schema: expected '{SCHEMA}'")
+        for rec in data.get("records", []):
+            records.append({**rec, "file": path.name, "backend": data.get("backend")})
+    if not records:
+        raise UserError(f"{', '.join(map(str, paths))}: no measurement records")
+    return records
+
+
+def record_op(rec: dict[str, Any]) -> Op | None:
+    """The op a record measured, or None for records the op model does not price (launch)."""
+    op, dtype = rec["op"], rec["dtype"]
+    if op == "gemm":
+        g = Gemm(int(rec["m"]), int(rec["n"]), int(rec["k"]))
+        return Op(rec["label"], "gemm", "fwd", "measured", g.flops, rec["bytes"] * 2 / 3,
+                  rec["bytes"] / 3, dtype, g.m * g.n, gemm=g)
+    if op in KIND:
+        elements = int(rec.get("elements") or rec["bytes"] / 4)
+        return Op(rec["label"], KIND[op], "fwd", "measured", rec["flops"], rec["bytes"] * 2 / 3,
+                  rec["bytes"] / 3, dtype, elements)  # type: ignore[arg-type]
+    if op in ("copy_h2d", "copy_d2h"):
+        size = float(rec["bytes_moved"])
+        return Op(rec["label"], "copy", "input", "measured", 0.0, size, size, dtype, 1,
+                  attrs=(("bytes_moved", size), ("pinned", bool(rec["pinned"]))))
+    if op.startswith("conv2d_"):
+        return _conv_op(rec)
+    return None
+
+
+def _conv_op(rec: dict[str, Any]) -> Op:
+    """A measured convolution priced as the implicit GEMM the simulator assumes."""
+    from workloads.layers import conv2d
+
+    args = {"out_channels": rec["out_channels"], "kernel": rec["kernel"],
+            "stride": rec["stride"], "padding": rec["padding"], "bias": False}
+    cost = conv2d([(rec["in_channels"], rec["height"], rec["width"])], args, int(rec["batch"]))
+    work = {"conv2d_fwd": cost.fwd, "conv2d_bwd_data": cost.bwd_data,
+            "conv2d_bwd_weight": cost.bwd_weight}[rec["op"]]
+    assert work is not None
+    size = 2 if rec["dtype"] in ("fp16", "bf16") else 4
+    read = (work.act_read + work.weight_read) * size
+    written = (work.act_write + work.weight_write) * size
+    return Op(rec["label"], "gemm", "fwd", "measured", work.flops, read, written, rec["dtype"],
+              work.work_items, gemm=work.gemm)
+
+
+def family(rec: dict[str, Any]) -> str:
+    return FAMILY.get(rec["op"], "other")
