@@ -2,8 +2,9 @@
 
 Parameters live in log space within bounds; the loss is the mean squared log error of
 predicted over measured times, so a 2x error costs the same on a 10 us kernel as on a 1 s
-one. Coordinate descent with golden-section line searches: slow for big problems, exact
-and dependency-free for the handful of parameters a device profile has.
+one. Coordinate descent with golden-section line searches finds the basin, then a Nelder-Mead
+simplex polishes correlated parameters (an efficiency and the size at which it halves):
+dependency-free and deterministic for the handful of parameters a device profile has.
 """
 
 from __future__ import annotations
@@ -39,6 +40,36 @@ def _golden(f: Callable[[float], float], lo: float, hi: float, iters: int) -> fl
     return (a + b) / 2
 
 
+def _nelder_mead(f: Callable[[list[float]], float], x0: list[float], step: float,
+                 iters: int) -> list[float]:
+    n = len(x0)
+    simplex = [list(x0)] + [[x + (step if i == j else 0.0) for j, x in enumerate(x0)] for i in range(n)]
+    values = [f(x) for x in simplex]
+    for _ in range(iters):
+        order = sorted(range(n + 1), key=lambda i: values[i])
+        simplex, values = [simplex[i] for i in order], [values[i] for i in order]
+        centroid = [sum(x[j] for x in simplex[:-1]) / n for j in range(n)]
+        worst = simplex[-1]
+        reflect = [c + (c - w) for c, w in zip(centroid, worst)]
+        fr = f(reflect)
+        if fr < values[0]:
+            expand = [c + 2 * (c - w) for c, w in zip(centroid, worst)]
+            fe = f(expand)
+            simplex[-1], values[-1] = (expand, fe) if fe < fr else (reflect, fr)
+        elif fr < values[-2]:
+            simplex[-1], values[-1] = reflect, fr
+        else:
+            contract = [c + 0.5 * (w - c) for c, w in zip(centroid, worst)]
+            fc = f(contract)
+            if fc < values[-1]:
+                simplex[-1], values[-1] = contract, fc
+            else:  # shrink towards the best point
+                simplex = [simplex[0]] + [[b + 0.5 * (x - b) for b, x in zip(simplex[0], p)]
+                                          for p in simplex[1:]]
+                values = [values[0]] + [f(x) for x in simplex[1:]]
+    return simplex[min(range(n + 1), key=lambda i: values[i])]
+
+
 def fit(bounds: dict[str, tuple[float, float]], loss: Callable[[dict[str, float]], float],
         sweeps: int = 4, iters: int = 40) -> dict[str, float]:
     """Minimise `loss` over positive parameters within `bounds` (searched in log space)."""
@@ -49,4 +80,12 @@ def fit(bounds: dict[str, tuple[float, float]], loss: Callable[[dict[str, float]
                 return loss({**params, name: math.exp(x)})
 
             params[name] = math.exp(_golden(along, math.log(lo), math.log(hi), iters))
-    return params
+    names = list(bounds)
+    logs = {k: (math.log(lo), math.log(hi)) for k, (lo, hi) in bounds.items()}
+
+    def clipped(x: list[float]) -> dict[str, float]:
+        return {k: math.exp(min(max(v, logs[k][0]), logs[k][1])) for k, v in zip(names, x)}
+
+    best = _nelder_mead(lambda x: loss(clipped(x)), [math.log(params[k]) for k in names], 0.1,
+                        60 * len(names))
+    return clipped(best)
