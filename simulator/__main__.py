@@ -37,6 +37,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--collective", default=None, help="time one collective alone, e.g. allreduce")
     p.add_argument("--bytes", type=float, default=None, dest="bytes_", help="collective size")
     p.add_argument("--spec-sheet", action="store_true", help="ignore calibration profiles")
+    p.add_argument("--sync-input", action="store_true",
+                   help="copy the batch before the first layer (latency) instead of prefetching")
     p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")
     p.add_argument("--per-layer", action="store_true", help="add per-layer times")
 

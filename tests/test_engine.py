@@ -65,7 +65,7 @@ def test_run_is_bounded_by_critical_path_work_and_serial_sum(graph, flops_per_s,
 
 
 def test_ideal_device_times_are_exact():
-    graph = build_graph(load_model("mlp"), 8, "infer", "fp32")
+    graph = build_graph(load_model("mlp"), 8, "infer", "fp32", sync_input=True)
     device = IdealDevice(flops_per_s=1e9, bytes_per_s=1e9)
     trace = simulate(single_device_plan(graph, device))
     expected = sum(max(op.flops / 1e9, op.bytes / 1e9) for op in graph.ops())
@@ -89,3 +89,13 @@ def test_same_inputs_give_byte_identical_output():
     a = json.dumps(predict("resnet50", "ideal", batch=4, per_layer=True), sort_keys=True)
     b = json.dumps(predict("resnet50", "ideal", batch=4, per_layer=True), sort_keys=True)
     assert a == b
+
+
+def test_prefetched_input_overlaps_the_step_and_sync_input_adds_to_it():
+    graph = build_graph(load_model("mlp"), 64, "infer", "fp32")
+    sync = build_graph(load_model("mlp"), 64, "infer", "fp32", sync_input=True)
+    device = IdealDevice(1e9, 1e9)
+    copy_s = graph.op("input.h2d").bytes / 1e9
+    kernels_s = sum(max(op.flops / 1e9, op.bytes / 1e9) for op in graph.ops() if op.kind != "copy")
+    assert simulate(single_device_plan(graph, device)).end_s == pytest.approx(max(copy_s, kernels_s))
+    assert simulate(single_device_plan(sync, device)).end_s == pytest.approx(copy_s + kernels_s)

@@ -1,5 +1,9 @@
 """Builder: a model definition + batch + mode + precision -> OpGraph.
 
+The input batch crosses PCIe on the copy engine. By default it is prefetched, as a data
+loader with pinned memory does: the copy of the next batch overlaps this step, so it costs
+time only when it is longer than the step; `sync_input=True` puts it in front of the first
+layer instead (latency of a single request).
 Inference is the forward pass. Training adds the loss, the backward pass in reverse layer
 order (backward-data then backward-weight per layer, as autograd issues them), gradient
 accumulation where a tensor feeds several layers, and one optimizer step. The input batch
@@ -72,8 +76,10 @@ def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_byte
 
 
 class _Builder:
-    def __init__(self, model: ModelDef, batch: int, mode: str, prec: Precision, optimizer: str):
+    def __init__(self, model: ModelDef, batch: int, mode: str, prec: Precision, optimizer: str,
+                 sync_input: bool = False):
         self.model, self.batch, self.mode, self.prec = model, batch, mode, prec
+        self.sync_input = sync_input
         self.optimizer = get_optimizer(optimizer) if mode == "train" else None
         self.layers = resolve_layers(model, batch)
         self.g = OpGraph(model.name, batch, mode, prec.name)
@@ -98,7 +104,7 @@ class _Builder:
         size = n_input * self.model.input_bytes_per_element
         self.g.add(Op("input.h2d", "copy", "input", "input", 0.0, size, size, "fp32", 1,
                       attrs=(("bytes_moved", size),)))
-        self.fwd_out[INPUT] = ["input.h2d"]
+        self.fwd_out[INPUT] = ["input.h2d"] if self.sync_input else []
         for layer in self.layers:
             self.forward(layer)
         if self.mode == "train":
@@ -177,7 +183,7 @@ class _Builder:
 
 
 def build_graph(model: ModelDef, batch: int, mode: str = "train", precision: str = "fp32",
-                optimizer: str = "sgd") -> OpGraph:
+                optimizer: str = "sgd", sync_input: bool = False) -> OpGraph:
     """The OpGraph of one step of `model` at `batch` samples per device."""
     check_request(batch, mode)
-    return _Builder(model, batch, mode, get_precision(precision), optimizer).build()
+    return _Builder(model, batch, mode, get_precision(precision), optimizer, sync_input).build()
