@@ -60,19 +60,18 @@ def check_request(batch: int, mode: str) -> None:
         raise UserError(f"unknown mode '{mode}'; valid modes: {', '.join(MODES)}")
 
 
-def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_bytes: int,
-        extra_read: float = 0.0, extra_kernels: int = 0) -> Op:
+def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_bytes: int) -> Op:
     """Turn element counts into bytes for this precision; weights are read as cast copies."""
     dtype = prec.gemm_dtype if work.kind == "gemm" else ("fp32" if act_bytes == 4 else prec.gemm_dtype)
     weight_bytes = prec.lowp_bytes if work.kind == "gemm" else prec.master_bytes
-    read = work.act_read * act_bytes + work.weight_read * weight_bytes + extra_read
-    written = work.act_write * act_bytes + work.weight_write * prec.master_bytes
+    read = work.act_read * act_bytes + work.weight_read * weight_bytes
+    written = work.act_write * act_bytes + work.weight_write * weight_bytes
     read += work.extra_bytes / 2
     written += work.extra_bytes / 2
     return Op(name=name, kind=work.kind, phase=phase, layer=layer, flops=work.flops,  # type: ignore[arg-type]
               bytes_read=read, bytes_written=written, dtype=dtype, work_items=max(1, work.work_items),
               param_bytes=work.weight_read * weight_bytes, gemm=work.gemm,
-              kernels=work.kernels + extra_kernels)
+              kernels=work.kernels)
 
 
 class _Builder:
@@ -93,11 +92,32 @@ class _Builder:
     def act_bytes(self, layer: ResolvedLayer) -> int:
         return self.prec.master_bytes if layer.cost.fp32 else self.prec.act_bytes
 
-    def cast_extra(self, layer: ResolvedLayer) -> tuple[float, int]:
-        """autocast: one fp32 -> low-precision weight copy per step (cached in forward)."""
-        if self.prec.mixed and layer.cost.lowp and layer.cost.params:
-            return layer.cost.params * (self.prec.master_bytes + self.prec.lowp_bytes), 1
-        return 0.0, 0
+    def weight_cast(self, layer: ResolvedLayer, phase: str, after: list[str]) -> str | None:
+        """autocast: fp32 weights -> low-precision copy in forward (once per step), and the
+        low-precision weight gradient -> fp32 in backward; each a kernel of its own."""
+        if not (self.prec.mixed and layer.cost.lowp and layer.cost.params):
+            return None
+        p, lo, hi = layer.cost.params, self.prec.lowp_bytes, self.prec.master_bytes
+        read, written = (p * hi, p * lo) if phase == "fwd" else (p * lo, p * hi)
+        name = f"{layer.name}.{'weight_cast' if phase == 'fwd' else 'grad_cast'}"
+        return self.memop(name, phase, layer.name, read, written, p, after)
+
+    def memop(self, name: str, phase: str, layer: str, read: float, written: float,
+              items: float, after: list[str]) -> str:
+        """A memory-bound elementwise kernel (casts, copies within the device)."""
+        op = Op(name, "elementwise", phase, layer, float(items), read, written,  # type: ignore[arg-type]
+                "fp32", max(1, int(items)))
+        return self.g.add(op, after).name
+
+    def add_work(self, name: str, phase: str, layer: ResolvedLayer, work: Work,
+                 after: list[str]) -> str:
+        """The main kernel of a pass, then its epilogue kernel if it has one; returns the last."""
+        act = self.act_bytes(layer)
+        last = self.g.add(_op(name, phase, layer.name, work, self.prec, act), after).name
+        if work.epilogue is not None:
+            epi = _op(f"{name}.epilogue", phase, layer.name, work.epilogue, self.prec, act)
+            last = self.g.add(epi, [last]).name
+        return last
 
     def build(self) -> OpGraph:
         n_input = self.batch * math.prod(self.model.input_shape)
@@ -120,14 +140,13 @@ class _Builder:
         if work is None:
             self.fwd_out[layer.name] = deps
             return
-        extra, kernels = self.cast_extra(layer)
         if INPUT in layer.inputs and self.prec.mixed:  # the fp32 batch is cast once
-            n_in = self.batch * math.prod(self.model.input_shape)
-            extra += n_in * self.prec.master_bytes
-            kernels += 1
-        op = _op(f"{layer.name}.fwd", "fwd", layer.name, work, self.prec, self.act_bytes(layer),
-                 extra, kernels)
-        self.fwd_out[layer.name] = [self.g.add(op, deps).name]
+            n = self.batch * math.prod(self.model.input_shape)
+            deps = [self.memop("input.cast", "fwd", layer.name, n * self.prec.master_bytes,
+                               n * self.prec.lowp_bytes, n, deps)]
+        cast = self.weight_cast(layer, "fwd", [])
+        deps = deps + ([cast] if cast else [])
+        self.fwd_out[layer.name] = [self.add_work(f"{layer.name}.fwd", "fwd", layer, work, deps)]
 
     def backward(self) -> None:
         from workloads.layers import softmax_cross_entropy
@@ -160,13 +179,13 @@ class _Builder:
         needs_input_grad = any(src != INPUT for src in layer.inputs)
         produced: list[str] = []
         if cost.bwd_data is not None and needs_input_grad:
-            op = _op(f"{layer.name}.bwd_data", "bwd_data", layer.name, cost.bwd_data, self.prec, act)
-            produced.append(self.g.add(op, grad_out + self.fwd_out[layer.name]).name)
+            name = f"{layer.name}.bwd_data"
+            produced.append(self.add_work(name, "bwd_data", layer, cost.bwd_data,
+                                          grad_out + self.fwd_out[layer.name]))
         if cost.bwd_weight is not None:
-            extra, kernels = self.cast_extra(layer)  # the gradient is cast back to fp32
-            op = _op(f"{layer.name}.bwd_weight", "bwd_weight", layer.name, cost.bwd_weight,
-                     self.prec, act, extra, kernels)
-            self.bwd_weight_ops.append(self.g.add(op, grad_out + self.fwd_out[layer.name]).name)
+            last = self.add_work(f"{layer.name}.bwd_weight", "bwd_weight", layer, cost.bwd_weight,
+                                 grad_out + self.fwd_out[layer.name])
+            self.bwd_weight_ops.append(self.weight_cast(layer, "bwd_weight", [last]) or last)
         return produced or grad_out  # views and adds hand the gradient straight through
 
     def update(self) -> None:

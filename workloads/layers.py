@@ -33,6 +33,7 @@ class Work:
     gemm: Gemm | None = None
     kernels: int = 1
     extra_bytes: float = 0.0  # dtype-independent bytes, e.g. int64 pooling indices
+    epilogue: "Work | None" = None  # a separate kernel that follows (e.g. a bias add)
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,15 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied
             bwd_d = Gemm(batch * positions, cg * taps, og, groups)
         bwd_w = Gemm(og, cg * taps, batch * positions, groups)
         params = weights + (cout if bias else 0)
-    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g)
+    # PyTorch adds a convolution's bias in a kernel of its own after cuDNN's, and reduces
+    # the bias gradient in another: each reads (and the add writes) the whole output.
+    bias_add = Work("elementwise", n_out, n_out, n_out, n_out) if bias else None
+    bias_grad = Work("reduction", n_out, n_out, 0, cout, weight_write=cout) if bias else None
+    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g,
+               epilogue=bias_add)
     bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
-    bwd_weight = Work(
-        "gemm", bwd_w.flops, n_in + n_out, 0, params, weight_write=params, gemm=bwd_w
-    )
+    bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, weights, weight_write=weights,
+                      gemm=bwd_w, epilogue=bias_grad)
     return LayerCost((cout, ho, wo), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
 
 
