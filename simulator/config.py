@@ -1,0 +1,225 @@
+"""The experiment schema: what `python -m simulator run EXPERIMENT.yaml` reads.
+
+An Experiment has a title, scenarios and output options; a Scenario is a workload on some
+hardware (optionally parallelised) with optional published numbers to compare against.
+Every model forbids unknown keys, numbers must be finite and positive where they count
+something, top-level keys starting with `x-` hold YAML anchors for reuse and are otherwise
+ignored, and names are checked against the catalog while loading, so a bad file fails
+before anything runs. `load_experiment(path)` reports the first problem as one line:
+`FILE:LINE: field.path: what is wrong`. docs/experiments.md documents every field.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
+
+from hardware_models.spec import CPUSpec, GPUSpec
+from simulator.config_errors import check_finite, first_error, invalid
+from simulator.config_refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
+from simulator.errors import UserError, unknown_name
+from simulator.yaml_source import PathPart, YamlSource, read_yaml_source
+from workloads.model_def import ModelDef
+from workloads.optimizers import OPTIMIZERS
+from workloads.precision import PRECISIONS
+
+STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
+FIGURE_FORMATS = ("png", "svg")
+ANCHOR_PREFIX = "x-"  # top-level keys for YAML anchors only (as in docker compose), not read
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise invalid(f"must be a number, got {value!r}")
+    return value
+
+
+PositiveCount = Annotated[int, Field(strict=True, gt=0)]
+PositiveNumber = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=120, pattern=r"^[^\r\n\t]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Workload(_Strict):
+    """What runs: a model, a batch per device, precision, mode, optimizer, optional dataset."""
+
+    model: str | ModelDef
+    batch: PositiveCount = Field(description="samples per device per step")
+    precision: str = "fp32"
+    mode: Literal["train", "infer"] = "train"
+    optimizer: str = "sgd"
+    dataset_size: PositiveCount | None = Field(None, description="samples in one epoch")
+    epochs: PositiveCount | None = Field(None, description="passes over the dataset (default 1)")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: Any, info: ValidationInfo) -> str | ModelDef:
+        return model_ref(value, (info.context or {}).get("base_dir"))
+
+    @field_validator("precision", "optimizer", mode="before")
+    @classmethod
+    def _named(cls, value: Any, info: ValidationInfo) -> Any:
+        valid = list(PRECISIONS if info.field_name == "precision" else OPTIMIZERS)
+        if value not in valid:
+            raise invalid(str(unknown_name(str(info.field_name), str(value), valid)))
+        return value
+
+    @model_validator(mode="after")
+    def _epochs_need_dataset(self) -> "Workload":
+        if self.epochs is not None and self.dataset_size is None:
+            raise invalid("epochs needs dataset_size (samples per epoch)", ("epochs",))
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return self.model if isinstance(self.model, str) else self.model.name
+
+
+class Hardware(_Strict):
+    """Where it runs: a device (catalog or inline), how many, and how they are connected."""
+
+    device: str | DerivedDevice | CPUSpec | GPUSpec
+    count: PositiveCount = 1
+    devices_per_node: PositiveCount | None = None
+    intra_link: str | None = None
+    inter_link: str | None = None
+    spec_sheet: Annotated[bool, Field(strict=True)] = False
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, value: Any) -> DeviceRef:
+        return device_ref(value)
+
+    @field_validator("intra_link", "inter_link", mode="before")
+    @classmethod
+    def _link(cls, value: Any) -> str | None:
+        return link_ref(value)
+
+    @model_validator(mode="after")
+    def _node_fits(self) -> "Hardware":
+        if self.devices_per_node is not None and self.devices_per_node > self.count:
+            raise invalid(f"must be at most count ({self.count}), got {self.devices_per_node}",
+                          ("devices_per_node",))
+        return self
+
+    @property
+    def device_name(self) -> str:
+        if isinstance(self.device, str):
+            return self.device
+        return self.device.display if isinstance(self.device, DerivedDevice) else self.device.name
+
+
+class Parallel(_Strict):
+    """How a multi-device scenario splits the work; `options` go to the strategy as is."""
+
+    strategy: Literal["single", "data", "model", "pipeline", "parameter_server"] = "data"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options(cls, value: Any) -> Any:
+        check_finite(value)
+        return value
+
+
+class Scenario(_Strict):
+    """One workload on one hardware setup: one row of results."""
+
+    name: Name
+    description: str = ""
+    workload: Workload
+    hardware: Hardware
+    parallel: Parallel | None = None
+    published: dict[str, float | str] | None = Field(
+        None, description="published numbers shown beside the simulated ones; 'source' says where")
+
+    @field_validator("published", mode="before")
+    @classmethod
+    def _published(cls, value: Any) -> Any:
+        for key, item in (value.items() if isinstance(value, dict) else ()):
+            if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+                raise invalid(f"must be a number or a text, got {item!r}", (key,))
+            if not isinstance(item, str) and not (math.isfinite(item) and item > 0):
+                raise invalid(f"must be a finite number greater than 0, got {item!r}", (key,))
+        return value
+
+    @model_validator(mode="after")
+    def _strategy_fits(self) -> "Scenario":
+        if self.parallel is not None and self.parallel.strategy == "single" \
+                and self.hardware.count > 1:
+            raise invalid(f"'single' runs on one device but hardware.count is "
+                          f"{self.hardware.count}; choose data, model, pipeline or "
+                          "parameter_server", ("parallel", "strategy"))
+        return self
+
+    @property
+    def strategy(self) -> str:
+        if self.hardware.count == 1:
+            return "single"
+        return self.parallel.strategy if self.parallel is not None else "data"
+
+
+class Outputs(_Strict):
+    """What a run writes beside results.json and results.csv."""
+
+    figures: Annotated[bool, Field(strict=True)] = True
+    trace: Annotated[bool, Field(strict=True)] = True
+    formats: list[Literal["png", "svg"]] = Field(default_factory=lambda: list(FIGURE_FORMATS),
+                                                 min_length=1)
+    timeline: list[str] | None = Field(None, description="scenarios to draw timelines for")
+    top_layers: PositiveCount = 12
+
+
+class Experiment(_Strict):
+    """A titled list of scenarios and what to write about them."""
+
+    title: Name
+    description: str = ""
+    scenarios: list[Scenario] = Field(min_length=1)
+    outputs: Outputs = Field(default_factory=Outputs)
+    _source: YamlSource | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _names(self) -> "Experiment":
+        first: dict[str, int] = {}
+        for i, scenario in enumerate(self.scenarios):
+            if scenario.name in first:
+                raise invalid(f"duplicate scenario name '{scenario.name}' (also "
+                              f"scenarios[{first[scenario.name]}]); names must be unique",
+                              ("scenarios", i, "name"))
+            first[scenario.name] = i
+        for i, name in enumerate(self.outputs.timeline or []):
+            if name not in first:
+                raise invalid(str(unknown_name("scenario", name, list(first))),
+                              ("outputs", "timeline", i))
+        return self
+
+    def error(self, path: tuple[PathPart, ...], what: str) -> UserError:
+        """A located error about this experiment's file, for problems found after loading."""
+        if self._source is None:
+            return UserError(f"{'.'.join(map(str, path))}: {what}")
+        return self._source.error(path, what)
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment file; any problem is one UserError line."""
+    source = read_yaml_source(Path(path))
+    if not isinstance(source.data, dict):
+        raise source.error((), "an experiment must be a mapping with 'title' and 'scenarios', "
+                               f"got {type(source.data).__name__}")
+    data = {k: v for k, v in source.data.items() if not str(k).startswith(ANCHOR_PREFIX)}
+    try:
+        experiment = Experiment.model_validate(data,
+                                               context={"base_dir": Path(path).parent})
+    except ValidationError as err:
+        loc, message = first_error(err, Experiment)
+        raise source.error(loc, message) from None
+    experiment._source = source
+    return experiment

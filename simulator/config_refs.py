@@ -1,0 +1,150 @@
+"""How an experiment names things in the catalog, checked while the file is validated.
+
+A workload's `model` is a catalog model name, a model YAML file (relative to the experiment
+file) or an inline layer list; a device is a catalog name, `ideal`, a catalog device with
+some fields overridden (`{base: gtx-1080, overrides: {...}}`), or a full inline spec (a
+mapping with `kind: cpu|gpu` and every spec field). Links are catalog link names. Every
+unknown name is reported with the valid names; every inline definition is checked as
+deeply as the catalog's own files (an inline model is resolved to shapes, once).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic_core import PydanticCustomError
+
+from hardware_models.catalog_io import BUILTIN, device_names, link_names, load_spec
+from hardware_models.spec import CPUSpec, GPUSpec
+from simulator.config_errors import check_finite, invalid, nested
+from simulator.errors import UserError, unknown_name
+from workloads.builder import resolve_layers
+from workloads.model_def import ModelDef, catalog_models, load_model
+
+DeviceSpec = CPUSpec | GPUSpec
+SPEC_OF_KIND: dict[str, type[CPUSpec] | type[GPUSpec]] = {"cpu": CPUSpec, "gpu": GPUSpec}
+FIXED_SPEC_FIELDS = ("kind", "name")
+
+
+def _unknown(kind: str, name: str, valid: list[str]) -> Any:
+    return invalid(str(unknown_name(kind, name, valid)))
+
+
+def _layer_index(model: ModelDef, message: str) -> tuple[str | int, ...]:
+    for i, layer in enumerate(model.layers):
+        if f"({layer.name})" in message or f"layer {layer.name}:" in message:
+            return ("layers", i)
+    return ()
+
+
+def _check_inline_model(model: ModelDef) -> ModelDef:
+    """Names, kinds and shapes of an inline model, errors located at the failing layer."""
+    try:
+        model.check("model")
+    except UserError as err:
+        message = re.sub(r"^model: layers\[\d+\] \([^)]*\): ", "", str(err))
+        raise invalid(message, _layer_index(model, str(err))) from None
+    try:
+        resolve_layers(model, 1)
+    except UserError as err:
+        detail = re.sub(r"^model [^:]*: layer [^:]*: ", "", str(err))
+        raise invalid(f"layer does not fit the shape of its input: {detail}",
+                      _layer_index(model, str(err))) from None
+    return model
+
+
+def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef:
+    """A catalog name stays a name; a model file or an inline mapping becomes a ModelDef."""
+    if isinstance(value, dict):
+        return _check_inline_model(nested(ModelDef, value))
+    if not isinstance(value, str) or not value:
+        raise invalid("must be a catalog model name, a model YAML file or a mapping with "
+                      f"name, input_shape and layers; got {value!r}")
+    if value.endswith((".yaml", ".yml")):
+        path = Path(value) if base_dir is None or Path(value).is_absolute() else base_dir / value
+        try:
+            return load_model(str(path))
+        except UserError as err:
+            raise invalid(str(err)) from None
+    if value not in catalog_models():
+        raise _unknown("model", value, catalog_models())
+    return value
+
+
+def link_ref(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in link_names():
+        raise _unknown("link", str(value), link_names())
+    return value
+
+
+def _validate_spec(data: dict[str, Any]) -> DeviceSpec:
+    check_finite(data)
+    kind = data.get("kind")
+    if kind not in SPEC_OF_KIND:
+        raise invalid(f"must be 'cpu' or 'gpu', got {kind!r}", ("kind",))
+    spec = nested(SPEC_OF_KIND[kind], data)
+    if isinstance(spec, GPUSpec) and spec.host_link not in link_names():
+        raise invalid(str(unknown_name("link", spec.host_link, link_names())), ("host_link",))
+    return spec
+
+
+class DerivedDevice(BaseModel):
+    """A catalog device with some spec fields changed: the 'what if' device."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: str
+    name: str | None = Field(None, min_length=1, description="default: BASE-modified")
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    _spec: DeviceSpec | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _build(self) -> "DerivedDevice":
+        if self.base not in device_names():
+            raise invalid(str(unknown_name("hardware", self.base, device_names())), ("base",))
+        base = load_spec(self.base)
+        for key in self.overrides:
+            if key in FIXED_SPEC_FIELDS or key not in type(base).model_fields:
+                allowed = [f for f in type(base).model_fields if f not in FIXED_SPEC_FIELDS]
+                raise invalid(f"'{key}' cannot be overridden on a {base.kind} device; "
+                              f"valid fields: {', '.join(allowed)}", ("overrides", key))
+        data = {**base.model_dump(), **self.overrides, "name": self.display}
+        try:
+            self._spec = _validate_spec(data)
+        except PydanticCustomError as err:  # re-locate the inner error under `overrides`
+            ctx = err.context or {}
+            raise invalid(str(ctx.get("detail", err.message())),
+                          ("overrides", *ctx.get("subpath", ()))) from None
+        return self
+
+    @property
+    def display(self) -> str:
+        return self.name or f"{self.base}-modified"
+
+    @property
+    def spec(self) -> DeviceSpec:
+        assert self._spec is not None
+        return self._spec
+
+
+DeviceRef = str | DerivedDevice | CPUSpec | GPUSpec
+
+
+def device_ref(value: Any) -> DeviceRef:
+    """Check a device reference; inline definitions become validated objects."""
+    if isinstance(value, str):
+        valid = device_names() + list(BUILTIN)
+        if value not in valid:
+            raise _unknown("hardware", value, valid)
+        return value
+    if isinstance(value, dict) and "base" in value:
+        return nested(DerivedDevice, value)
+    if isinstance(value, dict):
+        return _validate_spec(value)
+    raise invalid("must be a catalog device name, {base: NAME, overrides: {...}} or a full "
+                  f"device spec with kind: cpu|gpu; got {value!r}")
