@@ -5,7 +5,9 @@ task's launch time), and in-order streams (compute, copy engine, communication):
 holds its stream from the moment it reaches the head of the queue, waits there for its
 inputs as a CUDA stream waits on an event, then runs for its cost. So tiny kernels become
 launch-bound, copies overlap compute, and cross-stream dependencies serialise as they do
-on real hardware. Models state costs; this module only does the waiting.
+on real hardware. A task that carries a `transfer` is timed by the links it crosses
+(`simulator.bandwidth.Network`: each channel shared fairly by the flows in flight) instead
+of by its cost. Models state costs; this module only does the waiting.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Generator
 
 import simpy
 
+from simulator.bandwidth import Network
 from simulator.plan import Plan, Task
 from simulator.trace import Span, Trace
 
@@ -28,6 +31,7 @@ class _Run:
         self.category: dict[str, str] = {}
         self.trace = Trace([getattr(d, "name", str(i)) for i, d in enumerate(plan.devices)],
                            replicas=plan.replicas)
+        self.network = Network(self.env, dict(plan.links), self.trace.links)
 
     def stream(self, device: int, name: str) -> simpy.Resource:
         key = (device, name)
@@ -49,11 +53,22 @@ class _Run:
             if pending:
                 yield self.env.all_of(pending)
             start = self.env.now
-            yield self.env.timeout(task.cost.duration_s)
+            if task.transfer is None:
+                yield self.env.timeout(task.cost.duration_s)
+            else:
+                yield from self.move(task)
         self.end[task.name] = self.env.now
         self.category[task.name] = task.category
         self.trace.spans.append(self.span(task, launched_s, got_stream, start))
         self.done[task.name].succeed()
+
+    def move(self, task: Task) -> Generator[Any, Any, None]:
+        """All flows of the task's transfer at once; the task ends with the last of them."""
+        assert task.transfer is not None
+        sends = [self.env.process(self.network.send(f.hops, f.size_bytes, f.latency_s, task.name))
+                 for f in task.transfer.flows]
+        if sends:
+            yield self.env.all_of(sends)
 
     def wait_cause(self, task: Task, launched_s: float, got_stream: float, start: float) -> str:
         """What held the task back: its inputs, the op ahead of it on the stream, or its launch."""
@@ -79,6 +94,7 @@ class _Run:
         if missing:
             raise RuntimeError(f"plan deadlocked: {len(missing)} tasks never ran, e.g. {missing[0]}")
         self.trace.spans.sort(key=lambda s: (s.start_s, s.device, s.stream, s.name))
+        self.trace.links.sort(key=lambda r: (r.start_s, r.channel, r.task))
         return self.trace
 
 

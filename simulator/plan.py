@@ -18,6 +18,29 @@ CATEGORY_OF_KIND = {"copy": "transfer", "collective": "communication"}
 
 
 @dataclass(frozen=True)
+class Flow:
+    """Bytes moving from one device to another over a route of link channels.
+
+    `hops` are (channel id, load): load > 1 says the flow stands for that many identical
+    flows on that channel (a symmetric group simulated by one representative)."""
+
+    hops: tuple[tuple[str, float], ...]
+    size_bytes: float
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What a communication task moves: flows that run concurrently; it ends with the last."""
+
+    flows: tuple[Flow, ...]
+
+    @property
+    def size_bytes(self) -> float:
+        return sum(f.size_bytes for f in self.flows)
+
+
+@dataclass(frozen=True)
 class Task:
     """One op placed on one device's stream, with its cost on that device."""
 
@@ -28,7 +51,7 @@ class Task:
     preds: tuple[str, ...]
     cost: OpCost
     launch_s: float
-    transfer: Any = None  # a multi-device transfer, timed by the engine's links
+    transfer: Transfer | None = None  # when set, timed by the engine's links, not by `cost`
 
     @property
     def category(self) -> str:
@@ -39,7 +62,7 @@ class Task:
 class Plan:
     devices: list[Any]
     tasks: list[Task] = field(default_factory=list)
-    links: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, float] = field(default_factory=dict)  # channel id -> bytes per second
     replicas: int = 1  # identical devices each plan device stands for (symmetry)
 
     def add(self, task: Task) -> None:
@@ -53,3 +76,11 @@ def single_device_plan(graph: OpGraph, device: Any) -> Plan:
         plan.add(Task(op.name, op, 0, STREAM_OF_KIND.get(op.kind, "compute"),
                       tuple(graph.predecessors(op.name)), device.op_cost(op), device.launch_s(op)))
     return plan
+
+
+def comm_task(name: str, device: int, transfer: Transfer, preds: tuple[str, ...],
+              layer: str = "comm", launch_s: float = 0.0) -> Task:
+    """A communication task on `device`'s comm stream, timed by the links of its flows."""
+    size = transfer.size_bytes
+    op = Op(name, "collective", "comm", layer, 0.0, size, size, "fp32", max(1, len(transfer.flows)))
+    return Task(name, op, device, "comm", preds, OpCost(0.0, 0.0), launch_s, transfer)

@@ -1,5 +1,6 @@
 """Trace: the spans an engine run produced (op, device, stream, start, end) and why each op
-started when it did (`wait_cause`), which is what the time breakdown is built from."""
+started when it did (`wait_cause`), which is what the time breakdown is built from; plus, for
+multi-device plans, what crossed each link channel and when (`links`)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Trace:
     device_names: list[str]
     spans: list[Span] = field(default_factory=list)
     replicas: int = 1
+    links: list["LinkSpan"] = field(default_factory=list)
 
     @property
     def end_s(self) -> float:
@@ -41,3 +43,17 @@ class Trace:
     def on(self, device: int, stream: str | None = None) -> list[Span]:
         picked = [s for s in self.spans if s.device == device and (stream is None or s.stream == stream)]
         return sorted(picked, key=lambda s: (s.start_s, s.end_s))
+
+
+@dataclass(frozen=True)
+class LinkSpan:
+    """One flow's stay on one link channel (one direction of one cable), for per-link traces.
+
+    `load` is how many identical flows this one stands for on the channel (symmetry)."""
+
+    channel: str
+    task: str
+    start_s: float
+    end_s: float
+    size_bytes: float
+    load: float

@@ -1,0 +1,117 @@
+"""Shared links: bytes in flight over directed channels, each channel's bandwidth shared fairly.
+
+A flow crosses one or more channels (one direction of one cable). While several flows are
+in flight their rates are max-min fair (progressive filling): every flow's rate rises
+together until some channel is full; the flows through that channel are frozen at that rate
+and the others keep rising. Rates are recomputed whenever a flow starts or ends, so two
+flows on one link each get half of it and a lone flow gets all of it.
+
+A hop may carry a `load` > 1: the flow stands for `load` identical flows on that channel
+(the ghosts of a symmetric group that is simulated by one representative), and it uses the
+channel as that many flows would. The latency of a flow is a pure delay before its bytes
+start to move; it does not occupy bandwidth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generator, Protocol
+
+import simpy
+
+from simulator.trace import LinkSpan
+
+DONE_TOLERANCE = 1e-9  # a flow with less than this fraction of its bytes left has finished
+
+
+class LinkLike(Protocol):
+    bandwidth_bytes_per_s: float
+    latency_s: float
+
+
+@dataclass(eq=False)
+class _Flow:
+    task: str
+    hops: tuple[tuple[str, float], ...]
+    size_bytes: float
+    remaining_bytes: float
+    done: simpy.Event
+    started_s: float
+    rate_bytes_per_s: float = 0.0
+
+
+@dataclass
+class Network:
+    """The channels of one plan and the flows now crossing them."""
+
+    env: simpy.Environment
+    bandwidth_bytes_per_s: dict[str, float]
+    records: list[LinkSpan] = field(default_factory=list)
+    _active: list[_Flow] = field(default_factory=list)
+    _last_s: float = 0.0
+    _version: int = 0
+
+    def send(self, hops: tuple[tuple[str, float], ...], size_bytes: float, latency_s: float,
+             task: str = "") -> Generator[Any, Any, None]:
+        """A SimPy process body: wait the latency, then move `size_bytes` over `hops`."""
+        if latency_s > 0:
+            yield self.env.timeout(latency_s)
+        if size_bytes <= 0 or not hops:
+            return
+        flow = _Flow(task, hops, size_bytes, size_bytes, self.env.event(), self.env.now)
+        self._advance()
+        self._active.append(flow)
+        self._reschedule()
+        yield flow.done
+
+    def _advance(self) -> None:
+        """Move every active flow forward to now at its current rate."""
+        elapsed = self.env.now - self._last_s
+        if elapsed > 0:
+            for flow in self._active:
+                flow.remaining_bytes -= flow.rate_bytes_per_s * elapsed
+        self._last_s = self.env.now
+
+    def _reschedule(self) -> None:
+        self._version += 1
+        if not self._active:
+            return
+        self._fair_rates()
+        next_s = min(f.remaining_bytes / f.rate_bytes_per_s for f in self._active)
+        timer = self.env.timeout(max(next_s, 0.0))
+        version = self._version
+        timer.callbacks.append(lambda _ev: self._on_timer(version))
+
+    def _on_timer(self, version: int) -> None:
+        if version != self._version:
+            return  # the rates changed since this timer was set
+        self._advance()
+        finished = [f for f in self._active if f.remaining_bytes <= DONE_TOLERANCE * f.size_bytes]
+        self._active = [f for f in self._active if f not in finished]
+        for flow in finished:
+            self._record(flow)
+            flow.done.succeed()
+        self._reschedule()
+
+    def _record(self, flow: _Flow) -> None:
+        for channel, load in flow.hops:
+            self.records.append(LinkSpan(channel, flow.task, flow.started_s, self.env.now,
+                                           flow.size_bytes, load))
+
+    def _fair_rates(self) -> None:
+        """Max-min fair rates by progressive filling, each hop weighted by its load."""
+        free = {c: self.bandwidth_bytes_per_s[c] for f in self._active for c, _ in f.hops}
+        rising = list(self._active)
+        while rising:
+            demand: dict[str, float] = {}
+            for flow in rising:
+                for channel, load in flow.hops:
+                    demand[channel] = demand.get(channel, 0.0) + load
+            full = min(demand, key=lambda c: (free[c] / demand[c], c))
+            level = free[full] / demand[full]
+            frozen = [f for f in rising if any(c == full for c, _ in f.hops)]
+            for flow in frozen:
+                flow.rate_bytes_per_s = level
+                for channel, load in flow.hops:
+                    free[channel] = max(free[channel] - level * load, 0.0)
+            rising = [f for f in rising if f not in frozen]
