@@ -1,0 +1,190 @@
+"""Topology: a cluster as a networkx graph of devices, switches and links, and its routes.
+
+`build_cluster(nodes, devices_per_node, intra, inter, ...)` builds the common shape. In
+each node the devices reach each other through one switch (`n{j}.fabric`) over the intra
+link: NVLink through an NVSwitch, or PCIe through a PCIe switch. Each node has NICs
+(`n{j}.nic{k}`) on the inter link to one cluster switch (`spine`, taken as non-blocking,
+as a full fat tree is). With NVLink inside the node a device reaches its NIC over its own
+host link (PCIe, GPUDirect RDMA), device l of a node using NIC l * nics // devices_per_node
+(rail-aligned); with PCIe inside the node the NICs hang off the same PCIe switch.
+`from_edges` builds any other graph; its routes are the paths of least time per byte.
+
+Every cable is two channels, one per direction, each with the link's bandwidth per
+direction. A link's catalog latency is end to end through one switch, so each of the two
+hops of a switched crossing carries half of it. Edges whose link is None (shared memory,
+a NIC on the same PCIe switch) are free and are left out of routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from simulator.errors import UserError
+
+SPINE = "spine"
+
+
+def channel_id(u: str, v: str) -> str:
+    return f"{u}>{v}"
+
+
+@dataclass
+class Topology:
+    """A cluster graph; `devices` is the graph node of each device index, in order."""
+
+    graph: nx.Graph
+    devices: list[str]
+    devices_per_node: int = 1
+    nics_per_node: int = 1
+    structured: bool = False
+    _routes: dict[tuple[int, int], tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.devices)
+
+    @property
+    def nodes(self) -> int:
+        return self.size // self.devices_per_node
+
+    def node_of(self, device: int) -> int:
+        return device // self.devices_per_node
+
+    def link(self, channel: str) -> Any:
+        u, v = channel.split(">")
+        return self.graph.edges[u, v]["link"]
+
+    def bandwidth_bytes_per_s(self, channel: str) -> float:
+        return float(self.link(channel).bandwidth_bytes_per_s)
+
+    def latency_s(self, route: tuple[str, ...]) -> float:
+        """Half the link latency per hop: a switched crossing pays the link's latency once."""
+        return sum(self.link(c).latency_s / 2 for c in route)
+
+    def route(self, a: int, b: int) -> tuple[str, ...]:
+        """The channels a transfer from device a to device b crosses (free hops left out)."""
+        if a == b:
+            return ()
+        if self.structured:
+            path = self._structured_path(a, b)
+        else:
+            if (a, b) not in self._routes:
+                self._routes[(a, b)] = self._shortest(a, b)
+            return self._routes[(a, b)]
+        return self._channels(path)
+
+    def _channels(self, path: list[str]) -> tuple[str, ...]:
+        hops = zip(path, path[1:])
+        return tuple(channel_id(u, v) for u, v in hops if self.graph.edges[u, v]["link"] is not None)
+
+    def _shortest(self, a: int, b: int) -> tuple[str, ...]:
+        try:
+            path = nx.shortest_path(self.graph, self.devices[a], self.devices[b], weight=_seconds_per_byte)
+        except nx.NetworkXNoPath:
+            raise UserError(f"topology: no route from {self.devices[a]} to {self.devices[b]}") from None
+        return self._channels(path)
+
+    def _structured_path(self, a: int, b: int) -> list[str]:
+        na, nb = self.node_of(a), self.node_of(b)
+        if na == nb:
+            return [self.devices[a], f"n{na}.fabric", self.devices[b]]
+        return self._to_spine(a) + [SPINE] + self._to_spine(b)[::-1]
+
+    def _to_spine(self, device: int) -> list[str]:
+        node, local = self.node_of(device), device % self.devices_per_node
+        nic = f"n{node}.nic{local * self.nics_per_node // self.devices_per_node}"
+        if self.graph.has_edge(self.devices[device], nic):
+            return [self.devices[device], nic]
+        return [self.devices[device], f"n{node}.fabric", nic]
+
+
+def _seconds_per_byte(u: str, v: str, data: dict[str, Any]) -> float:
+    link = data["link"]
+    return 1e-18 if link is None else 1.0 / link.bandwidth_bytes_per_s
+
+
+def build_cluster(nodes: int, devices_per_node: int, intra: Any, inter: Any,
+                  host: Any = None, nics_per_node: int = 1) -> Topology:
+    """`nodes` x `devices_per_node` devices; links are Link objects (or None: free)."""
+    for name, value in (("nodes", nodes), ("devices_per_node", devices_per_node),
+                        ("nics_per_node", nics_per_node)):
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"topology: {name} must be a positive integer, got {value!r}")
+    if devices_per_node % nics_per_node:
+        raise UserError(f"topology: devices_per_node ({devices_per_node}) must be a multiple "
+                        f"of nics_per_node ({nics_per_node})")
+    if nodes > 1 and inter is None:
+        raise UserError("topology: inter link is required when there is more than one node")
+    g = nx.Graph()
+    g.add_node(SPINE, kind="switch")
+    own_host_link = host is not None and (intra is None or intra.name != host.name)
+    devices = []
+    for j in range(nodes):
+        g.add_node(f"n{j}.fabric", kind="switch")
+        for k in range(nics_per_node):
+            nic = f"n{j}.nic{k}"
+            g.add_node(nic, kind="nic")
+            g.add_edge(nic, SPINE, link=inter)
+            if not own_host_link:
+                g.add_edge(f"n{j}.fabric", nic, link=None)
+        for local in range(devices_per_node):
+            dev = f"d{j * devices_per_node + local}"
+            g.add_node(dev, kind="device", node=j)
+            g.add_edge(dev, f"n{j}.fabric", link=intra)
+            if own_host_link:
+                g.add_edge(dev, f"n{j}.nic{local * nics_per_node // devices_per_node}", link=host)
+            devices.append(dev)
+    return Topology(g, devices, devices_per_node, nics_per_node, structured=True)
+
+
+def from_edges(devices: list[str], edges: list[tuple[str, str, Any]]) -> Topology:
+    """Any graph: `devices` name the device vertices in index order; edges carry Links."""
+    g = nx.Graph()
+    for dev in devices:
+        g.add_node(dev, kind="device")
+    for u, v, link in edges:
+        if u == v:
+            raise UserError(f"topology: edge {u} - {v} connects a vertex to itself")
+        g.add_edge(u, v, link=link)
+    missing = [d for d in devices if g.degree(d) == 0]
+    if missing:
+        raise UserError(f"topology: device {missing[0]} has no edge")
+    return Topology(g, list(devices))
+
+
+def _catalog_link(name: str | None, field_name: str) -> Any:
+    from hardware_models.catalog_io import link_names, load_link
+
+    if name is None or str(name).lower() == "none":
+        return None
+    if name not in link_names():
+        raise UserError(f"topology: {field_name}: unknown link '{name}'; valid link names: "
+                        f"{', '.join(link_names())}")
+    return load_link(name)
+
+
+def topology_from_dict(data: dict[str, Any], host_link: str | None = None) -> Topology:
+    """From YAML-like data: {nodes, devices_per_node, intra, inter, nics_per_node} or
+    {devices: [names], edges: [[u, v, link name or none], ...]}."""
+    if "edges" in data:
+        unknown = set(data) - {"devices", "edges"}
+        if unknown or "devices" not in data:
+            raise UserError(f"topology: explicit edges need exactly 'devices' and 'edges', got "
+                            f"{sorted(data)}")
+        edges = []
+        for i, edge in enumerate(data["edges"]):
+            if not isinstance(edge, (list, tuple)) or len(edge) != 3:
+                raise UserError(f"topology: edges[{i}]: expected [u, v, link], got {edge!r}")
+            edges.append((str(edge[0]), str(edge[1]), _catalog_link(edge[2], f"edges[{i}]")))
+        return from_edges([str(d) for d in data["devices"]], edges)
+    unknown = set(data) - {"nodes", "devices_per_node", "intra", "inter", "nics_per_node"}
+    if unknown:
+        raise UserError(f"topology: unknown field '{sorted(unknown)[0]}'; valid fields: nodes, "
+                        "devices_per_node, intra, inter, nics_per_node (or devices, edges)")
+    return build_cluster(data.get("nodes", 1), data.get("devices_per_node", 1),
+                         _catalog_link(data.get("intra"), "intra"),
+                         _catalog_link(data.get("inter"), "inter"),
+                         _catalog_link(host_link, "host_link"), data.get("nics_per_node", 1))
