@@ -119,3 +119,11 @@ def test_kernel_larger_than_input_is_a_user_error():
 def test_bad_batch_is_rejected(batch):
     with pytest.raises(UserError, match="batch"):
         build_graph(load_model("mlp"), batch, "train")
+
+
+def test_dropout_is_an_identity_in_inference():
+    infer = build_graph(load_model("vgg16"), 4, "infer", "fp32")
+    train = build_graph(load_model("vgg16"), 4, "train", "fp32")
+    assert "drop6.fwd" not in infer.order and "drop6.fwd" in train.order
+    assert "relu7.fwd" in infer.predecessors("fc8.fwd")
+    assert "drop7.fwd" in train.predecessors("fc8.fwd")

@@ -137,7 +137,7 @@ class _Builder:
     def forward(self, layer: ResolvedLayer) -> None:
         deps = [op for src in layer.inputs for op in self.fwd_out[src]]
         work = layer.cost.fwd
-        if work is None:
+        if work is None or (layer.cost.train_only and self.mode != "train"):
             self.fwd_out[layer.name] = deps
             return
         if INPUT in layer.inputs and self.prec.mixed:  # the fp32 batch is cast once

@@ -49,6 +49,7 @@ class LayerCost:
     saved_extra_bytes: float = 0.0
     lowp: bool = False  # runs in low precision under autocast (matmul/conv)
     fp32: bool = False  # autocast keeps it in fp32 (softmax, loss)
+    train_only: bool = False  # an identity in inference (dropout in eval mode)
 
 
 LayerFn = Callable[[list[Shape], dict[str, Any], int], LayerCost]
@@ -196,7 +197,7 @@ def dropout(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     n = batch * _prod(shapes[0])
     fwd = Work("elementwise", 2.0 * n, n, n, n, extra_bytes=float(n), kernels=1)  # bool mask
     bwd = Work("elementwise", float(n), n, n, n, extra_bytes=float(n))
-    return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0, saved_extra_bytes=float(n))
+    return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0, saved_extra_bytes=float(n), train_only=True)
 
 
 @layer_kinds.register("batchnorm2d")
