@@ -39,6 +39,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spec-sheet", action="store_true", help="ignore calibration profiles")
     p.add_argument("--sync-input", action="store_true",
                    help="copy the batch before the first layer (latency) instead of prefetching")
+    p.add_argument("--conv-algorithm", default="implicit_gemm",
+                   help="implicit_gemm (cuDNN-style) or im2col (explicit lowering)")
     p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")
     p.add_argument("--per-layer", action="store_true", help="add per-layer times")
 

@@ -39,8 +39,9 @@ def _memory_fields(graph: OpGraph, device: Any) -> dict[str, Any]:
 
 
 def predict_single(model: ModelDef, device: Any, batch: int, precision: str, mode: str,
-                   optimizer: str = "sgd", sync_input: bool = False) -> Prediction:
-    graph = build_graph(model, batch, mode, precision, optimizer, sync_input)
+                   optimizer: str = "sgd", sync_input: bool = False,
+                   conv_algorithm: str = "implicit_gemm") -> Prediction:
+    graph = build_graph(model, batch, mode, precision, optimizer, sync_input, conv_algorithm)
     result: dict[str, Any] = {
         "model": model.name, "hardware": device.name, "batch": batch, "precision": precision,
         "mode": mode, "devices": 1, "cores": device.cores,
@@ -68,12 +69,14 @@ def predict_single(model: ModelDef, device: Any, batch: int, precision: str, mod
 
 def predict_full(model: str | ModelDef, hardware: str, batch: int = 1, precision: str = "fp32",
                  mode: str = "train", optimizer: str = "sgd", per_layer_times: bool = False,
-                 spec_sheet: bool = False, sync_input: bool = False) -> Prediction:
+                 spec_sheet: bool = False, sync_input: bool = False,
+                 conv_algorithm: str = "implicit_gemm") -> Prediction:
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise UserError(f"batch must be a positive integer, got {batch}")
     model_def = load_model(model) if isinstance(model, str) else model
     device = make_device(hardware, spec_sheet=spec_sheet)
-    pred = predict_single(model_def, device, batch, precision, mode, optimizer, sync_input)
+    pred = predict_single(model_def, device, batch, precision, mode, optimizer, sync_input,
+                          conv_algorithm)
     if per_layer_times and pred.trace is not None:
         pred.result["layers"] = per_layer(pred.trace)
     return pred
@@ -81,7 +84,8 @@ def predict_full(model: str | ModelDef, hardware: str, batch: int = 1, precision
 
 def predict(model: str | ModelDef, hardware: str, batch: int = 1, precision: str = "fp32",
             mode: str = "train", optimizer: str = "sgd", per_layer: bool = False,
-            spec_sheet: bool = False, sync_input: bool = False) -> dict[str, Any]:
+            spec_sheet: bool = False, sync_input: bool = False,
+            conv_algorithm: str = "implicit_gemm") -> dict[str, Any]:
     """Predict one training or inference step; see the module docstring for the fields."""
     return predict_full(model, hardware, batch, precision, mode, optimizer, per_layer,
-                        spec_sheet, sync_input).result
+                        spec_sheet, sync_input, conv_algorithm).result

@@ -127,3 +127,14 @@ def test_dropout_is_an_identity_in_inference():
     assert "drop6.fwd" not in infer.order and "drop6.fwd" in train.order
     assert "relu7.fwd" in infer.predecessors("fc8.fwd")
     assert "drop7.fwd" in train.predecessors("fc8.fwd")
+
+
+def test_im2col_adds_lowering_kernels_and_traffic_but_not_flops():
+    implicit = build_graph(load_model("vgg16"), 2, "train", "fp32")
+    lowered = build_graph(load_model("vgg16"), 2, "train", "fp32", conv_algorithm="im2col")
+    assert "conv2_1.fwd.prologue" in lowered.order and "conv2_1.bwd_data.epilogue" in lowered.order
+    gemm = lambda g: sum(op.flops for op in g.ops() if op.kind == "gemm")
+    assert gemm(lowered) == gemm(implicit)
+    assert lowered.bytes > implicit.bytes
+    with pytest.raises(UserError, match="conv algorithm"):
+        build_graph(load_model("vgg16"), 2, conv_algorithm="fft")

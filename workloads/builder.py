@@ -36,15 +36,23 @@ class ResolvedLayer:
     cost: LayerCost
 
 
-def resolve_layers(model: ModelDef, batch: int) -> list[ResolvedLayer]:
+CONV_ALGORITHMS = ("implicit_gemm", "im2col")
+
+
+def resolve_layers(model: ModelDef, batch: int,
+                   conv_algorithm: str = "implicit_gemm") -> list[ResolvedLayer]:
     """Shapes and costs of every layer for one batch size."""
+    if conv_algorithm not in CONV_ALGORITHMS:
+        raise UserError(f"unknown conv algorithm '{conv_algorithm}'; valid: "
+                        f"{', '.join(CONV_ALGORITHMS)}")
     shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(model.input_shape)}
     previous, resolved = INPUT, []
     for layer in model.layers:
         inputs = tuple(layer.inputs or [previous])
         in_shapes = tuple(shapes[i] for i in inputs)
         try:
-            cost = layer_kinds.get(layer.kind)(list(in_shapes), layer.args(), batch)
+            args = {**layer.args(), "algorithm": conv_algorithm}
+            cost = layer_kinds.get(layer.kind)(list(in_shapes), args, batch)
         except (ValueError, IndexError, TypeError) as err:
             raise UserError(f"model {model.name}: layer {layer.name}: {err}") from None
         shapes[layer.name] = cost.out_shape
@@ -76,11 +84,11 @@ def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_byte
 
 class _Builder:
     def __init__(self, model: ModelDef, batch: int, mode: str, prec: Precision, optimizer: str,
-                 sync_input: bool = False):
+                 sync_input: bool = False, conv_algorithm: str = "implicit_gemm"):
         self.model, self.batch, self.mode, self.prec = model, batch, mode, prec
         self.sync_input = sync_input
         self.optimizer = get_optimizer(optimizer) if mode == "train" else None
-        self.layers = resolve_layers(model, batch)
+        self.layers = resolve_layers(model, batch, conv_algorithm)
         self.g = OpGraph(model.name, batch, mode, prec.name)
         self.g.params = sum(layer.cost.params for layer in self.layers)
         self.fwd_out: dict[str, list[str]] = {}  # layer -> ops that produce its output
@@ -111,8 +119,11 @@ class _Builder:
 
     def add_work(self, name: str, phase: str, layer: ResolvedLayer, work: Work,
                  after: list[str]) -> str:
-        """The main kernel of a pass, then its epilogue kernel if it has one; returns the last."""
+        """Prologue, main kernel and epilogue of a pass, in order; returns the last op's name."""
         act = self.act_bytes(layer)
+        if work.prologue is not None:
+            pro = _op(f"{name}.prologue", phase, layer.name, work.prologue, self.prec, act)
+            after = [self.g.add(pro, after).name]
         last = self.g.add(_op(name, phase, layer.name, work, self.prec, act), after).name
         if work.epilogue is not None:
             epi = _op(f"{name}.epilogue", phase, layer.name, work.epilogue, self.prec, act)
@@ -202,7 +213,9 @@ class _Builder:
 
 
 def build_graph(model: ModelDef, batch: int, mode: str = "train", precision: str = "fp32",
-                optimizer: str = "sgd", sync_input: bool = False) -> OpGraph:
+                optimizer: str = "sgd", sync_input: bool = False,
+                conv_algorithm: str = "implicit_gemm") -> OpGraph:
     """The OpGraph of one step of `model` at `batch` samples per device."""
     check_request(batch, mode)
-    return _Builder(model, batch, mode, get_precision(precision), optimizer, sync_input).build()
+    return _Builder(model, batch, mode, get_precision(precision), optimizer, sync_input,
+                    conv_algorithm).build()

@@ -4,13 +4,15 @@ forward, backward-data and backward-weight passes.
 Shapes are per sample: (C, H, W) for images, (F,) for flat features. Work is counted in
 elements (dtype-free); the builder turns elements into bytes for the chosen precision.
 A convolution is costed as the implicit GEMM that cuDNN-style libraries run (direct
-convolution FLOPs; no Winograd or FFT savings are assumed).
+convolution FLOPs; no Winograd or FFT savings are assumed), or with `algorithm: im2col` as
+explicit lowering (Caffe, Torch's "nn", CuPy): an im2col kernel writes the patch matrix, a
+GEMM reads it, and backward-data scatters the patch gradients back with col2im.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from simulator.registry import Registry
@@ -34,6 +36,7 @@ class Work:
     kernels: int = 1
     extra_bytes: float = 0.0  # dtype-independent bytes, e.g. int64 pooling indices
     epilogue: "Work | None" = None  # a separate kernel that follows (e.g. a bias add)
+    prologue: "Work | None" = None  # a separate kernel that comes first (e.g. im2col)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,21 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied
     bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
     bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, weights, weight_write=weights,
                       gemm=bwd_w, epilogue=bias_grad)
+    if args.get("algorithm") == "im2col" and not untied:
+        fwd, bwd_data, bwd_weight = _im2col(fwd, bwd_data, bwd_weight, n_in, n_out,
+                                            batch * positions * c * taps, taps)
     return LayerCost((cout, ho, wo), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
+
+
+def _im2col(fwd: Work, bwd_data: Work, bwd_weight: Work, n_in: int, n_out: int, cols: int,
+            taps: int) -> tuple[Work, Work, Work]:
+    """Explicit lowering: the GEMMs read and write the patch matrix (`cols` elements)."""
+    im2col = Work("elementwise", float(cols), n_in, cols, cols)
+    col2im = Work("elementwise", float(cols), cols, n_in, n_in)
+    fwd = replace(fwd, act_read=cols, prologue=im2col)
+    bwd_data = replace(bwd_data, act_write=cols, epilogue=col2im)
+    bwd_weight = replace(bwd_weight, act_read=cols + n_out, prologue=im2col)
+    return fwd, bwd_data, bwd_weight
 
 
 @layer_kinds.register("conv2d")
