@@ -1,0 +1,134 @@
+"""`python -m simulator.validation_doc`: regenerate docs/validation.md and its figures from
+the measurement files committed under measurements/.
+
+Sections: per-kernel validation of each calibrated device, the held-out split (calibrate
+on one half, predict the other), end-to-end steps (CuPy-built VGG16 and PyTorch VGG16 on
+the H100), published timings of older GPUs and a CPU, and how the H100 calibration
+transfers to the other catalog GPUs. Every number is computed here, from the files.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from hardware_models.catalog_io import catalog_profile, device_names, load_spec, make_device
+from simulator.holdout import held_out_errors
+from simulator.measured_ops import load_measurements
+from simulator.predict_api import predict_full
+from simulator.validate import compare, summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASURED = ROOT / "measurements"
+KERNEL_SETS = (  # (file, catalog device it was taken on)
+    ("h100-sxm-cupy.json", "h100-sxm"),
+    ("h100-host-numpy.json", "xeon-platinum-8480"),
+    ("local-cpu-numpy.json", "epyc-local"),
+)
+TORCH_PRECISION = {"fp32": "fp32", "fp32-strict": "fp32", "tf32": "tf32", "bf16": "bf16",
+                   "fp16": "fp16"}
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = MEASURED / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def kernel_validation() -> list[dict[str, Any]]:
+    out = []
+    for name, hardware in KERNEL_SETS:
+        if not (MEASURED / name).is_file() or hardware not in device_names():
+            continue
+        records = load_measurements([MEASURED / name])
+        device = make_device(hardware)
+        rows = compare(records, device)
+        out.append({"file": name, "hardware": hardware, "origin": device.profile.origin,
+                    "rows": rows, "summary": summarise(rows),
+                    "held_out": held_out_errors(records, hardware)})
+    return out
+
+
+def _step_time(model: str, hardware: str, batch: int, precision: str, mode: str,
+               exclude_update: bool = False, **options: Any) -> float | None:
+    pred = predict_full(model, hardware, batch, precision, mode, per_layer_times=True, **options)
+    step = pred.result["step_time_s"]
+    if step is None:
+        return None
+    if exclude_update:
+        step -= sum(r["time_s"] for r in pred.result["layers"] if r["phase"] == "update")
+    return step
+
+
+def end_to_end(file: str, hardware: str, precision_map: dict[str, str],
+               **options: Any) -> list[dict[str, Any]]:
+    data = _load(file)
+    rows = []
+    for rec in (data or {}).get("records", []):
+        precision = precision_map.get(rec["precision"])
+        if precision is None:
+            continue
+        predicted = _step_time(rec["model"], hardware, rec["batch"], precision, rec["mode"],
+                               **options)
+        rows.append({**{k: rec[k] for k in ("model", "mode", "batch", "precision")},
+                     "measured_s": rec["median_s"], "predicted_s": predicted,
+                     "error": None if predicted is None else predicted / rec["median_s"] - 1})
+    return rows
+
+
+def published() -> list[dict[str, Any]]:
+    data = _load("published/jcjohnson-cnn-benchmarks.json")
+    rows = []
+    for rec in (data or {}).get("records", []):
+        algorithm = "im2col" if rec["library"] in ("nn", "torch-cpu") else "implicit_gemm"
+        predicted = _step_time(rec["model"], rec["hardware"], rec["batch"], "fp32", "train",
+                               exclude_update=True, conv_algorithm=algorithm)
+        rows.append({**rec, "conv_algorithm": algorithm, "predicted_s": predicted,
+                     "error": predicted / rec["total_s"] - 1,
+                     "profile": make_device(rec["hardware"]).profile.origin})
+    return rows
+
+
+def generalisation() -> list[dict[str, Any]]:
+    rows = []
+    for name in device_names():
+        spec = load_spec(name)
+        if spec.kind != "gpu":
+            continue
+        sheet = _step_time("vgg16", name, 16, "fp32", "train", spec_sheet=True)
+        default = _step_time("vgg16", name, 16, "fp32", "train")
+        rows.append({"hardware": name, "spec_sheet_s": sheet, "default_s": default,
+                     "profile": make_device(name).profile.origin,
+                     "calibrated": catalog_profile(name) is not None})
+    return rows
+
+
+def collect() -> dict[str, Any]:
+    return {
+        "kernels": kernel_validation(),
+        "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
+        "cupy_step": end_to_end("h100-sxm-cupy-vgg16-step.json", "h100-sxm",
+                                {"fp32": "fp32", "fp16": "fp16"}, conv_algorithm="im2col"),
+        "published": published(),
+        "generalisation": generalisation(),
+    }
+
+
+def median_abs(rows: list[dict[str, Any]]) -> float | None:
+    errs = [abs(r["error"]) for r in rows if r.get("error") is not None]
+    return statistics.median(errs) if errs else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from simulator.report.validation_doc import write_doc
+
+    out = Path(argv[0]) if argv else ROOT / "docs"
+    write_doc(out, collect())
+    print(f"wrote {out / 'validation.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
