@@ -22,6 +22,7 @@ import simpy
 from simulator.trace import LinkSpan
 
 DONE_TOLERANCE = 1e-9  # a flow with less than this fraction of its bytes left has finished
+LEVEL_TOLERANCE = 1e-12  # channels filling at the same level (to rounding) fill together
 
 
 class LinkLike(Protocol):
@@ -50,6 +51,7 @@ class Network:
     _active: list[_Flow] = field(default_factory=list)
     _last_s: float = 0.0
     _version: int = 0
+    _flush_pending: bool = False
 
     def send(self, hops: tuple[tuple[str, float], ...], size_bytes: float, latency_s: float,
              task: str = "") -> Generator[Any, Any, None]:
@@ -61,8 +63,15 @@ class Network:
         flow = _Flow(task, hops, size_bytes, size_bytes, self.env.event(), self.env.now)
         self._advance()
         self._active.append(flow)
-        self._reschedule()
+        if not self._flush_pending:  # flows starting at the same instant share one recompute
+            self._flush_pending = True
+            self.env.timeout(0).callbacks.append(self._flush)
         yield flow.done
+
+    def _flush(self, _event: Any) -> None:
+        self._flush_pending = False
+        self._advance()
+        self._reschedule()
 
     def _advance(self) -> None:
         """Move every active flow forward to now at its current rate."""
@@ -77,6 +86,8 @@ class Network:
         if not self._active:
             return
         self._fair_rates()
+        if any(f.rate_bytes_per_s <= 0 for f in self._active):
+            raise RuntimeError("a flow's fair share of its links fell to zero")
         next_s = min(f.remaining_bytes / f.rate_bytes_per_s for f in self._active)
         timer = self.env.timeout(max(next_s, 0.0))
         version = self._version
@@ -87,7 +98,7 @@ class Network:
             return  # the rates changed since this timer was set
         self._advance()
         finished = [f for f in self._active if f.remaining_bytes <= DONE_TOLERANCE * f.size_bytes]
-        self._active = [f for f in self._active if f not in finished]
+        self._active = [f for f in self._active if f.remaining_bytes > DONE_TOLERANCE * f.size_bytes]
         for flow in finished:
             self._record(flow)
             flow.done.succeed()
@@ -96,22 +107,34 @@ class Network:
     def _record(self, flow: _Flow) -> None:
         for channel, load in flow.hops:
             self.records.append(LinkSpan(channel, flow.task, flow.started_s, self.env.now,
-                                           flow.size_bytes, load))
+                                         flow.size_bytes, load))
 
     def _fair_rates(self) -> None:
-        """Max-min fair rates by progressive filling, each hop weighted by its load."""
-        free = {c: self.bandwidth_bytes_per_s[c] for f in self._active for c, _ in f.hops}
-        rising = list(self._active)
-        while rising:
-            demand: dict[str, float] = {}
-            for flow in rising:
-                for channel, load in flow.hops:
-                    demand[channel] = demand.get(channel, 0.0) + load
-            full = min(demand, key=lambda c: (free[c] / demand[c], c))
-            level = free[full] / demand[full]
-            frozen = [f for f in rising if any(c == full for c, _ in f.hops)]
-            for flow in frozen:
-                flow.rate_bytes_per_s = level
-                for channel, load in flow.hops:
-                    free[channel] = max(free[channel] - level * load, 0.0)
-            rising = [f for f in rising if f not in frozen]
+        """Max-min fair rates by progressive filling, each hop weighted by its load: raise all
+        rates together until channels fill; freeze the flows through them; repeat."""
+        free: dict[str, float] = {}
+        demand: dict[str, float] = {}
+        members: dict[str, list[_Flow]] = {}
+        for flow in self._active:
+            flow.rate_bytes_per_s = -1.0  # not yet fixed
+            for channel, load in flow.hops:
+                free[channel] = self.bandwidth_bytes_per_s[channel]
+                demand[channel] = demand.get(channel, 0.0) + load
+                members.setdefault(channel, []).append(flow)
+        while demand:
+            level = min(free[c] / demand[c] for c in demand)
+            full = [c for c in demand if free[c] / demand[c] <= level * (1 + LEVEL_TOLERANCE)]
+            for channel in full:
+                for flow in members[channel]:
+                    if flow.rate_bytes_per_s < 0:
+                        self._freeze(flow, level, free, demand)
+            for channel in [c for c in demand if all(f.rate_bytes_per_s >= 0 for f in members[c])]:
+                del demand[channel]
+
+    @staticmethod
+    def _freeze(flow: _Flow, level: float, free: dict[str, float], demand: dict[str, float]) -> None:
+        flow.rate_bytes_per_s = level
+        for channel, load in flow.hops:
+            free[channel] = max(free[channel] - level * load, 0.0)
+            if channel in demand:
+                demand[channel] -= load

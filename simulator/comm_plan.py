@@ -1,0 +1,164 @@
+"""From a collective's phases to engine tasks: every flow of every device (`full`), or one
+representative device whose flows carry the load of the whole group (`symmetric`).
+
+Full: each device runs its flows of one step as one task on its comm stream, after its
+previous step and after the flows that brought it data in the meantime.
+
+Symmetric: when every device of a group does the same thing at the same time, one device
+stands for all. Its flows of a phase are one task whose steps are merged (bytes and
+latencies summed: in lockstep nothing else changes between steps). The other devices are
+not simulated, but their flows are not dropped: on every channel of the representative's
+route, the flow's `load` is the bytes the whole phase puts on that channel over the bytes
+the representative puts there, so a NIC shared by eight rails is shared eight ways. This is
+exact when the group is symmetric (a ring inside a node, a hierarchical ring over equal
+nodes) and the tests check it against the full simulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hardware_models.topology import Topology
+from simulator.collectives import Pair, Phase, collective
+from simulator.plan import Flow, Plan, Transfer, comm_task
+
+Done = dict[int, tuple[str, ...]]  # device -> tasks whose end means it has its result
+
+
+@dataclass(frozen=True)
+class _PhaseLoad:
+    """One phase of a collective at 1 byte: routes, bytes per channel, who could gate it."""
+
+    phase: Phase
+    end: int  # 0: flows belong to their sender, 1: to their receiver (pulls)
+    routes: dict[tuple[int, int], tuple[str, ...]]
+    total: dict[str, float]
+    drains: dict[tuple[float, float], int]  # (latency s, busy s per byte) -> first device
+
+
+@dataclass
+class CommPlanner:
+    """Adds collectives to `plan`; `plan_index` maps topology devices to plan devices."""
+
+    plan: Plan
+    topo: Topology
+    plan_index: dict[int, int]
+    symmetric: bool = False
+    launch_s: float = 0.0
+    _loads: dict[Any, list[_PhaseLoad]] = field(default_factory=dict)
+
+    def add(self, name: str, kind: str, group: list[int], size_bytes: float, after: Done,
+            layer: str = "comm", **options: Any) -> Done:
+        """Append collective `kind` of `size_bytes` over `group`; returns what ends it."""
+        if len(group) < 2 or size_bytes <= 0:
+            return {d: after.get(d, ()) for d in group}
+        spec = collective.get(kind)
+        if self.symmetric:
+            rep = next(d for d in group if d in self.plan_index)
+            key = (kind, tuple(group), rep, repr(sorted(options.items())))
+            if key not in self._loads:
+                self._loads[key] = self._analyse(spec.phases(group, self.topo, 1.0, **options), rep)
+            return self._symmetric(name, self._loads[key], rep, size_bytes, after, layer)
+        return self._full(name, spec.phases(group, self.topo, size_bytes, **options), after, layer)
+
+    def _channels(self, route: tuple[str, ...]) -> None:
+        for channel in route:
+            if channel not in self.plan.links:
+                self.plan.links[channel] = self.topo.bandwidth_bytes_per_s(channel)
+
+    def _full(self, name: str, phases: list[Phase], after: Done, layer: str) -> Done:
+        last: dict[int, tuple[str, ...]] = {d: tuple(v) for d, v in after.items()}
+        received: dict[int, list[str]] = {}
+        started: set[int] = set()
+        for p, phase in enumerate(phases):
+            for step in range(phase.steps):
+                tasks = self._full_step(f"{name}.p{p}.s{step}", phase, last, received, started, layer)
+                for src, dst, _ in phase.pairs:
+                    if phase.initiator == "src":
+                        received.setdefault(dst, []).append(tasks[src])
+        return {d: tuple(last.get(d, ())) + tuple(received.get(d, ()))
+                for d in set(last) | set(received)}
+
+    def _full_step(self, name: str, phase: Phase, last: dict[int, tuple[str, ...]],
+                   received: dict[int, list[str]], started: set[int], layer: str) -> dict[int, str]:
+        flows: dict[int, list[Flow]] = {}
+        for src, dst, size in phase.pairs:
+            who = src if phase.initiator == "src" else dst
+            route = self.topo.route(src, dst)
+            self._channels(route)
+            hops = tuple((c, 1.0) for c in route)
+            flows.setdefault(who, []).append(Flow(hops, size, self.topo.latency_s(route)))
+        tasks = {}
+        for who, fl in flows.items():
+            task = f"{name}.d{who}"
+            preds = tuple(dict.fromkeys(last.get(who, ()) + tuple(received.pop(who, ()))))
+            launch = 0.0 if who in started else self.launch_s
+            started.add(who)
+            self.plan.add(comm_task(task, self.plan_index[who], Transfer(tuple(fl)), preds,
+                                    layer, launch))
+            last[who] = (task,)
+            tasks[who] = task
+        return tasks
+
+    def _analyse(self, phases: list[Phase], rep: int) -> list[_PhaseLoad]:
+        """Per phase (at 1 byte): the load on every channel and each device's drain time."""
+        loads = []
+        for phase in phases:
+            end = 0 if phase.initiator == "src" else 1
+            routes = {(s, d): self.topo.route(s, d) for s, d, _ in phase.pairs}
+            total: dict[str, float] = {}
+            for src, dst, size in phase.pairs:
+                for channel in routes[(src, dst)]:
+                    total[channel] = total.get(channel, 0.0) + size
+            drains: dict[tuple[float, float], int] = {}  # (latency, seconds per byte) -> device
+            for pair in sorted(phase.pairs, key=lambda p: p[end] != rep):
+                route = routes[(pair[0], pair[1])]
+                busy = max((total[c] / self.topo.bandwidth_bytes_per_s(c) for c in route), default=0.0)
+                drains.setdefault((self.topo.latency_s(route), busy), pair[end])
+            loads.append(_PhaseLoad(phase, end, routes, total, drains))
+        return loads
+
+    def _flows(self, load: _PhaseLoad, rep: int, size_bytes: float) -> list[Flow]:
+        """The flows of the device that gates the phase: the one whose flow takes longest with
+        every channel carrying the whole phase's load (the representative on ties)."""
+        best = max(lat + size_bytes * busy for lat, busy in load.drains)
+        mine = [who for (lat, busy), who in load.drains.items() if lat + size_bytes * busy == best]
+        who = rep if rep in mine else mine[0]
+        pairs = [p for p in load.phase.pairs if p[load.end] == who]
+        own: dict[str, float] = {}
+        for src, dst, size in pairs:
+            for channel in load.routes[(src, dst)]:
+                own[channel] = own.get(channel, 0.0) + size
+        flows = []
+        for src, dst, size in pairs:
+            route = load.routes[(src, dst)]
+            self._channels(route)
+            hops = tuple((c, load.total[c] / own[c]) for c in route)
+            flows.append(Flow(hops, size * size_bytes * load.phase.steps,
+                              self.topo.latency_s(route) * load.phase.steps))
+        return flows
+
+    def _symmetric(self, name: str, loads: list[_PhaseLoad], rep: int,
+                   size_bytes: float, after: Done, layer: str) -> Done:
+        preds = tuple(after.get(rep, ()))
+        for p, load in enumerate(loads):
+            merged = tuple(self._flows(load, rep, size_bytes))
+            task = f"{name}.p{p}.d{rep}"
+            launch = self.launch_s if p == 0 else 0.0
+            self.plan.add(comm_task(task, self.plan_index[rep], Transfer(merged), preds, layer,
+                                    launch))
+            preds = (task,)
+        return {rep: preds}
+
+
+def collective_plan(kind: str, topo: Topology, size_bytes: float, device: Any,
+                    symmetric: bool, **options: Any) -> Plan:
+    """A plan of one collective over every device of `topo`, alone (nothing else running)."""
+    n = topo.size
+    devices = [device] if symmetric else [device] * n
+    plan = Plan(devices=devices, replicas=n if symmetric else 1)
+    index = {0: 0} if symmetric else {d: d for d in range(n)}
+    CommPlanner(plan, topo, index, symmetric).add(kind, kind, list(range(n)), size_bytes, {},
+                                                  **options)
+    return plan
