@@ -57,6 +57,9 @@ class Workload(_Strict):
     optimizer: str = "sgd"
     dataset_size: PositiveCount | None = Field(None, description="samples in one epoch")
     epochs: PositiveCount | None = Field(None, description="passes over the dataset (default 1)")
+    sync_input: Annotated[bool, Field(strict=True)] = Field(
+        False, description="the first layer waits for the input copy (latency of one request); "
+                           "default: the copy of the next batch overlaps the step (prefetch)")
 
     @field_validator("model", mode="before")
     @classmethod

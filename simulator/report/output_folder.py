@@ -1,0 +1,85 @@
+"""A run's output folder, written all at once: files go into a hidden temporary folder
+beside the target, which is renamed into place only when every file is complete.
+
+An interrupted or failed run therefore leaves neither a half-written results.json nor a
+half-filled folder (the temporary folder is removed; a parent folder this run created is
+removed again if it is left empty). An existing target is replaced only if it is a
+previous results folder (it holds results.json) or empty; anything else is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from simulator.errors import UserError
+
+MARKER = "results.json"
+
+
+def default_folder(experiment_file: Path, root: Path = Path("results")) -> Path:
+    """results/<experiment stem>-<UTC time>, with -2, -3 ... if that exists already."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = root / f"{experiment_file.stem}-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def check_target(target: Path) -> None:
+    """Refuse, before anything runs, a target we must not overwrite."""
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target}: --out must be a folder, but this is a file")
+    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
+        raise UserError(f"{target}: folder exists and is not a results folder (no {MARKER}); "
+                        "choose another --out or remove it")
+
+
+def _created_parents(folder: Path) -> list[Path]:
+    missing = []
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            break
+        missing.append(parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder to write into; on success it becomes `target`."""
+    target = Path(target)
+    check_target(target)
+    created = _created_parents(target.parent)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    try:
+        yield staging
+        _replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for parent in created:  # innermost first; only folders this run made and left empty
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+        raise
+
+
+def _replace(staging: Path, target: Path) -> None:
+    mask = os.umask(0)  # temporary files are private; give the results the usual permissions
+    os.umask(mask)
+    staging.chmod(0o777 & ~mask)
+    for path in staging.iterdir():
+        path.chmod(0o666 & ~mask)
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    os.rename(target, old / "previous")
+    os.rename(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""One results row per scenario: the prediction's numbers plus what an experiment adds.
+
+Added here: the global batch, the time to work through the dataset
+(`time_to_train_s = epochs * ceil(dataset_size / global_batch) * step_time_s`), cores
+engaged, purchase cost (`devices * price_usd`), energy (`devices * tdp_w * time`, over the
+time to train when a dataset is given, else over one step), and the published numbers with
+the ratio simulated / published for every number both sides have. Every row has the same
+keys (None where a number is unknown), so results.csv has one column set.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from simulator.config import Scenario
+from simulator.predict_api import Prediction
+
+FROM_RESULT = ("status", "model", "hardware", "calibration", "step_time_s", "samples_per_s",
+               "breakdown", "bottleneck", "utilisation", "memory_peak_bytes",
+               "memory_capacity_bytes", "flops", "bytes", "params", "error")
+
+
+def global_batch(scenario: Scenario, result: dict[str, Any]) -> int:
+    """Samples per step over all devices: as the model reports it, else as throughput shows."""
+    if result.get("global_batch"):
+        return int(result["global_batch"])
+    if result.get("step_time_s") and result.get("samples_per_s"):
+        return round(result["samples_per_s"] * result["step_time_s"])
+    data_like = scenario.strategy in ("data", "parameter_server")
+    return scenario.workload.batch * (scenario.hardware.count if data_like else 1)
+
+
+def dataset_fields(scenario: Scenario, step_s: float | None, batch: int) -> dict[str, Any]:
+    work = scenario.workload
+    epochs = work.epochs or (1 if work.dataset_size else None)
+    steps = epochs * math.ceil(work.dataset_size / batch) if work.dataset_size and epochs else None
+    return {"dataset_size": work.dataset_size, "epochs": epochs, "steps": steps,
+            "time_to_train_s": steps * step_s if steps is not None and step_s else None}
+
+
+def cost_fields(devices: int, device: Any, step_s: float | None,
+                train_s: float | None) -> dict[str, Any]:
+    price, tdp = getattr(device, "price_usd", None), getattr(device, "tdp_w", None)
+    time_s, basis = (train_s, "time_to_train_s") if train_s else (step_s, "step_time_s")
+    energy = devices * tdp * time_s if tdp and time_s else None
+    return {"cores": devices * int(getattr(device, "cores", 0)),
+            "hardware_cost_usd": devices * price if price else None,
+            "tdp_w": devices * tdp if tdp else None,
+            "energy_j": energy, "energy_basis": basis if energy is not None else None}
+
+
+def published_fields(scenario: Scenario, row: dict[str, Any]) -> dict[str, Any]:
+    """The published numbers as given, and simulated / published where both are numbers."""
+    published = dict(scenario.published or {})
+    ratio = {key: row[key] / value for key, value in published.items()
+             if not isinstance(value, str) and isinstance(row.get(key), (int, float))
+             and not isinstance(row.get(key), bool)}
+    return {"published": published or None, "simulated_over_published": ratio or None}
+
+
+def scenario_row(scenario: Scenario, prediction: Prediction) -> dict[str, Any]:
+    """The JSON-ready results row of one scenario (see the module docstring)."""
+    result, work, hw = prediction.result, scenario.workload, scenario.hardware
+    row: dict[str, Any] = {"name": scenario.name, "description": scenario.description}
+    row.update({key: result.get(key) for key in FROM_RESULT})
+    row.update(devices=hw.count, strategy=scenario.strategy, batch=work.batch,
+               precision=work.precision, mode=work.mode,
+               optimizer=work.optimizer if work.mode == "train" else None,
+               sync_input=work.sync_input,
+               global_batch=global_batch(scenario, result),
+               fits=result.get("fits", result.get("status") != "out_of_memory"))
+    row.update(dataset_fields(scenario, row["step_time_s"], row["global_batch"]))
+    row.update(cost_fields(hw.count, prediction.device, row["step_time_s"],
+                           row["time_to_train_s"]))
+    row.update(published_fields(scenario, row))
+    row["layers"] = result.get("layers")
+    return row
