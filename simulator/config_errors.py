@@ -9,6 +9,7 @@ the layer of an inline model that is wrong) so the message points at the exact l
 
 from __future__ import annotations
 
+import difflib
 import math
 import typing
 from typing import Any, Sequence
@@ -86,8 +87,11 @@ def describe(detail: ErrorDetails, root: type[BaseModel]) -> tuple[Loc, str]:
         return loc, "required field is missing"
     if kind == "extra_forbidden":
         holder = model_at(root, loc[:-1])
-        valid = f"; valid fields: {', '.join(holder.model_fields)}" if holder else ""
-        return loc, f"unknown field '{loc[-1]}'{valid}"
+        fields = list(holder.model_fields) if holder else []
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        valid = f"; valid fields: {', '.join(fields)}" if fields else ""
+        return loc, f"unknown field '{loc[-1]}'{hint}{valid}"
     if kind == "too_short":
         return loc, f"must have at least {ctx.get('min_length', 1)} item(s)"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -98,7 +102,10 @@ def describe(detail: ErrorDetails, root: type[BaseModel]) -> tuple[Loc, str]:
 
 
 def first_error(err: ValidationError, root: type[BaseModel]) -> tuple[Loc, str]:
-    return describe(err.errors()[0], root)
+    """The error to show: an unknown key first, since it often explains a missing one."""
+    errors = err.errors()
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    return describe((unknown or errors)[0], root)
 
 
 def nested(cls: type[BaseModel], data: Any, context: dict[str, Any] | None = None) -> Any:

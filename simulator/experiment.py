@@ -7,6 +7,7 @@ predictions and the results rows, and `simulator.report` writes them.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -81,9 +82,13 @@ def predict_scenario(experiment: Experiment, index: int) -> Prediction:
                               work.optimizer, sync_input=work.sync_input)
     else:
         options = scenario.parallel.options if scenario.parallel is not None else {}
+        predict_cluster = _cluster_api(experiment, index)
         extra = {"sync_input": True} if work.sync_input else {}
-        pred = _cluster_api(experiment, index)(
-            model, device, devices=hw.count, devices_per_node=hw.devices_per_node,
+        if extra and "sync_input" not in inspect.signature(predict_cluster).parameters:
+            raise experiment.error(("scenarios", index, "workload", "sync_input"),
+                                   "not supported for multi-device scenarios yet")
+        pred = predict_cluster(
+            model, device, devices=hw.count, devices_per_node=hw.devices_per_node or hw.count,
             intra_link=hw.intra_link, inter_link=hw.inter_link, parallel=scenario.strategy,
             batch=work.batch, precision=work.precision, mode=work.mode,
             optimizer=work.optimizer, options=dict(options), **extra)

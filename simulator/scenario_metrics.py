@@ -5,7 +5,8 @@ Added here: the global batch, the time to work through the dataset
 engaged, purchase cost (`devices * price_usd`), energy (`devices * tdp_w * time`, over the
 time to train when a dataset is given, else over one step), and the published numbers with
 the ratio simulated / published for every number both sides have. Every row has the same
-keys (None where a number is unknown), so results.csv has one column set.
+keys (None where a number is unknown or does not apply, e.g. the link fields of a
+one-device scenario), so results.csv has one column set.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from simulator.predict_api import Prediction
 FROM_RESULT = ("status", "model", "hardware", "calibration", "step_time_s", "samples_per_s",
                "breakdown", "bottleneck", "utilisation", "memory_peak_bytes",
                "memory_capacity_bytes", "flops", "bytes", "params", "error")
+CLUSTER_FIELDS = ("nodes", "devices_per_node", "intra_link", "inter_link", "collective",
+                  "communication_s", "single_device_step_time_s", "scaling_efficiency")
 
 
 def global_batch(scenario: Scenario, result: dict[str, Any]) -> int:
     """Samples per step over all devices: as the model reports it, else as throughput shows."""
-    if result.get("global_batch"):
-        return int(result["global_batch"])
+    for key in ("global_batch", "samples_per_step"):
+        if result.get(key):
+            return int(result[key])
     if result.get("step_time_s") and result.get("samples_per_s"):
         return round(result["samples_per_s"] * result["step_time_s"])
     data_like = scenario.strategy in ("data", "parameter_server")
@@ -70,6 +74,7 @@ def scenario_row(scenario: Scenario, prediction: Prediction) -> dict[str, Any]:
                sync_input=work.sync_input,
                global_batch=global_batch(scenario, result),
                fits=result.get("fits", result.get("status") != "out_of_memory"))
+    row.update({key: result.get(key) for key in CLUSTER_FIELDS})
     row.update(dataset_fields(scenario, row["step_time_s"], row["global_batch"]))
     row.update(cost_fields(hw.count, prediction.device, row["step_time_s"],
                            row["time_to_train_s"]))

@@ -1,9 +1,11 @@
-"""Figure: the scenarios side by side on log scales: step time (latency) and samples per
-second (throughput), plus the time to train when any scenario gives a dataset.
+"""Figure: the scenarios side by side: step time (latency) and samples per second
+(throughput), plus the time to train when any scenario gives a dataset.
 
 Bars are coloured by hardware so the same device reads the same across panels; each bar
-carries its value; published numbers, where a scenario gives them under the same name
-(`step_time_s`, `samples_per_s`, `time_to_train_s`), are black diamonds beside the bars.
+carries its value; an axis is logarithmic when its values span more than a factor of 20
+(else linear from zero, so small differences stay visible); published numbers, where a
+scenario gives them under the same name (`step_time_s`, `samples_per_s`,
+`time_to_train_s`), are black diamonds beside the bars.
 A thin rule separates runs of scenarios with different workload settings.
 """
 
@@ -23,10 +25,10 @@ from simulator.report.figure_style import (SLIDE_INCHES, format_count, format_ti
 
 Panel = tuple[str, str, str, Callable[[float], str]]
 PANELS: tuple[Panel, ...] = (
-    ("step_time_s", "step time ↓", "seconds, log scale", format_time),
-    ("samples_per_s", "throughput ↑", "samples per second, log scale", format_count),
-    ("time_to_train_s", "time to train ↓", "seconds, log scale (dataset × epochs)",
-     format_time))
+    ("step_time_s", "step time ↓", "seconds", format_time),
+    ("samples_per_s", "throughput ↑", "samples per second", format_count),
+    ("time_to_train_s", "time to train ↓", "seconds (dataset × epochs)", format_time))
+LOG_SCALE_RATIO = 20  # values spanning more than this get a log axis
 
 
 def _published(rows: list[dict[str, Any]], key: str) -> dict[int, float]:
@@ -36,6 +38,17 @@ def _published(rows: list[dict[str, Any]], key: str) -> dict[int, float]:
         if isinstance(value, (int, float)):
             found[y] = float(value)
     return found
+
+
+def _scale(ax: Axes, present: list[float]) -> None:
+    """Log axis with room for labels when values span decades, else linear from zero."""
+    lo, hi = min(present), max(present)
+    if hi / lo > LOG_SCALE_RATIO:
+        ax.set_xscale("log")
+        ax.set_xlim(10 ** math.floor(math.log10(lo) - 0.3),
+                    10 ** math.ceil(math.log10(hi) + 0.8))
+    else:
+        ax.set_xlim(0, hi * 1.35)
 
 
 def _label(row: dict[str, Any], key: str, value: float | None,
@@ -52,10 +65,7 @@ def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, colours: dict[str, st
     ys = list(range(len(rows)))
     values = [row.get(key) for row in rows]
     published = _published(rows, key)
-    present = [v for v in values if v] + list(published.values())
-    ax.set_xscale("log")
-    lo, hi = min(present), max(present)
-    ax.set_xlim(10 ** math.floor(math.log10(lo) - 0.3), 10 ** math.ceil(math.log10(hi) + 0.8))
+    _scale(ax, [v for v in values if v] + list(published.values()))
     ax.barh(ys, [v or 0.0 for v in values], height=0.7,
             color=[colours[row["hardware"]] for row in rows])
     for y, value in published.items():
@@ -80,8 +90,9 @@ def comparison_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     for ax, (key, name, unit, fmt) in zip(axes, panels):
         any_published |= _panel(ax, rows, key, colours, fmt)
         setting_separators(ax, rows)
-        ax.set_title(name, fontsize=18)
-        ax.set_xlabel(unit, fontsize=14)
+        ax.set_title(name, fontsize=18, pad=12)
+        log = ax.get_xscale() == "log"
+        ax.set_xlabel(f"{unit}{', log scale' if log else ''}", fontsize=14)
     axes[0].set_yticks(range(len(rows)), [row["name"] for row in rows], fontsize=13)
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     for ax in axes:

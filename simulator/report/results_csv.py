@@ -21,15 +21,27 @@ FILE_NAME = "results.csv"
 
 
 def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings to dotted keys; lists are left out (they have no single cell)."""
+    """Nested mappings to dotted keys (lists are kept as they are; csv_text leaves them out)."""
     flat: dict[str, Any] = {}
     for key, value in row.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}."))
-        elif not isinstance(value, (list, tuple)):
+        else:
             flat[name] = value
     return flat
+
+
+def columns_of(flat_rows: list[dict[str, Any]]) -> list[str]:
+    """Columns in first-seen order, without lists (no single cell holds them) and without a
+    mapping's own name where other rows have its dotted columns."""
+    columns: list[str] = []
+    for row in flat_rows:
+        columns += [key for key in row if key not in columns]
+    lists = {key for row in flat_rows for key, value in row.items()
+             if isinstance(value, (list, tuple))}
+    return [c for c in columns
+            if c not in lists and not any(o.startswith(f"{c}.") for o in columns)]
 
 
 def cell(value: Any) -> str:
@@ -44,12 +56,7 @@ def cell(value: Any) -> str:
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
     flat = [flatten(row) for row in rows]
-    columns: list[str] = []
-    for row in flat:
-        columns += [key for key in row if key not in columns]
-    # a mapping that is None in one row (breakdown of an out-of-memory scenario) and
-    # filled in another keeps only its dotted columns, left empty for that row
-    columns = [c for c in columns if not any(o.startswith(f"{c}.") for o in columns)]
+    columns = columns_of(flat)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
