@@ -15,8 +15,17 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config_errors import check_finite, first_error, invalid
@@ -28,7 +37,7 @@ from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
-FIGURE_FORMATS = ("png", "svg")
+FigureFormat = Literal["png", "svg"]
 ANCHOR_PREFIX = "x-"  # top-level keys for YAML anchors only (as in docker compose), not read
 
 
@@ -55,8 +64,8 @@ class Workload(_Strict):
     precision: str = "fp32"
     mode: Literal["train", "infer"] = "train"
     optimizer: str = "sgd"
-    dataset_size: PositiveCount | None = Field(None, description="samples in one epoch")
-    epochs: PositiveCount | None = Field(None, description="passes over the dataset (default 1)")
+    dataset_size: PositiveCount | None = Field(default=None, description="samples in one epoch")
+    epochs: PositiveCount | None = Field(default=None, description="passes over the dataset (default 1)")
     sync_input: Annotated[bool, Field(strict=True)] = Field(
         False, description="the first layer waits for the input copy (latency of one request); "
                            "default: the copy of the next batch overlaps the step (prefetch)")
@@ -75,7 +84,7 @@ class Workload(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _epochs_need_dataset(self) -> "Workload":
+    def _epochs_need_dataset(self) -> Workload:
         if self.epochs is not None and self.dataset_size is None:
             raise invalid("epochs needs dataset_size (samples per epoch)", ("epochs",))
         return self
@@ -106,7 +115,7 @@ class Hardware(_Strict):
         return link_ref(value)
 
     @model_validator(mode="after")
-    def _node_fits(self) -> "Hardware":
+    def _node_fits(self) -> Hardware:
         if self.devices_per_node is not None and self.devices_per_node > self.count:
             raise invalid(f"must be at most count ({self.count}), got {self.devices_per_node}",
                           ("devices_per_node",))
@@ -154,7 +163,7 @@ class Scenario(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _strategy_fits(self) -> "Scenario":
+    def _strategy_fits(self) -> Scenario:
         if self.parallel is not None and self.parallel.strategy == "single" \
                 and self.hardware.count > 1:
             raise invalid(f"'single' runs on one device but hardware.count is "
@@ -169,14 +178,17 @@ class Scenario(_Strict):
         return self.parallel.strategy if self.parallel is not None else "data"
 
 
+def _all_formats() -> list[FigureFormat]:
+    return ["png", "svg"]
+
+
 class Outputs(_Strict):
     """What a run writes beside results.json and results.csv."""
 
     figures: Annotated[bool, Field(strict=True)] = True
     trace: Annotated[bool, Field(strict=True)] = True
-    formats: list[Literal["png", "svg"]] = Field(default_factory=lambda: list(FIGURE_FORMATS),
-                                                 min_length=1)
-    timeline: list[str] | None = Field(None, description="scenarios to draw timelines for")
+    formats: list[FigureFormat] = Field(default_factory=_all_formats, min_length=1)
+    timeline: list[str] | None = Field(default=None, description="scenarios to draw timelines for")
     top_layers: PositiveCount = 12
 
 
@@ -186,11 +198,11 @@ class Experiment(_Strict):
     title: Name
     description: str = ""
     scenarios: list[Scenario] = Field(min_length=1)
-    outputs: Outputs = Field(default_factory=Outputs)
+    outputs: Outputs = Outputs()  # frozen, so one shared default is safe
     _source: YamlSource | None = PrivateAttr(None)
 
     @model_validator(mode="after")
-    def _names(self) -> "Experiment":
+    def _names(self) -> Experiment:
         first: dict[str, int] = {}
         for i, scenario in enumerate(self.scenarios):
             if scenario.name in first:

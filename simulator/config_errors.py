@@ -12,7 +12,8 @@ from __future__ import annotations
 import difflib
 import math
 import typing
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -96,8 +97,8 @@ def describe(detail: ErrorDetails, root: type[BaseModel]) -> tuple[Loc, str]:
         return loc, f"must have at least {ctx.get('min_length', 1)} item(s)"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         holder = model_at(root, loc)
-        fields = f" with fields {', '.join(holder.model_fields)}" if holder else ""
-        return loc, f"must be a mapping{fields}, got {_shown(detail['input'])}"
+        listed = f" with fields {', '.join(holder.model_fields)}" if holder else ""
+        return loc, f"must be a mapping{listed}, got {_shown(detail['input'])}"
     return loc, f"{_rephrase(detail['msg'])}, got {_shown(detail['input'])}"
 
 

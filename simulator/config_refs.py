@@ -25,7 +25,7 @@ from workloads.builder import resolve_layers
 from workloads.model_def import ModelDef, catalog_models, load_model
 
 DeviceSpec = CPUSpec | GPUSpec
-SPEC_OF_KIND: dict[str, type[CPUSpec] | type[GPUSpec]] = {"cpu": CPUSpec, "gpu": GPUSpec}
+SPEC_OF_KIND: dict[str, type[CPUSpec | GPUSpec]] = {"cpu": CPUSpec, "gpu": GPUSpec}
 FIXED_SPEC_FIELDS = ("kind", "name")
 
 
@@ -99,12 +99,12 @@ class DerivedDevice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base: str
-    name: str | None = Field(None, min_length=1, description="default: BASE-modified")
+    name: str | None = Field(default=None, min_length=1, description="default: BASE-modified")
     overrides: dict[str, Any] = Field(default_factory=dict)
     _spec: DeviceSpec | None = PrivateAttr(None)
 
     @model_validator(mode="after")
-    def _build(self) -> "DerivedDevice":
+    def _build(self) -> DerivedDevice:
         if self.base not in device_names():
             raise invalid(str(unknown_name("hardware", self.base, device_names())), ("base",))
         base = load_spec(self.base)

@@ -8,8 +8,9 @@ predictions and the results rows, and `simulator.report` writes them.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from hardware_models.catalog_io import build_device, default_profile, load_spec, make_device
 from hardware_models.profile import spec_sheet_profile

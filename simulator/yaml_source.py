@@ -9,9 +9,10 @@ Duplicate keys in one mapping, which PyYAML would silently collapse, are an erro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 

@@ -116,12 +116,12 @@ BAD = {  # name: (edit of BASE, line, field path, words in the message)
                       "scenarios[0].hardware.device.kind", ["'cpu' or 'gpu'"]),
     "incomplete spec": (("device: gtx-1080", "device: {kind: gpu, name: x}"), 8,
                         "scenarios[0].hardware.device.display_name", ["missing"]),
-    "bad inline layer kind": (("model: vgg16", "model: {name: t, input_shape: [16], layers: "
-                               "[{name: fc, kind: lineer, out_features: 4}]}"), 5,
+    "bad inline layer kind": (("model: vgg16", ("model: {name: t, input_shape: [16], layers: "
+                                "[{name: fc, kind: lineer, out_features: 4}]}")), 5,
                               "scenarios[0].workload.model.layers[0]", ["lineer", "linear"]),
-    "inline shape mismatch": (("model: vgg16", "model: {name: t, input_shape: [16], layers: "
-                               "[{name: fc, kind: linear, out_features: 4}, "
-                               "{name: c, kind: conv2d, out_channels: 3, kernel: 3}]}"), 5,
+    "inline shape mismatch": (("model: vgg16", ("model: {name: t, input_shape: [16], layers: "
+                                "[{name: fc, kind: linear, out_features: 4}, "
+                                "{name: c, kind: conv2d, out_channels: 3, kernel: 3}]}")), 5,
                               "scenarios[0].workload.model.layers[1]", ["shape"]),
     "workload not a mapping": (("    workload:\n      model: vgg16\n      batch: 4\n",
                                 "    workload: vgg16\n"), 4, "scenarios[0].workload",
@@ -130,15 +130,15 @@ BAD = {  # name: (edit of BASE, line, field path, words in the message)
                       "scenarios[0].published.t_s", ["finite"]),
     "negative published": (("device: gtx-1080", "device: gtx-1080\n    published: {t_s: -3}"), 9,
                            "scenarios[0].published.t_s", ["greater than 0"]),
-    "single on many": (("device: gtx-1080", "device: gtx-1080\n      count: 2\n"
-                        "    parallel: {strategy: single}"), 10,
+    "single on many": (("device: gtx-1080", ("device: gtx-1080\n      count: 2\n"
+                         "    parallel: {strategy: single}")), 10,
                        "scenarios[0].parallel.strategy", ["single", "count is 2"]),
     "unknown strategy": (("device: gtx-1080", "device: gtx-1080\n    parallel: {strategy: magic}"),
                          9, "scenarios[0].parallel.strategy", ["magic", "pipeline"]),
     "nan option": (("device: gtx-1080", "device: gtx-1080\n    parallel: {options: {x: .inf}}"),
                    9, "scenarios[0].parallel.options.x", ["finite"]),
-    "node larger than count": (("device: gtx-1080", "device: gtx-1080\n      count: 2\n"
-                                "      devices_per_node: 4"), 10,
+    "node larger than count": (("device: gtx-1080", ("device: gtx-1080\n      count: 2\n"
+                                 "      devices_per_node: 4")), 10,
                                "scenarios[0].hardware.devices_per_node", ["at most count (2)"]),
     "epochs without dataset": (("batch: 4", "batch: 4\n      epochs: 2"), 7,
                                "scenarios[0].workload.epochs", ["dataset_size"]),
@@ -207,3 +207,34 @@ def test_every_experiment_in_the_repo_validates():
     for path in files:
         exp = load_experiment(path)
         assert exp.title and exp.scenarios
+
+
+def _doc_example_experiment(block: str) -> str:
+    """Wrap one YAML example of docs/experiments.md into a whole experiment."""
+    if block.startswith("title:"):
+        return block
+    if block.startswith("x-"):
+        return "title: Doc\n" + block
+    scenario = {"workload": "workload: {model: mlp, batch: 4}",
+                "hardware": "hardware: {device: gtx-1080}"}
+    key = block.split(":", 1)[0]
+    if key == "outputs":
+        names = re.search(r"timeline: \[(.*)\]", block).group(1).split(", ")
+        body = "".join(f"  - name: {n}\n    {scenario['workload']}\n    {scenario['hardware']}\n"
+                       for n in names)
+        return f"title: Doc\nscenarios:\n{body}{block}"
+    scenario[key] = block
+    lines = "\n".join(scenario.values()).replace("\n", "\n    ")
+    return f"title: Doc\nscenarios:\n  - name: s\n    {lines}\n"
+
+
+def test_every_example_in_the_docs_validates(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "experiments.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) >= 12
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "my_net.yaml").write_text(
+        "name: my_net\ninput_shape: [8]\nlayers:\n  - {name: fc, kind: linear, out_features: 2}\n")
+    for block in blocks:
+        path = write(tmp_path, _doc_example_experiment(block))
+        load_experiment(path)  # raises with the line of the example if it is wrong

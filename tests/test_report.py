@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -19,9 +20,8 @@ from simulator.experiment import run_experiment
 from simulator.report.chrome_trace import HOST, launch_intervals, trace_document
 from simulator.report.figure_style import format_time
 from simulator.report.figures import write_figures
-from simulator.report.output_folder import staged_folder
+from simulator.report.output_folder import launch_cost_of, staged_folder
 from simulator.report.results_csv import csv_text, flatten
-from simulator.report.run_outputs import launch_cost_of
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = """title: Report
@@ -70,7 +70,7 @@ def check_well_formed(doc: dict) -> dict[tuple[int, int], list[dict]]:
         assert key in named, f"thread {key} has no thread_name"
         starts = [e["ts"] for e in events]
         assert starts == sorted(starts)
-        for before, after in zip(events, events[1:]):
+        for before, after in itertools.pairwise(events):
             assert after["ts"] >= before["ts"] + before["dur"] - 1e-6, (key, before, after)
     return threads
 
@@ -153,10 +153,9 @@ def test_figures_in_each_format_reproducibly(runs, tmp_path):
 
 def test_staged_folder_appears_whole_or_not_at_all(tmp_path):
     target = tmp_path / "new" / "out"
-    with pytest.raises(ValueError):
-        with staged_folder(target) as folder:
-            (folder / "results.json").write_text("{")
-            raise ValueError("stop")
+    with pytest.raises(ValueError), staged_folder(target) as folder:
+        (folder / "results.json").write_text("{")
+        raise ValueError("stop")
     assert list(tmp_path.iterdir()) == []
     with staged_folder(target) as folder:
         (folder / "results.json").write_text("{}")
@@ -166,14 +165,13 @@ def test_staged_folder_appears_whole_or_not_at_all(tmp_path):
 
 def test_staged_folder_refuses_files_and_foreign_folders(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(UserError, match="must be a folder"):
-        with staged_folder(tmp_path / "file"):
-            pass
+    with pytest.raises(UserError, match="must be a folder"), staged_folder(tmp_path / "file"):
+        pass
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "n.txt").write_text("keep")
-    with pytest.raises(UserError, match="not a results folder"):
-        with staged_folder(tmp_path / "notes"):
-            pass
+    with pytest.raises(UserError, match="not a results folder"), \
+            staged_folder(tmp_path / "notes"):
+        pass
     assert (tmp_path / "notes" / "n.txt").read_text() == "keep"
 
 

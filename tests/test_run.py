@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import simulator.report.run_outputs as run_outputs
 from simulator.__main__ import main
 from simulator.config import load_experiment
+from simulator.report import output_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
@@ -143,7 +143,7 @@ def test_an_interrupted_write_leaves_no_results(tmp_path, monkeypatch, error):
         (folder / "results.json").write_text('{"scenarios": [')  # half written, then gone
         raise error("interrupted while writing")
 
-    monkeypatch.setattr(run_outputs, "write_results_json", broken)
+    monkeypatch.setattr(output_folder, "write_results_json", broken)
     out = tmp_path / "deep" / "out"
     if error is KeyboardInterrupt:
         assert run([str(small(tmp_path)), "--out", str(out)]) == 130
@@ -162,7 +162,7 @@ def test_an_interrupted_rerun_keeps_the_previous_results(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_outputs, "write_chrome_trace", broken)
+    monkeypatch.setattr(output_folder, "write_chrome_trace", broken)
     assert run([str(small(tmp_path)), "--out", str(out), "--quick"]) == 130
     assert (out / "results.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "small.yaml"]

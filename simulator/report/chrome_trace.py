@@ -12,8 +12,9 @@ Every simulated op is one complete event (`ph: "X"`, `ts`/`dur` in microseconds)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from simulator.report.atomic import write_text_atomic
 from simulator.trace import Span, Trace

@@ -9,8 +9,10 @@ object API (no pyplot, no global figure state) with the Agg renderer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -18,9 +20,8 @@ from matplotlib.figure import Figure
 from simulator.report.atomic import write_bytes_atomic
 from simulator.report.chrome_trace import LaunchCost
 from simulator.report.figure_style import RC, figure_bytes, slug
-from simulator.report.plot_breakdown import breakdown_figure
+from simulator.report.plot_bars import breakdown_figure, layers_figure
 from simulator.report.plot_comparison import comparison_figure
-from simulator.report.plot_layers import layers_figure
 from simulator.report.plot_timeline import timeline_figure
 from simulator.trace import Trace
 
@@ -48,15 +49,13 @@ def figure_makers(drawables: list[Drawable], title: str, timeline: list[str] | N
                   top_layers: int) -> list[tuple[str, FigureMaker]]:
     rows = [row for row, _, _ in drawables]
     makers: list[tuple[str, FigureMaker]] = [
-        ("breakdown", lambda: breakdown_figure(rows, f"{title}: where the step time goes")),
-        ("comparison", lambda: comparison_figure(rows, title))]
+        ("breakdown", partial(breakdown_figure, rows, f"{title}: where the step time goes")),
+        ("comparison", partial(comparison_figure, rows, title))]
     picked = selected(drawables, timeline)
     for stem, (row, trace, cost) in zip(_unique_slugs([d[0]["name"] for d in picked]), picked):
         assert trace is not None
-        makers.append((f"timeline-{stem}",
-                       lambda row=row, trace=trace, cost=cost:
-                       timeline_figure(row["name"], trace, cost)))
-        makers.append((f"layers-{stem}", lambda row=row: layers_figure(row, top_layers)))
+        makers.append((f"timeline-{stem}", partial(timeline_figure, row["name"], trace, cost)))
+        makers.append((f"layers-{stem}", partial(layers_figure, row, top_layers)))
     return makers
 
 
@@ -64,7 +63,7 @@ def write_figures(folder: Path, drawables: list[Drawable], title: str, formats: 
                   timeline: list[str] | None, top_layers: int) -> list[Path]:
     """Draw every figure and write it in each format; returns the files written."""
     written: list[Path] = []
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(cast(Any, RC)):
         for stem, make in figure_makers(drawables, title, timeline, top_layers):
             fig = make()
             for fmt in formats:

@@ -12,16 +12,23 @@ A thin rule separates runs of scenarios with different workload settings.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from simulator.report.figure_style import (SLIDE_INCHES, format_count, format_time,
-                                           hardware_colours, row_height_inches,
-                                           setting_separators)
+from simulator.report.figure_style import (
+    SLIDE_INCHES,
+    format_count,
+    format_time,
+    hardware_colours,
+    row_height_inches,
+    setting_separators,
+)
 
 Panel = tuple[str, str, str, Callable[[float], str]]
 PANELS: tuple[Panel, ...] = (
@@ -68,10 +75,10 @@ def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, colours: dict[str, st
     _scale(ax, [v for v in values if v] + list(published.values()))
     ax.barh(ys, [v or 0.0 for v in values], height=0.7,
             color=[colours[row["hardware"]] for row in rows])
-    for y, value in published.items():
-        ax.plot([value], [y], marker="D", color="black", markersize=9, linestyle="none")
+    for y, given in published.items():
+        ax.plot([given], [y], marker="D", color="black", markersize=9, linestyle="none")
     for y, (row, value) in enumerate(zip(rows, values)):
-        end = max(value or ax.get_xlim()[0], published.get(y, 0.0))
+        end = max(value or float(ax.get_xlim()[0]), published.get(y, 0.0))
         ax.annotate(_label(row, key, value, fmt), (end, y), xytext=(7, 0),
                     textcoords="offset points", va="center", fontsize=12,
                     color="black" if row["status"] == "ok" else "#D55E00")
@@ -97,7 +104,7 @@ def comparison_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     for ax in axes:
         ax.tick_params(axis="y", length=0)
-    handles = [Patch(color=c, label=name) for name, c in colours.items()]
+    handles: list[Artist] = [Patch(color=c, label=name) for name, c in colours.items()]
     if any_published:
         handles.append(Line2D([], [], marker="D", color="black", linestyle="none",
                               label="published"))
