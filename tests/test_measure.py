@@ -140,3 +140,13 @@ def test_committed_measurements_load_and_have_the_required_keys(path: Path) -> N
         check_record(record)
         _check_times(record)
         assert set(COMMON_FIELDS) | set(SHAPE_FIELDS[record["op"]]) <= set(record)
+
+
+def test_cupy_plans_time_tf32_on_every_gemm_and_conv_shape() -> None:
+    # Regression: the TF32 worker once timed only the square GEMMs.
+    from simulator.measure.gemm import _cases
+    from simulator.measure.plan import CUPY_FULL
+
+    tf32 = _cases(CUPY_FULL, "tf32", numpy_fp16=False)
+    assert len(tf32) == len(_cases(CUPY_FULL, "fp32", numpy_fp16=False)) > 7
+    assert "tf32" in CUPY_FULL.conv_dtypes

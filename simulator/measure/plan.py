@@ -1,6 +1,7 @@
 """What each sweep times: sizes, batches and dtypes per backend, full or quick.
 
-The full numpy sweep stays within a few minutes on a small CPU (numpy float16 matrix
+"tf32" entries are timed by the CuPy worker that runs with CUPY_TF32=1, "bf16" GEMMs by a
+worker of their own; the default worker takes the rest. The full numpy sweep stays within a few minutes on a small CPU (numpy float16 matrix
 products have no BLAS path, so they are timed on a few small squares only); the CuPy sweep
 covers the ranges a GPU needs. `quick` is a seconds-long sweep for the tests.
 """
@@ -87,15 +88,15 @@ NUMPY_QUICK = Plan(
 CUPY_FULL = Plan(
     square_sizes=(128, 256, 512, 1024, 2048, 4096, 8192),
     low_precision_square_max=8192,
-    gemm_dtypes=("fp32", "fp16", "bf16"),
-    shaped_gemm_dtypes=("fp32", "fp16", "bf16"),
+    gemm_dtypes=("fp32", "tf32", "fp16", "bf16"),
+    shaped_gemm_dtypes=("fp32", "tf32", "fp16", "bf16"),
     conv_gemm_layers=_DISTINCT,
     conv_gemm_batches=(1, 16, 64),
     fc_layers=_FCS,
     fc_batches=(1, 16, 64),
     conv_layers=_CONV_WHOLE,
     conv_batch=16,
-    conv_dtypes=("fp32", "fp16"),
+    conv_dtypes=("fp32", "tf32", "fp16"),
     elementwise_log2=tuple(range(10, 29)),
     elementwise_dtypes=("fp32", "fp16"),
     pool_layers=_POOLS,
@@ -106,15 +107,15 @@ CUPY_FULL = Plan(
 CUPY_QUICK = Plan(
     square_sizes=(128, 256),
     low_precision_square_max=256,
-    gemm_dtypes=("fp32", "fp16", "bf16"),
-    shaped_gemm_dtypes=("fp32",),
+    gemm_dtypes=("fp32", "tf32", "fp16", "bf16"),
+    shaped_gemm_dtypes=("fp32", "tf32"),
     conv_gemm_layers=("conv5_1",),
     conv_gemm_batches=(1,),
     fc_layers=("fc8",),
     fc_batches=(1,),
     conv_layers=("conv5_1",),
     conv_batch=1,
-    conv_dtypes=("fp32",),
+    conv_dtypes=("fp32", "tf32"),
     elementwise_log2=(10, 16),
     elementwise_dtypes=("fp32", "fp16"),
     pool_layers=("pool5",),

@@ -10,6 +10,7 @@ stdout carries only the result line, prefixed by MARK.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -57,7 +58,7 @@ def _per_dtype(
     for d in dtypes:
         sections.append((f"gemm {d}", partial(gemm.run_gemm, backend, plan, (d,), notes)))
     for d in dtypes:
-        if d in plan.conv_dtypes or d == "tf32":
+        if d in plan.conv_dtypes:
             sections.append((f"conv {d}", partial(conv.run_conv, backend, plan, (d,))))
     return sections
 
@@ -71,15 +72,19 @@ def _sections(backend: Backend, plan: Plan, variant: str, notes: dict[str, Any])
     sections: list[Section] = [checks, ("launch", partial(copies.run_launch, backend))]
     if backend.is_gpu:
         sections.append(("copies", partial(copies.run_copies, backend, plan)))
-    dtypes = tuple(d for d in plan.gemm_dtypes if d != "bf16")
+    dtypes = tuple(d for d in plan.gemm_dtypes if d not in ("tf32", "bf16"))
     return sections + _per_dtype(backend, plan, dtypes, notes)
+
+
+def _loadavg() -> list[float] | None:
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
 def run_setting(cfg: dict[str, Any]) -> dict[str, Any]:
     """Run every section of one setting; in strict mode the first error propagates."""
     backend = Backend(cfg["backend"], cfg["quick"], cfg.get("threads"))
     variant = cfg.get("variant", "default")
-    notes: dict[str, Any] = {}
+    notes: dict[str, Any] = {"loadavg_at_start": _loadavg()}  # other work on the host skews times
     records: list[dict[str, Any]] = []
     failures: list[str] = []
     tag = f"[{cfg['backend']} {variant} threads={cfg.get('threads')}]"
@@ -104,6 +109,7 @@ def run_setting(cfg: dict[str, Any]) -> dict[str, Any]:
     else:
         device, software = provenance.cpu_info(), provenance.numpy_software()
     software["timer"] = type(backend.timer).__name__
+    notes["loadavg_at_end"] = _loadavg()
     if backend.is_gpu:
         notes["spin_kernel"] = backend.gpu_timer.spin_ok
     return {
