@@ -44,13 +44,16 @@ class CPU:
         if op.kind == "copy":  # the batch is already in host memory
             return OpCost(0.0, 0.0)
         overhead = (self.profile.kernel_overhead_s or self.spec.thread_fork_join_s) * op.kernels
-        memory_s = op.bytes / (self.spec.memory_bandwidth_bytes_per_s * self.profile.memory_efficiency)
+        memory_s = self.profile.memory_s(op.bytes, self.spec.memory_bandwidth_bytes_per_s,
+                                         self.spec.cache_bytes)
         if op.kind == "gemm" and op.gemm is not None:
             g = op.gemm
             blocks = math.ceil(g.m / BLOCK) * math.ceil(g.n / BLOCK) * g.batch
             used = blocks / (math.ceil(blocks / self.threads) * self.threads)
-            rate = self.peak_flops(op.dtype) * self.profile.gemm_eff(op.dtype) * used
+            small = min(g.m, g.n, g.k)  # thin products cannot fill the SIMD register blocks
+            fill = small / (small + self.profile.gemm_half_dim)
+            rate = self.peak_flops(op.dtype) * self.profile.gemm_eff(op.dtype) * used * fill
             return OpCost(op.flops / rate, memory_s, overhead)
         used = min(1.0, op.work_items / self.threads)
-        rate = self.peak_flops("fp32") * self.profile.vector_efficiency * used
+        rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind))) * used
         return OpCost(op.flops / rate, memory_s, overhead)

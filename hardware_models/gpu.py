@@ -46,10 +46,11 @@ class GPU:
         if op.kind == "copy":
             size = float(op.attr("bytes_moved", op.bytes_read))  # type: ignore[arg-type]
             return self.host_link.copy_cost(size, self.profile, bool(op.attr("pinned", False)))
-        memory_s = op.bytes / (self.spec.memory_bandwidth_bytes_per_s * self.profile.memory_efficiency)
+        memory_s = self.profile.memory_s(op.bytes, self.spec.memory_bandwidth_bytes_per_s,
+                                         self.spec.l2_bytes)
         if op.kind == "gemm" and op.gemm is not None:
             return OpCost(self.gemm_s(op.gemm, op.dtype), memory_s, overhead)
-        vector_rate = self.peak_flops("fp32") * self.profile.vector_efficiency
+        vector_rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
         return OpCost(op.flops / vector_rate, memory_s, overhead)
 
     def gemm_s(self, g: Gemm, dtype: str) -> float:
@@ -60,7 +61,7 @@ class GPU:
         k_per_tile = math.ceil(g.k / split)
         waves = math.ceil(tiles * split / self.spec.sms)
         sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype) / self.spec.sms
-        k_fill = k_per_tile / (k_per_tile + self.profile.gemm_k_half)
+        k_fill = k_per_tile / (k_per_tile + self.profile.gemm_half_dim)
         return waves * (2.0 * tm * tn * k_per_tile) / (sm_rate * k_fill)
 
     def split_k(self, tiles: int, k: int) -> int:

@@ -19,11 +19,18 @@ class Profile(BaseModel):
         default_factory=dict, description="achievable fraction of peak for full waves, per dtype"
     )
     gemm_tile: tuple[PositiveInt, PositiveInt] = (128, 128)
-    gemm_k_half: NonNegativeFloat = Field(
-        0.0, description="K at which a tile's main loop reaches half its rate (pipeline fill)"
+    gemm_half_dim: NonNegativeFloat = Field(
+        0.0, description="GEMM size at which the rate is half the full rate: GPU: the K depth of "
+        "a tile's main loop (pipeline fill); CPU: the smallest of m, n and k (register blocking)"
     )
     memory_efficiency: PositiveFloat = 1.0
-    vector_efficiency: PositiveFloat = Field(1.0, description="fraction of non-tensor peak")
+    vector_efficiency: dict[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description="achievable fraction of the non-tensor peak, per dtype or per kind.dtype"
+    )
+    cache_speedup: PositiveFloat = Field(
+        1.0, description="bandwidth multiplier for ops whose bytes fit in the last-level cache"
+    )
     kernel_overhead_s: NonNegativeFloat = Field(0.0, description="device-side fixed time per kernel")
     launch_s: NonNegativeFloat | None = Field(None, description="host time per launch")
     copy_efficiency: dict[str, PositiveFloat] = Field(
@@ -33,6 +40,17 @@ class Profile(BaseModel):
     threads: PositiveInt | None = Field(None, description="CPU: threads the fit assumed")
     fitted_from: list[str] = []
     fit_error: dict[str, float] = {}
+
+    def vec_eff(self, dtype: str, kind: str = "elementwise") -> float:
+        """Per kernel or kind and dtype ("relu.fp16", "reduction.fp32") if fitted, else the
+        dtype's typical value (the geometric mean of its fitted kernels), else fp32's."""
+        eff = self.vector_efficiency
+        return eff.get(f"{kind}.{dtype}", eff.get(dtype, eff.get("fp32", 1.0)))
+
+    def memory_s(self, size_bytes: float, bandwidth_bytes_per_s: float, cache_bytes: float | None) -> float:
+        """Time to stream `size_bytes`: from the cache when it fits, else from memory."""
+        speedup = self.cache_speedup if cache_bytes and size_bytes <= cache_bytes else 1.0
+        return size_bytes / (bandwidth_bytes_per_s * self.memory_efficiency * speedup)
 
     def gemm_eff(self, dtype: str) -> float:
         return self.gemm_efficiency.get(dtype, self.gemm_efficiency.get("fp32", 1.0))

@@ -5,9 +5,10 @@ the same cost model `predict` uses (hardware_models.gpu / cpu):
   launch_s            host time per launch (GPU: CuPy's per-call dispatch, back to back)
   kernel_overhead_s,  fixed device time per kernel and achievable fraction of peak memory
   memory_efficiency   bandwidth, from elementwise kernels, reductions and pooling
-  vector_efficiency   achievable fraction of the non-tensor FLOP rate
+  vector_efficiency   achievable fraction of the non-tensor FLOP rate, per kind and dtype
+  cache_speedup       bandwidth multiplier when an op's bytes fit in the last-level cache
   gemm_efficiency     achievable fraction of peak per dtype for full waves of tiles,
-  gemm_k_half,        with the K depth at which a tile reaches half speed and the tile shape
+  gemm_half_dim,        with the K depth at which a tile reaches half speed and the tile shape
   gemm_tile           (GPU), from GEMMs
   copy_efficiency     fraction of the host link's bandwidth, pinned and pageable, and a
   copy_overhead_s     fixed time per copy
@@ -17,6 +18,7 @@ measured points: each family is a curve with two or three parameters.
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import Any, Callable
@@ -58,12 +60,33 @@ def usable(records: list[dict[str, Any]], spec: Any) -> list[dict[str, Any]]:
 
 
 def _fit_elementwise(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
+    """Bandwidth, fixed overhead, cache speed-up and per-kernel compute rates jointly; then
+    every compute rate that does not explain the data better than the peak rate is reset to
+    it and the bandwidth refitted: a relu timed alone cannot tell a slow ALU from slow
+    memory, and the memory explanation is the one that transfers to other kernels."""
     if not recs:
         return base
-    upd = lambda p: {"memory_efficiency": p["mem"], "kernel_overhead_s": p["ovh"],
-                     "vector_efficiency": p["vec"]}
-    bounds = {"mem": (0.02, 1.5), "ovh": (1e-8, 1e-3), "vec": (1e-3, 1.5)}
-    return base.model_copy(update=upd(fit(bounds, _loss_for(spec, base, recs, upd))))
+    keys = sorted({f"{op.attr('kernel', op.kind)}.{op.dtype}" for r in recs
+                   if (op := record_op(r)) is not None})
+    mem_bounds = {"mem": (0.02, 4.0), "ovh": (1e-8, 1e-3), "cache": (0.5, 20.0)}
+
+    def upd(p: dict[str, float]) -> dict[str, Any]:
+        return {"memory_efficiency": p["mem"], "kernel_overhead_s": p["ovh"],
+                "cache_speedup": p["cache"],
+                "vector_efficiency": {k: p.get(k, vec.get(k, 1.0)) for k in keys}}
+
+    vec: dict[str, float] = {}
+    loss = _loss_for(spec, base, recs, upd)
+    joint = fit({**mem_bounds, **{k: (1e-5, 1.5) for k in keys}}, loss)
+    for key in keys:
+        at_peak = {**joint, key: 1.0}
+        vec[key] = joint[key] if loss(joint) < 0.98 * loss(at_peak) else 1.0
+    mem = fit(mem_bounds, _loss_for(spec, base, recs, upd))
+    fitted = upd(mem)
+    for dtype in {k.split(".")[1] for k in keys}:  # kernels never measured: the typical value
+        logs = [math.log(v) for k, v in vec.items() if k.endswith(f".{dtype}")]
+        fitted["vector_efficiency"][dtype] = math.exp(sum(logs) / len(logs))
+    return base.model_copy(update=fitted)
 
 
 def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
@@ -72,12 +95,12 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
         return base
 
     def upd(p: dict[str, float]) -> dict[str, Any]:
-        return {"gemm_efficiency": {d: p[d] for d in dtypes}, "gemm_k_half": p["k_half"]}
+        return {"gemm_efficiency": {d: p[d] for d in dtypes}, "gemm_half_dim": p["half_dim"]}
 
     best: tuple[float, Profile] | None = None
     for tile in GPU_TILES if spec.kind == "gpu" else (base.gemm_tile,):
         tiled = base.model_copy(update={"gemm_tile": tile})
-        bounds = {**{d: (0.01, 1.5) for d in dtypes}, "k_half": (1.0, 8192.0)}
+        bounds = {**{d: (1e-5, 1.5) for d in dtypes}, "half_dim": (1.0, 8192.0)}
         loss = _loss_for(spec, tiled, recs, upd)
         params = fit(bounds, loss)
         candidate = tiled.model_copy(update=upd(params))

@@ -47,8 +47,9 @@ def record_op(rec: dict[str, Any]) -> Op | None:
                   rec["bytes"] / 3, dtype, g.m * g.n, gemm=g)
     if op in KIND:
         elements = int(rec.get("elements") or rec["bytes"] / 4)
+        kernel = (("kernel", op),) if op != "sum" else ()
         return Op(rec["label"], KIND[op], "fwd", "measured", rec["flops"], rec["bytes"] * 2 / 3,
-                  rec["bytes"] / 3, dtype, elements)  # type: ignore[arg-type]
+                  rec["bytes"] / 3, dtype, elements, attrs=kernel)  # type: ignore[arg-type]
     if op in ("copy_h2d", "copy_d2h"):
         size = float(rec["bytes_moved"])
         return Op(rec["label"], "copy", "input", "measured", 0.0, size, size, dtype, 1,

@@ -17,7 +17,7 @@ from simulator.measured_ops import load_measurements, record_op
 from simulator.validate import compare, summarise
 
 TRUE = Profile(device="h100-sxm", origin="calibrated", gemm_efficiency={"fp32": 0.7, "fp16": 0.6},
-               gemm_tile=(128, 256), gemm_k_half=300.0, memory_efficiency=0.85,
+               gemm_tile=(128, 256), gemm_half_dim=300.0, memory_efficiency=0.85,
                kernel_overhead_s=3e-6, copy_efficiency={"pinned": 0.8, "pageable": 0.4},
                copy_overhead_s=1e-5, launch_s=5e-6)
 

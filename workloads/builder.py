@@ -79,7 +79,7 @@ def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_byte
     return Op(name=name, kind=work.kind, phase=phase, layer=layer, flops=work.flops,  # type: ignore[arg-type]
               bytes_read=read, bytes_written=written, dtype=dtype, work_items=max(1, work.work_items),
               param_bytes=work.weight_read * weight_bytes, gemm=work.gemm,
-              kernels=work.kernels)
+              kernels=work.kernels, attrs=(("kernel", work.kernel),) if work.kernel else ())
 
 
 class _Builder:

@@ -37,6 +37,7 @@ class Work:
     extra_bytes: float = 0.0  # dtype-independent bytes, e.g. int64 pooling indices
     epilogue: "Work | None" = None  # a separate kernel that follows (e.g. a bias add)
     prologue: "Work | None" = None  # a separate kernel that comes first (e.g. im2col)
+    kernel: str = ""  # the kernel's own name where its speed differs from its kind's (relu)
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ def _out_hw(h: int, w: int, args: dict[str, Any]) -> tuple[int, int]:
     return ho, wo
 
 
-def _elementwise(n_in: float, n_out: float, flops_per: float, items: int) -> Work:
-    return Work("elementwise", flops_per * n_out, n_in, n_out, items)
+def _elementwise(n_in: float, n_out: float, flops_per: float, items: int, kernel: str) -> Work:
+    return Work("elementwise", flops_per * n_out, n_in, n_out, items, kernel=kernel)
 
 
 def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied: bool) -> LayerCost:
@@ -166,7 +167,9 @@ def _pool(shapes: list[Shape], args: dict[str, Any], batch: int, indices: bool) 
     kh, kw = _pair(args["kernel"])
     n_in, n_out = batch * c * h * w, batch * c * ho * wo
     idx_bytes = 8.0 * n_out if indices else 0.0  # int64 argmax indices, as PyTorch keeps
-    fwd = Work("pool", float(n_out * kh * kw), n_in, n_out, n_out, extra_bytes=idx_bytes)
+    kernel = "maxpool2d" if indices else "avgpool2d"
+    fwd = Work("pool", float(n_out * kh * kw), n_in, n_out, n_out, extra_bytes=idx_bytes,
+               kernel=kernel)
     bwd = Work("pool", float(n_in), n_out, n_in, n_in, extra_bytes=idx_bytes)
     saved = 0.0 if indices else n_in
     return LayerCost((c, ho, wo), 0, fwd, bwd, None, saved, saved_extra_bytes=idx_bytes)
@@ -206,7 +209,8 @@ def adaptive_avgpool2d(shapes: list[Shape], args: dict[str, Any], batch: int) ->
 def relu(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     n = batch * _prod(shapes[0])
     # in-place (torchvision's ReLU(inplace=True)): the output replaces the input it saves
-    return LayerCost(shapes[0], 0, _elementwise(n, n, 1, n), _elementwise(2 * n, n, 1, n), None, 0.0)
+    fwd, bwd = _elementwise(n, n, 1, n, "relu"), _elementwise(2 * n, n, 1, n, "relu")
+    return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0)
 
 
 @layer_kinds.register("dropout")
@@ -248,7 +252,7 @@ def add(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
         raise ValueError(f"add needs two inputs of the same shape, got {shapes}")
     n = batch * _prod(shapes[0])
     # backward passes the gradient through to both inputs: no kernel of its own
-    return LayerCost(shapes[0], 0, _elementwise(2 * n, n, 1, n), None, None, 0.0)
+    return LayerCost(shapes[0], 0, _elementwise(2 * n, n, 1, n, "add"), None, None, 0.0)
 
 
 @layer_kinds.register("softmax_cross_entropy")
