@@ -85,6 +85,7 @@ def run_experiment_cli(experiment: str, out: str | None, quick: bool) -> None:
     check_runnable(config)
     with scenario_progress(len(config.scenarios)) as on_done:
         runs = run_experiment(config, on_done)
+    print(f"writing {target} ...", flush=True)
     write_run(target, config.title, config.description,
               [(run.row, run.prediction) for run in runs],
               provenance(config, str(path), quick), config.outputs, figures=not quick)

@@ -49,7 +49,7 @@ def figure_makers(drawables: list[Drawable], title: str, timeline: list[str] | N
                   top_layers: int) -> list[tuple[str, FigureMaker]]:
     rows = [row for row, _, _ in drawables]
     makers: list[tuple[str, FigureMaker]] = [
-        ("breakdown", partial(breakdown_figure, rows, f"{title}: where the step time goes")),
+        ("breakdown", partial(breakdown_figure, rows, title)),
         ("comparison", partial(comparison_figure, rows, title))]
     picked = selected(drawables, timeline)
     for stem, (row, trace, cost) in zip(_unique_slugs([d[0]["name"] for d in picked]), picked):

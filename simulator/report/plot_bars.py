@@ -55,6 +55,7 @@ def breakdown_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     ax.text(1.01, 1.01, "step time", transform=ax.transAxes, fontsize=13, color="#555555",
             va="bottom")
     fig.suptitle(title, fontsize=20, fontweight="bold")
+    ax.set_title("where the step time goes", fontsize=17, fontweight="normal", pad=14)
     fig.legend(loc="outside lower center", ncols=len(used), handlelength=1.2)
     return fig
 
@@ -65,12 +66,13 @@ def _oom_text(row: dict[str, Any]) -> str:
 
 
 def top_layers(layers: list[dict[str, Any]], top: int) -> list[tuple[str, dict[str, float]]]:
-    """[(layer, {phase: seconds})] for the `top` layers by total time, largest first."""
+    """[(layer, {phase: seconds})] for the `top` busy layers by total time, largest first."""
     by_layer: dict[str, dict[str, float]] = {}
     for row in layers:
         phases = by_layer.setdefault(row["layer"], {})
         phases[row["phase"]] = phases.get(row["phase"], 0.0) + row["time_s"]
-    ranked = sorted(by_layer.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    busy = [(name, phases) for name, phases in by_layer.items() if sum(phases.values()) > 0]
+    ranked = sorted(busy, key=lambda kv: (-sum(kv[1].values()), kv[0]))
     return ranked[:top]
 
 
