@@ -17,6 +17,7 @@ a NIC on the same PCIe switch) are free and are left out of routes.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class Topology:
     devices_per_node: int = 1
     nics_per_node: int = 1
     structured: bool = False
+    intra: Any = None  # the links a built cluster was made of (None: free or absent)
+    inter: Any = None
     _routes: dict[tuple[int, int], tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @property
@@ -77,7 +80,7 @@ class Topology:
         return self._channels(path)
 
     def _channels(self, path: list[str]) -> tuple[str, ...]:
-        hops = zip(path, path[1:])
+        hops = itertools.pairwise(path)
         return tuple(channel_id(u, v) for u, v in hops if self.graph.edges[u, v]["link"] is not None)
 
     def _shortest(self, a: int, b: int) -> tuple[str, ...]:
@@ -137,7 +140,9 @@ def build_cluster(nodes: int, devices_per_node: int, intra: Any, inter: Any,
             if own_host_link:
                 g.add_edge(dev, f"n{j}.nic{local * nics_per_node // devices_per_node}", link=host)
             devices.append(dev)
-    return Topology(g, devices, devices_per_node, nics_per_node, structured=True)
+    return Topology(g, devices, devices_per_node, nics_per_node, structured=True,
+                    intra=intra if devices_per_node > 1 else None,
+                    inter=inter if nodes > 1 else None)
 
 
 def from_edges(devices: list[str], edges: list[tuple[str, str, Any]]) -> Topology:
@@ -182,7 +187,7 @@ def topology_from_dict(data: dict[str, Any], host_link: str | None = None) -> To
         return from_edges([str(d) for d in data["devices"]], edges)
     unknown = set(data) - {"nodes", "devices_per_node", "intra", "inter", "nics_per_node"}
     if unknown:
-        raise UserError(f"topology: unknown field '{sorted(unknown)[0]}'; valid fields: nodes, "
+        raise UserError(f"topology: unknown field '{min(unknown)}'; valid fields: nodes, "
                         "devices_per_node, intra, inter, nics_per_node (or devices, edges)")
     return build_cluster(data.get("nodes", 1), data.get("devices_per_node", 1),
                          _catalog_link(data.get("intra"), "intra"),

@@ -14,8 +14,10 @@ start to move; it does not occupy bandwidth.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Generator, Protocol
+from typing import Any, Protocol
 
 import simpy
 
@@ -97,8 +99,15 @@ class Network:
         if version != self._version:
             return  # the rates changed since this timer was set
         self._advance()
-        finished = [f for f in self._active if f.remaining_bytes <= DONE_TOLERANCE * f.size_bytes]
-        self._active = [f for f in self._active if f.remaining_bytes > DONE_TOLERANCE * f.size_bytes]
+        # done: almost no bytes left, or less time left than the clock can still resolve
+        resolution_s = 8 * math.ulp(self.env.now)
+        finished: list[_Flow] = []
+        active: list[_Flow] = []
+        for f in self._active:
+            left_s = f.remaining_bytes / f.rate_bytes_per_s
+            done = f.remaining_bytes <= DONE_TOLERANCE * f.size_bytes or left_s <= resolution_s
+            (finished if done else active).append(f)
+        self._active = active
         for flow in finished:
             self._record(flow)
             flow.done.succeed()

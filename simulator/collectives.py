@@ -26,8 +26,9 @@ Bus bandwidth factors follow nccl-tests (doc/PERFORMANCE.md).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from hardware_models.topology import Topology
 from simulator.registry import Registry

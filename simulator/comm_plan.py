@@ -2,7 +2,9 @@
 representative device whose flows carry the load of the whole group (`symmetric`).
 
 Full: each device runs its flows of one step as one task on its comm stream, after its
-previous step and after the flows that brought it data in the meantime.
+previous step and after the flows that brought it data in the meantime. A device takes part
+in one collective at a time (its part of the next starts when its part of the last, the
+data it received included, is over), as collectives on one NCCL stream do.
 
 Symmetric: when every device of a group does the same thing at the same time, one device
 stands for all. Its flows of a phase are one task whose steps are merged (bytes and
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hardware_models.topology import Topology
-from simulator.collectives import Pair, Phase, collective
+from simulator.collectives import Phase, collective
 from simulator.plan import Flow, Plan, Transfer, comm_task
 
 Done = dict[int, tuple[str, ...]]  # device -> tasks whose end means it has its result
@@ -47,6 +49,7 @@ class CommPlanner:
     symmetric: bool = False
     launch_s: float = 0.0
     _loads: dict[Any, list[_PhaseLoad]] = field(default_factory=dict)
+    _busy: Done = field(default_factory=dict)  # full: what ends each device's last collective
 
     def add(self, name: str, kind: str, group: list[int], size_bytes: float, after: Done,
             layer: str = "comm", **options: Any) -> Done:
@@ -55,12 +58,26 @@ class CommPlanner:
             return {d: after.get(d, ()) for d in group}
         spec = collective.get(kind)
         if self.symmetric:
-            rep = next(d for d in group if d in self.plan_index)
+            rep = self._rep(group)
             key = (kind, tuple(group), rep, repr(sorted(options.items())))
             if key not in self._loads:
                 self._loads[key] = self._analyse(spec.phases(group, self.topo, 1.0, **options), rep)
             return self._symmetric(name, self._loads[key], rep, size_bytes, after, layer)
         return self._full(name, spec.phases(group, self.topo, size_bytes, **options), after, layer)
+
+    def add_phases(self, name: str, phases: list[Phase], group: list[int], after: Done,
+                   layer: str = "comm") -> Done:
+        """Append explicit phases (halo exchanges, point-to-point sends) among `group`."""
+        phases = [ph for ph in phases if ph.pairs]
+        if not phases:
+            return {d: after.get(d, ()) for d in group}
+        if self.symmetric:
+            rep = self._rep(group)
+            return self._symmetric(name, self._analyse(phases, rep), rep, 1.0, after, layer)
+        return self._full(name, phases, after, layer)
+
+    def _rep(self, group: list[int]) -> int:
+        return next(d for d in group if d in self.plan_index)
 
     def _channels(self, route: tuple[str, ...]) -> None:
         for channel in route:
@@ -68,7 +85,11 @@ class CommPlanner:
                 self.plan.links[channel] = self.topo.bandwidth_bytes_per_s(channel)
 
     def _full(self, name: str, phases: list[Phase], after: Done, layer: str) -> Done:
-        last: dict[int, tuple[str, ...]] = {d: tuple(v) for d, v in after.items()}
+        # one collective at a time per device, as on an NCCL stream: a device's part starts
+        # after its part in the previous one ended, receives included
+        last: dict[int, tuple[str, ...]] = {}
+        for d in set(after) | set(self._busy):
+            last[d] = tuple(after.get(d, ())) + self._busy.get(d, ())
         received: dict[int, list[str]] = {}
         started: set[int] = set()
         for p, phase in enumerate(phases):
@@ -77,8 +98,11 @@ class CommPlanner:
                 for src, dst, _ in phase.pairs:
                     if phase.initiator == "src":
                         received.setdefault(dst, []).append(tasks[src])
-        return {d: tuple(last.get(d, ())) + tuple(received.get(d, ()))
+        done = {d: tuple(last.get(d, ())) + tuple(received.get(d, ()))
                 for d in set(last) | set(received)}
+        for p in {e for phase in phases for pair in phase.pairs for e in pair[:2]}:
+            self._busy[p] = done.get(p, ())
+        return done
 
     def _full_step(self, name: str, phase: Phase, last: dict[int, tuple[str, ...]],
                    received: dict[int, list[str]], started: set[int], layer: str) -> dict[int, str]:
@@ -88,7 +112,7 @@ class CommPlanner:
             route = self.topo.route(src, dst)
             self._channels(route)
             hops = tuple((c, 1.0) for c in route)
-            flows.setdefault(who, []).append(Flow(hops, size, self.topo.latency_s(route)))
+            flows.setdefault(who, []).append(Flow(hops, size, self.topo.latency_s(route), src, dst))
         tasks = {}
         for who, fl in flows.items():
             task = f"{name}.d{who}"
@@ -115,7 +139,7 @@ class CommPlanner:
             for pair in sorted(phase.pairs, key=lambda p: p[end] != rep):
                 route = routes[(pair[0], pair[1])]
                 busy = max((total[c] / self.topo.bandwidth_bytes_per_s(c) for c in route), default=0.0)
-                drains.setdefault((self.topo.latency_s(route), busy), pair[end])
+                drains.setdefault((self.topo.latency_s(route), busy), int(pair[end]))
             loads.append(_PhaseLoad(phase, end, routes, total, drains))
         return loads
 
@@ -136,14 +160,14 @@ class CommPlanner:
             self._channels(route)
             hops = tuple((c, load.total[c] / own[c]) for c in route)
             flows.append(Flow(hops, size * size_bytes * load.phase.steps,
-                              self.topo.latency_s(route) * load.phase.steps))
+                              self.topo.latency_s(route) * load.phase.steps, src, dst))
         return flows
 
     def _symmetric(self, name: str, loads: list[_PhaseLoad], rep: int,
                    size_bytes: float, after: Done, layer: str) -> Done:
         preds = tuple(after.get(rep, ()))
         for p, load in enumerate(loads):
-            merged = tuple(self._flows(load, rep, size_bytes))
+            merged = tuple(self._flows(load, rep, size_bytes))  # may be another device's flows
             task = f"{name}.p{p}.d{rep}"
             launch = self.launch_s if p == 0 else 0.0
             self.plan.add(comm_task(task, self.plan_index[rep], Transfer(merged), preds, layer,

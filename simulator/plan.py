@@ -22,11 +22,14 @@ class Flow:
     """Bytes moving from one device to another over a route of link channels.
 
     `hops` are (channel id, load): load > 1 says the flow stands for that many identical
-    flows on that channel (a symmetric group simulated by one representative)."""
+    flows on that channel (a symmetric group simulated by one representative). `src` and
+    `dst` are the topology's device indices (-1 when not a device)."""
 
     hops: tuple[tuple[str, float], ...]
     size_bytes: float
     latency_s: float
+    src: int = -1
+    dst: int = -1
 
 
 @dataclass(frozen=True)

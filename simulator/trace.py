@@ -34,7 +34,7 @@ class Trace:
     device_names: list[str]
     spans: list[Span] = field(default_factory=list)
     replicas: int = 1
-    links: list["LinkSpan"] = field(default_factory=list)
+    links: list[LinkSpan] = field(default_factory=list)
 
     @property
     def end_s(self) -> float:

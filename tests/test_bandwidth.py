@@ -79,3 +79,13 @@ def test_link_records_conserve_bytes_and_durations():
     trace = simulate(plan)
     assert [(r.channel, r.size_bytes, r.end_s) for r in trace.links] == [
         ("a", GB, pytest.approx(1.0)), ("b", GB, pytest.approx(1.0))]
+
+
+def test_a_flow_shorter_than_the_clock_resolution_still_ends():
+    # regression: 1e18 B/s links late in a run left flows whose remaining time was below
+    # the float resolution of the clock, and the timer fired forever without progress
+    late = Flow((("b", 1.0),), 1e9, 0.0)
+    fast = Flow((("a", 1.0),), 1234.5, 1e-15)
+    ends = _ends(_plan([("late", [late], ()), ("fast", [fast], ("late",)),
+                        ("fast2", [fast], ("late",))], {"a": 1e18, "b": 1e9}))
+    assert ends["fast"] == pytest.approx(1.0 + 2 * 1234.5 / 1e18, rel=1e-12)

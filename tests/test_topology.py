@@ -3,6 +3,8 @@ paths), latencies, and bad input."""
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import pytest
 
@@ -17,7 +19,7 @@ def _shortest_channels(topo, a, b):
     path = nx.shortest_path(topo.graph, topo.devices[a], topo.devices[b],
                             weight=lambda u, v, d: 1e-18 if d["link"] is None
                             else 1 / d["link"].bandwidth_bytes_per_s)
-    return tuple(channel_id(u, v) for u, v in zip(path, path[1:])
+    return tuple(channel_id(u, v) for u, v in itertools.pairwise(path)
                  if topo.graph.edges[u, v]["link"] is not None)
 
 

@@ -1,0 +1,108 @@
+"""What a parallel strategy is given (`Job`) and what it returns (`ClusterPlan`), the
+`strategy` registry, and the helpers every strategy uses to place ops on devices.
+
+A strategy turns one step of a model on a cluster into a `simulator.plan.Plan`. When the
+devices of a group all do the same work at the same time, a strategy may simulate one of
+them (`Job.symmetric`): the plan then has one device standing for `plan.replicas`, and the
+collectives it runs carry the load of the whole group on every link (see `comm_plan`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hardware_models.topology import Topology
+from simulator.comm_plan import CommPlanner
+from simulator.errors import UserError
+from simulator.plan import STREAM_OF_KIND, Plan, Task
+from simulator.registry import Registry
+from workloads.model_def import ModelDef
+from workloads.ops import Op, OpGraph
+
+FULL_SIMULATION_MAX_DEVICES = 8  # 'auto': simulate every device up to this many
+SIMULATE_CHOICES = ("auto", "full", "symmetric")
+
+
+@dataclass
+class Job:
+    """One training or inference step of `model` on every device of `topo`."""
+
+    model: ModelDef
+    device: Any
+    topo: Topology
+    batch: int
+    precision: str = "fp32"
+    mode: str = "train"
+    optimizer: str = "sgd"
+    collective: str = "allreduce"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def symmetric(self) -> bool:
+        how = self.options.get("simulate", "auto")
+        if how not in SIMULATE_CHOICES:
+            raise UserError(f"options.simulate: must be one of {', '.join(SIMULATE_CHOICES)}, "
+                            f"got {how!r}")
+        return how == "symmetric" or (how == "auto" and self.topo.size > FULL_SIMULATION_MAX_DEVICES)
+
+    def int_option(self, name: str, default: int) -> int:
+        value = self.options.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserError(f"options.{name}: must be a positive integer, got {value!r}")
+        return value
+
+    def comm_launch_s(self) -> float:
+        """Host time to launch one collective kernel (as one NCCL kernel per collective)."""
+        return float(self.device.launch_s(Op("comm", "collective", "comm", "comm", 0.0, 0.0, 0.0,
+                                              "fp32", 1)))
+
+
+@dataclass
+class ClusterPlan:
+    """A strategy's plan plus what the results need to know about it."""
+
+    plan: Plan
+    graph: OpGraph  # the graph one model replica runs per step (FLOPs, parameters)
+    samples_per_step: int  # samples the whole cluster processes per step
+    flops_per_step: float  # FLOPs of the whole cluster per step
+    memory: dict[str, float]  # bytes on the busiest device
+    extra: dict[str, Any] = field(default_factory=dict)  # strategy-specific result fields
+    wait_floor_s: float = 0.0  # a step can be no shorter (e.g. parameter-server updates)
+
+
+Strategy = Callable[[Job], ClusterPlan]
+strategy: Registry[Strategy] = Registry("strategy")
+
+
+def check_options(job: Job, name: str, valid: tuple[str, ...]) -> None:
+    allowed = valid + ("simulate",)
+    for key in job.options:
+        if key not in allowed:
+            raise UserError(f"options: unknown key '{key}' for strategy {name}; valid keys: "
+                            f"{', '.join(sorted(allowed))}")
+
+
+def op_task(op: Op, plan_device: int, device: Any, preds: tuple[str, ...], prefix: str) -> Task:
+    """`op` on one device, its name and its predecessors' names under `prefix`."""
+    stream = STREAM_OF_KIND.get(op.kind, "compute")
+    return Task(prefix + op.name, op, plan_device, stream, preds, device.op_cost(op),
+                device.launch_s(op))
+
+
+def prefixed(prefix: str, names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(prefix + n for n in names)
+
+
+def simulated_devices(job: Job, group: list[int], rep: int) -> list[int]:
+    """The devices of `group` the plan simulates: the representative alone, or all."""
+    return [rep] if job.symmetric else list(group)
+
+
+def new_plan(job: Job, simulated: list[int]) -> tuple[Plan, CommPlanner]:
+    """A plan over the simulated devices and a planner for their collectives."""
+    replicas = job.topo.size if job.symmetric else 1
+    plan = Plan(devices=[job.device] * len(simulated), replicas=replicas)
+    index = {d: i for i, d in enumerate(simulated)}
+    return plan, CommPlanner(plan, job.topo, index, job.symmetric, job.comm_launch_s())

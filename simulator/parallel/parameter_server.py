@@ -1,0 +1,82 @@
+"""Strategy `parameter_server`: asynchronous SGD with sharded parameter servers (Downpour,
+Dean et al. 2012).
+
+`replicas` model replicas, each split over `partitions` devices by image locality (as the
+`model` strategy does; 1 = a whole replica per device), process `batch` samples each per
+step. Parameters live in `ps_shards` shards, each a contiguous range, on the devices left
+over (`devices - replicas * partitions`), round robin; with none left over, the shards sit
+on the worker devices (which then also apply the updates). Each step a worker device fetches its slice of the parameters from
+the shards that hold it, runs forward and backward, and pushes its slice of the gradient
+(n_fetch = n_push = 1, as in the paper's experiments); the shards apply the updates.
+There is no barrier between replicas: the reported step time is one worker's. Replicas are
+simulated starting together, so their fetches and pushes meet at the shards at once, the
+worst case for the servers' links; replicas that drift apart would share them better.
+A step can be no shorter than the time the busiest server device needs to apply one update
+from every replica to its shards (`ps_update_s`).
+"""
+
+from __future__ import annotations
+
+from simulator.errors import UserError
+from simulator.parallel.job import ClusterPlan, Job, check_options, new_plan, op_task, strategy
+from simulator.parallel.model import SpatialReplica, divided_memory
+from simulator.parallel.pipeline import scale_op
+from simulator.parallel.shard import interior
+from workloads.builder import build_graph
+from workloads.ops import Op, OpGraph
+
+PARAM_BYTES = 4  # fp32 parameters and gradients on the wire
+
+
+def _layout(job: Job) -> tuple[int, int, list[int], list[int]]:
+    """(partitions, replicas, worker devices, shard -> server device)."""
+    n = job.topo.size
+    partitions = job.int_option("partitions", 1)
+    replicas = job.int_option("replicas", max(1, n // partitions))
+    shards = job.int_option("ps_shards", 1)
+    workers = replicas * partitions
+    if workers > n:
+        raise UserError(f"options: replicas x partitions = {workers} is more than the {n} devices")
+    spare = list(range(workers, n))
+    hosts = spare or list(range(workers))
+    return partitions, replicas, list(range(workers)), [hosts[k % len(hosts)] for k in range(shards)]
+
+
+@strategy.register("parameter_server")
+def downpour(job: Job) -> ClusterPlan:
+    check_options(job, "parameter_server", ("partitions", "replicas", "ps_shards"))
+    if job.mode != "train":
+        raise UserError("parallel: parameter_server needs mode train")
+    partitions, replicas, workers, servers = _layout(job)
+    graph = build_graph(job.model, job.batch, job.mode, job.precision, job.optimizer)
+    groups = [workers[r * partitions:(r + 1) * partitions] for r in range(replicas)]
+    rep = interior(groups[0])
+    simulated = [rep] if job.symmetric else list(range(job.topo.size))
+    plan, comm = new_plan(job, simulated)
+    size = graph.params * PARAM_BYTES
+    slices = [(p / partitions, (p + 1) / partitions) for _ in groups for p in range(partitions)]
+    ps = {"servers": servers, "slices": slices}
+    fetched = comm.add("fetch", "ps_pull", workers, size, {}, "fetch", **ps)
+    computed = {}
+    for group in groups[:1] if job.symmetric else groups:
+        mine = [d for d in group if d in simulated]
+        computed.update(SpatialReplica(job, graph, comm, group, mine).build(fetched, skip_update=True))
+    pushed = comm.add("push", "ps_push", workers, size, computed, "push", **ps)
+    update = _update(graph, servers, replicas)
+    update_s = job.device.op_cost(update).duration_s
+    colocated = job.topo.size == len(workers)
+    if colocated:  # the workers apply the updates too, on their own compute streams
+        for d in simulated:
+            preds = pushed.get(d, ())
+            plan.add(op_task(update, comm.plan_index[d], job.device, preds, f"d{d}.ps."))
+    extra = {"replicas": replicas, "partitions": partitions, "ps_shards": len(servers),
+             "ps_devices": job.topo.size - len(workers), "ps_update_s": update_s}
+    return ClusterPlan(plan, graph, job.batch * replicas, graph.flops * replicas,
+                       divided_memory(graph, partitions), extra,
+                       wait_floor_s=0.0 if colocated else update_s)
+
+
+def _update(graph: OpGraph, servers: list[int], replicas: int) -> Op:
+    """The busiest server device's work to apply one gradient push from every replica."""
+    busiest = max(servers.count(d) for d in set(servers))
+    return scale_op(graph.op("optimizer.step"), busiest * replicas / len(servers))

@@ -1,0 +1,19 @@
+"""Strategy `single`: the whole step on one device, exactly as single-device `predict`."""
+
+from __future__ import annotations
+
+from simulator.errors import UserError
+from simulator.parallel.job import ClusterPlan, Job, check_options, strategy
+from simulator.plan import single_device_plan
+from workloads.builder import build_graph
+
+
+@strategy.register("single")
+def single(job: Job) -> ClusterPlan:
+    check_options(job, "single", ())
+    if job.topo.size != 1:
+        raise UserError(f"parallel: strategy 'single' runs on 1 device, got {job.topo.size}; "
+                        "use data, model, pipeline or parameter_server")
+    graph = build_graph(job.model, job.batch, job.mode, job.precision, job.optimizer)
+    return ClusterPlan(single_device_plan(graph, job.device), graph, job.batch, graph.flops,
+                       dict(graph.memory))

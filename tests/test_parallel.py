@@ -1,0 +1,153 @@
+"""Parallel strategies: one device equals the single-device run, the symmetric shortcut
+equals the full simulation, free communication never beats n x, more bandwidth never
+slows a step, DDP buckets overlap backward, GPipe micro-batches, Downpour, bad options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cluster_helpers import cluster
+
+from hardware_models.catalog_io import make_device
+from hardware_models.ideal import IdealDevice
+from simulator.cluster_api import predict_cluster, predict_on_topology
+from simulator.errors import UserError
+from simulator.predict_api import predict_single
+from workloads.model_def import load_model
+
+ALEXNET, VGG = load_model("alexnet"), load_model("vgg16")
+H200 = make_device("h200")
+ONE_DEVICE = [("single", {}), ("data", {}), ("model", {}), ("model", {"split": "layers"}),
+              ("pipeline", {"micro_batches": 1}), ("parameter_server", {})]
+
+
+def _run(model, device, topo, parallel, batch=16, options=None, precision="fp32"):
+    return predict_on_topology(model, device, topo, parallel, batch, precision, "train",
+                               options=options).result
+
+
+@pytest.mark.parametrize("device", [IdealDevice(), H200], ids=["ideal", "h200"])
+@pytest.mark.parametrize("parallel, options", ONE_DEVICE)
+def test_one_device_equals_the_single_device_run(device, parallel, options):
+    single = predict_single(ALEXNET, device, 16, "bf16", "train").result
+    one = _run(ALEXNET, device, cluster(1, 1), parallel, 16, options, "bf16")
+    assert one["step_time_s"] == single["step_time_s"]
+    assert one["scaling_efficiency"] == 1.0 and one["communication_s"] == 0.0
+
+
+CASES = [("data", {}, (1, 2)), ("data", {}, (2, 2)), ("data", {"collective": "allreduce_tree"}, (2, 2)),
+         ("model", {}, (1, 2)), ("model", {}, (2, 2)), ("model", {}, (1, 4)),
+         ("parameter_server", {"replicas": 3}, (4, 1)),
+         ("parameter_server", {"replicas": 2, "partitions": 2, "ps_shards": 3}, (3, 2)),
+         ("parameter_server", {"replicas": 2, "partitions": 2}, (2, 2))]
+COLOCATED = {"replicas": 2, "partitions": 2}  # the shard sits on worker 0: not symmetric
+
+
+@pytest.mark.parametrize("device", [IdealDevice(), H200], ids=["ideal", "h200"])
+@pytest.mark.parametrize("parallel, options, shape", CASES)
+def test_symmetric_shortcut_equals_full_simulation(device, parallel, options, shape):
+    topo = cluster(*shape)
+    full = _run(ALEXNET, device, topo, parallel, 16, {**options, "simulate": "full"})
+    sym = _run(ALEXNET, device, topo, parallel, 16, {**options, "simulate": "symmetric"})
+    assert (full["simulated"], sym["simulated"]) == ("full", "symmetric")
+    keys = ("step_time_s", "scaling_efficiency")
+    if options != COLOCATED:  # the server's host talks more than the others
+        keys += ("communication_s",)
+    for key in keys:
+        assert sym[key] == pytest.approx(full[key], rel=1e-9, abs=1e-15), key
+
+
+@pytest.mark.parametrize("parallel, options", [("data", {}), ("model", {}), ("pipeline", {}),
+                                               ("model", {"split": "layers"}),
+                                               ("parameter_server", {"replicas": 4})])
+@pytest.mark.parametrize("device", [IdealDevice(), H200], ids=["ideal", "h200"])
+def test_free_communication_never_beats_n_times(parallel, options, device):
+    free = cluster(2, 2, intra_bytes_per_s=1e18, inter_bytes_per_s=1e18, latency_s=1e-15)
+    result = _run(ALEXNET, device, free, parallel, 16, options)
+    assert result["scaling_efficiency"] <= 1 + 1e-9
+
+
+@pytest.mark.parametrize("parallel", ["data", "model", "pipeline", "parameter_server"])
+def test_more_bandwidth_never_slows_a_step(parallel):
+    base = _run(ALEXNET, H200, cluster(2, 2, 20e9, 5e9), parallel)["step_time_s"] * (1 + 1e-12)
+    assert _run(ALEXNET, H200, cluster(2, 2, 40e9, 5e9), parallel)["step_time_s"] <= base
+    assert _run(ALEXNET, H200, cluster(2, 2, 20e9, 10e9), parallel)["step_time_s"] <= base
+
+
+def test_ddp_buckets_overlap_the_backward_pass():
+    topo = cluster(2, 4, 100e9, 10e9)
+    bucketed = _run(VGG, H200, topo, "data", 32)
+    one_bucket = _run(VGG, H200, topo, "data", 32, {"bucket_bytes": 1e12})
+    # fc8+fc7 (83 MB), fc6 (411 MB), conv5_x, conv4_x+conv3_3, the rest: 5 buckets of >= 25 MiB
+    assert bucketed["buckets"] == 5 and one_bucket["buckets"] == 1
+    assert bucketed["gradient_bytes"] == one_bucket["gradient_bytes"] == VGG_PARAMS * 4
+    assert bucketed["breakdown"]["communication"] < 0.9 * bucketed["communication_s"]
+    assert bucketed["step_time_s"] < one_bucket["step_time_s"]
+
+
+VGG_PARAMS = 138_357_544
+
+
+def test_gpipe_micro_batches_shrink_the_bubble():
+    topo = cluster(1, 4, 1e15, 1e15, 1e-12)
+    one = _run(VGG, IdealDevice(), topo, "pipeline", 32, {"micro_batches": 1})
+    many = _run(VGG, IdealDevice(), topo, "pipeline", 32, {"micro_batches": 8})
+    assert many["step_time_s"] < 0.6 * one["step_time_s"]
+    assert (many["stages"], many["micro_batches"]) == (4, 8)
+
+
+def test_downpour_workers_fetch_and_push_through_the_servers():
+    topo = cluster(5, 1, 10e9, 1e9)
+    one_server = _run(ALEXNET, H200, topo, "parameter_server", 16, {"replicas": 4})
+    assert (one_server["replicas"], one_server["ps_devices"]) == (4, 1)
+    assert one_server["samples_per_step"] == 4 * 16
+    # 61M fp32 parameters to and from one server NIC shared by 4 workers: about 2 x 4 x 0.24 s
+    assert one_server["communication_s"] > 2 * 4 * ALEXNET_PARAMS * 4 / 1e9
+    assert one_server["breakdown"]["communication"] > 0.9 * one_server["step_time_s"]
+    two_servers = _run(ALEXNET, H200, cluster(6, 1, 10e9, 1e9), "parameter_server", 16,
+                       {"replicas": 4, "ps_shards": 2})
+    assert two_servers["step_time_s"] < 0.6 * one_server["step_time_s"]
+
+
+ALEXNET_PARAMS = 61_100_840
+
+
+@pytest.mark.parametrize("parallel, options, words", [
+    ("data", {"bucket_mb": 25}, ["bucket_mb", "bucket_bytes"]),
+    ("pipeline", {"micro_batches": 5}, ["micro_batches", "does not divide"]),
+    ("pipeline", {"micro_batches": 0}, ["micro_batches", "positive"]),
+    ("model", {"split": "diagonal"}, ["split", "spatial"]),
+    ("single", {}, ["single", "1 device"]),
+    ("parameter_server", {"replicas": 3, "partitions": 2}, ["replicas x partitions"]),
+    ("data", {"simulate": "sometimes"}, ["simulate"]),
+    ("data", {"collective": "allring"}, ["options.collective", "allreduce"]),
+    ("hybrid", {}, ["parallel", "unknown strategy 'hybrid'"]),
+])
+def test_bad_options_are_user_errors(parallel, options, words):
+    with pytest.raises(UserError) as err:
+        _run(ALEXNET, IdealDevice(), cluster(2, 2), parallel, 16, options)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_same_inputs_give_identical_results():
+    def once():
+        return json.dumps(predict_cluster(VGG, H200, devices=16, devices_per_node=8,
+                                          intra_link=None, inter_link=None, parallel="data",
+                                          batch=32, precision="bf16", mode="train").result,
+                          sort_keys=True)
+    assert once() == once()
+
+
+def test_cluster_result_has_the_single_device_keys():
+    single = predict_single(ALEXNET, H200, 16, "fp32", "train").result
+    multi = predict_cluster(ALEXNET, H200, devices=4, devices_per_node=2, intra_link=None,
+                            inter_link=None, parallel="data", batch=16, precision="fp32",
+                            mode="train").result
+    assert set(single) <= set(multi)
+    assert {"devices", "cores", "communication_s", "scaling_efficiency"} <= set(multi)
+    assert multi["cores"] == 4 * H200.cores and multi["intra_link"] == "nvlink4"
+    assert multi["inter_link"] == "ib-ndr"
+    assert multi["samples_per_s"] == pytest.approx(4 * 16 / multi["step_time_s"])
+    assert sum(multi["breakdown"].values()) == pytest.approx(multi["step_time_s"])
