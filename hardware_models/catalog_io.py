@@ -20,11 +20,11 @@ from hardware_models.cpu import CPU
 from hardware_models.gpu import GPU
 from hardware_models.ideal import IdealDevice
 from hardware_models.links import Link
-from hardware_models.profile import Profile, spec_sheet_profile
+from hardware_models.profile import Profile, for_framework, spec_sheet_profile
 from hardware_models.spec import CPUSpec, GPUSpec, LinkSpec
 from simulator.errors import UserError, unknown_name
 
-REFERENCE_PROFILE = {"gpu": "h100-sxm", "cpu": "xeon-e5-2630v3"}
+REFERENCE_PROFILE = {"gpu": "h100-sxm", "cpu": "epyc-zen4-2vcpu"}
 BUILTIN = ("ideal",)
 
 
@@ -110,14 +110,16 @@ def catalog_profile(name: str) -> Profile | None:
     return Profile.model_validate(data)
 
 
-def default_profile(spec: CPUSpec | GPUSpec) -> Profile:
-    """Calibrated if the catalog has it, else transferred from the kind's reference device."""
+def default_profile(spec: CPUSpec | GPUSpec, framework: str = "pytorch") -> Profile:
+    """Calibrated if the catalog has it, else transferred from the kind's reference device;
+    per-kernel rates only when predicting the library they were measured with."""
     own = catalog_profile(spec.name)
     if own is not None:
-        return own
+        return for_framework(own, framework)
     ref = catalog_profile(REFERENCE_PROFILE[spec.kind])
     if ref is None:
         return spec_sheet_profile(spec.name)
+    ref = for_framework(ref, framework)
     keep = {"launch_s": None, "copy_overhead_s": ref.copy_overhead_s, "threads": None}
     return ref.model_copy(update={"device": spec.name, "origin": f"transferred from {ref.device}",
                                   **keep})
@@ -129,12 +131,15 @@ def build_device(spec: CPUSpec | GPUSpec, profile: Profile) -> Any:
     return CPU(spec, profile)
 
 
-def make_device(name: str, spec_sheet: bool = False) -> Any:
-    """A device model from a catalog name, 'ideal', or a profile YAML path."""
+def make_device(name: str, spec_sheet: bool = False, framework: str = "pytorch") -> Any:
+    """A device model from a catalog name, 'ideal', or a profile YAML path; `framework` is
+    the library whose kernels run (pytorch by default; cupy or numpy to match measurements)."""
     if name == "ideal":
         return IdealDevice()
     if name.endswith((".yaml", ".yml")):
-        profile = load_profile_file(Path(name))
+        profile = for_framework(load_profile_file(Path(name)), framework)
         return build_device(load_spec(profile.device), profile)
     spec = load_spec(name)
-    return build_device(spec, spec_sheet_profile(name) if spec_sheet else default_profile(spec))
+    if spec_sheet:
+        return build_device(spec, spec_sheet_profile(name))
+    return build_device(spec, default_profile(spec, framework))

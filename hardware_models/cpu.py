@@ -52,7 +52,8 @@ class CPU:
             used = blocks / (math.ceil(blocks / self.threads) * self.threads)
             small = min(g.m, g.n, g.k)  # thin products cannot fill the SIMD register blocks
             fill = small / (small + self.profile.gemm_half_dim)
-            rate = self.peak_flops(op.dtype) * self.profile.gemm_eff(op.dtype) * used * fill
+            kernel = str(op.attr("kernel", "gemm"))
+            rate = self.peak_flops(op.dtype) * self.profile.gemm_eff(op.dtype, kernel) * used * fill
             return OpCost(op.flops / rate, memory_s, overhead)
         used = min(1.0, op.work_items / self.threads)
         rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind))) * used

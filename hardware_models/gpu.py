@@ -49,18 +49,21 @@ class GPU:
         memory_s = self.profile.memory_s(op.bytes, self.spec.memory_bandwidth_bytes_per_s,
                                          self.spec.l2_bytes)
         if op.kind == "gemm" and op.gemm is not None:
-            return OpCost(self.gemm_s(op.gemm, op.dtype), memory_s, overhead)
+            kernel = str(op.attr("kernel", "gemm"))
+            return OpCost(self.gemm_s(op.gemm, op.dtype, kernel), memory_s, overhead)
         vector_rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
         return OpCost(op.flops / vector_rate, memory_s, overhead)
 
-    def gemm_s(self, g: Gemm, dtype: str) -> float:
+    def gemm_s(self, g: Gemm, dtype: str, kernel: str = "gemm") -> float:
         """Time of the tiles' main loops: waves x (one tile's FLOPs / one SM's rate)."""
+        if dtype not in self.spec.peak_flops:  # no such tensor cores: the fp32 units do it
+            dtype = "fp32"
         tm, tn = self.profile.gemm_tile
         tiles = math.ceil(g.m / tm) * math.ceil(g.n / tn) * g.batch
         split = self.split_k(tiles, g.k)
         k_per_tile = math.ceil(g.k / split)
         waves = math.ceil(tiles * split / self.spec.sms)
-        sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype) / self.spec.sms
+        sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype, kernel) / self.spec.sms
         k_fill = k_per_tile / (k_per_tile + self.profile.gemm_half_dim)
         return waves * (2.0 * tm * tn * k_per_tile) / (sm_rate * k_fill)
 

@@ -38,6 +38,9 @@ class Profile(BaseModel):
     )
     copy_overhead_s: NonNegativeFloat = 0.0
     threads: PositiveInt | None = Field(None, description="CPU: threads the fit assumed")
+    kernel_rates_backend: str | None = Field(
+        None, description="the library whose kernels the per-kernel vector rates describe"
+    )
     fitted_from: list[str] = []
     fit_error: dict[str, float] = {}
 
@@ -52,8 +55,20 @@ class Profile(BaseModel):
         speedup = self.cache_speedup if cache_bytes and size_bytes <= cache_bytes else 1.0
         return size_bytes / (bandwidth_bytes_per_s * self.memory_efficiency * speedup)
 
-    def gemm_eff(self, dtype: str) -> float:
-        return self.gemm_efficiency.get(dtype, self.gemm_efficiency.get("fp32", 1.0))
+    def gemm_eff(self, dtype: str, kernel: str = "gemm") -> float:
+        """Per kernel and dtype ("conv.bf16": cuDNN convolutions) if fitted, else per dtype."""
+        eff = self.gemm_efficiency
+        return eff.get(f"{kernel}.{dtype}", eff.get(dtype, eff.get("fp32", 1.0)))
+
+
+def for_framework(profile: Profile, framework: str) -> Profile:
+    """Per-kernel rates describe one library's kernels (CuPy's unvectorised elementwise
+    loops, numpy's float16 emulation); predicting another framework drops them and keeps
+    the device terms (bandwidth, overheads, GEMM efficiency)."""
+    if profile.kernel_rates_backend in (None, framework):
+        return profile
+    gemm = {k: v for k, v in profile.gemm_efficiency.items() if "." not in k}
+    return profile.model_copy(update={"vector_efficiency": {}, "gemm_efficiency": gemm})
 
 
 def spec_sheet_profile(device: str) -> Profile:

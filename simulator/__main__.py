@@ -41,6 +41,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="copy the batch before the first layer (latency) instead of prefetching")
     p.add_argument("--conv-algorithm", default="implicit_gemm",
                    help="implicit_gemm (cuDNN-style) or im2col (explicit lowering)")
+    p.add_argument("--framework", default="pytorch",
+                   help="whose kernels run: pytorch (default), cupy or numpy (per-kernel rates)")
     p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")
     p.add_argument("--per-layer", action="store_true", help="add per-layer times")
 

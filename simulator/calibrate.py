@@ -29,16 +29,16 @@ from hardware_models.catalog_io import build_device, load_spec
 from hardware_models.profile import Profile, spec_sheet_profile
 from simulator.errors import UserError
 from simulator.fit import fit, msle
-from simulator.measured_ops import family, load_measurements, record_op
+from simulator.measured_ops import family, load_measurements, record_op, record_ops
 from simulator.report.atomic import write_text_atomic
 
 GPU_TILES = ((64, 64), (128, 64), (128, 128), (128, 256), (256, 128))
-HOST_LAUNCH_LABEL = "cupy_ufunc.host"
+HOST_LAUNCH_LABELS = ("cupy_ufunc.host", "torch_op.host")  # one eager op's host cost
 
 
 def _pairs(device: Any, records: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    return [(device.op_cost(op).duration_s, r["median_s"])
-            for r in records if (op := record_op(r)) is not None]
+    return [(sum(device.op_cost(op).duration_s for op in ops), r["median_s"])
+            for r in records if (ops := record_ops(r))]
 
 
 def _loss_for(spec: Any, base: Profile, records: list[dict[str, Any]],
@@ -52,41 +52,49 @@ def _loss_for(spec: Any, base: Profile, records: list[dict[str, Any]],
 
 def usable(records: list[dict[str, Any]], spec: Any) -> list[dict[str, Any]]:
     """GPU: the GPU backend's records; CPU: the all-threads records of the numpy backend."""
-    if spec.kind == "gpu":
-        return [r for r in records if r["backend"] == "cupy"]
+    if spec.kind == "gpu":  # PyTorch's own kernels when measured, else CuPy's
+        gpu = [r for r in records if r["backend"] in ("pytorch", "cupy")]
+        preferred = "pytorch" if any(r["backend"] == "pytorch" for r in gpu) else "cupy"
+        return [r for r in gpu if r["backend"] == preferred]
     cpu = [r for r in records if r["backend"] == "numpy"]
     most = max((r["threads"] or 1 for r in cpu), default=1)
     return [r for r in cpu if (r["threads"] or 1) == most]
 
 
-def _fit_elementwise(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
-    """Bandwidth, fixed overhead, cache speed-up and per-kernel compute rates jointly; then
-    every compute rate that does not explain the data better than the peak rate is reset to
-    it and the bandwidth refitted: a relu timed alone cannot tell a slow ALU from slow
-    memory, and the memory explanation is the one that transfers to other kernels."""
+def _kernel_key(rec: dict[str, Any]) -> str | None:
+    op = record_op(rec)
+    return None if op is None else f"{op.attr('kernel', op.kind)}.{op.dtype}"
+
+
+def _fit_elementwise(spec: Any, base: Profile, recs: list[dict[str, Any]],
+                     rounds: int = 3) -> Profile:
+    """Memory first: bandwidth, fixed overhead and cache speed-up with every kernel at the
+    peak compute rate; then, kernel by kernel, a lower compute rate only where it explains
+    that kernel's times better (numpy's float16 loops); then the memory terms again. A relu
+    timed alone cannot tell a slow ALU from slow memory, and the memory explanation is the
+    one that transfers to kernels that were never measured."""
     if not recs:
         return base
-    keys = sorted({f"{op.attr('kernel', op.kind)}.{op.dtype}" for r in recs
-                   if (op := record_op(r)) is not None})
-    mem_bounds = {"mem": (0.02, 4.0), "ovh": (1e-8, 1e-3), "cache": (0.5, 20.0)}
-
-    def upd(p: dict[str, float]) -> dict[str, Any]:
-        return {"memory_efficiency": p["mem"], "kernel_overhead_s": p["ovh"],
-                "cache_speedup": p["cache"],
-                "vector_efficiency": {k: p.get(k, vec.get(k, 1.0)) for k in keys}}
-
+    keys = sorted({k for r in recs if (k := _kernel_key(r)) is not None})
     vec: dict[str, float] = {}
-    loss = _loss_for(spec, base, recs, upd)
-    joint = fit({**mem_bounds, **{k: (1e-5, 1.5) for k in keys}}, loss)
-    for key in keys:
-        at_peak = {**joint, key: 1.0}
-        vec[key] = joint[key] if loss(joint) < 0.98 * loss(at_peak) else 1.0
-    mem = fit(mem_bounds, _loss_for(spec, base, recs, upd))
-    fitted = upd(mem)
+
+    def upd_mem(p: dict[str, float]) -> dict[str, Any]:
+        return {"memory_efficiency": p["mem"], "kernel_overhead_s": p["ovh"],
+                "cache_speedup": p["cache"], "vector_efficiency": dict(vec)}
+
+    mem_bounds = {"mem": (0.02, 4.0), "ovh": (1e-8, 1e-3), "cache": (0.5, 20.0)}
+    for _ in range(rounds):
+        base = base.model_copy(update=upd_mem(fit(mem_bounds, _loss_for(spec, base, recs, upd_mem))))
+        for key in keys:
+            mine = [r for r in recs if _kernel_key(r) == key]
+            upd = lambda p, key=key: {"vector_efficiency": {**vec, key: p["vec"]}}
+            loss = _loss_for(spec, base, mine, upd)
+            best = fit({"vec": (1e-5, 1.0)}, loss, sweeps=2)["vec"]
+            vec[key] = best if loss({"vec": best}) < 0.95 * loss({"vec": 1.0}) else 1.0
     for dtype in {k.split(".")[1] for k in keys}:  # kernels never measured: the typical value
         logs = [math.log(v) for k, v in vec.items() if k.endswith(f".{dtype}")]
-        fitted["vector_efficiency"][dtype] = math.exp(sum(logs) / len(logs))
-    return base.model_copy(update=fitted)
+        vec[dtype] = math.exp(sum(logs) / len(logs))
+    return base.model_copy(update={"vector_efficiency": vec})
 
 
 def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
@@ -110,6 +118,19 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
     return best[1]
 
 
+def _fit_conv(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
+    """cuDNN convolutions: their own achievable fraction of peak per dtype ("conv.bf16"),
+    on the GEMM tiles and fill already fitted; it absorbs what cuDNN does around the math
+    (implicit-GEMM index arithmetic, NCHW <-> NHWC transposes for tensor cores)."""
+    dtypes = sorted({r["dtype"] for r in recs})
+    if not dtypes:
+        return base
+    upd = lambda p: {"gemm_efficiency": {**base.gemm_efficiency,
+                                         **{f"conv.{d}": p[d] for d in dtypes}}}
+    params = fit({d: (1e-3, 1.5) for d in dtypes}, _loss_for(spec, base, recs, upd))
+    return base.model_copy(update=upd(params))
+
+
 def _fit_copies(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
     kinds = sorted({"pinned" if r["pinned"] else "pageable" for r in recs})
     if not kinds:
@@ -126,14 +147,19 @@ def calibrate_profile(records: list[dict[str, Any]], hardware: str) -> Profile:
     if not recs:
         raise UserError(f"no {spec.kind} measurements usable for {hardware}")
     by = lambda fam: [r for r in recs if family(r) == fam]
-    profile = spec_sheet_profile(hardware).model_copy(update={"origin": "calibrated"})
-    launches = [r["median_s"] for r in recs if r["op"] == "launch" and r["label"] == HOST_LAUNCH_LABEL]
+    backends = sorted({r["backend"] for r in recs})
+    profile = spec_sheet_profile(hardware).model_copy(
+        update={"origin": "calibrated", "kernel_rates_backend": backends[0]})
+    launches = [r["median_s"] for r in recs
+                if r["op"] == "launch" and r["label"] in HOST_LAUNCH_LABELS]
     if launches:
         profile = profile.model_copy(update={"launch_s": statistics.median(launches)})
     if spec.kind == "cpu":
         profile = profile.model_copy(update={"threads": max(r["threads"] or 1 for r in recs)})
     profile = _fit_elementwise(spec, profile, by("elementwise"))
     profile = _fit_gemm(spec, profile, by("gemm"))
+    if backends == ["pytorch"]:
+        profile = _fit_conv(spec, profile, by("conv"))
     profile = _fit_copies(spec, profile, by("copy"))
     return profile
 
@@ -143,7 +169,7 @@ def fit_errors(profile: Profile, records: list[dict[str, Any]]) -> dict[str, flo
     spec = load_spec(profile.device)
     device = build_device(spec, profile)
     out = {}
-    for fam in ("gemm", "elementwise", "copy"):
+    for fam in ("gemm", "conv", "elementwise", "copy"):
         pairs = _pairs(device, [r for r in usable(records, spec) if family(r) == fam])
         if pairs:
             out[fam] = round(statistics.median(abs(p / m - 1) for p, m in pairs), 4)

@@ -50,7 +50,7 @@ def run_predict(**opts: Any) -> None:
         return
     result = predict(opts["model"], opts["hardware"], opts["batch"], opts["precision"],
                      opts["mode"], opts["optimizer"], opts["per_layer"], opts["spec_sheet"],
-                     opts["sync_input"], opts["conv_algorithm"])
+                     opts["sync_input"], opts["conv_algorithm"], opts["framework"])
     print(json.dumps(result, sort_keys=True) if opts["json_out"] else _table(result))
     if result["status"] == "out_of_memory":
         sys.exit(OUT_OF_MEMORY_EXIT)

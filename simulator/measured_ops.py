@@ -54,26 +54,37 @@ def record_op(rec: dict[str, Any]) -> Op | None:
         size = float(rec["bytes_moved"])
         return Op(rec["label"], "copy", "input", "measured", 0.0, size, size, dtype, 1,
                   attrs=(("bytes_moved", size), ("pinned", bool(rec["pinned"]))))
-    if op.startswith("conv2d_"):
-        return _conv_op(rec)
     return None
 
 
-def _conv_op(rec: dict[str, Any]) -> Op:
-    """A measured convolution priced as the implicit GEMM the simulator assumes."""
+def _conv_ops(rec: dict[str, Any]) -> list[Op]:
+    """A measured convolution as the simulator builds it: cuDNN's implicit GEMM for the
+    pytorch backend, explicit im2col lowering (im2col, GEMM, col2im) for numpy and CuPy."""
     from workloads.layers import conv2d
 
-    args = {"out_channels": rec["out_channels"], "kernel": rec["kernel"],
+    algorithm = "implicit_gemm" if rec.get("backend") == "pytorch" else "im2col"
+    args = {"out_channels": rec["out_channels"], "kernel": rec["kernel"], "algorithm": algorithm,
             "stride": rec["stride"], "padding": rec["padding"], "bias": False}
     cost = conv2d([(rec["in_channels"], rec["height"], rec["width"])], args, int(rec["batch"]))
     work = {"conv2d_fwd": cost.fwd, "conv2d_bwd_data": cost.bwd_data,
             "conv2d_bwd_weight": cost.bwd_weight}[rec["op"]]
     assert work is not None
     size = 2 if rec["dtype"] in ("fp16", "bf16") else 4
-    read = (work.act_read + work.weight_read) * size
-    written = (work.act_write + work.weight_write) * size
-    return Op(rec["label"], "gemm", "fwd", "measured", work.flops, read, written, rec["dtype"],
-              work.work_items, gemm=work.gemm)
+    parts = [w for w in (work.prologue, work, work.epilogue) if w is not None]
+    return [Op(f"{rec['label']}.{i}", w.kind, "fwd", "measured", w.flops,  # type: ignore[arg-type]
+               (w.act_read + w.weight_read) * size, (w.act_write + w.weight_write) * size,
+               rec["dtype"], w.work_items, gemm=w.gemm,
+               attrs=(("kernel", w.kernel),) if w.kernel else ())
+            for i, w in enumerate(parts)]
+
+
+def record_ops(rec: dict[str, Any]) -> list[Op]:
+    """The kernels a record measured (none for launch records, which the op model does not
+    price): one op, or the im2col, GEMM and col2im of a lowered convolution."""
+    if rec["op"].startswith("conv2d_"):
+        return _conv_ops(rec)
+    op = record_op(rec)
+    return [] if op is None else [op]
 
 
 def family(rec: dict[str, Any]) -> str:

@@ -70,11 +70,11 @@ def predict_single(model: ModelDef, device: Any, batch: int, precision: str, mod
 def predict_full(model: str | ModelDef, hardware: str, batch: int = 1, precision: str = "fp32",
                  mode: str = "train", optimizer: str = "sgd", per_layer_times: bool = False,
                  spec_sheet: bool = False, sync_input: bool = False,
-                 conv_algorithm: str = "implicit_gemm") -> Prediction:
+                 conv_algorithm: str = "implicit_gemm", framework: str = "pytorch") -> Prediction:
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise UserError(f"batch must be a positive integer, got {batch}")
     model_def = load_model(model) if isinstance(model, str) else model
-    device = make_device(hardware, spec_sheet=spec_sheet)
+    device = make_device(hardware, spec_sheet=spec_sheet, framework=framework)
     pred = predict_single(model_def, device, batch, precision, mode, optimizer, sync_input,
                           conv_algorithm)
     if per_layer_times and pred.trace is not None:
@@ -85,7 +85,7 @@ def predict_full(model: str | ModelDef, hardware: str, batch: int = 1, precision
 def predict(model: str | ModelDef, hardware: str, batch: int = 1, precision: str = "fp32",
             mode: str = "train", optimizer: str = "sgd", per_layer: bool = False,
             spec_sheet: bool = False, sync_input: bool = False,
-            conv_algorithm: str = "implicit_gemm") -> dict[str, Any]:
+            conv_algorithm: str = "implicit_gemm", framework: str = "pytorch") -> dict[str, Any]:
     """Predict one training or inference step; see the module docstring for the fields."""
     return predict_full(model, hardware, batch, precision, mode, optimizer, per_layer,
-                        spec_sheet, sync_input, conv_algorithm).result
+                        spec_sheet, sync_input, conv_algorithm, framework).result

@@ -13,7 +13,7 @@ from typing import Any
 
 from hardware_models.catalog_io import make_device
 from simulator.calibrate import usable
-from simulator.measured_ops import family, load_measurements, record_op
+from simulator.measured_ops import family, load_measurements, record_ops
 
 
 def compare(records: list[dict[str, Any]], device: Any) -> list[dict[str, Any]]:
@@ -21,14 +21,14 @@ def compare(records: list[dict[str, Any]], device: Any) -> list[dict[str, Any]]:
     rows = []
     for rec in usable(records, getattr(device, "spec", device)):
         if rec["op"] == "launch":
-            if rec["label"] != "cupy_ufunc.host" or device.kind != "gpu":
+            if rec["label"] not in ("cupy_ufunc.host", "torch_op.host") or device.kind != "gpu":
                 continue
             predicted = device.launch_s(_one_kernel())
         else:
-            op = record_op(rec)
-            if op is None:
+            ops = record_ops(rec)
+            if not ops:
                 continue
-            predicted = device.op_cost(op).duration_s
+            predicted = sum(device.op_cost(op).duration_s for op in ops)
         rows.append({"label": rec["label"], "op": rec["op"], "family": family(rec),
                      "dtype": rec["dtype"], "measured_s": rec["median_s"],
                      "predicted_s": predicted, "error": predicted / rec["median_s"] - 1})
@@ -55,8 +55,10 @@ def summarise(rows: list[dict[str, Any]], key: str = "op") -> dict[str, dict[str
 def run_validate(measurements: list[str], hardware: str, out: str | None) -> None:
     from simulator.report.validation_report import table_text, write_validation
 
-    device = make_device(hardware)
-    rows = compare(load_measurements(measurements), device)
+    records = load_measurements(measurements)
+    backend = records[0]["backend"] or "pytorch"
+    device = make_device(hardware, framework=backend)
+    rows = compare(records, device)
     summary = summarise(rows)
     print(table_text(summary, device))
     if out is not None:

@@ -43,7 +43,7 @@ def kernel_validation() -> list[dict[str, Any]]:
         if not (MEASURED / name).is_file() or hardware not in device_names():
             continue
         records = load_measurements([MEASURED / name])
-        device = make_device(hardware)
+        device = make_device(hardware, framework=records[0]["backend"])
         rows = compare(records, device)
         out.append({"file": name, "hardware": hardware, "origin": device.profile.origin,
                     "rows": rows, "summary": summarise(rows),
@@ -110,7 +110,8 @@ def collect() -> dict[str, Any]:
         "kernels": kernel_validation(),
         "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
         "cupy_step": end_to_end("h100-sxm-cupy-vgg16-step.json", "h100-sxm",
-                                {"fp32": "fp32", "fp16": "fp16"}, conv_algorithm="im2col"),
+                                {"fp32": "fp32", "fp16": "fp16"}, conv_algorithm="im2col",
+                                framework="cupy"),
         "published": published(),
         "generalisation": generalisation(),
     }

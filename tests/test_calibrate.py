@@ -13,7 +13,7 @@ from hardware_models.profile import Profile
 from simulator.calibrate import calibrate_profile
 from simulator.errors import UserError
 from simulator.fit import fit
-from simulator.measured_ops import load_measurements, record_op
+from simulator.measured_ops import load_measurements, record_ops
 from simulator.validate import compare, summarise
 
 TRUE = Profile(device="h100-sxm", origin="calibrated", gemm_efficiency={"fp32": 0.7, "fp16": 0.6},
@@ -45,9 +45,9 @@ def synthetic_records(profile: Profile, noise: float = 0.02) -> list[dict]:
                  "bytes": 0.0, "median_s": 5e-6})
     for i, rec in enumerate(recs):
         rec.update(backend="cupy", threads=None, file="synthetic.json")
-        op = record_op(rec)
-        if op is not None:
-            rec["median_s"] = device.op_cost(op).duration_s * (1 + noise * math.sin(i))
+        ops = record_ops(rec)
+        if ops:
+            rec["median_s"] = sum(device.op_cost(o).duration_s for o in ops) * (1 + noise * math.sin(i))
     return recs
 
 

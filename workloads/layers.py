@@ -120,6 +120,8 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied
     bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
     bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, weights, weight_write=weights,
                       gemm=bwd_w, epilogue=bias_grad)
+    if not untied:  # cuDNN's convolution kernels, whose rates differ from cuBLAS GEMMs'
+        fwd, bwd_data, bwd_weight = (replace(w, kernel="conv") for w in (fwd, bwd_data, bwd_weight))
     if args.get("algorithm") == "im2col" and not untied:
         fwd, bwd_data, bwd_weight = _im2col(fwd, bwd_data, bwd_weight, n_in, n_out,
                                             batch * positions * c * taps, taps)

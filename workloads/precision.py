@@ -1,5 +1,8 @@
 """Precision modes: which dtype the matrix math runs in and how many bytes tensors take.
 
+`fp32` is PyTorch's default: convolutions may run on TF32 tensor cores
+(torch.backends.cudnn.allow_tf32 is True by default) while matrix products stay in fp32;
+`fp32-strict` turns TF32 off everywhere, `tf32` turns it on everywhere.
 `bf16` and `fp16` are mixed precision the way torch.autocast does it: convolutions and
 matrix products run in the low dtype on low-precision copies of the weights, activations
 are stored in the low dtype, master weights, gradients and optimizer state stay in fp32,
@@ -20,6 +23,7 @@ class Precision:
     act_bytes: int
     mixed: bool
     grad_scaler: bool = False
+    conv_dtype: str = ""  # convolutions' math, where it differs from gemm_dtype
 
     master_bytes: int = 4  # fp32 master weights, gradients and optimizer state
 
@@ -29,7 +33,8 @@ class Precision:
 
 
 PRECISIONS = {
-    "fp32": Precision("fp32", "fp32", 4, mixed=False),
+    "fp32": Precision("fp32", "fp32", 4, mixed=False, conv_dtype="tf32"),
+    "fp32-strict": Precision("fp32-strict", "fp32", 4, mixed=False),
     "tf32": Precision("tf32", "tf32", 4, mixed=False),
     "bf16": Precision("bf16", "bf16", 2, mixed=True),
     "fp16": Precision("fp16", "fp16", 2, mixed=True, grad_scaler=True),

@@ -25,7 +25,7 @@ from simulator.measure.records import SCHEMA
 from simulator.measure.worker import MARK
 from simulator.report.atomic import write_json_atomic
 
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "cupy", "pytorch")
 _THREAD_VARS = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -133,12 +133,34 @@ def _document(
     }
 
 
+def _run_pytorch(out: str, quick: bool) -> None:
+    """PyTorch's own kernels, in this process (see simulator.measure.torch_kernels)."""
+    try:
+        import torch
+    except ImportError:
+        raise UserError("--backend pytorch needs PyTorch; use --backend numpy") from None
+    if not torch.cuda.is_available():
+        raise UserError("--backend pytorch needs a CUDA GPU; use --backend numpy")
+    from simulator.measure import torch_kernels
+
+    date = provenance.utc_now()
+    records, software = torch_kernels.measure(quick)
+    software.update(argv=provenance.argv(), cpu=provenance.cpu_info())
+    write_json_atomic(Path(out), {
+        "schema": SCHEMA, "backend": "pytorch", "date": date,
+        "command": provenance.command_line("pytorch", out, quick),
+        "device": torch_kernels.device_info(torch), "software": software, "records": records})
+
+
 def run_measure(backend: str, out: str, quick: bool = False) -> None:
     """Time the kernels of `backend` ("numpy" or "cupy") and write the JSON file `out`."""
     if backend not in BACKENDS:
         raise UserError(f"unknown backend '{backend}'; valid backend names: {', '.join(BACKENDS)}")
     if backend == "cupy":
         _require_gpu()
+    if backend == "pytorch":
+        _run_pytorch(out, quick)
+        return
     date, results = provenance.utc_now(), []
     for cfg, env in _settings(backend, quick):
         print(

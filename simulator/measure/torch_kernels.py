@@ -1,0 +1,173 @@
+"""The `pytorch` measurement backend: the kernels PyTorch itself runs on a GPU.
+
+cuBLAS matrix products (torch.mm), cuDNN convolutions of VGG16's layers in PyTorch's default
+NCHW layout (forward, backward-data and backward-weight through aten.convolution_backward,
+cudnn.benchmark on), PyTorch's vectorised elementwise kernels (relu, add), a reduction
+(sum), max pooling with indices, host<->device copies and the host cost of one eager op.
+dtypes: fp32 (no TF32), tf32 (TF32 allowed), bf16, fp16. CUDA events around a loop of
+repetitions; medians. Records follow simulator.measure.records (backend "pytorch").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from simulator.measure.records import make_record
+from simulator.measure.shapes import VGG16_DISTINCT_CONVS, VGG16_FCS, VGG16_POOLS
+
+DTYPES = ("fp32", "tf32", "bf16", "fp16")
+ITEM = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+
+
+def _torch_dtype(torch: Any, dtype: str) -> Any:
+    return {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
+            "fp16": torch.float16}[dtype]
+
+
+def _tf32(torch: Any, on: bool) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def _time(torch: Any, fn: Callable[[], Any], quick: bool) -> list[float]:
+    """Per-call seconds: warm-up, then `inner` calls between two CUDA events, 5 times."""
+    for _ in range(2):
+        fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    once = max(time.perf_counter() - start, 1e-6)
+    inner = max(1, min(200, int(2e-3 / once)))
+    times = []
+    for _ in range(3 if quick else 5):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(inner):
+            fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / 1e3 / inner)
+    return times
+
+
+def gemms(torch: Any, quick: bool) -> list[dict[str, Any]]:
+    shapes = [("square", n, n, n) for n in (256, 512, 1024, 2048, 4096, 8192)]
+    for batch in (16, 64):
+        for name, fin, fout in VGG16_FCS:
+            shapes += [(f"vgg16.{name}.fwd.b{batch}", batch, fout, fin),
+                       (f"vgg16.{name}.bwd_weight.b{batch}", fout, fin, batch)]
+    out = []
+    for dtype in DTYPES:
+        _tf32(torch, dtype == "tf32")
+        for label, m, n, k in shapes[: 4 if quick else None]:
+            a = torch.randn(m, k, device="cuda", dtype=_torch_dtype(torch, dtype))
+            b = torch.randn(k, n, device="cuda", dtype=_torch_dtype(torch, dtype))
+            times = _time(torch, lambda: torch.mm(a, b), quick)
+            out.append(make_record("gemm", dtype, None, label, {"m": m, "n": n, "k": k},
+                                   2.0 * m * n * k, (m * k + k * n + m * n) * ITEM[dtype], times))
+    return out
+
+
+def convs(torch: Any, quick: bool) -> list[dict[str, Any]]:
+    conv_bwd = torch.ops.aten.convolution_backward
+    out = []
+    layers = VGG16_DISTINCT_CONVS[:2] if quick else VGG16_DISTINCT_CONVS
+    for dtype in DTYPES:
+        _tf32(torch, dtype == "tf32")
+        tdt = _torch_dtype(torch, dtype)
+        for batch in (2,) if quick else (16, 64):
+            for layer in layers:
+                c, k, s = layer.in_channels, layer.out_channels, layer.size
+                x = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
+                w = torch.randn(k, c, 3, 3, device="cuda", dtype=tdt)
+                g = torch.randn(batch, k, s, s, device="cuda", dtype=tdt)
+                fwd = lambda: torch.nn.functional.conv2d(x, w, None, 1, 1)
+                dgrad = lambda: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1), False, (0, 0), 1,
+                                         (True, False, False))
+                wgrad = lambda: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1), False, (0, 0), 1,
+                                         (False, True, False))
+                shape = {"batch": batch, "in_channels": c, "out_channels": k, "height": s,
+                         "width": s, "kernel": 3, "stride": 1, "padding": 1}
+                flops = 2.0 * batch * k * s * s * c * 9
+                nbytes = (batch * (c + k) * s * s + k * c * 9) * ITEM[dtype]
+                for op, fn in (("conv2d_fwd", fwd), ("conv2d_bwd_data", dgrad),
+                               ("conv2d_bwd_weight", wgrad)):
+                    out.append(make_record(op, dtype, None, f"vgg16.{layer.name}.{op[7:]}.b{batch}",
+                                           shape, flops, nbytes, _time(torch, fn, quick)))
+    _tf32(torch, False)
+    return out
+
+
+def elementwise(torch: Any, quick: bool) -> list[dict[str, Any]]:
+    out = []
+    for dtype in ("fp32", "bf16"):
+        tdt = _torch_dtype(torch, dtype)
+        for p in range(16, 20 if quick else 29, 2):
+            n = 2**p
+            x = torch.randn(n, device="cuda", dtype=tdt)
+            y = torch.randn(n, device="cuda", dtype=tdt)
+            z = torch.empty_like(x)
+            cases = (("relu", lambda: torch.clamp_min(x, 0, out=z), 2, 1),
+                     ("add", lambda: torch.add(x, y, out=z), 3, 1),
+                     ("sum", lambda: torch.sum(x), 1, 1))
+            for op, fn, arrays, fl in cases:
+                out.append(make_record(op, dtype, None, "1d", {"elements": n}, float(fl * n),
+                                       float(arrays * n * ITEM[dtype]), _time(torch, fn, quick)))
+        for batch in (2,) if quick else (16, 64):
+            for name, c, s in VGG16_POOLS:
+                x = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
+                fn = lambda: torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+                n_out = batch * c * (s // 2) ** 2
+                shape = {"batch": batch, "channels": c, "height": s, "width": s, "kernel": 2,
+                         "stride": 2}
+                out.append(make_record("maxpool2d", dtype, None, f"vgg16.{name}.b{batch}", shape,
+                                       4.0 * n_out, (4 * n_out + n_out) * ITEM[dtype] + 8.0 * n_out,
+                                       _time(torch, fn, quick)))
+    return out
+
+
+def copies_and_launch(torch: Any, quick: bool) -> list[dict[str, Any]]:
+    out = []
+    for p in range(12, 24 if quick else 31, 3):
+        n = 2**p
+        for pinned in (True, False):
+            host = torch.empty(n // 4, dtype=torch.float32, pin_memory=pinned)
+            dev = torch.empty(n // 4, dtype=torch.float32, device="cuda")
+            out.append(make_record("copy_h2d", "fp32", None, f"{n}B", {"bytes_moved": float(n),
+                                   "pinned": pinned}, 0.0, float(n),
+                                   _time(torch, lambda: dev.copy_(host), quick)))
+    one = torch.ones(1, device="cuda")
+    per_op = []
+    for _ in range(5):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(2000):
+            one.add_(1)
+        per_op.append((time.perf_counter() - start) / 2000)
+        torch.cuda.synchronize()
+    out.append(make_record("launch", "fp32", None, "torch_op.host", {}, 0.0, 0.0, per_op))
+    return out
+
+
+def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """All records and the software block."""
+    import torch
+
+    torch.backends.cudnn.benchmark = True
+    records = gemms(torch, quick) + convs(torch, quick) + elementwise(torch, quick)
+    records += copies_and_launch(torch, quick)
+    software = {"torch": torch.__version__, "cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version(), "cudnn_benchmark": True,
+                "memory_format": "NCHW (contiguous)",
+                "method": "CUDA events around a loop of calls (about 2 ms), 5 times; per-call "
+                          "seconds; eager-op host time by perf_counter over 2000 calls"}
+    return records, software
+
+
+def device_info(torch: Any) -> dict[str, Any]:
+    props = torch.cuda.get_device_properties(0)
+    major, minor = torch.cuda.get_device_capability(0)
+    return {"kind": "gpu", "name": props.name, "sm_count": props.multi_processor_count,
+            "memory_bytes": props.total_memory, "compute_capability": f"{major}.{minor}"}
