@@ -142,7 +142,7 @@ def _header(model: ModelDef, device: Any, job: Job, parallel: str, cplan: Any) -
         "precision": job.precision, "mode": job.mode, "devices": topo.size,
         "cores": topo.size * device.cores, "nodes": topo.nodes,
         "devices_per_node": topo.devices_per_node, "parallel": parallel,
-        "collective": job.collective, "simulated": "symmetric" if job.symmetric else "full",
+        "collective": job.collective, "simulated": "symmetric" if cplan.plan.replicas > 1 else "full",
         **_link_names(topo), "calibration": getattr(getattr(device, "profile", None), "origin", "ideal"),
         "flops": cplan.flops_per_step, "bytes": cplan.graph.bytes * cplan.samples_per_step
         / cplan.graph.batch, "params": cplan.graph.params,
@@ -171,7 +171,7 @@ def _timing(trace: Trace, job: Job, cplan: Any) -> dict[str, Any]:
         "breakdown": parts, "bottleneck": bottleneck(parts),
         "utilisation": cplan.flops_per_step / (step * peak),
         "achieved_flops_per_s": cplan.flops_per_step / step,
-        "communication_s": communication_s(trace, cplan.plan, device, job.symmetric),
+        "communication_s": communication_s(trace, cplan.plan, device, cplan.plan.replicas > 1),
     }
 
 

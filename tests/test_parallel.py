@@ -151,3 +151,10 @@ def test_cluster_result_has_the_single_device_keys():
     assert multi["inter_link"] == "ib-ndr"
     assert multi["samples_per_s"] == pytest.approx(4 * 16 / multi["step_time_s"])
     assert sum(multi["breakdown"].values()) == pytest.approx(multi["step_time_s"])
+
+
+def test_pipeline_stages_are_never_folded_into_a_representative():
+    # regression: a 16-stage pipeline said 'symmetric' (the default for > 8 devices) although
+    # every stage was simulated
+    result = _run(ALEXNET, IdealDevice(), cluster(2, 8), "pipeline", 16, {"micro_batches": 2})
+    assert result["simulated"] == "full" and result["stages"] == 16

@@ -8,6 +8,8 @@ neighbouring tiles below and to the right (`halo`); backward sends the gradient 
 border back. A layer with flat input (a fully connected layer) needs the whole input: an
 all-gather forward and a reduce-scatter of the input gradient backward, its weights split
 by output feature. Shared convolution weights get a gradient all-reduce over the group.
+When the border is wider than a tile (many small tiles), its bytes are counted in full but
+taken from the adjacent tile only.
 """
 
 from __future__ import annotations
