@@ -11,9 +11,12 @@ stands for all. Its flows of a phase are one task whose steps are merged (bytes 
 latencies summed: in lockstep nothing else changes between steps). The other devices are
 not simulated, but their flows are not dropped: on every channel of the representative's
 route, the flow's `load` is the bytes the whole phase puts on that channel over the bytes
-the representative puts there, so a NIC shared by eight rails is shared eight ways. This is
+the representative puts there, so a NIC shared by eight rails is shared eight ways. When
+the flows of a phase differ (a flat ring crosses nodes at some hops only), the flows of the
+device that gates the phase are the ones simulated: those that drain last with every
+channel carrying the whole phase, since in lockstep everyone waits for the slowest. This is
 exact when the group is symmetric (a ring inside a node, a hierarchical ring over equal
-nodes) and the tests check it against the full simulation.
+nodes, a flat ring over nodes); the tests check it against the full simulation.
 """
 
 from __future__ import annotations
