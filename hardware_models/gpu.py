@@ -3,6 +3,8 @@
 Matrix products are cut into output tiles; tiles run in waves over the SMs, so a product
 with 1.1 waves of tiles pays for 2 (wave quantisation) and a tiny product uses few SMs.
 Small products with a long K are split along K (split-K) to fill idle SMs, as cuBLAS does.
+Tiles shrink to fit thin products (few output channels), and a small tile runs below the
+full rate: its operand intensity i = tm*tn / (tm + tn) gives a fraction i / (i + half_dim).
 Everything else is costed as a roofline on the non-tensor units and memory bandwidth.
 Each kernel costs the host `launch_s` (the engine's host thread) and the device a fixed
 `kernel_overhead_s` (ramp-up and tail).
@@ -20,6 +22,13 @@ from hardware_models.spec import GPUSpec
 from workloads.ops import Gemm, Op
 
 SPLIT_K_MIN_DEPTH = 256  # each split keeps at least this many K steps
+MIN_TILE_EDGE = 16  # the smallest tile edge a tensor-core MMA (and a warp tile) works on
+
+
+def _tile_edge(size: int, largest: int) -> int:
+    """Libraries pick a tile that fits the product: the power of two covering `size`,
+    between the MMA minimum and the largest tile the profile allows."""
+    return min(largest, max(MIN_TILE_EDGE, 1 << max(0, math.ceil(math.log2(size)))))
 
 
 @hardware.register("gpu")
@@ -58,14 +67,22 @@ class GPU:
         """Time of the tiles' main loops: waves x (one tile's FLOPs / one SM's rate)."""
         if dtype not in self.spec.peak_flops:  # no such tensor cores: the fp32 units do it
             dtype = "fp32"
-        tm, tn = self.profile.gemm_tile
+        tm, tn = _tile_edge(g.m, self.profile.gemm_tile[0]), _tile_edge(g.n, self.profile.gemm_tile[1])
         tiles = math.ceil(g.m / tm) * math.ceil(g.n / tn) * g.batch
         split = self.split_k(tiles, g.k)
         k_per_tile = math.ceil(g.k / split)
         waves = math.ceil(tiles * split / self.spec.sms)
         sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype, kernel) / self.spec.sms
-        k_fill = k_per_tile / (k_per_tile + self.profile.gemm_half_dim)
-        return waves * (2.0 * tm * tn * k_per_tile) / (sm_rate * k_fill)
+        return waves * (2.0 * tm * tn * k_per_tile) / (sm_rate * self.tile_fill(tm, tn, kernel))
+
+    def tile_fill(self, tm: int, tn: int, kernel: str) -> float:
+        """Fraction of the full rate a tile reaches: each K step loads tm + tn operands for
+        tm * tn multiply-adds, so small tiles (thin products) are starved of operands."""
+        half = self.profile.gemm_half_dim
+        if kernel == "conv" and self.profile.conv_half_dim is not None:
+            half = self.profile.conv_half_dim
+        intensity = tm * tn / (tm + tn)
+        return intensity / (intensity + half)
 
     def split_k(self, tiles: int, k: int) -> int:
         if tiles >= self.spec.sms:

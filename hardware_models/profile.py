@@ -20,9 +20,11 @@ class Profile(BaseModel):
     )
     gemm_tile: tuple[PositiveInt, PositiveInt] = (128, 128)
     gemm_half_dim: NonNegativeFloat = Field(
-        0.0, description="GEMM size at which the rate is half the full rate: GPU: the K depth of "
-        "a tile's main loop (pipeline fill); CPU: the smallest of m, n and k (register blocking)"
+        0.0, description="CPU: the smallest of m, n and k at which a GEMM runs at half its full "
+        "rate; GPU: the tile operand intensity tm*tn/(tm+tn) at which a tile does"
     )
+    conv_half_dim: NonNegativeFloat | None = Field(
+        None, description="gemm_half_dim for cuDNN convolutions, where fitted separately")
     memory_efficiency: PositiveFloat = 1.0
     vector_efficiency: dict[str, PositiveFloat] = Field(
         default_factory=dict,
@@ -68,7 +70,8 @@ def for_framework(profile: Profile, framework: str) -> Profile:
     if profile.kernel_rates_backend in (None, framework):
         return profile
     gemm = {k: v for k, v in profile.gemm_efficiency.items() if "." not in k}
-    return profile.model_copy(update={"vector_efficiency": {}, "gemm_efficiency": gemm})
+    return profile.model_copy(update={"vector_efficiency": {}, "gemm_efficiency": gemm,
+                                      "conv_half_dim": None})
 
 
 def spec_sheet_profile(device: str) -> Profile:

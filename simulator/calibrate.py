@@ -32,7 +32,7 @@ from simulator.fit import fit, msle
 from simulator.measured_ops import family, load_measurements, record_op, record_ops
 from simulator.report.atomic import write_text_atomic
 
-GPU_TILES = ((64, 64), (128, 64), (128, 128), (128, 256), (256, 128))
+GPU_TILES = ((128, 128), (128, 256), (256, 128), (256, 256))  # the largest tile allowed
 HOST_LAUNCH_LABELS = ("cupy_ufunc.host", "torch_op.host")  # one eager op's host cost
 
 
@@ -50,12 +50,26 @@ def _loss_for(spec: Any, base: Profile, records: list[dict[str, Any]],
     return loss
 
 
+HOST_BOUND_FACTOR = 3.0
+
+
+def device_bound(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop kernels timed back to back faster than 3 host launches: the pytorch harness
+    queues eager calls without running ahead of the GPU, so those times measure the host's
+    dispatch, which the engine's launch thread models, not the kernel."""
+    launches = [r["median_s"] for r in records if r["label"] in HOST_LAUNCH_LABELS]
+    if not launches or records[0]["backend"] != "pytorch":
+        return records
+    floor = HOST_BOUND_FACTOR * statistics.median(launches)
+    return [r for r in records if r["op"] == "launch" or r["median_s"] >= floor]
+
+
 def usable(records: list[dict[str, Any]], spec: Any) -> list[dict[str, Any]]:
     """GPU: the GPU backend's records; CPU: the all-threads records of the numpy backend."""
     if spec.kind == "gpu":  # PyTorch's own kernels when measured, else CuPy's
         gpu = [r for r in records if r["backend"] in ("pytorch", "cupy")]
         preferred = "pytorch" if any(r["backend"] == "pytorch" for r in gpu) else "cupy"
-        return [r for r in gpu if r["backend"] == preferred]
+        return device_bound([r for r in gpu if r["backend"] == preferred])
     cpu = [r for r in records if r["backend"] == "numpy"]
     most = max((r["threads"] or 1 for r in cpu), default=1)
     return [r for r in cpu if (r["threads"] or 1) == most]
@@ -108,7 +122,7 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
     best: tuple[float, Profile] | None = None
     for tile in GPU_TILES if spec.kind == "gpu" else (base.gemm_tile,):
         tiled = base.model_copy(update={"gemm_tile": tile})
-        bounds = {**{d: (1e-5, 1.5) for d in dtypes}, "half_dim": (1.0, 8192.0)}
+        bounds = {**{d: (1e-5, 2.0) for d in dtypes}, "half_dim": (0.1, 1024.0)}
         loss = _loss_for(spec, tiled, recs, upd)
         params = fit(bounds, loss)
         candidate = tiled.model_copy(update=upd(params))
@@ -126,8 +140,11 @@ def _fit_conv(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
     if not dtypes:
         return base
     upd = lambda p: {"gemm_efficiency": {**base.gemm_efficiency,
-                                         **{f"conv.{d}": p[d] for d in dtypes}}}
-    params = fit({d: (1e-3, 1.5) for d in dtypes}, _loss_for(spec, base, recs, upd))
+                                         **{f"conv.{d}": p[d] for d in dtypes}},
+                     "conv_half_dim": p["half_dim"]}
+    # above 1 where cuDNN picks Winograd for 3x3 filters (fewer FLOPs than direct convolution)
+    bounds = {**{d: (1e-3, 3.0) for d in dtypes}, "half_dim": (0.1, 1024.0)}
+    params = fit(bounds, _loss_for(spec, base, recs, upd))
     return base.model_copy(update=upd(params))
 
 

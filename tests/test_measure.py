@@ -133,7 +133,7 @@ def test_committed_measurements_load_and_have_the_required_keys(path: Path) -> N
             if "error" not in record:
                 assert record["median_s"] > 0 and record["max_memory_allocated_bytes"] > 0
         return
-    assert doc["schema"] == SCHEMA and doc["backend"] in ("numpy", "cupy")
+    assert doc["schema"] == SCHEMA and doc["backend"] in ("numpy", "cupy", "pytorch")
     assert {"date", "command", "device", "software", "records"} <= set(doc)
     assert path.stat().st_size < 2_000_000
     for record in doc["records"]:
@@ -150,3 +150,19 @@ def test_cupy_plans_time_tf32_on_every_gemm_and_conv_shape() -> None:
     tf32 = _cases(CUPY_FULL, "tf32", numpy_fp16=False)
     assert len(tf32) == len(_cases(CUPY_FULL, "fp32", numpy_fp16=False)) > 7
     assert "tf32" in CUPY_FULL.conv_dtypes
+
+
+def test_pytorch_backend_without_torch_or_gpu_is_a_user_error(tmp_path: Path) -> None:
+    from simulator.errors import UserError
+    from simulator.measure.runner import run_measure
+
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a CUDA GPU is present: the pytorch backend would run")
+    except ImportError:
+        pass
+    with pytest.raises(UserError, match="pytorch"):
+        run_measure(backend="pytorch", out=str(tmp_path / "x.json"), quick=True)
+    assert not (tmp_path / "x.json").exists()
