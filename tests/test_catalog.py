@@ -215,3 +215,12 @@ def test_golden_cpus() -> None:
     assert e5.total_cores * e5.clock_hz * e5.flops_per_cycle_per_core["fp32"] == pytest.approx(
         332.8e9
     )
+
+
+def test_two_socket_cpu_counts_power_and_price_per_socket_once():
+    """Regression: the dual E5-2630 v3 listed totals and the CPU model doubled them again."""
+    from hardware_models.catalog_io import make_device
+
+    host = make_device("xeon-e5-2630v3")
+    assert host.tdp_w == 2 * 85.0 and host.price_usd == 2 * 667.0
+    assert host.cores == 16
