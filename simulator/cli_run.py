@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from simulator.config import load_experiment
 from simulator.experiment import check_runnable, run_experiment
 from simulator.report.figure_style import format_count, format_time
+from simulator.report.published_table import published_table
 from simulator.report.output_folder import check_target, default_folder, write_run
 from simulator.report.results_json import provenance
 
@@ -90,4 +91,7 @@ def run_experiment_cli(experiment: str, out: str | None, quick: bool) -> None:
               [(run.row, run.prediction) for run in runs],
               provenance(config, str(path), quick), config.outputs, figures=not quick)
     print(summary_table([run.row for run in runs]))
+    published = published_table([run.row for run in runs])
+    if published:
+        print("\npublished vs simulated:\n" + published)
     print(f"results written to {target}")

@@ -24,6 +24,7 @@ from simulator.config import Outputs
 from simulator.errors import UserError
 from simulator.predict_api import Prediction
 from simulator.report.chrome_trace import LaunchCost, trace_document, write_chrome_trace
+from simulator.report.published_table import write_published_table
 from simulator.report.results_csv import write_results_csv
 from simulator.report.results_json import results_document, write_results_json
 from simulator.trace import Span
@@ -114,6 +115,8 @@ def write_run(target: Path, title: str, description: str,
     drawables = [(row, pred.trace, launch_cost_of(pred)) for row, pred in scenarios]
     with staged_folder(target) as folder:
         written = [write_results_csv(folder, rows)]
+        table = write_published_table(folder, rows)
+        written += [table] if table else []
         if outputs.trace:
             traced = [(row["name"], trace, cost) for row, trace, cost in drawables
                       if trace is not None]
