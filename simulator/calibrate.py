@@ -122,7 +122,7 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
     best: tuple[float, Profile] | None = None
     for tile in GPU_TILES if spec.kind == "gpu" else (base.gemm_tile,):
         tiled = base.model_copy(update={"gemm_tile": tile})
-        bounds = {**{d: (1e-5, 2.0) for d in dtypes}, "half_dim": (0.1, 1024.0)}
+        bounds = {**{d: (1e-5, 4.0) for d in dtypes}, "half_dim": (0.1, 1024.0)}
         loss = _loss_for(spec, tiled, recs, upd)
         params = fit(bounds, loss)
         candidate = tiled.model_copy(update=upd(params))

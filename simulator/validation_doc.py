@@ -24,11 +24,12 @@ from simulator.validate import compare, summarise
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = ROOT / "measurements"
 KERNEL_SETS = (  # (file, catalog device it was taken on)
+    ("h100-sxm-pytorch.json", "h100-sxm"),
     ("h100-sxm-cupy.json", "h100-sxm"),
-    ("h100-host-numpy.json", "xeon-platinum-8480"),
-    ("local-cpu-numpy.json", "epyc-local"),
+    ("h100-host-numpy.json", "xeon-spr-16vcpu"),
+    ("local-cpu-numpy.json", "epyc-zen4-2vcpu"),
 )
-TORCH_PRECISION = {"fp32": "fp32", "fp32-strict": "fp32", "tf32": "tf32", "bf16": "bf16",
+TORCH_PRECISION = {"fp32": "fp32", "fp32-strict": "fp32-strict", "tf32": "tf32", "bf16": "bf16",
                    "fp16": "fp16"}
 
 
