@@ -126,6 +126,8 @@ def _committed() -> list[Path]:
 @pytest.mark.parametrize("path", _committed(), ids=lambda p: p.name)
 def test_committed_measurements_load_and_have_the_required_keys(path: Path) -> None:
     doc = json.loads(path.read_text())
+    if doc.get("schema") not in (SCHEMA, "simulator.torch-steps/1"):
+        pytest.skip(f"{doc.get('schema')} is checked by its own tests")
     if doc.get("schema") == "simulator.torch-steps/1":
         assert doc["records"], "no torch step records"
         for record in doc["records"]:
