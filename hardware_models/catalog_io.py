@@ -111,9 +111,10 @@ def catalog_profile(name: str) -> Profile | None:
 
 
 def default_profile(spec: CPUSpec | GPUSpec, framework: str = "pytorch") -> Profile:
-    """Calibrated if the catalog has it, else transferred from the kind's reference device;
-    per-kernel rates only when predicting the library they were measured with."""
-    own = catalog_profile(spec.name)
+    """Calibrated if the catalog has it (`NAME.FRAMEWORK.yaml` first, for a library's own
+    kernels, then `NAME.yaml`), else transferred from the kind's reference device; per-kernel
+    rates only when predicting the library they were measured with."""
+    own = catalog_profile(f"{spec.name}.{framework}") or catalog_profile(spec.name)
     if own is not None:
         return for_framework(own, framework)
     ref = catalog_profile(REFERENCE_PROFILE[spec.kind])

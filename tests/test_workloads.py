@@ -138,3 +138,13 @@ def test_im2col_adds_lowering_kernels_and_traffic_but_not_flops():
     assert lowered.bytes > implicit.bytes
     with pytest.raises(UserError, match="conv algorithm"):
         build_graph(load_model("vgg16"), 2, conv_algorithm="fft")
+
+
+def test_im2col_gemms_are_cublas_gemms_not_cudnn_convolutions():
+    """Regression: lowered convolutions were priced with cuDNN's convolution efficiency."""
+    lowered = build_graph(load_model("vgg16"), 2, "train", "fp32-strict", conv_algorithm="im2col")
+    implicit = build_graph(load_model("vgg16"), 2, "train", "fp32")
+    assert lowered.op("conv2_1.fwd").attr("kernel") is None
+    assert implicit.op("conv2_1.fwd").attr("kernel") == "conv"
+    assert implicit.op("conv2_1.fwd").dtype == "tf32"  # PyTorch's default lets cuDNN use TF32
+    assert implicit.op("fc6.fwd").dtype == "fp32"

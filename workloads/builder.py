@@ -71,7 +71,7 @@ def check_request(batch: int, mode: str) -> None:
 def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_bytes: int) -> Op:
     """Turn element counts into bytes for this precision; weights are read as cast copies."""
     dtype = prec.gemm_dtype if work.kind == "gemm" else ("fp32" if act_bytes == 4 else prec.gemm_dtype)
-    if work.kernel == "conv" and prec.conv_dtype:
+    if work.kernel == "conv" and prec.conv_dtype:  # cuDNN may use TF32 (PyTorch's default)
         dtype = prec.conv_dtype
     weight_bytes = prec.lowp_bytes if work.kind == "gemm" else prec.master_bytes
     read = work.act_read * act_bytes + work.weight_read * weight_bytes

@@ -120,11 +120,11 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied
     bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
     bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, weights, weight_write=weights,
                       gemm=bwd_w, epilogue=bias_grad)
-    if not untied:  # cuDNN's convolution kernels, whose rates differ from cuBLAS GEMMs'
-        fwd, bwd_data, bwd_weight = (replace(w, kernel="conv") for w in (fwd, bwd_data, bwd_weight))
-    if args.get("algorithm") == "im2col" and not untied:
+    if args.get("algorithm") == "im2col" and not untied:  # plain GEMMs on the patch matrix
         fwd, bwd_data, bwd_weight = _im2col(fwd, bwd_data, bwd_weight, n_in, n_out,
                                             batch * positions * c * taps, taps)
+    elif not untied:  # cuDNN's convolution kernels, whose rates differ from cuBLAS GEMMs'
+        fwd, bwd_data, bwd_weight = (replace(w, kernel="conv") for w in (fwd, bwd_data, bwd_weight))
     return LayerCost((cout, ho, wo), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
 
 
