@@ -2,7 +2,8 @@
 
 Matrix products are cut into output tiles; tiles run in waves over the SMs, so a product
 with 1.1 waves of tiles pays for 2 (wave quantisation) and a tiny product uses few SMs.
-Small products with a long K are split along K (split-K) to fill idle SMs, as cuBLAS does.
+The work is handed out in units of one tile by one K block (stream-K / split-K, as cuBLAS
+does on Hopper), so a long K fills the SMs evenly and only short products see whole waves.
 Tiles shrink to fit thin products (few output channels), and a small tile runs below the
 full rate: its operand intensity i = tm*tn / (tm + tn) gives a fraction i / (i + half_dim).
 Everything else is costed as a roofline on the non-tensor units and memory bandwidth.
@@ -21,8 +22,8 @@ from hardware_models.registry import hardware
 from hardware_models.spec import GPUSpec
 from workloads.ops import Gemm, Op
 
-SPLIT_K_MIN_DEPTH = 256  # each split keeps at least this many K steps
-MIN_TILE_EDGE = 16  # the smallest tile edge a tensor-core MMA (and a warp tile) works on
+K_BLOCK = 64  # the K depth of one main-loop block: the unit stream-K kernels hand out
+MIN_TILE_EDGE = 32  # the smallest tile edge libraries use for tensor-core (and warp) tiles
 
 
 def _tile_edge(size: int, largest: int) -> int:
@@ -64,16 +65,17 @@ class GPU:
         return OpCost(op.flops / vector_rate, memory_s, overhead)
 
     def gemm_s(self, g: Gemm, dtype: str, kernel: str = "gemm") -> float:
-        """Time of the tiles' main loops: waves x (one tile's FLOPs / one SM's rate)."""
+        """Time of the main loops: work units (one tile x one K block) spread evenly over the
+        SMs, as stream-K / split-K kernels do; the last, partial wave costs a whole wave."""
         if dtype not in self.spec.peak_flops:  # no such tensor cores: the fp32 units do it
             dtype = "fp32"
         tm, tn = _tile_edge(g.m, self.profile.gemm_tile[0]), _tile_edge(g.n, self.profile.gemm_tile[1])
         tiles = math.ceil(g.m / tm) * math.ceil(g.n / tn) * g.batch
-        split = self.split_k(tiles, g.k)
-        k_per_tile = math.ceil(g.k / split)
-        waves = math.ceil(tiles * split / self.spec.sms)
+        blocks = math.ceil(g.k / K_BLOCK)
+        waves = math.ceil(tiles * blocks / self.spec.sms)
         sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype, kernel) / self.spec.sms
-        return waves * (2.0 * tm * tn * k_per_tile) / (sm_rate * self.tile_fill(tm, tn, kernel))
+        block_k = min(g.k, K_BLOCK)
+        return waves * (2.0 * tm * tn * block_k) / (sm_rate * self.tile_fill(tm, tn, kernel))
 
     def tile_fill(self, tm: int, tn: int, kernel: str) -> float:
         """Fraction of the full rate a tile reaches: each K step loads tm + tn operands for
@@ -83,8 +85,3 @@ class GPU:
             half = self.profile.conv_half_dim
         intensity = tm * tn / (tm + tn)
         return intensity / (intensity + half)
-
-    def split_k(self, tiles: int, k: int) -> int:
-        if tiles >= self.spec.sms:
-            return 1
-        return max(1, min(self.spec.sms // tiles, k // SPLIT_K_MIN_DEPTH))

@@ -47,8 +47,8 @@ class Profile(BaseModel):
     fit_error: dict[str, float] = {}
 
     def vec_eff(self, dtype: str, kind: str = "elementwise") -> float:
-        """Per kernel or kind and dtype ("relu.fp16", "reduction.fp32") if fitted, else the
-        dtype's typical value (the geometric mean of its fitted kernels), else fp32's."""
+        """Per kernel or kind and dtype ("relu.fp16", "reduction.fp32") if fitted, else per
+        dtype, else fp32's, else the peak rate."""
         eff = self.vector_efficiency
         return eff.get(f"{kind}.{dtype}", eff.get(dtype, eff.get("fp32", 1.0)))
 

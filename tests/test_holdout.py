@@ -1,0 +1,44 @@
+"""Held-out validation on the committed measurements: calibrate on one half (split by a hash
+of each record), predict the other half. The issue's target is a median absolute error under
+10% for GEMM and elementwise kernels; where the model does not reach it yet the bound here is
+the one it does reach, and docs/validation.md says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.holdout import held_out_errors, split
+from simulator.measured_ops import load_measurements
+
+MEASURED = Path(__file__).resolve().parents[1] / "measurements"
+
+
+def _errors(name: str, hardware: str) -> dict[str, dict[str, float]]:
+    return held_out_errors(load_measurements([MEASURED / name]), hardware)
+
+
+def test_split_is_deterministic_and_disjoint():
+    records = load_measurements([MEASURED / "local-cpu-numpy.json"])
+    train, test = split(records)
+    assert split(records) == (train, test)
+    assert not {id(r) for r in train} & {id(r) for r in test}
+    assert len(test) > 0.3 * len(records)
+
+
+def test_h100_cupy_held_out():
+    errors = _errors("h100-sxm-cupy.json", "h100-sxm")
+    assert errors["elementwise"]["median_abs_error"] < 0.10
+    assert errors["copy"]["median_abs_error"] < 0.10
+    assert errors["gemm"]["median_abs_error"] < 0.12  # target 0.10: not reached (10.3%)
+
+
+def test_local_cpu_numpy_held_out():
+    errors = _errors("local-cpu-numpy.json", "epyc-zen4-2vcpu")
+    assert errors["gemm"]["median_abs_error"] < 0.10
+    assert errors["elementwise"]["median_abs_error"] < 0.15  # target 0.10: 13% (numpy's relu)
+
+
+def test_h100_pytorch_kernels_held_out():
+    errors = _errors("h100-sxm-pytorch.json", "h100-sxm")
+    assert errors["elementwise"]["median_abs_error"] < 0.10
+    assert errors["conv"]["median_abs_error"] < 0.40  # cuDNN's algorithm choice is not modelled
