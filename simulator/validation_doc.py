@@ -110,6 +110,7 @@ def collect() -> dict[str, Any]:
     return {
         "kernels": kernel_validation(),
         "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
+        "torch_h200": end_to_end("h200-torch-vgg16.json", "h200", TORCH_PRECISION),
         "cupy_step": end_to_end("h100-sxm-cupy-vgg16-step.json", "h100-sxm",
                                 {"fp32": "fp32-strict", "fp16": "fp16"}, conv_algorithm="im2col",
                                 framework="cupy"),

@@ -34,7 +34,7 @@ def _kernels(sections: list[dict[str, Any]], figures: Path) -> list[str]:
     if not sections:
         return lines + ["No kernel measurements are committed yet.", ""]
     for sec in sections:
-        fig = f"validation-{sec['hardware']}.png"
+        fig = f"validation-{sec['file'].removesuffix('.json')}.png"
         write_bytes_atomic(figures / fig, figure_bytes(
             sec["rows"], f"{sec['hardware']}: predicted vs measured kernels", "png"))
         lines += [f"### {sec['hardware']} (`measurements/{sec['file']}`, {sec['origin']} profile)",
@@ -99,6 +99,9 @@ def write_doc(out: Path, results: dict[str, Any]) -> None:
     lines += _steps("## 3. End to end: PyTorch on the H100", results["torch"],
                     "torchvision models, cuDNN, `measurements/h100-sxm-torch-vgg16.json`; "
                     "PyTorch's `fp32` default lets cuDNN use TF32 (see the notes).")
+    lines += _steps("## 3b. End to end: PyTorch on the H200 (profile transferred from the H100)",
+                    results["torch_h200"], "`measurements/h200-torch-vgg16.json`; the H200 has "
+                    "no profile of its own in the catalog (see the notes).")
     lines += _published(results["published"])
     lines += _generalisation(results["generalisation"])
     notes = out / "validation-notes.md"
