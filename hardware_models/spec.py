@@ -17,73 +17,71 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CPUSpec(_Strict):
-    """A multi-core CPU: a few fast cores with SIMD units."""
+class _Sourced(_Strict):
+    """Every catalog entry: a name, a display name, its sources and its assumptions."""
 
-    kind: Literal["cpu"] = "cpu"
     name: str
     display_name: str
+    sources: list[str]
+    assumptions: list[str] = []
+
+
+class _Device(_Sourced):
+    """What every device has: memory, bandwidth, and (where published) power and price."""
+
     year: int | None = None
+    clock_hz: PositiveFloat
+    memory_bytes: PositiveFloat
+    memory_bandwidth_bytes_per_s: PositiveFloat
+    tdp_w: PositiveFloat | None = None
+    price_usd: PositiveFloat | None = None
+
+
+class CPUSpec(_Device):
+    """A multi-core CPU: a few fast cores with SIMD units. `clock_hz` is the base clock;
+    peaks are quoted at base clock. `tdp_w` and `price_usd` are per socket."""
+
+    kind: Literal["cpu"] = "cpu"
     cores: PositiveInt
     sockets: PositiveInt = 1
-    clock_hz: PositiveFloat = Field(description="base clock; peaks are quoted at base clock")
     flops_per_cycle_per_core: dict[Dtype, PositiveFloat] = Field(
         description="SIMD FLOPs per cycle per core, FMA counted as 2"
     )
-    memory_bytes: PositiveFloat
-    memory_bandwidth_bytes_per_s: PositiveFloat
     cache_bytes: PositiveFloat | None = None
     thread_fork_join_s: PositiveFloat = Field(
         description="overhead of one parallel region (fork + join of the BLAS/OpenMP pool)"
     )
-    tdp_w: PositiveFloat | None = None
-    price_usd: PositiveFloat | None = None
-    sources: list[str]
-    assumptions: list[str] = []
 
     @property
     def total_cores(self) -> int:
         return self.cores * self.sockets
 
 
-class GPUSpec(_Strict):
-    """A GPU: many streaming multiprocessors (SMs) of many slow cores, plus tensor cores."""
+class GPUSpec(_Device):
+    """A GPU: many streaming multiprocessors (SMs) of many slow cores, plus tensor cores.
+    `clock_hz` is the boost clock."""
 
     kind: Literal["gpu"] = "gpu"
-    name: str
-    display_name: str
-    year: int | None = None
     sms: PositiveInt
     cores_per_sm: PositiveInt
-    clock_hz: PositiveFloat = Field(description="boost clock")
     peak_flops: dict[Dtype, PositiveFloat] = Field(
         description="dense peak FLOP/s per dtype (tensor cores where the GPU has them)"
     )
-    memory_bytes: PositiveFloat
-    memory_bandwidth_bytes_per_s: PositiveFloat
     l2_bytes: PositiveFloat
     kernel_launch_s: PositiveFloat = Field(description="host CPU time to launch one kernel")
     host_link: str = Field(description="name of a link in the catalog, e.g. pcie5-x16")
-    tdp_w: PositiveFloat | None = None
-    price_usd: PositiveFloat | None = None
-    sources: list[str]
-    assumptions: list[str] = []
 
     @property
     def total_cores(self) -> int:
         return self.sms * self.cores_per_sm
 
 
-class LinkSpec(_Strict):
+class LinkSpec(_Sourced):
     """A point-to-point or switched link: bandwidth per direction and latency."""
 
     kind: Literal["link"] = "link"
-    name: str
-    display_name: str
     bandwidth_bytes_per_s: PositiveFloat = Field(description="per direction")
     latency_s: PositiveFloat
-    sources: list[str]
-    assumptions: list[str] = []
 
 
 DeviceSpec = CPUSpec | GPUSpec
