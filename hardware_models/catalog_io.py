@@ -86,9 +86,14 @@ def load_link(name: str) -> Link:
     where = f"hardware_models/catalog/links/{name}.yaml"
     data = read_yaml((_folder("links") / f"{name}.yaml").read_text(), where)
     try:
-        return Link(LinkSpec.model_validate(data))
+        spec = LinkSpec.model_validate(data)
     except ValidationError as err:
         raise UserError(validation_message(err, where)) from None
+    fitted = _folder("link_profiles") / f"{name}.yaml"
+    if not fitted.is_file():
+        return Link(spec)
+    prof = read_yaml(fitted.read_text(), f"hardware_models/catalog/link_profiles/{name}.yaml")
+    return Link(spec, float(prof["efficiency"]), float(prof["latency_s"]), "calibrated")
 
 
 def load_profile_file(path: Path) -> Profile:

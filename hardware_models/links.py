@@ -12,11 +12,15 @@ from hardware_models.spec import LinkSpec
 
 
 class Link:
-    def __init__(self, spec: LinkSpec) -> None:
-        self.spec = spec
+    """A link as the engine sees it: the spec's line rate times a calibrated efficiency
+    (what a collective library achieves on it), and the calibrated latency if any."""
+
+    def __init__(self, spec: LinkSpec, efficiency: float = 1.0, latency_s: float | None = None,
+                 origin: str = "spec-sheet") -> None:
+        self.spec, self.efficiency, self.origin = spec, efficiency, origin
         self.name = spec.name
-        self.bandwidth_bytes_per_s = spec.bandwidth_bytes_per_s
-        self.latency_s = spec.latency_s
+        self.bandwidth_bytes_per_s = spec.bandwidth_bytes_per_s * efficiency
+        self.latency_s = spec.latency_s if latency_s is None else latency_s
 
     def transfer_s(self, size_bytes: float) -> float:
         return self.latency_s + size_bytes / self.bandwidth_bytes_per_s

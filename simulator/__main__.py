@@ -63,6 +63,11 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("measurements", nargs="+")
     p.add_argument("--hardware", required=True)
     p.add_argument("--out", required=True, help="profile YAML to write")
+    p = sub.add_parser("calibrate-link", help="fit a link's bandwidth and latency from collectives")
+    p.add_argument("measurements")
+    p.add_argument("--hardware", required=True, help="the GPUs the collectives ran on")
+    p.add_argument("--link", required=True, help="catalog link name, e.g. nvlink4")
+    p.add_argument("--out", required=True, help="link profile YAML to write")
     p = sub.add_parser("validate", help="compare predictions with measurements")
     p.add_argument("measurements", nargs="+")
     p.add_argument("--hardware", required=True, help="catalog device name or profile YAML")
@@ -88,6 +93,8 @@ def _dispatch(args: argparse.Namespace) -> None:
         from simulator.measure.runner import run_measure as handler
     elif args.command == "calibrate":
         from simulator.calibrate import run_calibrate as handler
+    elif args.command == "calibrate-link":
+        from simulator.calibrate_link import run_calibrate_link as handler
     else:
         from simulator.validate import run_validate as handler
     handler(**opts)

@@ -34,8 +34,12 @@ def test_allreduce_alone_reports_time_and_bus_bandwidth(cli):
     n, size = 2, 268435456
     algbw = size / result["time_s"]
     assert result["bus_bandwidth_bytes_per_s"] == pytest.approx(algbw * 2 * (n - 1) / n)
-    # two H200s over NVLink4 (450 GB/s per direction): a little under the line rate
-    assert 0.9 * 450e9 < result["bus_bandwidth_bytes_per_s"] < 450e9
+    # two H200s over NVLink4: a little under the link's achievable rate (its line rate, 450
+    # GB/s per direction, times the efficiency calibrated from measured NCCL all-reduces)
+    from hardware_models.catalog_io import load_link
+
+    achievable = load_link("nvlink4").bandwidth_bytes_per_s
+    assert 0.85 * achievable < result["bus_bandwidth_bytes_per_s"] < achievable <= 450e9
 
 
 def test_defaults_nvlink_inside_8_gpu_nodes_ib_ndr_between(cli):
