@@ -79,6 +79,32 @@ def end_to_end(file: str, hardware: str, precision_map: dict[str, str],
     return rows
 
 
+def multi_device() -> list[dict[str, Any]]:
+    """DDP steps and NCCL all-reduces on 2 x H200 against predict_cluster / predict_collective."""
+    from simulator.cluster_api import predict_cluster, predict_collective
+    from workloads.model_def import load_model
+
+    rows = []
+    for rec in (_load("h200x2-ddp-vgg16.json") or {}).get("records", []):
+        pred = predict_cluster(load_model(rec["model"]), make_device("h200"), devices=2,
+                               devices_per_node=2, intra_link="nvlink4", inter_link=None,
+                               parallel="data", batch=rec["batch"], precision=rec["precision"],
+                               mode="train").result
+        rows.append({"what": f"DDP vgg16 train b{rec['batch']} {rec['precision']}",
+                     "measured_s": rec["median_s"], "predicted_s": pred["step_time_s"],
+                     "measured_efficiency": rec["single_device_median_s"] / rec["median_s"],
+                     "predicted_efficiency": pred["scaling_efficiency"]})
+    for rec in (_load("h200x2-nccl-allreduce.json") or {}).get("records", []):
+        result, _ = predict_collective("allreduce", rec["bytes"], make_device("h200"), devices=2,
+                                       devices_per_node=2, intra_link="nvlink4", inter_link=None)
+        rows.append({"what": f"all-reduce {rec['bytes']:,} B", "measured_s": rec["median_s"],
+                     "predicted_s": result["time_s"], "measured_efficiency": None,
+                     "predicted_efficiency": None})
+    for r in rows:
+        r["error"] = r["predicted_s"] / r["measured_s"] - 1
+    return rows
+
+
 def published() -> list[dict[str, Any]]:
     data = _load("published/jcjohnson-cnn-benchmarks.json")
     rows = []
@@ -114,6 +140,7 @@ def collect() -> dict[str, Any]:
         "cupy_step": end_to_end("h100-sxm-cupy-vgg16-step.json", "h100-sxm",
                                 {"fp32": "fp32-strict", "fp16": "fp16"}, conv_algorithm="im2col",
                                 framework="cupy"),
+        "multi_device": multi_device(),
         "published": published(),
         "generalisation": generalisation(),
     }

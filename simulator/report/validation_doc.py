@@ -63,6 +63,21 @@ def _steps(title: str, rows: list[dict[str, Any]], note: str) -> list[str]:
     return lines
 
 
+def _multi(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["## 3c. Two H200s over NVLink: DDP steps and NCCL all-reduces", "",
+             "`measurements/h200x2-ddp-vgg16.json` (`benchmarks/torch_ddp_vgg16.py`) and "
+             "`measurements/h200x2-nccl-allreduce.json` (`benchmarks/nccl_allreduce.py`); the "
+             "nvlink4 link profile is fitted on the all-reduces of 1 MiB and more.", "",
+             "| what | measured ms | predicted ms | error | scaling eff. measured | predicted |",
+             "|---|---:|---:|---:|---:|---:|"]
+    eff = lambda x: "—" if x is None else f"{x:.3f}"
+    for r in rows:
+        lines.append(f"| {r['what']} | {r['measured_s'] * 1e3:.3f} | {r['predicted_s'] * 1e3:.3f}"
+                     f" | {_pct(r['error'])} | {eff(r['measured_efficiency'])} | "
+                     f"{eff(r['predicted_efficiency'])} |")
+    return lines + [""]
+
+
 def _published(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["## 4. Published timings (jcjohnson/cnn-benchmarks, batch 16, forward + backward)", "",
              "cuDNN rows are predicted with implicit-GEMM convolutions, Torch `nn` and CPU rows "
@@ -102,6 +117,7 @@ def write_doc(out: Path, results: dict[str, Any]) -> None:
     lines += _steps("## 3b. End to end: PyTorch on the H200 (profile transferred from the H100)",
                     results["torch_h200"], "`measurements/h200-torch-vgg16.json`; the H200 has "
                     "no profile of its own in the catalog (see the notes).")
+    lines += _multi(results["multi_device"])
     lines += _published(results["published"])
     lines += _generalisation(results["generalisation"])
     notes = out / "validation-notes.md"
