@@ -10,6 +10,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 
+SAME_WIDTH = {"fp16": "bf16", "bf16": "fp16", "fp32": "tf32", "tf32": "fp32"}
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,10 +50,14 @@ class Profile(BaseModel):
     fit_error: dict[str, float] = {}
 
     def vec_eff(self, dtype: str, kind: str = "elementwise") -> float:
-        """Per kernel or kind and dtype ("relu.fp16", "reduction.fp32") if fitted, else per
-        dtype, else fp32's, else the peak rate."""
+        """Per kernel or kind and dtype ("relu.fp16", "reduction.fp32") if fitted, else the
+        same kernel in the dtype of the same width (fp16 <-> bf16), else per dtype, else
+        fp32's, else the peak rate."""
         eff = self.vector_efficiency
-        return eff.get(f"{kind}.{dtype}", eff.get(dtype, eff.get("fp32", 1.0)))
+        for key in (f"{kind}.{dtype}", f"{kind}.{SAME_WIDTH.get(dtype, dtype)}", dtype, "fp32"):
+            if key in eff:
+                return eff[key]
+        return 1.0
 
     def memory_s(self, size_bytes: float, bandwidth_bytes_per_s: float, cache_bytes: float | None) -> float:
         """Time to stream `size_bytes`: from the cache when it fits, else from memory."""

@@ -113,8 +113,9 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied
         params = weights + (cout if bias else 0)
     # PyTorch adds a convolution's bias in a kernel of its own after cuDNN's, and reduces
     # the bias gradient in another: each reads (and the add writes) the whole output.
-    bias_add = Work("elementwise", n_out, n_out, n_out, n_out) if bias else None
-    bias_grad = Work("reduction", n_out, n_out, 0, cout, weight_write=cout) if bias else None
+    bias_add = Work("elementwise", n_out, n_out, n_out, n_out, kernel="bias_add") if bias else None
+    bias_grad = (Work("reduction", n_out, n_out, 0, cout, weight_write=cout, kernel="bias_grad")
+                 if bias else None)
     fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g,
                epilogue=bias_add)
     bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
@@ -172,7 +173,8 @@ def _pool(shapes: list[Shape], args: dict[str, Any], batch: int, indices: bool) 
     kernel = "maxpool2d" if indices else "avgpool2d"
     fwd = Work("pool", float(n_out * kh * kw), n_in, n_out, n_out, extra_bytes=idx_bytes,
                kernel=kernel)
-    bwd = Work("pool", float(n_in), n_out, n_in, n_in, extra_bytes=idx_bytes)
+    bwd = Work("pool", float(n_in), n_out, n_in, n_in, extra_bytes=idx_bytes,
+               kernel=f"{kernel}_bwd")
     saved = 0.0 if indices else n_in
     return LayerCost((c, ho, wo), 0, fwd, bwd, None, saved, saved_extra_bytes=idx_bytes)
 

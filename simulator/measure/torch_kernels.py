@@ -128,6 +128,38 @@ def elementwise(torch: Any, quick: bool) -> list[dict[str, Any]]:
     return out
 
 
+def layer_kernels(torch: Any, quick: bool) -> list[dict[str, Any]]:
+    """The kernels PyTorch runs around cuDNN in a VGG layer: the broadcast bias add after a
+    convolution, the bias-gradient reduction, and max pooling's backward (a scatter)."""
+    out = []
+    for dtype in ("fp32", "bf16"):
+        tdt = _torch_dtype(torch, dtype)
+        for batch in (2,) if quick else (16, 64):
+            for name, c, s in VGG16_POOLS[: 2 if quick else None]:
+                n = batch * c * s * s
+                y = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
+                b = torch.randn(c, device="cuda", dtype=tdt)
+                shape = {"elements": n, "channels": c}
+                out.append(make_record("bias_add", dtype, None, f"vgg16.{name}.b{batch}", shape,
+                                       float(n), 2.0 * n * ITEM[dtype],
+                                       _time(torch, lambda: y.add_(b.view(1, c, 1, 1)), quick)))
+                out.append(make_record("bias_grad", dtype, None, f"vgg16.{name}.b{batch}", shape,
+                                       float(n), n * ITEM[dtype] + 4.0 * c,
+                                       _time(torch, lambda: y.sum(dim=(0, 2, 3)), quick)))
+                pooled, idx = torch.nn.functional.max_pool2d(y, 2, 2, return_indices=True)
+                g = torch.randn_like(pooled)
+                bwd = torch.ops.aten.max_pool2d_with_indices_backward
+                n_out = pooled.numel()
+                pshape = {"batch": batch, "channels": c, "height": s, "width": s, "kernel": 2,
+                          "stride": 2}
+                out.append(make_record(
+                    "maxpool2d_bwd", dtype, None, f"vgg16.{name}.b{batch}", pshape, float(n),
+                    (n + n_out) * ITEM[dtype] + 8.0 * n_out,
+                    _time(torch, lambda: bwd(g, y, [2, 2], [2, 2], [0, 0], [1, 1], False, idx),
+                          quick)))
+    return out
+
+
 def copies_and_launch(torch: Any, quick: bool) -> list[dict[str, Any]]:
     out = []
     for p in range(12, 24 if quick else 31, 3):
@@ -157,6 +189,7 @@ def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
     torch.backends.cudnn.benchmark = True
     records = gemms(torch, quick) + convs(torch, quick) + elementwise(torch, quick)
+    records += layer_kernels(torch, quick)
     records += copies_and_launch(torch, quick)
     software = {"torch": torch.__version__, "cuda": torch.version.cuda,
                 "cudnn": torch.backends.cudnn.version(), "cudnn_benchmark": True,
