@@ -22,6 +22,9 @@ from workloads.model_def import ModelDef, load_model
 from workloads.ops import OpGraph
 
 
+FRAMEWORKS = ("pytorch", "cupy", "numpy")  # whose kernels run (selects per-library rates)
+
+
 @dataclass
 class Prediction:
     """The result dict plus the objects behind it (for reports and traces)."""
@@ -73,6 +76,8 @@ def predict_full(model: str | ModelDef, hardware: str, batch: int = 1, precision
                  conv_algorithm: str = "implicit_gemm", framework: str = "pytorch") -> Prediction:
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise UserError(f"batch must be a positive integer, got {batch}")
+    if framework not in FRAMEWORKS:
+        raise UserError(f"unknown framework '{framework}'; valid: {', '.join(FRAMEWORKS)}")
     model_def = load_model(model) if isinstance(model, str) else model
     device = make_device(hardware, spec_sheet=spec_sheet, framework=framework)
     pred = predict_single(model_def, device, batch, precision, mode, optimizer, sync_input,

@@ -47,6 +47,8 @@ def test_python_api_matches_cli(cli):
     (["--model", "vgg16", "--hardware", "h100-sxm", "--mode", "fly"], ["mode", "infer"]),
     (["--model", "vgg16", "--hardware", "h100-sxm", "--optimizer", "lion"], ["optimizer", "adam"]),
     (["--model", "missing.yaml", "--hardware", "h100-sxm"], ["missing.yaml", "does not exist"]),
+    (["--model", "vgg16", "--hardware", "h100-sxm", "--framework", "jax"], ["framework", "cupy"]),
+    (["--model", "vgg16", "--hardware", "h100-sxm", "--conv-algorithm", "fft"], ["im2col"]),
 ])
 def test_bad_input_is_one_line_exit_2_no_traceback(cli, args, words):
     out = cli("predict", *args)
