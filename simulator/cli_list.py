@@ -23,10 +23,11 @@ def _hardware() -> list[str]:
 
 
 def _links() -> list[str]:
-    rows = [f"{'name':12s} {'bandwidth/dir':>14s} {'latency':>10s}"]
+    rows = [f"{'name':12s} {'bandwidth/dir':>14s} {'latency':>10s}  profile"]
     for name in link_names():
         link = load_link(name)
-        rows.append(f"{name:12s} {link.bandwidth_bytes_per_s / 1e9:9.2f} GB/s {link.latency_s * 1e6:7.2f} us")
+        rows.append(f"{name:12s} {link.bandwidth_bytes_per_s / 1e9:9.2f} GB/s "
+                    f"{link.latency_s * 1e6:7.2f} us  {link.origin}")
     return rows
 
 

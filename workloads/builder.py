@@ -188,7 +188,7 @@ class _Builder:
         return [self.g.add(op, [o for s in sources for o in s]).name]
 
     def layer_backward(self, layer: ResolvedLayer, grad_out: list[str]) -> list[str]:
-        cost, act = layer.cost, self.act_bytes(layer)
+        cost = layer.cost
         needs_input_grad = any(src != INPUT for src in layer.inputs)
         produced: list[str] = []
         if cost.bwd_data is not None and needs_input_grad:
