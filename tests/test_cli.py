@@ -81,3 +81,17 @@ def test_model_from_yaml_file(cli, tmp_path):
     out = cli("predict", "--model", str(path), "--hardware", "ideal", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["params"] == 16 * 4 + 4
+
+
+def test_output_piped_into_a_closed_pipe_is_not_a_traceback():
+    """Regression: `python -m simulator list hardware | head -1` printed a BrokenPipeError."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "list", "hardware"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in stderr
