@@ -34,7 +34,7 @@ Panel = tuple[str, str, str, Callable[[float], str]]
 PANELS: tuple[Panel, ...] = (
     ("step_time_s", "step time ↓", "seconds", format_time),
     ("samples_per_s", "throughput ↑", "samples per second", format_count),
-    ("time_to_train_s", "time to train ↓", "seconds (dataset × epochs)", format_time))
+    ("time_to_train_s", "time to train ↓", "seconds", format_time))
 LOG_SCALE_RATIO = 20  # values spanning more than this get a log axis
 
 
