@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 from datetime import datetime, timezone
@@ -24,6 +23,9 @@ from pathlib import Path
 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from simulator.measure.provenance import torch_distributed_software  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
@@ -61,10 +63,7 @@ def _worker(rank: int, world: int, out: str, reps: int) -> None:
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "command": " ".join(sys.argv),
                "device": {"name": props.name, "count": world, "memory_bytes": props.total_memory},
-               "software": {"torch": torch.__version__, "cuda": torch.version.cuda,
-                            "nccl": ".".join(map(str, torch.cuda.nccl.version())),
-                            "python": platform.python_version(),
-                            "NCCL_NVLS_ENABLE": os.environ.get("NCCL_NVLS_ENABLE")},
+               "software": torch_distributed_software(torch),
                "records": records}
         Path(out).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     dist.destroy_process_group()

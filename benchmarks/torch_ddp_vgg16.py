@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import sys
 from datetime import datetime, timezone
@@ -25,6 +24,9 @@ from pathlib import Path
 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from simulator.measure.provenance import torch_distributed_software  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 import torchvision  # noqa: E402
@@ -82,11 +84,7 @@ def _worker(rank: int, world: int, out: str) -> None:
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "command": " ".join(sys.argv),
                "device": {"name": torch.cuda.get_device_name(0), "count": world},
-               "software": {"torch": torch.__version__, "cuda": torch.version.cuda,
-                            "cudnn": torch.backends.cudnn.version(),
-                            "nccl": ".".join(map(str, torch.cuda.nccl.version())),
-                            "python": platform.python_version(),
-                            "NCCL_NVLS_ENABLE": os.environ.get("NCCL_NVLS_ENABLE")},
+               "software": torch_distributed_software(torch),
                "records": records}
         Path(out).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     dist.destroy_process_group()

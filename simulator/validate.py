@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.catalog_io import make_device
-from simulator.calibrate import usable
+from simulator.calibrate import HOST_LAUNCH_LABELS, usable
 from simulator.measured_ops import family, load_measurements, record_ops
 
 
@@ -21,7 +21,7 @@ def compare(records: list[dict[str, Any]], device: Any) -> list[dict[str, Any]]:
     rows = []
     for rec in usable(records, getattr(device, "spec", device)):
         if rec["op"] == "launch":
-            if rec["label"] not in ("cupy_ufunc.host", "torch_op.host") or device.kind != "gpu":
+            if rec["label"] not in HOST_LAUNCH_LABELS or device.kind != "gpu":
                 continue
             predicted = device.launch_s(_one_kernel())
         else:

@@ -234,3 +234,12 @@ def command_line(backend: str, out: str, quick: bool) -> str:
 
 def argv() -> list[str]:
     return list(sys.argv)
+
+
+def torch_distributed_software(torch: Any) -> dict[str, Any]:
+    """Versions behind a torch.distributed (NCCL) benchmark, and the NVLS switch it ran with."""
+    return {"torch": torch.__version__, "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "nccl": ".".join(map(str, torch.cuda.nccl.version())),
+            "python": platform.python_version(),
+            "NCCL_NVLS_ENABLE": os.environ.get("NCCL_NVLS_ENABLE")}
