@@ -126,7 +126,8 @@ def default_profile(spec: CPUSpec | GPUSpec, framework: str = "pytorch") -> Prof
     if ref is None:
         return spec_sheet_profile(spec.name)
     ref = for_framework(ref, framework)
-    keep = {"launch_s": None, "copy_overhead_s": ref.copy_overhead_s, "threads": None}
+    keep = {"launch_s": None, "launch_s_by_kernel": {}, "autograd_node_s": 0.0,
+            "copy_overhead_s": ref.copy_overhead_s, "threads": None}
     return ref.model_copy(update={"device": spec.name, "origin": f"transferred from {ref.device}",
                                   **keep})
 

@@ -6,9 +6,14 @@ The work is handed out in units of one tile by one K block (stream-K / split-K, 
 does on Hopper), so a long K fills the SMs evenly and only short products see whole waves.
 Tiles shrink to fit thin products (few output channels), and a small tile runs below the
 full rate: its operand intensity i = tm*tn / (tm + tn) gives a fraction i / (i + half_dim).
+The largest tile and the half-speed intensity may differ per dtype (tf32's 4-byte operands
+fill shared memory twice as fast as fp16's). The output tile is stored after its main loop,
+so a product's store of C (at the memory bandwidth) adds to its main loops: this is what
+makes a thin-K outer product (a weight gradient at a small batch) slower than its roofline.
 Everything else is costed as a roofline on the non-tensor units and memory bandwidth.
-Each kernel costs the host `launch_s` (the engine's host thread) and the device a fixed
-`kernel_overhead_s` (ramp-up and tail).
+Each kernel costs the host `launch_s` (the engine's host thread; per kind of kernel where the
+library's dispatch cost was measured) and the device a fixed `kernel_overhead_s` (ramp-up
+and tail).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from hardware_models.links import Link
 from hardware_models.profile import Profile
 from hardware_models.registry import hardware
 from hardware_models.spec import GPUSpec
-from workloads.ops import Gemm, Op
+from workloads.ops import DTYPE_BYTES, Gemm, Op
 
 K_BLOCK = 64  # the K depth of one main-loop block: the unit stream-K kernels hand out
 MIN_TILE_EDGE = 32  # the smallest tile edge libraries use for tensor-core (and warp) tiles
@@ -48,8 +53,14 @@ class GPU:
         return peaks.get(dtype, peaks["fp32"])
 
     def launch_s(self, op: Op) -> float:
+        """Host time to issue `op`: the library's measured cost for its kind of kernel, else
+        the profile's (or the spec sheet's) cost of one tiny kernel, per kernel; plus, for a
+        data-gradient op, the autograd engine's cost of the backward node that issues it."""
         per = self.profile.launch_s if self.profile.launch_s is not None else self.spec.kernel_launch_s
-        return per * op.kernels
+        kernel, by_kernel = str(op.attr("kernel", op.kind)), self.profile.launch_s_by_kernel
+        per = by_kernel.get(f"{kernel}.{op.phase}", by_kernel.get(kernel, per))
+        autograd = self.profile.autograd_node_s if op.phase == "bwd_data" else 0.0
+        return per * op.kernels + autograd
 
     def op_cost(self, op: Op) -> OpCost:
         overhead = self.profile.kernel_overhead_s * op.kernels
@@ -60,7 +71,10 @@ class GPU:
                                          self.spec.l2_bytes)
         if op.kind == "gemm" and op.gemm is not None:
             kernel = str(op.attr("kernel", "gemm"))
-            return OpCost(self.gemm_s(op.gemm, op.dtype, kernel), memory_s, overhead)
+            g = op.gemm
+            store_s = self.profile.memory_s(g.m * g.n * g.batch * DTYPE_BYTES.get(op.dtype, 4),
+                                            self.spec.memory_bandwidth_bytes_per_s, None)
+            return OpCost(self.gemm_s(g, op.dtype, kernel) + store_s, memory_s, overhead)
         vector_rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
         return OpCost(op.flops / vector_rate, memory_s, overhead)
 
@@ -69,18 +83,18 @@ class GPU:
         SMs, as stream-K / split-K kernels do; the last, partial wave costs a whole wave."""
         if dtype not in self.spec.peak_flops:  # no such tensor cores: the fp32 units do it
             dtype = "fp32"
-        tm, tn = _tile_edge(g.m, self.profile.gemm_tile[0]), _tile_edge(g.n, self.profile.gemm_tile[1])
+        (big_m, big_n), half = self.profile.gemm_shape(dtype)
+        tm, tn = _tile_edge(g.m, big_m), _tile_edge(g.n, big_n)
         tiles = math.ceil(g.m / tm) * math.ceil(g.n / tn) * g.batch
         blocks = math.ceil(g.k / K_BLOCK)
         waves = math.ceil(tiles * blocks / self.spec.sms)
         sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype, kernel) / self.spec.sms
         block_k = min(g.k, K_BLOCK)
-        return waves * (2.0 * tm * tn * block_k) / (sm_rate * self.tile_fill(tm, tn, kernel))
+        return waves * (2.0 * tm * tn * block_k) / (sm_rate * self.tile_fill(tm, tn, kernel, half))
 
-    def tile_fill(self, tm: int, tn: int, kernel: str) -> float:
+    def tile_fill(self, tm: int, tn: int, kernel: str, half: float) -> float:
         """Fraction of the full rate a tile reaches: each K step loads tm + tn operands for
         tm * tn multiply-adds, so small tiles (thin products) are starved of operands."""
-        half = self.profile.gemm_half_dim
         if kernel == "conv" and self.profile.conv_half_dim is not None:
             half = self.profile.conv_half_dim
         intensity = tm * tn / (tm + tn)

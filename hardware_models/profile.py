@@ -26,6 +26,11 @@ class Profile(BaseModel):
         0.0, description="CPU: the smallest of m, n and k at which a GEMM runs at half its full "
         "rate; GPU: the tile operand intensity tm*tn/(tm+tn) at which a tile does"
     )
+    gemm_tiles: dict[str, tuple[PositiveInt, PositiveInt]] = Field(
+        default_factory=dict, description="GPU: the largest tile per dtype, where fitted per "
+        "dtype (4-byte operands fill shared memory twice as fast as 2-byte ones)")
+    gemm_half_dims: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="GPU: gemm_half_dim per dtype, where fitted per dtype")
     conv_half_dim: NonNegativeFloat | None = Field(
         None, description="gemm_half_dim for cuDNN convolutions, where fitted separately")
     memory_efficiency: PositiveFloat = 1.0
@@ -38,6 +43,13 @@ class Profile(BaseModel):
     )
     kernel_overhead_s: NonNegativeFloat = Field(0.0, description="device-side fixed time per kernel")
     launch_s: NonNegativeFloat | None = Field(None, description="host time per launch")
+    launch_s_by_kernel: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="host time per call of one library op, per kernel "
+        "kind ('conv', 'gemm', 'relu', ...) or kind and pass ('conv.bwd_data'), where "
+        "measured: a cuDNN convolution costs the host several times an elementwise op")
+    autograd_node_s: NonNegativeFloat = Field(
+        0.0, description="host time the autograd engine adds per backward node, beyond "
+        "launching the node's kernels (PyTorch; charged to each data-gradient op)")
     copy_efficiency: dict[str, PositiveFloat] = Field(
         default_factory=dict, description="fraction of host-link bandwidth: pinned, pageable"
     )
@@ -64,6 +76,11 @@ class Profile(BaseModel):
         speedup = self.cache_speedup if cache_bytes and size_bytes <= cache_bytes else 1.0
         return size_bytes / (bandwidth_bytes_per_s * self.memory_efficiency * speedup)
 
+    def gemm_shape(self, dtype: str) -> tuple[tuple[int, int], float]:
+        """The largest tile and the half-speed tile intensity for `dtype`'s products."""
+        return (self.gemm_tiles.get(dtype, self.gemm_tile),
+                self.gemm_half_dims.get(dtype, self.gemm_half_dim))
+
     def gemm_eff(self, dtype: str, kernel: str = "gemm") -> float:
         """Per kernel and dtype ("conv.bf16": cuDNN convolutions) if fitted, else per dtype."""
         eff = self.gemm_efficiency
@@ -78,7 +95,8 @@ def for_framework(profile: Profile, framework: str) -> Profile:
         return profile
     gemm = {k: v for k, v in profile.gemm_efficiency.items() if "." not in k}
     return profile.model_copy(update={"vector_efficiency": {}, "gemm_efficiency": gemm,
-                                      "conv_half_dim": None})
+                                      "conv_half_dim": None, "launch_s_by_kernel": {},
+                                      "autograd_node_s": 0.0})
 
 
 def spec_sheet_profile(device: str) -> Profile:

@@ -3,13 +3,17 @@
 The profile is a handful of numbers with a physical meaning, fitted family by family with
 the same cost model `predict` uses (hardware_models.gpu / cpu):
   launch_s            host time per launch (GPU: CuPy's per-call dispatch, back to back)
+  launch_s_by_kernel  host time per call of one library op, per kind of kernel (median of
+                      the records' `host_s`, where the harness timed it)
+  autograd_node_s     host time per backward node beyond one eager op (PyTorch's autograd)
   kernel_overhead_s,  fixed device time per kernel and achievable fraction of peak memory
   memory_efficiency   bandwidth, from elementwise kernels, reductions and pooling
   vector_efficiency   achievable fraction of the non-tensor FLOP rate, per kind and dtype
   cache_speedup       bandwidth multiplier when an op's bytes fit in the last-level cache
   gemm_efficiency     achievable fraction of peak per dtype for full waves of tiles,
   gemm_half_dim,        with the K depth at which a tile reaches half speed and the tile shape
-  gemm_tile           (GPU), from GEMMs
+  gemm_tile           (GPU), from GEMMs; on a GPU then per dtype where it fits better
+  gemm_tiles, gemm_half_dims
   copy_efficiency     fraction of the host link's bandwidth, pinned and pageable, and a
   copy_overhead_s     fixed time per copy
 CPU profiles are fitted to the all-threads measurements. Nothing is a lookup table of the
@@ -33,6 +37,7 @@ from simulator.report.atomic import write_text_atomic
 
 GPU_TILES = ((128, 128), (128, 256), (256, 128), (256, 256))  # the largest tile allowed
 HOST_LAUNCH_LABELS = ("cupy_ufunc.host", "torch_op.host")  # one eager op's host cost
+AUTOGRAD_NODE_LABEL = "torch_autograd_bwd.host"  # host cost per backward node, its kernel included
 
 
 def _pairs(device: Any, records: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -53,14 +58,31 @@ HOST_BOUND_FACTOR = 3.0
 
 
 def device_bound(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop kernels timed back to back faster than 3 host launches: the pytorch harness
-    queues eager calls without running ahead of the GPU, so those times measure the host's
+    """Drop kernels timed back to back faster than 3 host launches, in pytorch files timed
+    before the harness queued its calls behind a spin kernel (records without `host_s`):
+    there the eager calls could not run ahead of the GPU, so those times measure the host's
     dispatch, which the engine's launch thread models, not the kernel."""
     launches = [r["median_s"] for r in records if r["label"] in HOST_LAUNCH_LABELS]
     if not launches or records[0]["backend"] != "pytorch":
         return records
     floor = HOST_BOUND_FACTOR * statistics.median(launches)
-    return [r for r in records if r["op"] == "launch" or r["median_s"] >= floor]
+    return [r for r in records
+            if r["op"] == "launch" or "host_s" in r or r["median_s"] >= floor]
+
+
+def host_launch_by_kernel(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Median host seconds per call, per kind of kernel, from records that timed the host's
+    enqueueing (`host_s`) of device kernels: the dispatch cost of one library op."""
+    by: dict[str, list[float]] = {}
+    for rec in records:
+        ops = record_ops(rec) if "host_s" in rec and family(rec) not in ("copy", "launch") else []
+        main = [op for op in ops if op.kind == "gemm"] or ops
+        if main:
+            kernel = str(main[0].attr("kernel", main[0].kind))
+            by.setdefault(kernel, []).append(rec["host_s"])
+            if rec["op"].startswith("conv2d_"):  # cuDNN's three calls differ: per pass too
+                by.setdefault(f"{kernel}.{rec['op'][len('conv2d_'):]}", []).append(rec["host_s"])
+    return {kernel: statistics.median(times) for kernel, times in sorted(by.items())}
 
 
 def usable(records: list[dict[str, Any]], spec: Any) -> list[dict[str, Any]]:
@@ -127,7 +149,37 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
         if best is None or loss(params) < best[0]:
             best = (loss(params), candidate)
     assert best is not None
-    return best[1]
+    return _fit_gemm_per_dtype(spec, best[1], recs) if spec.kind == "gpu" else best[1]
+
+
+GPU_DTYPE_TILES = ((64, 128), (128, 64), (128, 128), (128, 256), (256, 128), (256, 256))
+MIN_RECORDS_PER_DTYPE = 16
+
+
+def _fit_gemm_per_dtype(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
+    """GPU: each dtype's own largest tile, efficiency and half-speed intensity, where it has
+    enough records and fits them better than the shared shape (libraries ship different
+    tile configurations per operand width)."""
+    effs, tiles, halves = dict(base.gemm_efficiency), dict(base.gemm_tiles), dict(base.gemm_half_dims)
+    for dtype in sorted({r["dtype"] for r in recs}):
+        mine = [r for r in recs if r["dtype"] == dtype]
+        if len(mine) < MIN_RECORDS_PER_DTYPE:
+            continue
+        current = base.model_copy(update={"gemm_efficiency": effs, "gemm_tiles": tiles,
+                                          "gemm_half_dims": halves})
+        best = (msle(_pairs(build_device(spec, current), mine)), None, {})
+        for tile in GPU_DTYPE_TILES:
+            upd = lambda p, tile=tile, dtype=dtype: {
+                "gemm_efficiency": {**effs, dtype: p["eff"]},
+                "gemm_tiles": {**tiles, dtype: tile}, "gemm_half_dims": {**halves, dtype: p["half"]}}
+            loss = _loss_for(spec, current, mine, upd)
+            params = fit({"eff": (1e-5, 4.0), "half": (0.1, 1024.0)}, loss)
+            if loss(params) < best[0]:
+                best = (loss(params), tile, params)
+        if best[1] is not None:
+            effs[dtype], tiles[dtype], halves[dtype] = best[2]["eff"], best[1], best[2]["half"]
+    return base.model_copy(update={"gemm_efficiency": effs, "gemm_tiles": tiles,
+                                   "gemm_half_dims": halves})
 
 
 def _fit_conv(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
@@ -168,7 +220,12 @@ def calibrate_profile(records: list[dict[str, Any]], hardware: str) -> Profile:
     launches = [r["median_s"] for r in recs
                 if r["op"] == "launch" and r["label"] in HOST_LAUNCH_LABELS]
     if launches:
-        profile = profile.model_copy(update={"launch_s": statistics.median(launches)})
+        profile = profile.model_copy(update={"launch_s": statistics.median(launches),
+                                             "launch_s_by_kernel": host_launch_by_kernel(recs)})
+        nodes = [r["median_s"] for r in recs if r["label"] == AUTOGRAD_NODE_LABEL]
+        if nodes:
+            extra = statistics.median(nodes) - statistics.median(launches)
+            profile = profile.model_copy(update={"autograd_node_s": max(0.0, extra)})
     if spec.kind == "cpu":
         profile = profile.model_copy(update={"threads": max(r["threads"] or 1 for r in recs)})
     profile = _fit_elementwise(spec, profile, by("elementwise"))

@@ -14,11 +14,12 @@ SCHEMA = "simulator.measurements/1"
 FAMILY = {
     "gemm": "gemm", "relu": "elementwise", "add": "elementwise", "sum": "elementwise",
     "maxpool2d": "elementwise", "maxpool2d_bwd": "elementwise", "bias_add": "elementwise",
-    "bias_grad": "elementwise", "copy_h2d": "copy", "copy_d2h": "copy", "launch": "launch",
+    "bias_grad": "elementwise", "im2col": "elementwise", "col2im": "elementwise", "copy_h2d": "copy", "copy_d2h": "copy", "launch": "launch",
     "conv2d_fwd": "conv", "conv2d_bwd_data": "conv", "conv2d_bwd_weight": "conv",
 }
 KIND = {"relu": "elementwise", "add": "elementwise", "sum": "reduction", "maxpool2d": "pool",
-        "maxpool2d_bwd": "pool", "bias_add": "elementwise", "bias_grad": "reduction"}
+        "maxpool2d_bwd": "pool", "bias_add": "elementwise", "bias_grad": "reduction",
+        "im2col": "elementwise", "col2im": "elementwise"}
 
 
 def load_measurements(paths: list[Any]) -> list[dict[str, Any]]:

@@ -23,11 +23,11 @@ from simulator.validate import compare, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = ROOT / "measurements"
-KERNEL_SETS = (  # (file, catalog device it was taken on)
-    ("h100-sxm-pytorch.json", "h100-sxm"),
-    ("h100-sxm-cupy.json", "h100-sxm"),
-    ("h100-host-numpy.json", "xeon-spr-16vcpu"),
-    ("local-cpu-numpy.json", "epyc-zen4-2vcpu"),
+KERNEL_SETS = (  # (files, catalog device they were taken on)
+    (("h100-sxm-pytorch.json",), "h100-sxm"),
+    (("h100-sxm-cupy.json", "h100-sxm-cupy-layer-kernels.json"), "h100-sxm"),
+    (("h100-host-numpy.json",), "xeon-spr-16vcpu"),
+    (("local-cpu-numpy.json",), "epyc-zen4-2vcpu"),
 )
 TORCH_PRECISION = {"fp32": "fp32", "fp32-strict": "fp32-strict", "tf32": "tf32", "bf16": "bf16",
                    "fp16": "fp16"}
@@ -40,13 +40,15 @@ def _load(name: str) -> dict[str, Any] | None:
 
 def kernel_validation() -> list[dict[str, Any]]:
     out = []
-    for name, hardware in KERNEL_SETS:
-        if not (MEASURED / name).is_file() or hardware not in device_names():
+    for names, hardware in KERNEL_SETS:
+        names = tuple(n for n in names if (MEASURED / n).is_file())
+        if not names or hardware not in device_names():
             continue
-        records = load_measurements([MEASURED / name])
+        records = load_measurements([MEASURED / n for n in names])
         device = make_device(hardware, framework=records[0]["backend"])
         rows = compare(records, device)
-        out.append({"file": name, "hardware": hardware, "origin": device.profile.origin,
+        out.append({"file": names[0], "files": names, "hardware": hardware,
+                    "origin": device.profile.origin,
                     "rows": rows, "summary": summarise(rows),
                     "held_out": held_out_errors(records, hardware)})
     return out

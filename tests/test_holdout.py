@@ -1,7 +1,7 @@
 """Held-out validation on the committed measurements: calibrate on one half (split by a hash
 of each record), predict the other half. The issue's target is a median absolute error under
-10% for GEMM and elementwise kernels; where the model does not reach it yet the bound here is
-the one it does reach, and docs/validation.md says so."""
+10% for GEMM and elementwise kernels (numpy and CuPy); where the model does not reach it yet
+the bound here is the one it does reach, and docs/validation.md says so."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from simulator.measured_ops import load_measurements
 MEASURED = Path(__file__).resolve().parents[1] / "measurements"
 
 
-def _errors(name: str, hardware: str) -> dict[str, dict[str, float]]:
-    return held_out_errors(load_measurements([MEASURED / name]), hardware)
+def _errors(hardware: str, *names: str) -> dict[str, dict[str, float]]:
+    return held_out_errors(load_measurements([MEASURED / n for n in names]), hardware)
 
 
 def test_split_is_deterministic_and_disjoint():
@@ -26,21 +26,22 @@ def test_split_is_deterministic_and_disjoint():
 
 
 def test_h100_cupy_held_out():
-    errors = _errors("h100-sxm-cupy.json", "h100-sxm")
+    errors = _errors("h100-sxm", "h100-sxm-cupy.json", "h100-sxm-cupy-layer-kernels.json")
     assert errors["elementwise"]["median_abs_error"] < 0.10
     assert errors["copy"]["median_abs_error"] < 0.10
-    assert errors["gemm"]["median_abs_error"] < 0.12  # target 0.10: not reached (10.3%)
+    assert errors["gemm"]["median_abs_error"] < 0.10
 
 
 def test_local_cpu_numpy_held_out():
-    errors = _errors("local-cpu-numpy.json", "epyc-zen4-2vcpu")
+    errors = _errors("epyc-zen4-2vcpu", "local-cpu-numpy.json")
     assert errors["gemm"]["median_abs_error"] < 0.10
     assert errors["elementwise"]["median_abs_error"] < 0.15  # target 0.10: 13% (numpy's relu)
 
 
 def test_h100_pytorch_kernels_held_out():
-    errors = _errors("h100-sxm-pytorch.json", "h100-sxm")
-    # target 0.10 not reached (22%): each PyTorch kernel kind has only a handful of records in
-    # each half, and its rate is fitted per kernel
-    assert errors["elementwise"]["median_abs_error"] < 0.25
-    assert errors["conv"]["median_abs_error"] < 0.40  # cuDNN's algorithm choice is not modelled
+    errors = _errors("h100-sxm", "h100-sxm-pytorch.json")
+    assert errors["elementwise"]["median_abs_error"] < 0.10
+    # targets not reached: cuDNN's algorithm choice is not modelled (19%), and PyTorch's
+    # GEMM records are few (36 per half) and split badly between dtypes (25%)
+    assert errors["conv"]["median_abs_error"] < 0.25
+    assert errors["gemm"]["median_abs_error"] < 0.30

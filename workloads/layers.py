@@ -132,8 +132,8 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied
 def _im2col(fwd: Work, bwd_data: Work, bwd_weight: Work, n_in: int, n_out: int, cols: int,
             taps: int) -> tuple[Work, Work, Work]:
     """Explicit lowering: the GEMMs read and write the patch matrix (`cols` elements)."""
-    im2col = Work("elementwise", float(cols), n_in, cols, cols)
-    col2im = Work("elementwise", float(cols), cols, n_in, n_in)
+    im2col = Work("elementwise", float(cols), n_in, cols, cols, kernel="im2col")
+    col2im = Work("elementwise", float(cols), cols, n_in, n_in, kernel="col2im")
     fwd = replace(fwd, act_read=cols, prologue=im2col)
     bwd_data = replace(bwd_data, act_write=cols, epilogue=col2im)
     bwd_weight = replace(bwd_weight, act_read=cols + n_out, prologue=im2col)

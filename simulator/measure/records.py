@@ -30,6 +30,8 @@ SHAPE_FIELDS: dict[str, tuple[str, ...]] = {
     "maxpool2d_bwd": ("batch", "channels", "height", "width", "kernel", "stride"),
     "bias_add": ("elements", "channels"),
     "bias_grad": ("elements", "channels"),
+    "im2col": ("elements",),
+    "col2im": ("elements",),
     "copy_h2d": ("bytes_moved", "pinned"),
     "copy_d2h": ("bytes_moved", "pinned"),
     "launch": (),

@@ -4,12 +4,14 @@ cuBLAS matrix products (torch.mm), cuDNN convolutions of VGG16's layers in PyTor
 NCHW layout (forward, backward-data and backward-weight through aten.convolution_backward,
 cudnn.benchmark on), PyTorch's vectorised elementwise kernels (relu, add), a reduction
 (sum), max pooling with indices, host<->device copies and the host cost of one eager op.
-dtypes: fp32 (no TF32), tf32 (TF32 allowed), bf16, fp16. CUDA events around a loop of
-repetitions; medians. Records follow simulator.measure.records (backend "pytorch").
+dtypes: fp32 (no TF32), tf32 (TF32 allowed), bf16, fp16. The calls of each repetition are
+queued behind a spin kernel, so CUDA events time the device alone; each record also has the
+host's enqueue time per call (`host_s`); medians. Records follow simulator.measure.records (backend "pytorch").
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any, Callable
 
@@ -30,8 +32,32 @@ def _tf32(torch: Any, on: bool) -> None:
     torch.backends.cudnn.allow_tf32 = on
 
 
-def _time(torch: Any, fn: Callable[[], Any], quick: bool) -> list[float]:
-    """Per-call seconds: warm-up, then `inner` calls between two CUDA events, 5 times."""
+_SPIN: dict[str, float] = {}
+
+
+def _spin_cycles_per_s(torch: Any) -> float:
+    """Clock of torch.cuda._sleep, the spin kernel the timed calls queue behind."""
+    if "rate" not in _SPIN:
+        cycles = 20_000_000
+        torch.cuda._sleep(cycles)  # warm-up
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        torch.cuda._sleep(cycles)
+        b.record()
+        b.synchronize()
+        _SPIN["rate"] = cycles / (a.elapsed_time(b) / 1e3)
+    return _SPIN["rate"]
+
+
+def _time(torch: Any, fn: Callable[[], Any], quick: bool,
+          spin: bool = True) -> tuple[list[float], float]:
+    """Per-call device seconds and the median host seconds per call.
+
+    Each repetition queues `inner` calls behind a spin kernel that outlasts their enqueueing,
+    so the CUDA events around them time the kernels back to back on the device, without the
+    gaps a slower host would leave; the host's enqueue time per call is timed alongside
+    (it is what the engine's launch thread costs). `spin=False` for calls that wait for the
+    device anyway (synchronous copies): they time as before, host gaps included."""
     for _ in range(2):
         fn()
     torch.cuda.synchronize()
@@ -40,16 +66,32 @@ def _time(torch: Any, fn: Callable[[], Any], quick: bool) -> list[float]:
     torch.cuda.synchronize()
     once = max(time.perf_counter() - start, 1e-6)
     inner = max(1, min(200, int(2e-3 / once)))
-    times = []
+    rate = _spin_cycles_per_s(torch)
+    host_per_call = once
+    times, hosts = [], []
     for _ in range(3 if quick else 5):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        if spin:
+            torch.cuda._sleep(int(rate * (2.0 * inner * host_per_call + 1e-4)))
         a.record()
+        start = time.perf_counter()
         for _ in range(inner):
             fn()
+        host = time.perf_counter() - start
         b.record()
         b.synchronize()
+        host_per_call = host / inner
         times.append(a.elapsed_time(b) / 1e3 / inner)
-    return times
+        hosts.append(host_per_call)
+    return times, statistics.median(hosts)
+
+
+def _record(op: str, dtype: str, label: str, shape: dict[str, Any], flops: float,
+            nbytes: float, timed: tuple[list[float], float]) -> dict[str, Any]:
+    times, host_s = timed
+    record = make_record(op, dtype, None, label, shape, flops, nbytes, times)
+    record["host_s"] = float(f"{host_s:.5g}")
+    return record
 
 
 def gemms(torch: Any, quick: bool) -> list[dict[str, Any]]:
@@ -64,9 +106,9 @@ def gemms(torch: Any, quick: bool) -> list[dict[str, Any]]:
         for label, m, n, k in shapes[: 4 if quick else None]:
             a = torch.randn(m, k, device="cuda", dtype=_torch_dtype(torch, dtype))
             b = torch.randn(k, n, device="cuda", dtype=_torch_dtype(torch, dtype))
-            times = _time(torch, lambda: torch.mm(a, b), quick)
-            out.append(make_record("gemm", dtype, None, label, {"m": m, "n": n, "k": k},
-                                   2.0 * m * n * k, (m * k + k * n + m * n) * ITEM[dtype], times))
+            out.append(_record("gemm", dtype, label, {"m": m, "n": n, "k": k},
+                               2.0 * m * n * k, (m * k + k * n + m * n) * ITEM[dtype],
+                               _time(torch, lambda: torch.mm(a, b), quick)))
     return out
 
 
@@ -94,8 +136,8 @@ def convs(torch: Any, quick: bool) -> list[dict[str, Any]]:
                 nbytes = (batch * (c + k) * s * s + k * c * 9) * ITEM[dtype]
                 for op, fn in (("conv2d_fwd", fwd), ("conv2d_bwd_data", dgrad),
                                ("conv2d_bwd_weight", wgrad)):
-                    out.append(make_record(op, dtype, None, f"vgg16.{layer.name}.{op[7:]}.b{batch}",
-                                           shape, flops, nbytes, _time(torch, fn, quick)))
+                    out.append(_record(op, dtype, f"vgg16.{layer.name}.{op[7:]}.b{batch}",
+                                       shape, flops, nbytes, _time(torch, fn, quick)))
     _tf32(torch, False)
     return out
 
@@ -113,8 +155,8 @@ def elementwise(torch: Any, quick: bool) -> list[dict[str, Any]]:
                      ("add", lambda: torch.add(x, y, out=z), 3, 1),
                      ("sum", lambda: torch.sum(x), 1, 1))
             for op, fn, arrays, fl in cases:
-                out.append(make_record(op, dtype, None, "1d", {"elements": n}, float(fl * n),
-                                       float(arrays * n * ITEM[dtype]), _time(torch, fn, quick)))
+                out.append(_record(op, dtype, "1d", {"elements": n}, float(fl * n),
+                                   float(arrays * n * ITEM[dtype]), _time(torch, fn, quick)))
         for batch in (2,) if quick else (16, 64):
             for name, c, s in VGG16_POOLS:
                 x = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
@@ -122,9 +164,9 @@ def elementwise(torch: Any, quick: bool) -> list[dict[str, Any]]:
                 n_out = batch * c * (s // 2) ** 2
                 shape = {"batch": batch, "channels": c, "height": s, "width": s, "kernel": 2,
                          "stride": 2}
-                out.append(make_record("maxpool2d", dtype, None, f"vgg16.{name}.b{batch}", shape,
-                                       4.0 * n_out, (4 * n_out + n_out) * ITEM[dtype] + 8.0 * n_out,
-                                       _time(torch, fn, quick)))
+                out.append(_record("maxpool2d", dtype, f"vgg16.{name}.b{batch}", shape,
+                                   4.0 * n_out, (4 * n_out + n_out) * ITEM[dtype] + 8.0 * n_out,
+                                   _time(torch, fn, quick)))
     return out
 
 
@@ -140,20 +182,20 @@ def layer_kernels(torch: Any, quick: bool) -> list[dict[str, Any]]:
                 y = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
                 b = torch.randn(c, device="cuda", dtype=tdt)
                 shape = {"elements": n, "channels": c}
-                out.append(make_record("bias_add", dtype, None, f"vgg16.{name}.b{batch}", shape,
-                                       float(n), 2.0 * n * ITEM[dtype],
-                                       _time(torch, lambda: y.add_(b.view(1, c, 1, 1)), quick)))
-                out.append(make_record("bias_grad", dtype, None, f"vgg16.{name}.b{batch}", shape,
-                                       float(n), n * ITEM[dtype] + 4.0 * c,
-                                       _time(torch, lambda: y.sum(dim=(0, 2, 3)), quick)))
+                out.append(_record("bias_add", dtype, f"vgg16.{name}.b{batch}", shape,
+                                   float(n), 2.0 * n * ITEM[dtype],
+                                   _time(torch, lambda: y.add_(b.view(1, c, 1, 1)), quick)))
+                out.append(_record("bias_grad", dtype, f"vgg16.{name}.b{batch}", shape,
+                                   float(n), n * ITEM[dtype] + 4.0 * c,
+                                   _time(torch, lambda: y.sum(dim=(0, 2, 3)), quick)))
                 pooled, idx = torch.nn.functional.max_pool2d(y, 2, 2, return_indices=True)
                 g = torch.randn_like(pooled)
                 bwd = torch.ops.aten.max_pool2d_with_indices_backward
                 n_out = pooled.numel()
                 pshape = {"batch": batch, "channels": c, "height": s, "width": s, "kernel": 2,
                           "stride": 2}
-                out.append(make_record(
-                    "maxpool2d_bwd", dtype, None, f"vgg16.{name}.b{batch}", pshape, float(n),
+                out.append(_record(
+                    "maxpool2d_bwd", dtype, f"vgg16.{name}.b{batch}", pshape, float(n),
                     (n + n_out) * ITEM[dtype] + 8.0 * n_out,
                     _time(torch, lambda: bwd(g, y, [2, 2], [2, 2], [0, 0], [1, 1], False, idx),
                           quick)))
@@ -167,9 +209,10 @@ def copies_and_launch(torch: Any, quick: bool) -> list[dict[str, Any]]:
         for pinned in (True, False):
             host = torch.empty(n // 4, dtype=torch.float32, pin_memory=pinned)
             dev = torch.empty(n // 4, dtype=torch.float32, device="cuda")
-            out.append(make_record("copy_h2d", "fp32", None, f"{n}B", {"bytes_moved": float(n),
-                                   "pinned": pinned}, 0.0, float(n),
-                                   _time(torch, lambda: dev.copy_(host), quick)))
+            times, _ = _time(torch, lambda: dev.copy_(host), quick, spin=False)
+            out.append(make_record("copy_h2d", "fp32", None, f"{n}B",
+                                   {"bytes_moved": float(n), "pinned": pinned}, 0.0, float(n),
+                                   times))
     one = torch.ones(1, device="cuda")
     per_op = []
     for _ in range(5):
@@ -180,7 +223,40 @@ def copies_and_launch(torch: Any, quick: bool) -> list[dict[str, Any]]:
         per_op.append((time.perf_counter() - start) / 2000)
         torch.cuda.synchronize()
     out.append(make_record("launch", "fp32", None, "torch_op.host", {}, 0.0, 0.0, per_op))
+    # the same tiny kernel timed on the device alone, back to back: its fixed device cost
+    out.append(_record("launch", "fp32", "torch_op.device", {}, 0.0, 0.0,
+                       _time(torch, lambda: one.add_(1), quick)))
+    out += autograd_host(torch)
     return out
+
+
+def autograd_host(torch: Any, depth: int = 200) -> list[dict[str, Any]]:
+    """Host seconds per op of a chain of `depth` tiny multiplies recorded by autograd, and
+    per node of its backward pass (each node launches one multiply): beyond a plain eager
+    op, what the autograd engine costs the host in a training step."""
+    x = torch.ones(1, device="cuda", requires_grad=True)
+
+    def chain() -> Any:
+        y = x
+        for _ in range(depth):
+            y = y * 1.0001
+        return y
+
+    fwd, bwd = [], []
+    for rep in range(7):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        y = chain()
+        middle = time.perf_counter()
+        y.backward()
+        end = time.perf_counter()
+        torch.cuda.synchronize()
+        x.grad = None
+        if rep >= 2:  # warm-up
+            fwd.append((middle - start) / depth)
+            bwd.append((end - middle) / depth)
+    return [make_record("launch", "fp32", None, "torch_autograd_fwd.host", {}, 0.0, 0.0, fwd),
+            make_record("launch", "fp32", None, "torch_autograd_bwd.host", {}, 0.0, 0.0, bwd)]
 
 
 def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -194,8 +270,12 @@ def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     software = {"torch": torch.__version__, "cuda": torch.version.cuda,
                 "cudnn": torch.backends.cudnn.version(), "cudnn_benchmark": True,
                 "memory_format": "NCHW (contiguous)",
-                "method": "CUDA events around a loop of calls (about 2 ms), 5 times; per-call "
-                          "seconds; eager-op host time by perf_counter over 2000 calls"}
+                "method": "calls queued behind a spin kernel (torch.cuda._sleep) that outlasts "
+                          "their enqueueing, CUDA events around the loop (about 2 ms of calls), "
+                          "5 times; per-call device seconds; host_s: perf_counter over the "
+                          "enqueue loop, per call; copies (synchronous) without the spin; "
+                          "eager-op host time over 2000 calls; autograd host time per op and "
+                          "per backward node over a chain of 200 multiplies"}
     return records, software
 
 

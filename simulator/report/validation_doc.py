@@ -37,7 +37,8 @@ def _kernels(sections: list[dict[str, Any]], figures: Path) -> list[str]:
         fig = f"validation-{sec['file'].removesuffix('.json')}.png"
         write_bytes_atomic(figures / fig, figure_bytes(
             sec["rows"], f"{sec['hardware']}: predicted vs measured kernels", "png"))
-        lines += [f"### {sec['hardware']} (`measurements/{sec['file']}`, {sec['origin']} profile)",
+        files = ", ".join(f"`measurements/{f}`" for f in sec.get("files", (sec["file"],)))
+        lines += [f"### {sec['hardware']} ({files}, {sec['origin']} profile)",
                   "", "Profile fitted on all records, predictions of the same records:", ""]
         lines += _summary_table(sec["summary"])
         lines += ["", "Held out: profile fitted on one half (split by a hash of each record), "
