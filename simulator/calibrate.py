@@ -142,7 +142,8 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
     best: tuple[float, Profile] | None = None
     for tile in GPU_TILES if spec.kind == "gpu" else (base.gemm_tile,):
         tiled = base.model_copy(update={"gemm_tile": tile})
-        bounds = {**{d: (1e-5, 4.0) for d in dtypes}, "half_dim": (0.1, 1024.0)}
+        top = 1.0 if spec.kind == "gpu" else 4.0  # GPU: a fraction of the tensor-core peak
+        bounds = {**{d: (1e-5, top) for d in dtypes}, "half_dim": (0.1, 1024.0)}
         loss = _loss_for(spec, tiled, recs, upd)
         params = fit(bounds, loss)
         candidate = tiled.model_copy(update=upd(params))
@@ -173,7 +174,7 @@ def _fit_gemm_per_dtype(spec: Any, base: Profile, recs: list[dict[str, Any]]) ->
                 "gemm_efficiency": {**effs, dtype: p["eff"]},
                 "gemm_tiles": {**tiles, dtype: tile}, "gemm_half_dims": {**halves, dtype: p["half"]}}
             loss = _loss_for(spec, current, mine, upd)
-            params = fit({"eff": (1e-5, 4.0), "half": (0.1, 1024.0)}, loss)
+            params = fit({"eff": (1e-5, 1.0), "half": (0.1, 1024.0)}, loss)
             if loss(params) < best[0]:
                 best = (loss(params), tile, params)
         if best[1] is not None:

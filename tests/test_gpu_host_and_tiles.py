@@ -114,3 +114,13 @@ def test_im2col_lowering_names_its_kernels():
     kernels = {op.name: op.attr("kernel", op.kind) for op in graph.ops()}
     assert kernels["conv1_2.fwd.prologue"] == "im2col"
     assert kernels["conv1_2.bwd_data.epilogue"] == "col2im"
+
+
+def test_calibrated_gpu_gemm_efficiencies_are_fractions_of_peak():
+    from hardware_models.catalog_io import catalog_profile
+
+    for name in ("h100-sxm", "h100-sxm.cupy"):
+        profile = catalog_profile(name)
+        assert profile is not None
+        plain = {k: v for k, v in profile.gemm_efficiency.items() if "." not in k}
+        assert plain and all(0 < v <= 1.0 for v in plain.values()), (name, plain)
