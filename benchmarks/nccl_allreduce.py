@@ -13,11 +13,9 @@ bandwidth S/t and bus bandwidth S/t * 2(n-1)/n (nccl-tests' definitions). NVLink
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
@@ -25,7 +23,7 @@ os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from simulator.measure.provenance import torch_distributed_software  # noqa: E402
+from simulator.measure.provenance import write_torch_distributed  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
@@ -59,13 +57,9 @@ def _worker(rank: int, world: int, out: str, reps: int) -> None:
         del x
     if rank == 0:
         props = torch.cuda.get_device_properties(0)
-        doc = {"schema": "simulator.collectives/1",
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "command": " ".join(sys.argv),
-               "device": {"name": props.name, "count": world, "memory_bytes": props.total_memory},
-               "software": torch_distributed_software(torch),
-               "records": records}
-        Path(out).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        write_torch_distributed(out, "simulator.collectives/1",
+                                {"name": props.name, "count": world,
+                                 "memory_bytes": props.total_memory}, torch, records)
     dist.destroy_process_group()
 
 

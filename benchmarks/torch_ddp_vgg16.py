@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
@@ -26,7 +24,7 @@ os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from simulator.measure.provenance import torch_distributed_software  # noqa: E402
+from simulator.measure.provenance import write_torch_distributed  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 import torchvision  # noqa: E402
@@ -80,13 +78,9 @@ def _worker(rank: int, world: int, out: str) -> None:
         del model
         torch.cuda.empty_cache()
     if rank == 0:
-        doc = {"schema": "simulator.torch-ddp-steps/1",
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "command": " ".join(sys.argv),
-               "device": {"name": torch.cuda.get_device_name(0), "count": world},
-               "software": torch_distributed_software(torch),
-               "records": records}
-        Path(out).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        write_torch_distributed(out, "simulator.torch-ddp-steps/1",
+                                {"name": torch.cuda.get_device_name(0), "count": world}, torch,
+                                records)
     dist.destroy_process_group()
 
 

@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 # cudaDeviceAttr values (driver_types.h); clock rates are in kHz.
@@ -234,6 +235,17 @@ def command_line(backend: str, out: str, quick: bool) -> str:
 
 def argv() -> list[str]:
     return list(sys.argv)
+
+
+def write_torch_distributed(out: str, schema: str, device: dict[str, Any], torch: Any,
+                            records: list[dict[str, Any]]) -> None:
+    """The result file of a torch.distributed benchmark, with its provenance, written
+    atomically."""
+    from simulator.report.atomic import write_json_atomic
+
+    write_json_atomic(Path(out), {"schema": schema, "date": utc_now(), "command": " ".join(argv()),
+                                  "device": device, "software": torch_distributed_software(torch),
+                                  "records": records})
 
 
 def torch_distributed_software(torch: Any) -> dict[str, Any]:
