@@ -1,0 +1,45 @@
+"""Capture the golden outputs of `predict` and `run` (taken before the architecture refactor).
+
+Usage: python tests/golden/capture.py OUT_DIR. Writes predict-NN.json (stdout of
+`predict --json`, with the exit status) and run-NAME.json (results.json without provenance).
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+HERE = pathlib.Path(__file__).parent
+ROOT = HERE.parents[1]
+
+
+def predict_outputs() -> dict[str, dict]:
+    configs = json.loads((HERE / "configs.json").read_text())["predict"]
+    out = {}
+    for i, args in enumerate(configs):
+        proc = subprocess.run([sys.executable, "-m", "simulator", "predict", *args, "--json"],
+                              capture_output=True, text=True, cwd=ROOT)
+        out[f"predict-{i:02d}"] = {"args": args, "exit": proc.returncode,
+                                   "result": json.loads(proc.stdout) if proc.stdout else None}
+    return out
+
+
+def run_outputs() -> dict[str, dict]:
+    out = {}
+    for exp in sorted((ROOT / "experiments").glob("*.yaml")):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = pathlib.Path(tmp) / "r"
+            subprocess.run([sys.executable, "-m", "simulator", "run", str(exp), "--out",
+                            str(folder), "--quick"], check=True, capture_output=True, cwd=ROOT)
+            results = json.loads((folder / "results.json").read_text())
+        results.pop("provenance", None)
+        out[f"run-{exp.stem}"] = results
+    return out
+
+
+if __name__ == "__main__":
+    dest = pathlib.Path(sys.argv[1])
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, data in {**predict_outputs(), **run_outputs()}.items():
+        (dest / f"{name}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
