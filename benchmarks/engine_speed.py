@@ -10,8 +10,8 @@ import statistics
 import time
 
 from hardware_models.catalog_io import make_device
-from simulator.engine import simulate
-from simulator.plan import single_device_plan
+from simulator.engine.loop import simulate
+from simulator.engine.plan import single_device_plan
 from workloads.builder import build_graph
 from workloads.model_def import load_model
 

@@ -13,7 +13,7 @@ import statistics
 import time
 
 from hardware_models.catalog_io import make_device
-from simulator.cluster_api import predict_cluster
+from simulator.api.cluster import predict_cluster
 from workloads.model_def import load_model
 
 SIZES = (8, 64, 1024, 16384)

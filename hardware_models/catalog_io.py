@@ -22,7 +22,7 @@ from hardware_models.ideal import IdealDevice
 from hardware_models.links import Link
 from hardware_models.profile import Profile, for_framework, spec_sheet_profile
 from hardware_models.spec import CPUSpec, GPUSpec, LinkSpec
-from simulator.errors import UserError, unknown_name
+from simulator.core.errors import UserError, unknown_name
 
 REFERENCE_PROFILE = {"gpu": "h100-sxm", "cpu": "epyc-zen4-2vcpu"}
 BUILTIN = ("ideal",)

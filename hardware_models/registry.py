@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.registry import Registry
+from simulator.core.registry import Registry
 
 hardware: Registry[Any] = Registry("hardware")

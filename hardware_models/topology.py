@@ -23,7 +23,7 @@ from typing import Any
 
 import networkx as nx
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 SPINE = "spine"
 

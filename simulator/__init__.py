@@ -13,6 +13,6 @@ __all__ = ["predict", "__version__"]
 
 def predict(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """One prediction as a JSON-ready dict; see `simulator.predict_api.predict`."""
-    from simulator.predict_api import predict as _predict
+    from simulator.api.predict import predict as _predict
 
     return _predict(*args, **kwargs)

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import NoReturn
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,19 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _dispatch(args: argparse.Namespace) -> None:
     opts = {k: v for k, v in vars(args).items() if k != "command"}
     if args.command == "predict":
-        from simulator.cli_predict import run_predict as handler
+        from simulator.cli.predict_cmd import run_predict as handler
     elif args.command == "list":
-        from simulator.cli_list import run_list as handler
+        from simulator.cli.list_cmd import run_list as handler
     elif args.command == "run":
-        from simulator.cli_run import run_experiment_cli as handler
+        from simulator.cli.run_cmd import run_experiment_cli as handler
     elif args.command == "measure":
         from simulator.measure.runner import run_measure as handler
     elif args.command == "calibrate":
-        from simulator.calibrate import run_calibrate as handler
+        from simulator.calibrate.device import run_calibrate as handler
     elif args.command == "calibrate-link":
-        from simulator.calibrate_link import run_calibrate_link as handler
+        from simulator.calibrate.link import run_calibrate_link as handler
     else:
-        from simulator.validate import run_validate as handler
+        from simulator.validate.compare import run_validate as handler
     handler(**opts)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hardware_models.ideal import IdealDevice
-from simulator.engine import simulate
-from simulator.plan import Flow, Plan, Transfer, comm_task
+from simulator.engine.loop import simulate
+from simulator.engine.plan import Flow, Plan, Transfer, comm_task
 
 GB = 1e9
 

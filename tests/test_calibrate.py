@@ -10,11 +10,11 @@ import pytest
 
 from hardware_models.catalog_io import build_device, load_spec
 from hardware_models.profile import Profile
-from simulator.calibrate import calibrate_profile
-from simulator.errors import UserError
-from simulator.fit import fit
-from simulator.measured_ops import load_measurements, record_ops
-from simulator.validate import compare, summarise
+from simulator.calibrate.device import calibrate_profile
+from simulator.core.errors import UserError
+from simulator.calibrate.fit import fit
+from simulator.calibrate.measured_ops import load_measurements, record_ops
+from simulator.validate.compare import compare, summarise
 
 TRUE = Profile(device="h100-sxm", origin="calibrated", gemm_efficiency={"fp32": 0.7, "fp16": 0.6},
                gemm_tile=(128, 256), gemm_half_dim=300.0, memory_efficiency=0.85,

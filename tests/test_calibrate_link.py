@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hardware_models.catalog_io import load_link, make_device
-from simulator.calibrate_link import fit_link
-from simulator.cluster_api import predict_collective
+from simulator.calibrate.link import fit_link
+from simulator.api.cluster import predict_collective
 
 MEASURED = Path(__file__).resolve().parents[1] / "measurements" / "h200x2-nccl-allreduce.json"
 

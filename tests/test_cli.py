@@ -86,13 +86,13 @@ def test_model_from_yaml_file(cli, tmp_path):
 def test_output_piped_into_a_closed_pipe_is_not_a_traceback(monkeypatch):
     """Regression: `python -m simulator list hardware | head -1` printed a BrokenPipeError."""
     import simulator.__main__ as cli_main
-    import simulator.cli_list
+    import simulator.cli.list_cmd
 
     def closed_pipe(what):
         raise BrokenPipeError(32, "Broken pipe")
 
     redirected = []
-    monkeypatch.setattr(simulator.cli_list, "run_list", closed_pipe)
+    monkeypatch.setattr(simulator.cli.list_cmd, "run_list", closed_pipe)
     monkeypatch.setattr(cli_main.os, "dup2", lambda a, b: redirected.append(b))
     monkeypatch.setattr(cli_main.sys, "stdout", type("Out", (), {"fileno": lambda self: 1})())
     assert cli_main.main(["list", "hardware"]) == 0

@@ -7,9 +7,9 @@ import pytest
 from cluster_helpers import cluster
 
 from hardware_models.ideal import IdealDevice
-from simulator.collectives import collective
-from simulator.comm_plan import collective_plan
-from simulator.engine import simulate
+from simulator.parallel.collectives import collective
+from simulator.parallel.comm_plan import collective_plan
+from simulator.engine.loop import simulate
 
 S = 256e6
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from hardware_models.spec import GPUSpec
-from simulator.config import load_experiment
-from simulator.config_refs import DerivedDevice
-from simulator.errors import UserError
+from simulator.config.schema import load_experiment
+from simulator.config.refs import DerivedDevice
+from simulator.core.errors import UserError
 from workloads.model_def import ModelDef
 
 BASE = """title: T

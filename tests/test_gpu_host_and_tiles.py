@@ -7,7 +7,7 @@ import pytest
 
 from hardware_models.catalog_io import build_device, default_profile, load_spec
 from hardware_models.profile import Profile, for_framework
-from simulator.calibrate import calibrate_profile, device_bound, host_launch_by_kernel
+from simulator.calibrate.device import calibrate_profile, device_bound, host_launch_by_kernel
 from workloads.builder import build_graph
 from workloads.model_def import load_model
 from workloads.ops import Gemm, Op

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.measure.backend import Backend
 from simulator.measure.conv import ConvWork
 from simulator.measure.records import COMMON_FIELDS, SCHEMA, SHAPE_FIELDS, check_record
@@ -155,7 +155,7 @@ def test_cupy_plans_time_tf32_on_every_gemm_and_conv_shape() -> None:
 
 
 def test_pytorch_backend_without_torch_or_gpu_is_a_user_error(tmp_path: Path) -> None:
-    from simulator.errors import UserError
+    from simulator.core.errors import UserError
     from simulator.measure.runner import run_measure
 
     try:

@@ -11,9 +11,9 @@ from cluster_helpers import cluster
 
 from hardware_models.catalog_io import make_device
 from hardware_models.ideal import IdealDevice
-from simulator.cluster_api import predict_cluster, predict_on_topology
-from simulator.errors import UserError
-from simulator.predict_api import predict_single
+from simulator.api.cluster import predict_cluster, predict_on_topology
+from simulator.core.errors import UserError
+from simulator.api.predict import predict_single
 from workloads.model_def import load_model
 
 ALEXNET, VGG = load_model("alexnet"), load_model("vgg16")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.config import load_experiment
-from simulator.errors import UserError
-from simulator.experiment import run_experiment
+from simulator.config.schema import load_experiment
+from simulator.core.errors import UserError
+from simulator.api.experiment import run_experiment
 from simulator.report.chrome_trace import HOST, launch_intervals, trace_document
 from simulator.report.figure_style import format_time
 from simulator.report.figures import write_figures
@@ -183,7 +183,7 @@ def test_format_time(seconds, text):
 
 
 def test_cluster_trace_is_well_formed(tmp_path):
-    pytest.importorskip("simulator.cluster_api")
+    pytest.importorskip("simulator.api.cluster")
     path = tmp_path / "c.yaml"
     path.write_text("title: C\nscenarios:\n  - name: dp\n    workload: {model: mlp, batch: 64}\n"
                     "    hardware: {device: h100-sxm, count: 4, intra_link: nvlink4}\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from simulator.__main__ import main
-from simulator.config import load_experiment
+from simulator.config.schema import load_experiment
 from simulator.report import output_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def needs_cluster(path: Path) -> bool:
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_every_experiment_file_runs(path, tmp_path):
     if needs_cluster(path):
-        pytest.importorskip("simulator.cluster_api")
+        pytest.importorskip("simulator.api.cluster")
     out = tmp_path / "out"
     assert run([str(path), "--out", str(out), "--quick"]) == 0
     doc = results(out)
@@ -222,10 +222,10 @@ def test_run_as_a_user_runs_it(tmp_path, cli):
 
 
 def test_multi_device_scenario_without_cluster_support(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "simulator.cluster_api", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "simulator.api.cluster", None)  # as if not installed
     text = SMALL.replace("device: gtx-1080}", "device: gtx-1080, count: 2}")
     out = tmp_path / "out"
     assert run([str(small(tmp_path, text)), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert ":9: scenarios[1].hardware.count:" in err and "simulator.cluster_api" in err
+    assert ":9: scenarios[1].hardware.count:" in err and "simulator.api.cluster" in err
     assert not out.exists()

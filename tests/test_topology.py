@@ -10,7 +10,7 @@ import pytest
 
 from hardware_models.catalog_io import load_link
 from hardware_models.topology import build_cluster, channel_id, from_edges, topology_from_dict
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 NVLINK, PCIE, IB = load_link("nvlink4"), load_link("pcie5-x16"), load_link("ib-ndr")
 

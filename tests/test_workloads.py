@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from workloads.builder import build_graph, resolve_layers
 from workloads.layers import conv2d, linear, maxpool2d
 from workloads.model_def import catalog_models, load_model, parse_model

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from workloads.layers import LayerCost, Work, layer_kinds
 from workloads.memory import memory_estimate
 from workloads.model_def import ModelDef

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from simulator.registry import Registry
+from simulator.core.registry import Registry
 from workloads.ops import Gemm
 
 Shape = tuple[int, ...]

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-from simulator.errors import UserError, unknown_name
+from simulator.core.errors import UserError, unknown_name
 from workloads.layers import layer_kinds
 
 REQUIRED_ARGS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulator.errors import unknown_name
+from simulator.core.errors import unknown_name
 
 ELEMENTS_PER_FOREACH_LAUNCH = 320 * 65536
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.errors import unknown_name
+from simulator.core.errors import unknown_name
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import simulator
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.measure import provenance
 from simulator.measure.records import SCHEMA
 from simulator.measure.worker import MARK

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hardware_models.topology import Topology
-from simulator.comm_plan import CommPlanner
-from simulator.errors import UserError
-from simulator.plan import STREAM_OF_KIND, Plan, Task
-from simulator.registry import Registry
+from simulator.parallel.comm_plan import CommPlanner
+from simulator.core.errors import UserError
+from simulator.engine.plan import STREAM_OF_KIND, Plan, Task
+from simulator.core.registry import Registry
 from workloads.model_def import ModelDef
 from workloads.ops import Op, OpGraph
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.collectives import Phase
-from simulator.comm_plan import CommPlanner, Done
-from simulator.errors import UserError
+from simulator.parallel.collectives import Phase
+from simulator.parallel.comm_plan import CommPlanner, Done
+from simulator.core.errors import UserError
 from simulator.parallel.job import (
     ClusterPlan,
     Job,

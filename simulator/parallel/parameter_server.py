@@ -17,7 +17,7 @@ from every replica to its shards (`ps_update_s`).
 
 from __future__ import annotations
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.parallel.job import ClusterPlan, Job, check_options, new_plan, op_task, strategy
 from simulator.parallel.model import SpatialReplica, divided_memory
 from simulator.parallel.pipeline import scale_op

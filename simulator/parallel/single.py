@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.parallel.job import ClusterPlan, Job, check_options, strategy
-from simulator.plan import single_device_plan
+from simulator.engine.plan import single_device_plan
 from workloads.builder import build_graph
 
 

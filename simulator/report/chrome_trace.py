@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.report.atomic import write_text_atomic
-from simulator.trace import Span, Trace
+from simulator.engine.trace import Span, Trace
 
 FILE_NAME = "trace.json"
 HOST = "host"

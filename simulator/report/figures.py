@@ -23,7 +23,7 @@ from simulator.report.figure_style import RC, figure_bytes, slug
 from simulator.report.plot_bars import breakdown_figure, layers_figure
 from simulator.report.plot_comparison import comparison_figure
 from simulator.report.plot_timeline import timeline_figure
-from simulator.trace import Trace
+from simulator.engine.trace import Trace
 
 FigureMaker = Callable[[], Figure]
 Drawable = tuple[dict[str, Any], Trace | None, LaunchCost]  # row, trace, launch cost

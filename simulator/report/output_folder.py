@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from simulator.config import Outputs
-from simulator.errors import UserError
-from simulator.predict_api import Prediction
+from simulator.config.schema import Outputs
+from simulator.core.errors import UserError
+from simulator.api.predict import Prediction
 from simulator.report.chrome_trace import LaunchCost, trace_document, write_chrome_trace
 from simulator.report.published_table import write_published_table
 from simulator.report.results_csv import write_results_csv
 from simulator.report.results_json import results_document, write_results_json
-from simulator.trace import Span
+from simulator.engine.trace import Span
 
 MARKER = "results.json"
 

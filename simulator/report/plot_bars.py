@@ -26,7 +26,7 @@ from simulator.report.figure_style import (
     setting_separators,
     time_unit,
 )
-from simulator.results import CATEGORIES
+from simulator.results.metrics import CATEGORIES
 
 
 def breakdown_figure(rows: list[dict[str, Any]], title: str) -> Figure:

@@ -14,7 +14,7 @@ from matplotlib.patches import Patch
 
 from simulator.report.chrome_trace import THREAD_NAMES, LaunchCost, launch_intervals
 from simulator.report.figure_style import CATEGORY_COLOURS, SLIDE_INCHES, format_time, time_unit
-from simulator.trace import Trace
+from simulator.engine.trace import Trace
 
 MAX_DEVICES = 4
 LABEL_SHARE_PER_CHAR = 0.009  # width of one bold 13 pt character on a 13 inch axis

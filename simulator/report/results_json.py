@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import simulator
-from simulator.config import Experiment
+from simulator.config.schema import Experiment
 from simulator.report.atomic import write_json_atomic
 
 FILE_NAME = "results.json"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from workloads.ops import Gemm, Op
 
 SCHEMA = "simulator.measurements/1"

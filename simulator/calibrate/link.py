@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from hardware_models.catalog_io import load_link, make_device
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.report.atomic import write_text_atomic
 
 SCHEMA = "simulator.collectives/1"
@@ -25,7 +25,7 @@ MIN_BYTES = 1 << 20
 
 
 def _simulated(size: float, hardware: str, devices: int, link: str) -> float:
-    from simulator.cluster_api import predict_collective
+    from simulator.api.cluster import predict_collective
 
     result, _ = predict_collective("allreduce", size, make_device(hardware), devices=devices,
                                    devices_per_node=devices, intra_link=link, inter_link=None)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simulator.config import Scenario
-from simulator.predict_api import Prediction
+from simulator.config.schema import Scenario
+from simulator.api.predict import Prediction
 
 FROM_RESULT = ("status", "model", "hardware", "calibration", "step_time_s", "samples_per_s",
                "breakdown", "bottleneck", "utilisation", "memory_peak_bytes",

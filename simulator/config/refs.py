@@ -19,8 +19,8 @@ from pydantic_core import PydanticCustomError
 
 from hardware_models.catalog_io import BUILTIN, device_names, link_names, load_spec
 from hardware_models.spec import CPUSpec, GPUSpec
-from simulator.config_errors import check_finite, invalid, nested
-from simulator.errors import UserError, unknown_name
+from simulator.config.errors import check_finite, invalid, nested
+from simulator.core.errors import UserError, unknown_name
 from workloads.builder import resolve_layers
 from workloads.model_def import ModelDef, catalog_models, load_model
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.catalog_io import make_device
-from simulator.calibrate import HOST_LAUNCH_LABELS, usable
-from simulator.measured_ops import family, load_measurements, record_ops
+from simulator.calibrate.device import HOST_LAUNCH_LABELS, usable
+from simulator.calibrate.measured_ops import family, load_measurements, record_ops
 
 
 def compare(records: list[dict[str, Any]], device: Any) -> list[dict[str, Any]]:

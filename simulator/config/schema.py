@@ -28,10 +28,10 @@ from pydantic import (
 )
 
 from hardware_models.spec import CPUSpec, GPUSpec
-from simulator.config_errors import check_finite, first_error, invalid
-from simulator.config_refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
-from simulator.errors import UserError, unknown_name
-from simulator.yaml_source import PathPart, YamlSource, read_yaml_source
+from simulator.config.errors import check_finite, first_error, invalid
+from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
+from simulator.core.errors import UserError, unknown_name
+from simulator.core.yaml_source import PathPart, YamlSource, read_yaml_source
 from workloads.model_def import ModelDef
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS

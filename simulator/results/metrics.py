@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from simulator.trace import Span, Trace
+from simulator.engine.trace import Span, Trace
 
 CATEGORIES = ("compute", "memory", "launch", "transfer", "communication", "idle")
 GAP_CAUSE = {"launch": "launch", "transfer": "transfer", "communication": "communication"}

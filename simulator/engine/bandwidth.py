@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import simpy
 
-from simulator.trace import LinkSpan
+from simulator.engine.trace import LinkSpan
 
 DONE_TOLERANCE = 1e-9  # a flow with less than this fraction of its bytes left has finished
 LEVEL_TOLERANCE = 1e-12  # channels filling at the same level (to rounding) fill together

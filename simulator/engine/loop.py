@@ -16,9 +16,9 @@ from typing import Any, Generator
 
 import simpy
 
-from simulator.bandwidth import Network
-from simulator.plan import Plan, Task
-from simulator.trace import Span, Trace
+from simulator.engine.bandwidth import Network
+from simulator.engine.plan import Plan, Task
+from simulator.engine.trace import Span, Trace
 
 
 class _Run:

@@ -1,4 +1,4 @@
-"""`python -m simulator.validation_doc`: regenerate docs/validation.md and its figures from
+"""`python -m simulator.validate.doc`: regenerate docs/validation.md and its figures from
 the measurement files committed under measurements/.
 
 Sections: per-kernel validation of each calibrated device, the held-out split (calibrate
@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.catalog_io import catalog_profile, device_names, load_spec, make_device
-from simulator.holdout import held_out_errors
-from simulator.measured_ops import load_measurements
-from simulator.predict_api import predict_full
-from simulator.validate import compare, summarise
+from simulator.validate.holdout import held_out_errors
+from simulator.calibrate.measured_ops import load_measurements
+from simulator.api.predict import predict_full
+from simulator.validate.compare import compare, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = ROOT / "measurements"
@@ -83,7 +83,7 @@ def end_to_end(file: str, hardware: str, precision_map: dict[str, str],
 
 def multi_device() -> list[dict[str, Any]]:
     """DDP steps and NCCL all-reduces on 2 x H200 against predict_cluster / predict_collective."""
-    from simulator.cluster_api import predict_cluster, predict_collective
+    from simulator.api.cluster import predict_cluster, predict_collective
     from workloads.model_def import load_model
 
     rows = []

@@ -13,10 +13,10 @@ import sys
 from typing import Any
 
 from hardware_models.catalog_io import make_device
-from simulator.cli_predict import OUT_OF_MEMORY_EXIT, _table
-from simulator.cluster_api import predict_cluster, predict_collective
-from simulator.errors import UserError
-from simulator.results import per_layer
+from simulator.cli.predict_cmd import OUT_OF_MEMORY_EXIT, _table
+from simulator.api.cluster import predict_cluster, predict_collective
+from simulator.core.errors import UserError
+from simulator.results.metrics import per_layer
 from workloads.model_def import load_model
 
 MAX_DEVICES_PER_NODE = 8

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from simulator.config import load_experiment
-from simulator.experiment import check_runnable, run_experiment
+from simulator.config.schema import load_experiment
+from simulator.api.experiment import check_runnable, run_experiment
 from simulator.report.figure_style import format_count, format_time
 from simulator.report.published_table import published_table
 from simulator.report.output_folder import check_target, default_folder, write_run

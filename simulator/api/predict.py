@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware_models.catalog_io import make_device
-from simulator.engine import simulate
-from simulator.errors import UserError
-from simulator.plan import single_device_plan
-from simulator.results import breakdown, bottleneck, per_layer
-from simulator.trace import Trace
+from simulator.engine.loop import simulate
+from simulator.core.errors import UserError
+from simulator.engine.plan import single_device_plan
+from simulator.results.metrics import breakdown, bottleneck, per_layer
+from simulator.engine.trace import Trace
 from workloads.builder import build_graph
 from workloads.model_def import ModelDef, load_model
 from workloads.ops import OpGraph

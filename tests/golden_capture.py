@@ -1,6 +1,6 @@
 """Capture the golden outputs of `predict` and `run` (taken before the architecture refactor).
 
-Usage: python tests/golden/capture.py OUT_DIR. Writes predict-NN.json (stdout of
+Usage: python tests/golden_capture.py tests/golden/before. Writes predict-NN.json (stdout of
 `predict --json`, with the exit status) and run-NAME.json (results.json without provenance).
 """
 
@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 
-HERE = pathlib.Path(__file__).parent
+HERE = pathlib.Path(__file__).parent / "golden"
 ROOT = HERE.parents[1]
 
 

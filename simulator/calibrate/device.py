@@ -30,9 +30,9 @@ import yaml
 
 from hardware_models.catalog_io import build_device, load_spec
 from hardware_models.profile import Profile, spec_sheet_profile
-from simulator.errors import UserError
-from simulator.fit import fit, msle
-from simulator.measured_ops import family, load_measurements, record_op, record_ops
+from simulator.core.errors import UserError
+from simulator.calibrate.fit import fit, msle
+from simulator.calibrate.measured_ops import family, load_measurements, record_op, record_ops
 from simulator.report.atomic import write_text_atomic
 
 GPU_TILES = ((128, 128), (128, 256), (256, 128), (256, 256))  # the largest tile allowed

@@ -13,16 +13,16 @@ from typing import Any
 
 from hardware_models.catalog_io import link_names, load_link
 from hardware_models.topology import Topology, build_cluster
-from simulator.collectives import collective
-from simulator.comm_plan import collective_plan
-from simulator.engine import simulate
-from simulator.errors import UserError
+from simulator.parallel.collectives import collective
+from simulator.parallel.comm_plan import collective_plan
+from simulator.engine.loop import simulate
+from simulator.core.errors import UserError
 from simulator.parallel import Job, strategy
 from simulator.parallel.job import FULL_SIMULATION_MAX_DEVICES
-from simulator.plan import Plan, single_device_plan
-from simulator.predict_api import Prediction
-from simulator.results import bottleneck, breakdown, critical_device
-from simulator.trace import Trace
+from simulator.engine.plan import Plan, single_device_plan
+from simulator.api.predict import Prediction
+from simulator.results.metrics import bottleneck, breakdown, critical_device
+from simulator.engine.trace import Trace
 from workloads.builder import build_graph
 from workloads.model_def import ModelDef
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 PathPart = str | int
 

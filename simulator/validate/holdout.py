@@ -11,8 +11,8 @@ import statistics
 from typing import Any
 
 from hardware_models.catalog_io import build_device, load_spec
-from simulator.calibrate import calibrate_profile
-from simulator.validate import compare
+from simulator.calibrate.device import calibrate_profile
+from simulator.validate.compare import compare
 
 IDENTITY = ("op", "dtype", "label", "m", "n", "k", "elements", "bytes_moved", "pinned", "batch",
             "in_channels", "out_channels", "height", "width", "threads", "file")

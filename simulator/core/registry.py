@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Callable, Generic, TypeVar
 
-from simulator.errors import unknown_name
+from simulator.core.errors import unknown_name
 
 T = TypeVar("T")
 

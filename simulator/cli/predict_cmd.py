@@ -6,8 +6,8 @@ import json
 import sys
 from typing import Any
 
-from simulator.errors import UserError
-from simulator.predict_api import predict
+from simulator.core.errors import UserError
+from simulator.api.predict import predict
 
 OUT_OF_MEMORY_EXIT = 3
 
@@ -44,7 +44,7 @@ def _table(result: dict[str, Any]) -> str:
 def run_predict(**opts: Any) -> None:
     _check(opts)
     if opts["collective"] is not None or opts["devices"] > 1:
-        from simulator.cli_cluster import run_cluster_predict
+        from simulator.cli.cluster_cmd import run_cluster_predict
 
         run_cluster_predict(opts)
         return

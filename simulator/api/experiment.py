@@ -15,15 +15,15 @@ from typing import Any
 from hardware_models.catalog_io import build_device, default_profile, load_spec, make_device
 from hardware_models.profile import spec_sheet_profile
 from hardware_models.spec import CPUSpec, GPUSpec
-from simulator.config import Experiment, Scenario
-from simulator.config_refs import DerivedDevice
-from simulator.errors import UserError
-from simulator.predict_api import Prediction, predict_single
-from simulator.results import per_layer
-from simulator.scenario_metrics import scenario_row
+from simulator.config.schema import Experiment, Scenario
+from simulator.config.refs import DerivedDevice
+from simulator.core.errors import UserError
+from simulator.api.predict import Prediction, predict_single
+from simulator.results.metrics import per_layer
+from simulator.results.scenario import scenario_row
 from workloads.model_def import ModelDef, load_model
 
-CLUSTER_MODULE = "simulator.cluster_api"
+CLUSTER_MODULE = "simulator.api.cluster"
 
 
 @dataclass
@@ -63,12 +63,12 @@ def scenario_device(scenario: Scenario) -> Any:
 
 def _cluster_api(experiment: Experiment, index: int) -> Callable[..., Prediction]:
     try:
-        from simulator.cluster_api import predict_cluster
+        from simulator.api.cluster import predict_cluster
     except ModuleNotFoundError as err:
         if err.name != CLUSTER_MODULE:
             raise
         raise experiment.error(("scenarios", index, "hardware", "count"),
-                               "scenarios with more than one device need simulator.cluster_api, "
+                               "scenarios with more than one device need simulator.api.cluster, "
                                "which this installation does not have yet; use count: 1") from None
     return predict_cluster
 

@@ -1,5 +1,5 @@
 """Collectives as plugins (registry `collective`): which bytes go from which device to which,
-in what order. `simulator.comm_plan` turns them into engine transfers over a topology, so
+in what order. `simulator.parallel.comm_plan` turns them into engine transfers over a topology, so
 link sharing and hierarchy (fast inside a node, slow between nodes) come out of the engine.
 
 A collective is a list of phases; a phase repeats `steps` times a set of concurrent flows
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware_models.topology import Topology
-from simulator.registry import Registry
+from simulator.core.registry import Registry
 
 Pair = tuple[int, int, float]  # (src device, dst device, bytes per step)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hardware_models.topology import Topology
-from simulator.collectives import Phase, collective
-from simulator.plan import Flow, Plan, Transfer, comm_task
+from simulator.parallel.collectives import Phase, collective
+from simulator.engine.plan import Flow, Plan, Transfer, comm_task
 
 Done = dict[int, tuple[str, ...]]  # device -> tasks whose end means it has its result
 
