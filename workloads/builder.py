@@ -13,52 +13,19 @@ is first copied host -> device. Program order is the order a framework launches 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from simulator.core.errors import UserError
-from workloads.layers import LayerCost, Work, layer_kinds
+from workloads.layers import Work
 from workloads.memory import memory_estimate
 from workloads.model_def import ModelDef
 from workloads.ops import Op, OpGraph
 from workloads.optimizers import get_optimizer
 from workloads.precision import Precision, get_precision
+from workloads.resolve import CONV_ALGORITHMS, INPUT, ResolvedLayer, resolve_layers
+
+__all__ = ["CONV_ALGORITHMS", "INPUT", "MODES", "ResolvedLayer", "build_graph", "resolve_layers"]
 
 MODES = ("train", "infer")
-INPUT = "<input>"
-
-
-@dataclass(frozen=True)
-class ResolvedLayer:
-    name: str
-    kind: str
-    inputs: tuple[str, ...]
-    in_shapes: tuple[tuple[int, ...], ...]
-    cost: LayerCost
-
-
-CONV_ALGORITHMS = ("implicit_gemm", "im2col")
-
-
-def resolve_layers(model: ModelDef, batch: int,
-                   conv_algorithm: str = "implicit_gemm") -> list[ResolvedLayer]:
-    """Shapes and costs of every layer for one batch size."""
-    if conv_algorithm not in CONV_ALGORITHMS:
-        raise UserError(f"unknown conv algorithm '{conv_algorithm}'; valid: "
-                        f"{', '.join(CONV_ALGORITHMS)}")
-    shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(model.input_shape)}
-    previous, resolved = INPUT, []
-    for layer in model.layers:
-        inputs = tuple(layer.inputs or [previous])
-        in_shapes = tuple(shapes[i] for i in inputs)
-        try:
-            args = {**layer.args(), "algorithm": conv_algorithm}
-            cost = layer_kinds.get(layer.kind)(list(in_shapes), args, batch)
-        except (ValueError, IndexError, TypeError) as err:
-            raise UserError(f"model {model.name}: layer {layer.name}: {err}") from None
-        shapes[layer.name] = cost.out_shape
-        resolved.append(ResolvedLayer(layer.name, layer.kind, inputs, in_shapes, cost))
-        previous = layer.name
-    return resolved
 
 
 def check_request(batch: int, mode: str) -> None:

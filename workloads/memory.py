@@ -9,17 +9,13 @@ and output at a time. CUDA context and library workspaces are not counted.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
 from workloads.model_def import ModelDef
 from workloads.optimizers import Optimizer
 from workloads.precision import Precision
-
-if TYPE_CHECKING:
-    from workloads.builder import ResolvedLayer
+from workloads.resolve import ResolvedLayer
 
 
-def memory_estimate(layers: list["ResolvedLayer"], batch: int, model: ModelDef, prec: Precision,
+def memory_estimate(layers: list[ResolvedLayer], batch: int, model: ModelDef, prec: Precision,
                     optimizer: Optimizer | None, params: int) -> dict[str, float]:
     """Bytes by category and the peak (`peak_bytes`)."""
     mb = prec.master_bytes
