@@ -15,8 +15,9 @@ Networks: "mlp" 784-1024-1024-10 with ReLU on 28x28 inputs (10 classes), and tor
 vgg16, resnet50, alexnet, resnet18, mobilenet_v2, densenet121 (weights=None, 1000 classes,
 224x224 inputs, NCHW). Synthetic random inputs and labels already on the device.
 
-mode "train": forward, cross-entropy loss, backward, SGD(momentum=0.9).step(),
-zero_grad(set_to_none=True); mode "infer": forward under torch.inference_mode() in eval mode.
+mode "train": forward, cross-entropy loss, backward, SGD(lr=1e-4, momentum=0.9).step(),
+zero_grad(set_to_none=True), each configuration from the same initial weights (with lr=1e-3
+and no reset, VGG16 diverged to NaN weights in an earlier run); mode "infer": forward under torch.inference_mode() in eval mode.
 precision "fp32-strict": no TF32 anywhere; "fp32": PyTorch defaults (cuDNN TF32 on, matmul TF32
 off); "bf16": torch.autocast(bfloat16) over the default flags. cudnn.benchmark is False.
 
@@ -189,7 +190,8 @@ def provenance(command: str, schema: str) -> dict[str, Any]:
         "default_flags": read_flags(),
         "default_num_threads": torch.get_num_threads(),
         "memory_format": "NCHW (contiguous)",
-        "optimizer": "torch.optim.SGD(lr=1e-3, momentum=0.9), foreach default",
+        "optimizer": "torch.optim.SGD(lr=1e-4, momentum=0.9), foreach default",
+        "weights": "weights=None init; every configuration starts from the same initial weights",
         "loss": "cross_entropy",
         "zero_grad": "set_to_none=True",
         "inference": "model.eval() + torch.inference_mode()",
@@ -245,6 +247,20 @@ def build_model(name: str) -> tuple[torch.nn.Module, tuple[int, ...], int]:
     return getattr(torchvision.models, name)(weights=None, num_classes=1000), (3, 224, 224), 1000
 
 
+def remember_weights(model: torch.nn.Module) -> None:
+    """Keep a host copy of the initial weights (host: it stays out of the GPU memory peaks)."""
+    model._zoo_initial = {k: v.detach().to("cpu", copy=True)  # type: ignore[assignment]
+                          for k, v in model.state_dict().items()}
+
+
+def reset_weights(model: torch.nn.Module) -> None:
+    """Back to the initial weights, so that no configuration runs on diverged (NaN) weights."""
+    initial = getattr(model, "_zoo_initial", None)
+    if initial is not None:
+        with torch.no_grad():
+            model.load_state_dict(initial)
+
+
 def set_precision(precision: str) -> dict[str, Any]:
     cudnn_tf32, matmul_tf32 = _TF32[precision]
     torch.backends.cudnn.allow_tf32 = cudnn_tf32
@@ -256,6 +272,7 @@ def make_step(model: torch.nn.Module, sample: tuple[int, ...], classes: int, mod
               precision: str, batch: int, device: str) -> tuple[Callable[[], None], dict]:
     """One step on fixed random data on `device`; the dict holds the last loss."""
     dev_type = torch.device(device).type
+    reset_weights(model)
     x = torch.randn(batch, *sample, device=device)
     y = torch.randint(0, classes, (batch,), device=device)
     state: dict[str, Any] = {"loss": None}
@@ -274,7 +291,7 @@ def make_step(model: torch.nn.Module, sample: tuple[int, ...], classes: int, mod
 
         return infer, state
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
     def train() -> None:
         with amp():
@@ -543,6 +560,7 @@ class Sweep:
         try:
             model, sample, classes = build_model(name)
             model = model.to(device)
+            remember_weights(model)
         except Exception as exc:  # noqa: BLE001
             print(f"{name}: cannot build: {exc}", flush=True)
             self.doc["records"].append({"model": name, "device": "gpu", "status": "error",
@@ -589,6 +607,7 @@ class Sweep:
                     if name not in built:
                         try:
                             built[name] = build_model(name)
+                            remember_weights(built[name][0])
                         except Exception as exc:  # noqa: BLE001
                             print(f"cpu {name}: cannot build: {exc}", flush=True)
                             built[name] = None
