@@ -26,7 +26,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict one training or inference step")
     p.add_argument("--model", help="catalog model name or model YAML file, e.g. vgg16")
     p.add_argument("--hardware", required=True, help="catalog device name, e.g. h100-sxm")
-    p.add_argument("--batch", type=int, default=1, help="samples per device per step")
+    p.add_argument("--batch", type=int, default=1, help="samples each device processes per step")
+    p.add_argument("--global-batch", type=int, default=None,
+                   help="samples of the whole cluster per step (instead of --batch)")
     p.add_argument("--precision", default="fp32", help="fp32, tf32, bf16 or fp16")
     p.add_argument("--mode", default="train", help="train or infer")
     p.add_argument("--optimizer", default="sgd", help="sgd (with momentum) or adam")
@@ -34,8 +36,13 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--devices-per-node", type=int, default=None)
     p.add_argument("--intra-link", default=None, help="link inside a node, e.g. nvlink4")
     p.add_argument("--inter-link", default=None, help="link between nodes, e.g. ib-ndr")
-    p.add_argument("--parallel", default="data", help="data, model or pipeline")
-    p.add_argument("--collective", default=None, help="time one collective alone, e.g. allreduce")
+    p.add_argument("--parallel", default="data",
+                   help="strategy: data, model, pipeline, parameter_server or a plugin's")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a strategy option, as in YAML's parallel.options (repeatable), e.g. "
+                        "micro_batches=8 or collective=allreduce_tree")
+    p.add_argument("--collective", default=None,
+                   help="time one collective alone, e.g. allreduce, allreduce_tree")
     p.add_argument("--bytes", type=float, default=None, dest="bytes_", help="collective size")
     p.add_argument("--spec-sheet", action="store_true", help="ignore calibration profiles")
     p.add_argument("--sync-input", action="store_true",

@@ -15,14 +15,25 @@ import golden_capture as capture
 HERE = pathlib.Path(__file__).parent / "golden"
 
 # name -> keys whose value was changed on purpose by a defect fix (see the test named there)
-CHANGED: dict[str, set[str]] = {}
+# predict-11 (pipeline) and predict-12 (model): `--batch` is now per device for every
+# strategy, so 32 per device on 4 devices is a replica batch of 128 (it was 32);
+# test_one_path.py::test_batch_is_per_device_for_every_strategy.
+# run-stanford_vs_google: the same runs, given as global_batch; `batch` is now per device
+# (100 / 12 and 500 / 845 workers instead of the replica's 100); Google's per-layer list
+# has one more row, the parameter servers' round of updates, now a task of the engine
+# (test_one_path.py::test_parameter_server_updates_are_tasks_of_the_engine).
+EVERYTHING = {"*"}
+CHANGED: dict[str, set[str]] = {"predict-11": EVERYTHING, "predict-12": EVERYTHING,
+                                "run-stanford_vs_google": {"batch", "layers"}}
+# fields added on purpose: every prediction prints the global batch (test_batch_semantics.py)
+ADDED = {"global_batch"}
 
 
 def _compare(before: object, after: object, where: str, skip: set[str]) -> list[str]:
     if isinstance(before, dict) and isinstance(after, dict):
         diffs = []
         for key in sorted(set(before) | set(after)):
-            if key in skip:
+            if key in skip or (key in ADDED and key not in before):
                 continue
             if key not in after or key not in before:
                 diffs.append(f"{where}.{key}: {'removed' if key not in after else 'added'}")
@@ -47,5 +58,8 @@ def outputs() -> dict[str, object]:
 @pytest.mark.parametrize("path", sorted(HERE.glob("before/*.json")), ids=lambda p: p.stem)
 def test_unchanged_since_refactor(path: pathlib.Path, outputs: dict[str, object]) -> None:
     before = json.loads(path.read_text())
-    diffs = _compare(before, outputs[path.stem], path.stem, CHANGED.get(path.stem, set()))
+    skip = CHANGED.get(path.stem, set())
+    if skip == EVERYTHING:
+        pytest.skip("changed on purpose; see CHANGED")
+    diffs = _compare(before, outputs[path.stem], path.stem, skip)
     assert not diffs, "\n".join(diffs[:20])

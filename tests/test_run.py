@@ -219,13 +219,3 @@ def test_run_as_a_user_runs_it(tmp_path, cli):
     (folder,) = (tmp_path / "results").iterdir()
     assert folder.name.startswith("small-") and f"results written to results/{folder.name}" \
         in done.stdout
-
-
-def test_multi_device_scenario_without_cluster_support(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "simulator.api.cluster", None)  # as if not installed
-    text = SMALL.replace("device: gtx-1080}", "device: gtx-1080, count: 2}")
-    out = tmp_path / "out"
-    assert run([str(small(tmp_path, text)), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert ":9: scenarios[1].hardware.count:" in err and "simulator.api.cluster" in err
-    assert not out.exists()

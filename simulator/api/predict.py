@@ -1,96 +1,155 @@
-"""`predict`: one step of one model on one device (or a cluster), as a JSON-ready dict.
+"""The one prediction path: a Scenario (from an experiment file, the CLI's flags or the
+Python arguments of `predict`) -> one `Prediction`.
 
-This is the contract other tools rely on: `step_time_s`, `samples_per_s`, `flops`, `bytes`,
-`memory_peak_bytes`, `breakdown` (seconds by category) and, on request, `layers`.
-A configuration that does not fit in device memory is never simulated: the result says
-`status: out_of_memory` with the numbers.
+`predict_step` is the path itself: the strategy (`single` for one device) turns the step
+into a plan over the topology, the engine runs it, `simulator.results.metrics` measures it.
+The result dict is the contract other tools rely on: `step_time_s`, `samples_per_s`,
+`global_batch`, `flops`, `bytes`, `memory_peak_bytes`, `breakdown` (seconds by category)
+and, on request, `layers`; a parallel strategy adds `devices`, `nodes`, `communication_s`,
+`scaling_efficiency` (throughput / (devices x the throughput of one device running one
+replica's batch)) and its own fields. A configuration that does not fit in device memory
+is never simulated: the result says `status: out_of_memory` with the numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from hardware_models.catalog_io import make_device
-from simulator.engine.loop import simulate
+from hardware_models.topology import Topology
+from simulator.api import build
+from simulator.config.request import scenario_request, validated
+from simulator.config.schema import Scenario, Workload
 from simulator.core.errors import UserError
+from simulator.engine.loop import simulate
 from simulator.engine.plan import single_device_plan
-from simulator.results.metrics import breakdown, bottleneck, per_layer
-from simulator.engine.trace import Trace
-from workloads.builder import build_graph
-from workloads.model_def import ModelDef, load_model
-from workloads.ops import OpGraph
+from simulator.parallel import ClusterPlan, Job, strategy
+from simulator.parallel.collectives import collective
+from simulator.results.metrics import per_layer, step_metrics
+from simulator.results.prediction import Prediction
+
+__all__ = ["Prediction", "predict", "predict_full", "predict_on", "predict_scenario",
+           "predict_step"]
 
 
-FRAMEWORKS = ("pytorch", "cupy", "numpy")  # whose kernels run (selects per-library rates)
-
-
-@dataclass
-class Prediction:
-    """The result dict plus the objects behind it (for reports and traces)."""
-
-    result: dict[str, Any]
-    graph: OpGraph
-    trace: Trace | None
-    device: Any
-
-
-def _memory_fields(graph: OpGraph, device: Any) -> dict[str, Any]:
-    peak = graph.memory["peak_bytes"]
-    return {"memory_peak_bytes": peak, "memory_capacity_bytes": device.memory_bytes,
-            "memory": dict(graph.memory), "fits": peak <= device.memory_bytes}
-
-
-def predict_single(model: ModelDef, device: Any, batch: int, precision: str, mode: str,
-                   optimizer: str = "sgd", sync_input: bool = False,
-                   conv_algorithm: str = "implicit_gemm") -> Prediction:
-    graph = build_graph(model, batch, mode, precision, optimizer, sync_input, conv_algorithm)
-    result: dict[str, Any] = {
-        "model": model.name, "hardware": device.name, "batch": batch, "precision": precision,
-        "mode": mode, "devices": 1, "cores": device.cores,
-        "calibration": getattr(getattr(device, "profile", None), "origin", "ideal"),
-        "flops": graph.flops, "bytes": graph.bytes, "params": graph.params,
-        **_memory_fields(graph, device),
-    }
-    if not result["fits"]:
-        result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,
-                      error=(f"out of memory: needs {graph.memory['peak_bytes'] / 1e9:.2f} GB, "
-                             f"{device.name} has {device.memory_bytes / 1e9:.2f} GB"))
-        return Prediction(result, graph, None, device)
-    trace = simulate(single_device_plan(graph, device))
-    parts = breakdown(trace)
-    step = trace.end_s
-    gemm_dtype = next((op.dtype for op in graph.ops() if op.kind == "gemm"), "fp32")
-    result.update(
-        status="ok", step_time_s=step, samples_per_s=batch / step, breakdown=parts,
-        bottleneck=bottleneck(parts),
-        utilisation=graph.flops / (step * device.peak_flops(gemm_dtype)),
-        achieved_flops_per_s=graph.flops / step,
-    )
-    return Prediction(result, graph, trace, device)
-
-
-def predict_full(model: str | ModelDef, hardware: str, batch: int = 1, precision: str = "fp32",
-                 mode: str = "train", optimizer: str = "sgd", per_layer_times: bool = False,
-                 spec_sheet: bool = False, sync_input: bool = False,
-                 conv_algorithm: str = "implicit_gemm", framework: str = "pytorch") -> Prediction:
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise UserError(f"batch must be a positive integer, got {batch}")
-    if framework not in FRAMEWORKS:
-        raise UserError(f"unknown framework '{framework}'; valid: {', '.join(FRAMEWORKS)}")
-    model_def = load_model(model) if isinstance(model, str) else model
-    device = make_device(hardware, spec_sheet=spec_sheet, framework=framework)
-    pred = predict_single(model_def, device, batch, precision, mode, optimizer, sync_input,
-                          conv_algorithm)
+def predict_scenario(scenario: Scenario, per_layer_times: bool = False) -> Prediction:
+    """The prediction of one scenario, whatever its number of devices."""
+    model, device = build.scenario_parts(scenario)
+    options = dict(scenario.parallel.options) if scenario.parallel is not None else {}
+    topo = build.hardware_topology(scenario.hardware, device, options.pop("nics_per_node", 1))
+    pred = predict_step(scenario.workload, model, device, topo, scenario.strategy, options)
     if per_layer_times and pred.trace is not None:
         pred.result["layers"] = per_layer(pred.trace)
     return pred
 
 
-def predict(model: str | ModelDef, hardware: str, batch: int = 1, precision: str = "fp32",
+def _job(workload: Workload, model: Any, device: Any, topo: Topology,
+         options: dict[str, Any]) -> Job:
+    return Job(model, device, topo, workload.batch, build.graph_factory(model, workload),
+               build.layers_factory(model, workload), workload.precision, workload.mode,
+               workload.optimizer, options.pop("collective", "allreduce"), options,
+               workload.global_batch)
+
+
+def _named(registry: Any, name: str, field: str) -> Any:
+    try:
+        return registry.get(name)
+    except UserError as err:
+        raise UserError(f"{field}: {err}") from None
+
+
+def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
+                 strategy_name: str = "single", options: dict[str, Any] | None = None) -> Prediction:
+    """One step of `workload` on `topo` (one device or many) under `strategy_name`."""
+    plan_fn = _named(strategy, strategy_name, "parallel")
+    job = _job(workload, model, device, topo, dict(options or {}))
+    _named(collective, job.collective, "options.collective")
+    cplan = plan_fn(job)
+    result = _header(job, strategy_name, cplan)
+    if not result["fits"]:
+        return Prediction(_out_of_memory(result, cplan, device, topo.size), cplan.graph, None,
+                          device)
+    trace = simulate(cplan.plan)
+    peak = device.peak_flops(_gemm_dtype(cplan)) * topo.size
+    timing = step_metrics(trace, cplan.plan, cplan.samples_per_step, cplan.flops_per_step, peak)
+    if strategy_name == "single":
+        timing.pop("communication_s")
+    else:
+        timing.update(_scaling(job, cplan, timing["samples_per_s"]))
+    result.update(timing)
+    return Prediction(result, cplan.graph, trace, device)
+
+
+def _gemm_dtype(cplan: ClusterPlan) -> str:
+    return next((op.dtype for op in cplan.graph.ops() if op.kind == "gemm"), "fp32")
+
+
+def _scaling(job: Job, cplan: ClusterPlan, samples_per_s: float) -> dict[str, float]:
+    """One device running one replica's batch alone, through the same graph factory."""
+    single_s = simulate(single_device_plan(cplan.graph, job.device)).end_s
+    return {"single_device_step_time_s": single_s,
+            "scaling_efficiency": samples_per_s / (job.topo.size * cplan.graph.batch / single_s)}
+
+
+def _header(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[str, Any]:
+    device, topo, graph = job.device, job.topo, cplan.graph
+    peak = cplan.memory["peak_bytes"]
+    workers = cplan.sample_devices or topo.size
+    result = {
+        "model": job.model.name, "hardware": device.name,
+        "batch": job.batch if job.batch is not None else cplan.samples_per_step / workers,
+        "global_batch": cplan.samples_per_step, "precision": job.precision, "mode": job.mode,
+        "devices": topo.size, "cores": topo.size * device.cores,
+        "calibration": getattr(getattr(device, "profile", None), "origin", "ideal"),
+        "flops": cplan.flops_per_step,
+        "bytes": graph.bytes * cplan.samples_per_step / graph.batch, "params": graph.params,
+        "memory_peak_bytes": peak, "memory_capacity_bytes": device.memory_bytes,
+        "memory": dict(cplan.memory), "fits": peak <= device.memory_bytes,
+    }
+    if strategy_name != "single":
+        result.update(_cluster_fields(job, strategy_name, cplan))
+    return result
+
+
+def _cluster_fields(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[str, Any]:
+    topo = job.topo
+    return {"nodes": topo.nodes, "devices_per_node": topo.devices_per_node,
+            "parallel": strategy_name, "collective": job.collective,
+            "simulated": "symmetric" if cplan.plan.replicas > 1 else "full",
+            "intra_link": topo.intra.name if topo.intra is not None else None,
+            "inter_link": topo.inter.name if topo.inter is not None else None,
+            "samples_per_step": cplan.samples_per_step, **cplan.extra}
+
+
+def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, device: Any,
+                   devices: int) -> dict[str, Any]:
+    per_device = " per device" if devices > 1 else ""
+    result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,
+                  error=(f"out of memory: needs {cplan.memory['peak_bytes'] / 1e9:.2f} GB"
+                         f"{per_device}, {device.name} has {device.memory_bytes / 1e9:.2f} GB"))
+    return result
+
+
+def predict_on(model: Any, device: Any, topo: Topology, strategy_name: str = "single",
+               options: dict[str, Any] | None = None, **workload: Any) -> Prediction:
+    """`predict_step` for objects already built (a device model, a topology of any shape):
+    `workload` holds the fields of the experiment schema's `workload` (batch, precision,
+    mode, optimizer, sync_input, conv_algorithm, global_batch)."""
+    request = validated(Workload, {"model": model, **workload})
+    return predict_step(request, build.workload_model(request), device, topo, strategy_name,
+                        options)
+
+
+def predict_full(model: Any, hardware: Any, per_layer_times: bool = False,
+                 **options: Any) -> Prediction:
+    """`predict` with the objects behind the result (graph, trace, device)."""
+    return predict_scenario(scenario_request(model, hardware, **options), per_layer_times)
+
+
+def predict(model: Any, hardware: Any, batch: int | None = 1, precision: str = "fp32",
             mode: str = "train", optimizer: str = "sgd", per_layer: bool = False,
-            spec_sheet: bool = False, sync_input: bool = False,
-            conv_algorithm: str = "implicit_gemm", framework: str = "pytorch") -> dict[str, Any]:
-    """Predict one training or inference step; see the module docstring for the fields."""
-    return predict_full(model, hardware, batch, precision, mode, optimizer, per_layer,
-                        spec_sheet, sync_input, conv_algorithm, framework).result
+            **options: Any) -> dict[str, Any]:
+    """Predict one step; the keyword options are those of `scenario_request` (devices,
+    parallel, options, spec_sheet, sync_input, conv_algorithm, framework, global_batch,
+    links). See the module docstring for the fields."""
+    return predict_full(model, hardware, per_layer, batch=batch, precision=precision,
+                        mode=mode, optimizer=optimizer, **options).result

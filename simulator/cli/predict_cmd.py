@@ -1,56 +1,83 @@
-"""`python -m simulator predict`: one prediction as JSON or as a readable table."""
+"""`python -m simulator predict`: one step (one device or many) or one collective alone, as
+JSON or as a readable table. The flags become the same typed request an experiment file's
+scenario is (`simulator.config.request`), so every check is the config layer's."""
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
+from simulator.api.build import hardware_device
+from simulator.api.cluster import predict_collective
+from simulator.api.predict import predict_scenario
+from simulator.config.request import scenario_request, validated
+from simulator.config.schema import Hardware
 from simulator.core.errors import UserError
-from simulator.api.predict import predict
+from simulator.report.tables import collective_table, step_table
 
 OUT_OF_MEMORY_EXIT = 3
+MAX_COLLECTIVE_BYTES = 1e15  # a petabyte: far beyond any device's memory
+REQUEST_FLAGS = ("batch", "global_batch", "precision", "mode", "optimizer", "sync_input",
+                 "conv_algorithm", "framework", "spec_sheet", "devices", "devices_per_node",
+                 "intra_link", "inter_link")
 
 
-def _check(opts: dict[str, Any]) -> None:
-    if opts["model"] is None and opts["collective"] is None:
-        raise UserError("predict needs --model (or --collective)")
-    if opts["batch"] < 1:
-        raise UserError(f"--batch must be a positive integer, got {opts['batch']}")
-    if opts["devices"] < 1:
-        raise UserError(f"--devices must be a positive integer, got {opts['devices']}")
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """`--option KEY=VALUE` pairs: the strategy options of YAML's `parallel.options`."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--option: expected KEY=VALUE, got {pair!r}")
+        options[key] = _scalar(text)
+    return options
 
 
-def _table(result: dict[str, Any]) -> str:
-    lines = [f"{result['model']} on {result['hardware']}: {result['mode']}, batch "
-             f"{result['batch']}, {result['precision']} ({result['calibration']} profile)"]
-    if result["status"] != "ok":
-        return "\n".join(lines + [result["error"]])
-    lines.append(f"  step time      {result['step_time_s'] * 1e3:12.3f} ms")
-    lines.append(f"  throughput     {result['samples_per_s']:12.1f} samples/s")
-    lines.append(f"  FLOPs          {result['flops'] / 1e9:12.1f} GFLOP")
-    lines.append(f"  memory peak    {result['memory_peak_bytes'] / 1e9:12.2f} GB "
-                 f"of {result['memory_capacity_bytes'] / 1e9:.1f} GB")
-    lines.append(f"  utilisation    {result['utilisation'] * 100:12.1f} % of peak")
-    lines.append("  breakdown:")
-    step = result["step_time_s"]
-    for cat, t in result["breakdown"].items():
-        lines.append(f"    {cat:14s} {t * 1e3:10.3f} ms  {100 * t / step:5.1f} %")
-    for row in result.get("layers", []):
-        lines.append(f"    {row['layer']:>24s} {row['phase']:10s} {row['time_s'] * 1e3:10.3f} ms")
-    return "\n".join(lines)
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text, text)
+
+
+def _print(result: dict[str, Any], as_json: bool, table: str) -> None:
+    print(json.dumps(result, sort_keys=True) if as_json else table)
 
 
 def run_predict(**opts: Any) -> None:
-    _check(opts)
-    if opts["collective"] is not None or opts["devices"] > 1:
-        from simulator.cli.cluster_cmd import run_cluster_predict
-
-        run_cluster_predict(opts)
+    if opts["collective"] is not None:
+        _run_collective(opts)
         return
-    result = predict(opts["model"], opts["hardware"], opts["batch"], opts["precision"],
-                     opts["mode"], opts["optimizer"], opts["per_layer"], opts["spec_sheet"],
-                     opts["sync_input"], opts["conv_algorithm"], opts["framework"])
-    print(json.dumps(result, sort_keys=True) if opts["json_out"] else _table(result))
+    if opts.get("bytes_") is not None:
+        raise UserError("--bytes is the size of a --collective; give --collective too")
+    if opts["model"] is None:
+        raise UserError("predict needs --model (or --collective)")
+    request = scenario_request(opts["model"], opts["hardware"], parallel=opts["parallel"],
+                               options=parse_options(opts["option"]),
+                               **{k: opts[k] for k in REQUEST_FLAGS})
+    result = predict_scenario(request, opts["per_layer"]).result
+    _print(result, opts["json_out"], step_table(result))
     if result["status"] == "out_of_memory":
         sys.exit(OUT_OF_MEMORY_EXIT)
+
+
+def _run_collective(opts: dict[str, Any]) -> None:
+    size = opts.get("bytes_")
+    if size is None:
+        raise UserError("--collective needs --bytes (the message size in bytes)")
+    if not (math.isfinite(size) and size > 0) or size > MAX_COLLECTIVE_BYTES:
+        raise UserError(f"--bytes: must be a finite positive number of at most "
+                        f"{MAX_COLLECTIVE_BYTES:.0e} bytes, got {size:g}")
+    hw = validated(Hardware, {"device": opts["hardware"], "count": opts["devices"],
+                              "devices_per_node": opts["devices_per_node"],
+                              "intra_link": opts["intra_link"], "inter_link": opts["inter_link"],
+                              "spec_sheet": opts["spec_sheet"]})
+    result, _trace = predict_collective(
+        opts["collective"], opts["bytes_"], hardware_device(hw), devices=hw.count,
+        devices_per_node=hw.per_node, intra_link=hw.intra_link, inter_link=hw.inter_link,
+        options=parse_options(opts["option"]))
+    _print(result, opts["json_out"], collective_table(result))

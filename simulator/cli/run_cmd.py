@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from simulator.config.schema import load_experiment
-from simulator.api.experiment import check_runnable, run_experiment
+from simulator.api.experiment import run_experiment
 from simulator.report.figure_style import format_count, format_time
 from simulator.report.published_table import published_table
 from simulator.report.output_folder import check_target, default_folder, write_run
@@ -83,7 +83,6 @@ def run_experiment_cli(experiment: str, out: str | None, quick: bool) -> None:
     config = load_experiment(path)
     target = Path(out) if out else default_folder(path)
     check_target(target)
-    check_runnable(config)
     with scenario_progress(len(config.scenarios)) as on_done:
         runs = run_experiment(config, on_done)
     print(f"writing {target} ...", flush=True)

@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from simulator.core.errors import unknown_name
+
 Loc = tuple[str | int, ...]
 REPHRASE = {"Input should be": "must be", "Value error, ": "", "Assertion failed, ": ""}
 
@@ -26,6 +28,13 @@ def invalid(message: str, subpath: Sequence[str | int] = ()) -> PydanticCustomEr
     """An error for a validator to raise: `message` shown as is, located at field + subpath."""
     return PydanticCustomError("invalid", "{detail}", {"detail": message,
                                                        "subpath": tuple(subpath)})
+
+
+def one_of(kind: str, value: Any, valid: Sequence[str]) -> Any:
+    """`value` if it is one of `valid`, else the unknown-name error listing them."""
+    if not isinstance(value, str) or value not in valid:
+        raise invalid(str(unknown_name(kind, str(value), list(valid))))
+    return value
 
 
 def check_finite(value: Any, path: tuple[str | int, ...] = ()) -> None:

@@ -58,6 +58,8 @@ def _check_inline_model(model: ModelDef) -> ModelDef:
 
 def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef:
     """A catalog name stays a name; a model file or an inline mapping becomes a ModelDef."""
+    if isinstance(value, ModelDef):
+        return _check_inline_model(value)
     if isinstance(value, dict):
         return _check_inline_model(nested(ModelDef, value))
     if not isinstance(value, str) or not value:
@@ -137,6 +139,10 @@ DeviceRef = str | DerivedDevice | CPUSpec | GPUSpec
 
 def device_ref(value: Any) -> DeviceRef:
     """Check a device reference; inline definitions become validated objects."""
+    if isinstance(value, str) and value.endswith((".yaml", ".yml")):
+        if not Path(value).is_file():
+            raise invalid(f"profile file {value} does not exist")
+        return value  # a calibrated profile by path: read (and checked) when the device is made
     if isinstance(value, str):
         valid = device_names() + list(BUILTIN)
         if value not in valid:

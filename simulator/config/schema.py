@@ -28,16 +28,20 @@ from pydantic import (
 )
 
 from hardware_models.spec import CPUSpec, GPUSpec
-from simulator.config.errors import check_finite, first_error, invalid
+from simulator.config.errors import check_finite, first_error, invalid, one_of
 from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
+from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
 from simulator.core.yaml_source import PathPart, YamlSource, read_yaml_source
 from workloads.model_def import ModelDef
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
+from workloads.resolve import CONV_ALGORITHMS
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
 FigureFormat = Literal["png", "svg"]
+FRAMEWORKS = ("pytorch", "cupy", "numpy")  # whose kernels run (selects per-library rates)
+MAX_DEVICES_PER_NODE = 8
 ANCHOR_PREFIX = "x-"  # top-level keys for YAML anchors only (as in docker compose), not read
 
 
@@ -60,10 +64,15 @@ class Workload(_Strict):
     """What runs: a model, a batch per device, precision, mode, optimizer, optional dataset."""
 
     model: str | ModelDef
-    batch: PositiveCount = Field(description="samples per device per step")
+    batch: PositiveCount | None = Field(default=None, description="samples each device "
+                                        "processes per step (give this or global_batch)")
+    global_batch: PositiveCount | None = Field(default=None, description="samples the whole "
+                                               "cluster processes per step (instead of batch)")
     precision: str = "fp32"
     mode: Literal["train", "infer"] = "train"
     optimizer: str = "sgd"
+    conv_algorithm: str = Field("implicit_gemm", description="implicit_gemm (cuDNN) or im2col "
+                                "(explicit lowering: Caffe, Torch nn, CuPy)")
     dataset_size: PositiveCount | None = Field(default=None, description="samples in one epoch")
     epochs: PositiveCount | None = Field(default=None, description="passes over the dataset (default 1)")
     sync_input: Annotated[bool, Field(strict=True)] = Field(
@@ -82,6 +91,20 @@ class Workload(_Strict):
         if value not in valid:
             raise invalid(str(unknown_name(str(info.field_name), str(value), valid)))
         return value
+
+    @field_validator("conv_algorithm", mode="before")
+    @classmethod
+    def _conv_algorithm(cls, value: Any) -> Any:
+        return one_of("conv algorithm", value, CONV_ALGORITHMS)
+
+    @model_validator(mode="after")
+    def _one_batch(self) -> Workload:
+        if self.batch is None and self.global_batch is None:
+            raise invalid("missing: give batch (samples per device) or global_batch", ("batch",))
+        if self.batch is not None and self.global_batch is not None:
+            raise invalid("give batch (samples per device) or global_batch, not both",
+                          ("global_batch",))
+        return self
 
     @model_validator(mode="after")
     def _epochs_need_dataset(self) -> Workload:
@@ -103,6 +126,13 @@ class Hardware(_Strict):
     intra_link: str | None = None
     inter_link: str | None = None
     spec_sheet: Annotated[bool, Field(strict=True)] = False
+    framework: str = Field("pytorch", description="whose kernels run: pytorch, cupy or numpy "
+                           "(selects the per-library kernel rates of a profile)")
+
+    @field_validator("framework", mode="before")
+    @classmethod
+    def _framework(cls, value: Any) -> Any:
+        return one_of("framework", value, FRAMEWORKS)
 
     @field_validator("device", mode="before")
     @classmethod
@@ -119,7 +149,15 @@ class Hardware(_Strict):
         if self.devices_per_node is not None and self.devices_per_node > self.count:
             raise invalid(f"must be at most count ({self.count}), got {self.devices_per_node}",
                           ("devices_per_node",))
+        if self.count % self.per_node:
+            raise invalid(f"count ({self.count}) must be a multiple of devices_per_node "
+                          f"({self.per_node})", ("devices_per_node",))
         return self
+
+    @property
+    def per_node(self) -> int:
+        """Devices per node: as given, else up to MAX_DEVICES_PER_NODE (one DGX-like node)."""
+        return self.devices_per_node or min(self.count, MAX_DEVICES_PER_NODE)
 
     @property
     def device_name(self) -> str:
@@ -131,8 +169,15 @@ class Hardware(_Strict):
 class Parallel(_Strict):
     """How a multi-device scenario splits the work; `options` go to the strategy as is."""
 
-    strategy: Literal["single", "data", "model", "pipeline", "parameter_server"] = "data"
+    strategy: str = Field("data", description="a name of the strategy registry (plugins too)")
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value not in plugins.strategy:
+            raise invalid(str(unknown_name("strategy", str(value), plugins.strategy.names())))
+        return value
 
     @field_validator("options", mode="before")
     @classmethod

@@ -20,7 +20,6 @@ from simulator.parallel.job import (
     simulated_devices,
     strategy,
 )
-from workloads.builder import build_graph, resolve_layers
 from workloads.ops import OpGraph
 
 DDP_BUCKET_BYTES = 25 * 2**20
@@ -29,7 +28,7 @@ GRAD_BYTES_PER_PARAM = 4  # fp32 gradients (master weights stay fp32 under autoc
 
 def gradient_buckets(job: Job, graph: OpGraph, bucket_bytes: float) -> list[tuple[str, float]]:
     """(op after which the bucket is complete, gradient bytes), in backward order."""
-    params = {layer.name: layer.cost.params for layer in resolve_layers(job.model, job.batch)}
+    params = {layer.name: layer.cost.params for layer in job.layers_for(graph.batch)}
     last_grad_op: dict[str, str] = {}
     for op in graph.ops():
         if op.phase == "bwd_weight":
@@ -50,7 +49,7 @@ def gradient_buckets(job: Job, graph: OpGraph, bucket_bytes: float) -> list[tupl
 def data_parallel(job: Job) -> ClusterPlan:
     check_options(job, "data", ("bucket_bytes",))
     bucket_bytes = job.options.get("bucket_bytes", DDP_BUCKET_BYTES)
-    graph = build_graph(job.model, job.batch, job.mode, job.precision, job.optimizer)
+    graph = job.graph(job.replica_batch(1, job.topo.size))
     group = list(range(job.topo.size))
     simulated = simulated_devices(job, group, 0)
     plan, comm = new_plan(job, simulated)
@@ -70,5 +69,5 @@ def data_parallel(job: Job) -> ClusterPlan:
             for d in simulated:
                 synced[d] += done.get(d, ())
     extra = {"buckets": len(buckets), "gradient_bytes": sum(buckets.values())}
-    return ClusterPlan(plan, graph, job.batch * job.topo.size, graph.flops * job.topo.size,
+    return ClusterPlan(plan, graph, graph.batch * job.topo.size, graph.flops * job.topo.size,
                        dict(graph.memory), extra)

@@ -19,25 +19,55 @@ from simulator.core.errors import UserError
 from simulator.engine.plan import STREAM_OF_KIND, Plan, Task
 from simulator.core.registry import Registry
 from workloads.model_def import ModelDef
+from workloads.resolve import ResolvedLayer
 from workloads.ops import Op, OpGraph
 
 FULL_SIMULATION_MAX_DEVICES = 8  # 'auto': simulate every device up to this many
 SIMULATE_CHOICES = ("auto", "full", "symmetric")
 
 
+GraphFactory = Callable[[int], OpGraph]  # batch -> the step's OpGraph (every workload option)
+
+
 @dataclass
 class Job:
-    """One training or inference step of `model` on every device of `topo`."""
+    """One training or inference step of `model` on every device of `topo`.
+
+    `batch` is what every device processes per step (its own samples under data parallelism;
+    the samples its part of the model sees under model or pipeline parallelism), or None
+    when the workload gives `global_batch`, the samples of the whole cluster per step.
+    Strategies get their graphs from `graph(batch)`, built once per batch by the caller's
+    factory with all of the workload's options; they never build one themselves."""
 
     model: ModelDef
     device: Any
     topo: Topology
-    batch: int
+    batch: int | None
+    graph_for: GraphFactory
+    layers_for: Callable[[int], list[ResolvedLayer]]
     precision: str = "fp32"
     mode: str = "train"
     optimizer: str = "sgd"
     collective: str = "allreduce"
     options: dict[str, Any] = field(default_factory=dict)
+    global_batch: int | None = None
+    _graphs: dict[int, OpGraph] = field(default_factory=dict, repr=False)
+
+    def graph(self, batch: int) -> OpGraph:
+        if batch not in self._graphs:
+            self._graphs[batch] = self.graph_for(batch)
+        return self._graphs[batch]
+
+    def replica_batch(self, devices_per_replica: int, replicas: int) -> int:
+        """Samples one model replica processes per step: `batch` times the devices that
+        share the replica's samples, or the global batch divided among the replicas."""
+        if self.global_batch is None:
+            assert self.batch is not None
+            return self.batch * devices_per_replica
+        if self.global_batch % replicas:
+            raise UserError(f"global_batch: {self.global_batch} samples do not divide among "
+                            f"{replicas} model replicas")
+        return self.global_batch // replicas
 
     @property
     def symmetric(self) -> bool:
@@ -69,7 +99,7 @@ class ClusterPlan:
     flops_per_step: float  # FLOPs of the whole cluster per step
     memory: dict[str, float]  # bytes on the busiest device
     extra: dict[str, Any] = field(default_factory=dict)  # strategy-specific result fields
-    wait_floor_s: float = 0.0  # a step can be no shorter (e.g. parameter-server updates)
+    sample_devices: int | None = None  # devices that process samples (default: all)
 
 
 Strategy = Callable[[Job], ClusterPlan]

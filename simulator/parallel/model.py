@@ -26,8 +26,9 @@ from simulator.parallel.job import (
     simulated_devices,
     strategy,
 )
+from simulator.parallel.pipeline import pipeline_plan
 from simulator.parallel.shard import grid, halo_pairs, interior, shard_op
-from workloads.builder import ResolvedLayer, resolve_layers
+from workloads.resolve import ResolvedLayer
 from workloads.ops import OpGraph
 from workloads.precision import get_precision
 
@@ -42,7 +43,7 @@ class SpatialReplica:
         self.job, self.graph, self.comm, self.group = job, graph, comm, group
         self.simulated = simulated
         self.parts = len(group)
-        self.layers = {l.name: l for l in resolve_layers(job.model, graph.batch)}
+        self.layers = {l.name: l for l in job.layers_for(graph.batch)}
         self.args = {l.name: l.args() for l in job.model.layers}
         self.act_bytes = get_precision(job.precision).act_bytes
         self.last_of: dict[tuple[str, str], str] = {}
@@ -134,17 +135,14 @@ def model_parallel(job: Job) -> ClusterPlan:
     split = job.options.get("split", "spatial")
     if split not in SPLITS:
         raise UserError(f"options.split: must be one of {', '.join(SPLITS)}, got {split!r}")
+    replica = job.replica_batch(job.topo.size, 1)
     if split == "layers":
-        from simulator.parallel.pipeline import pipeline_plan
-
-        return pipeline_plan(job, micro_batches=1)
-    from workloads.builder import build_graph
-
-    graph = build_graph(job.model, job.batch, job.mode, job.precision, job.optimizer)
+        return pipeline_plan(job, replica, micro_batches=1)
+    graph = job.graph(replica)
     group = list(range(job.topo.size))
     simulated = simulated_devices(job, group, interior(group))
     plan, comm = new_plan(job, simulated)
     SpatialReplica(job, graph, comm, group, simulated).build({d: () for d in simulated})
     extra: dict[str, Any] = {"partitions": len(group), "grid": list(grid(len(group)))}
-    return ClusterPlan(plan, graph, job.batch, graph.flops, divided_memory(graph, len(group)),
+    return ClusterPlan(plan, graph, graph.batch, graph.flops, divided_memory(graph, len(group)),
                        extra)

@@ -12,17 +12,20 @@ There is no barrier between replicas: the reported step time is one worker's. Re
 simulated starting together, so their fetches and pushes meet at the shards at once, the
 worst case for the servers' links; replicas that drift apart would share them better.
 A step can be no shorter than the time the busiest server device needs to apply one update
-from every replica to its shards (`ps_update_s`).
+from every replica to its shards (`ps_update_s`): a task in the plan, see
+`_add_server_updates`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from simulator.core.errors import UserError
+from simulator.engine.plan import Plan, Task
 from simulator.parallel.job import ClusterPlan, Job, check_options, new_plan, op_task, strategy
 from simulator.parallel.model import SpatialReplica, divided_memory
 from simulator.parallel.pipeline import scale_op
 from simulator.parallel.shard import interior
-from workloads.builder import build_graph
 from workloads.ops import Op, OpGraph
 
 PARAM_BYTES = 4  # fp32 parameters and gradients on the wire
@@ -48,7 +51,7 @@ def downpour(job: Job) -> ClusterPlan:
     if job.mode != "train":
         raise UserError("parallel: parameter_server needs mode train")
     partitions, replicas, workers, servers = _layout(job)
-    graph = build_graph(job.model, job.batch, job.mode, job.precision, job.optimizer)
+    graph = job.graph(job.replica_batch(partitions, replicas))
     groups = [workers[r * partitions:(r + 1) * partitions] for r in range(replicas)]
     rep = interior(groups[0])
     simulated = [rep] if job.symmetric else list(range(job.topo.size))
@@ -69,11 +72,24 @@ def downpour(job: Job) -> ClusterPlan:
         for d in simulated:
             preds = pushed.get(d, ())
             plan.add(op_task(update, comm.plan_index[d], job.device, preds, f"d{d}.ps."))
+    else:
+        _add_server_updates(job, plan, update, [comm.plan_index[d] for d in simulated])
     extra = {"replicas": replicas, "partitions": partitions, "ps_shards": len(servers),
              "ps_devices": job.topo.size - len(workers), "ps_update_s": update_s}
-    return ClusterPlan(plan, graph, job.batch * replicas, graph.flops * replicas,
+    return ClusterPlan(plan, graph, graph.batch * replicas, graph.flops * replicas,
                        divided_memory(graph, partitions), extra,
-                       wait_floor_s=0.0 if colocated else update_s)
+                       sample_devices=len(workers))
+
+
+def _add_server_updates(job: Job, plan: Plan, update: Op, plan_devices: list[int]) -> None:
+    """The steady state of asynchronous SGD: while the workers run step k, the busiest server
+    applies the pushes of step k-1, so a step lasts at least one round of updates. The round
+    is a task of its own on a `server` stream beside each worker (it needs no inputs of this
+    step); from the worker's view it is time spent waiting on communication."""
+    cost = job.device.op_cost(update)
+    waiting = replace(update, kind="collective", layer="parameter_servers")
+    for i in plan_devices:
+        plan.add(Task(f"p{i}.ps.update", waiting, i, "server", (), cost, 0.0))
 
 
 def _update(graph: OpGraph, servers: list[int], replicas: int) -> Op:

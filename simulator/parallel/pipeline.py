@@ -19,7 +19,6 @@ from simulator.parallel.comm_plan import CommPlanner
 from simulator.core.errors import UserError
 from simulator.parallel.job import ClusterPlan, Job, check_options, op_task, strategy
 from simulator.engine.plan import Plan
-from workloads.builder import build_graph, resolve_layers
 from workloads.ops import Op, OpGraph
 from workloads.precision import get_precision
 
@@ -54,7 +53,7 @@ def scale_op(op: Op, fraction: float) -> Op:
 
 
 def _stage_of_layers(job: Job, graph: OpGraph, stages: int) -> dict[str, int]:
-    layers = [l.name for l in resolve_layers(job.model, graph.batch)]
+    layers = [l.name for l in job.layers_for(graph.batch)]
     if stages > len(layers):
         raise UserError(f"devices: {stages} pipeline stages but the model has only "
                         f"{len(layers)} layers")
@@ -71,7 +70,7 @@ def _stage_of_layers(job: Job, graph: OpGraph, stages: int) -> dict[str, int]:
 class _Pipeline:
     def __init__(self, job: Job, micro: OpGraph, stage: dict[str, int], comm: CommPlanner):
         self.job, self.micro, self.stage, self.comm = job, micro, stage, comm
-        resolved = resolve_layers(job.model, micro.batch)
+        resolved = job.layers_for(micro.batch)
         self.layers = {l.name: l for l in resolved}
         self.last_layer = resolved[-1]
         self.act_bytes = get_precision(job.precision).act_bytes
@@ -99,13 +98,13 @@ class _Pipeline:
         return self.sent[key]
 
 
-def pipeline_plan(job: Job, micro_batches: int) -> ClusterPlan:
+def pipeline_plan(job: Job, replica_batch: int, micro_batches: int) -> ClusterPlan:
     stages = job.topo.size
-    if job.batch % micro_batches:
+    if replica_batch % micro_batches:
         raise UserError(f"options.micro_batches: {micro_batches} does not divide the batch "
-                        f"{job.batch}")
-    full = build_graph(job.model, job.batch, job.mode, job.precision, job.optimizer)
-    micro = build_graph(job.model, job.batch // micro_batches, job.mode, job.precision, job.optimizer)
+                        f"of the replica ({replica_batch})")
+    full = job.graph(replica_batch)
+    micro = job.graph(replica_batch // micro_batches)
     stage = _stage_of_layers(job, full, stages)
     plan = Plan(devices=[job.device] * stages)
     comm = CommPlanner(plan, job.topo, {d: d for d in range(stages)}, False, job.comm_launch_s())
@@ -121,7 +120,7 @@ def pipeline_plan(job: Job, micro_batches: int) -> ClusterPlan:
                 pipe.add(j, op)
     if job.mode == "train":
         _add_updates(job, full, micro, stage, plan, micro_batches)
-    return ClusterPlan(plan, full, job.batch, full.flops, _stage_memory(job, full, stage, stages),
+    return ClusterPlan(plan, full, full.batch, full.flops, _stage_memory(job, full, stage, stages),
                        {"stages": stages, "micro_batches": micro_batches})
 
 
@@ -129,7 +128,7 @@ def _add_updates(job: Job, full: OpGraph, micro: OpGraph, stage: dict[str, int],
                  micro_batches: int) -> None:
     """Each stage's share of the optimizer, after all its micro-batches' weight gradients."""
     step = full.op("optimizer.step")
-    params = {l.name: l.cost.params for l in resolve_layers(job.model, job.batch)}
+    params = {l.name: l.cost.params for l in job.layers_for(full.batch)}
     total = max(1, sum(params.values()))
     for s in range(job.topo.size):
         mine = [p for p in micro.predecessors("optimizer.step") if stage[micro.op(p).layer] == s]
@@ -141,7 +140,7 @@ def _add_updates(job: Job, full: OpGraph, micro: OpGraph, stage: dict[str, int],
 def _stage_memory(job: Job, full: OpGraph, stage: dict[str, int], stages: int) -> dict[str, float]:
     """The fullest stage's memory: weights and optimizer state by its share of the parameters,
     saved activations by its share of them (all micro-batches are kept), the input on stage 0."""
-    layers = resolve_layers(job.model, job.batch)
+    layers = job.layers_for(full.batch)
     params = max(1, sum(l.cost.params for l in layers))
     saved = max(1.0, sum(l.cost.saved_elems for l in layers))
     best: dict[str, float] = {}
@@ -161,5 +160,13 @@ def _stage_memory(job: Job, full: OpGraph, stage: dict[str, int], stages: int) -
 @strategy.register("pipeline")
 def pipeline(job: Job) -> ClusterPlan:
     check_options(job, "pipeline", ("micro_batches",))
-    default = max(m for m in range(1, min(job.batch, 4 * job.topo.size) + 1) if job.batch % m == 0)
-    return pipeline_plan(job, job.int_option("micro_batches", default))
+    replica = job.replica_batch(job.topo.size, 1)
+    return pipeline_plan(job, replica, job.int_option("micro_batches",
+                                                      gpipe_micro_batches(replica, job.topo.size)))
+
+
+def gpipe_micro_batches(replica_batch: int, stages: int) -> int:
+    """GPipe's choice (Huang et al. 2019, sec. 2.3: the bubble is negligible once there are
+    at least 4x as many micro-batches as stages): the largest divisor of the batch up to
+    4 x stages."""
+    return max(m for m in range(1, min(replica_batch, 4 * stages) + 1) if replica_batch % m == 0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from simulator.core.errors import UserError
 from simulator.parallel.job import ClusterPlan, Job, check_options, strategy
 from simulator.engine.plan import single_device_plan
-from workloads.builder import build_graph
 
 
 @strategy.register("single")
@@ -14,6 +13,6 @@ def single(job: Job) -> ClusterPlan:
     if job.topo.size != 1:
         raise UserError(f"parallel: strategy 'single' runs on 1 device, got {job.topo.size}; "
                         "use data, model, pipeline or parameter_server")
-    graph = build_graph(job.model, job.batch, job.mode, job.precision, job.optimizer)
-    return ClusterPlan(single_device_plan(graph, job.device), graph, job.batch, graph.flops,
+    graph = job.graph(job.replica_batch(1, 1))
+    return ClusterPlan(single_device_plan(graph, job.device), graph, graph.batch, graph.flops,
                        dict(graph.memory))

@@ -1,5 +1,6 @@
 """Metrics from a trace: step time, throughput, the time breakdown, per-layer times,
-utilisation and the bottleneck.
+utilisation, the bottleneck and communication time (`step_metrics` puts them together;
+every prediction's numbers come from here).
 
 The breakdown partitions the step time of the busiest device's compute stream: each
 kernel's time goes to `compute` or `memory` (whichever bound it) with its fixed overhead
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from simulator.engine.plan import Plan
 from simulator.engine.trace import Span, Trace
 
 CATEGORIES = ("compute", "memory", "launch", "transfer", "communication", "idle")
@@ -62,3 +64,38 @@ def bottleneck(parts: dict[str, float]) -> str:
 
 def span_totals(spans: list[Span]) -> tuple[float, float]:
     return sum(s.flops for s in spans), sum(s.bytes for s in spans)
+
+
+def communication_s(trace: Trace, plan: Plan, device: int) -> float:
+    """Time during which a transfer to or from `device` is in flight (union of spans). In a
+    symmetric plan the representative's comm tasks stand for all of its transfers."""
+    symmetric = plan.replicas > 1
+    touching = set()
+    for task in plan.tasks:
+        if task.transfer is None:
+            continue
+        ends = {e for f in task.transfer.flows for e in (f.src, f.dst)}
+        if task.device == device or (not symmetric and device in ends):
+            touching.add(task.name)
+    busy, cursor = 0.0, 0.0
+    for span in sorted((s for s in trace.spans if s.name in touching), key=lambda s: s.start_s):
+        start = max(span.start_s, cursor)
+        if span.end_s > start:
+            busy += span.end_s - start
+        cursor = max(cursor, span.end_s)
+    return busy
+
+
+def step_metrics(trace: Trace, plan: Plan, samples: int, flops: float,
+                 peak_flops_per_s: float) -> dict[str, Any]:
+    """The timing fields of a result: the step is the trace's end, the breakdown and the
+    communication time are those of the device that finishes last."""
+    device = critical_device(trace)
+    parts = breakdown(trace, device)
+    step = trace.end_s
+    return {
+        "status": "ok", "step_time_s": step, "samples_per_s": samples / step,
+        "breakdown": parts, "bottleneck": bottleneck(parts),
+        "utilisation": flops / (step * peak_flops_per_s), "achieved_flops_per_s": flops / step,
+        "communication_s": communication_s(trace, plan, device),
+    }

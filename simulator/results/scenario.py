@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from simulator.config.schema import Scenario
-from simulator.api.predict import Prediction
+from simulator.results.prediction import Prediction
 
 FROM_RESULT = ("status", "model", "hardware", "calibration", "step_time_s", "samples_per_s",
                "breakdown", "bottleneck", "utilisation", "memory_peak_bytes",
@@ -68,7 +68,7 @@ def scenario_row(scenario: Scenario, prediction: Prediction) -> dict[str, Any]:
     result, work, hw = prediction.result, scenario.workload, scenario.hardware
     row: dict[str, Any] = {"name": scenario.name, "description": scenario.description}
     row.update({key: result.get(key) for key in FROM_RESULT})
-    row.update(devices=hw.count, strategy=scenario.strategy, batch=work.batch,
+    row.update(devices=hw.count, strategy=scenario.strategy, batch=result.get("batch", work.batch),
                precision=work.precision, mode=work.mode,
                optimizer=work.optimizer if work.mode == "train" else None,
                sync_input=work.sync_input,

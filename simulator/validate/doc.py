@@ -56,7 +56,8 @@ def kernel_validation() -> list[dict[str, Any]]:
 
 def _step_time(model: str, hardware: str, batch: int, precision: str, mode: str,
                exclude_update: bool = False, **options: Any) -> float | None:
-    pred = predict_full(model, hardware, batch, precision, mode, per_layer_times=True, **options)
+    pred = predict_full(model, hardware, per_layer_times=True, batch=batch, precision=precision,
+                        mode=mode, **options)
     step = pred.result["step_time_s"]
     if step is None:
         return None
@@ -82,16 +83,14 @@ def end_to_end(file: str, hardware: str, precision_map: dict[str, str],
 
 
 def multi_device() -> list[dict[str, Any]]:
-    """DDP steps and NCCL all-reduces on 2 x H200 against predict_cluster / predict_collective."""
-    from simulator.api.cluster import predict_cluster, predict_collective
-    from workloads.model_def import load_model
+    """DDP steps and NCCL all-reduces on 2 x H200 against predict / predict_collective."""
+    from simulator.api.cluster import predict_collective
 
     rows = []
     for rec in (_load("h200x2-ddp-vgg16.json") or {}).get("records", []):
-        pred = predict_cluster(load_model(rec["model"]), make_device("h200"), devices=2,
-                               devices_per_node=2, intra_link="nvlink4", inter_link=None,
-                               parallel="data", batch=rec["batch"], precision=rec["precision"],
-                               mode="train").result
+        pred = predict_full(rec["model"], "h200", devices=2, intra_link="nvlink4",
+                            parallel="data", batch=rec["batch"], precision=rec["precision"],
+                            mode="train").result
         rows.append({"what": f"DDP vgg16 train b{rec['batch']} {rec['precision']}",
                      "measured_s": rec["median_s"], "predicted_s": pred["step_time_s"],
                      "measured_efficiency": rec["single_device_median_s"] / rec["median_s"],

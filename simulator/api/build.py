@@ -1,0 +1,106 @@
+"""From a validated Scenario to the objects a prediction runs on: the model definition, the
+device model (catalog, modified, inline or a profile by path), the topology and the graph
+factory that every strategy draws its OpGraphs from.
+
+Defaults: the intra-node link is NVLink on SXM boards (nvlink4 for h100-sxm and h200,
+nvlink3 for a100-sxm4) and the device's host link otherwise; the inter-node link is ib-ndr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hardware_models.catalog_io import (
+    build_device,
+    default_profile,
+    link_names,
+    load_link,
+    load_spec,
+    make_device,
+)
+from hardware_models.profile import spec_sheet_profile
+from hardware_models.spec import CPUSpec, GPUSpec
+from hardware_models.topology import Topology, build_cluster
+from simulator.config.refs import DerivedDevice
+from simulator.config.schema import Hardware, Scenario, Workload
+from simulator.core.errors import UserError
+from workloads.builder import build_graph, resolve_layers
+from workloads.model_def import ModelDef, load_model
+from workloads.ops import OpGraph
+from workloads.resolve import ResolvedLayer
+
+NVLINK_OF = {"h100-sxm": "nvlink4", "h200": "nvlink4", "a100-sxm4": "nvlink3"}
+DEFAULT_INTER = "ib-ndr"
+
+
+def workload_model(workload: Workload) -> ModelDef:
+    model = workload.model
+    return load_model(model) if isinstance(model, str) else model
+
+
+def _derived_device(ref: DerivedDevice, hw: Hardware) -> Any:
+    """The modified spec with the base device's profile: same efficiencies, new peaks."""
+    base = load_spec(ref.base)
+    profile = spec_sheet_profile(ref.base) if hw.spec_sheet else default_profile(base, hw.framework)
+    profile = profile.model_copy(update={"device": ref.display,
+                                         "origin": f"{profile.origin}, of {ref.base}"})
+    return build_device(ref.spec, profile)
+
+
+def hardware_device(hw: Hardware) -> Any:
+    """A ready device model for the hardware (catalog, modified, inline or profile path)."""
+    if isinstance(hw.device, str):
+        return make_device(hw.device, spec_sheet=hw.spec_sheet, framework=hw.framework)
+    if isinstance(hw.device, DerivedDevice):
+        return _derived_device(hw.device, hw)
+    spec: CPUSpec | GPUSpec = hw.device
+    profile = spec_sheet_profile(spec.name) if hw.spec_sheet else default_profile(spec, hw.framework)
+    return build_device(spec, profile)
+
+
+def default_intra_link(device: Any) -> str | None:
+    """NVLink through an NVSwitch on SXM boards, else the device's own host link (PCIe)."""
+    if device.name in NVLINK_OF:
+        return NVLINK_OF[device.name]
+    host = getattr(device, "host_link", None)
+    return host.name if host is not None else None
+
+
+def _link(name: str, field: str) -> Any:
+    if name not in link_names():
+        raise UserError(f"{field}: unknown link '{name}'; valid link names: {', '.join(link_names())}")
+    return load_link(name)
+
+
+def make_topology(device: Any, devices: int, devices_per_node: int, intra_link: str | None,
+                  inter_link: str | None, nics_per_node: int = 1) -> Topology:
+    """`devices` devices, `devices_per_node` to a node (counts validated by the config)."""
+    intra = intra_link if intra_link is not None else default_intra_link(device)
+    inter = inter_link if inter_link is not None else DEFAULT_INTER
+    return build_cluster(devices // devices_per_node, devices_per_node,
+                         _link(intra, "intra_link") if intra else None, _link(inter, "inter_link"),
+                         getattr(device, "host_link", None), nics_per_node)
+
+
+def hardware_topology(hw: Hardware, device: Any, nics_per_node: int = 1) -> Topology:
+    return make_topology(device, hw.count, hw.per_node, hw.intra_link, hw.inter_link,
+                         nics_per_node)
+
+
+def graph_factory(model: ModelDef, workload: Workload) -> Callable[[int], OpGraph]:
+    """batch -> the OpGraph of one step with every option of the workload."""
+    def build(batch: int) -> OpGraph:
+        return build_graph(model, batch, workload.mode, workload.precision, workload.optimizer,
+                           workload.sync_input, workload.conv_algorithm)
+    return build
+
+
+def layers_factory(model: ModelDef, workload: Workload) -> Callable[[int], list[ResolvedLayer]]:
+    def layers(batch: int) -> list[ResolvedLayer]:
+        return resolve_layers(model, batch, workload.conv_algorithm)
+    return layers
+
+
+def scenario_parts(scenario: Scenario) -> tuple[ModelDef, Any]:
+    return workload_model(scenario.workload), hardware_device(scenario.hardware)
