@@ -4,6 +4,11 @@ factory that turns a name into a ready device model.
 `make_device("h100-sxm")` uses the device's calibrated profile when the catalog has one;
 otherwise it borrows the efficiencies of the reference device of the same kind
 ('transferred'), and `spec_sheet=True` uses peak numbers only.
+
+A catalog entry's `kind:` names a device kind of the `hardware` registry (cpu, gpu, or a
+plugin's): the kind's class validates the entry with its `spec_model` and is built from it
+(docs/plugins.md). A device YAML may also be given by path (`--hardware my-tpu.yaml`), as
+may a calibrated profile. A kind without a `spec_model` (ideal) is a device by its name.
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from hardware_models.cpu import CPU
-from hardware_models.gpu import GPU
-from hardware_models.ideal import IdealDevice
 from hardware_models.links import Link
 from hardware_models.profile import Profile, for_framework, spec_sheet_profile
-from hardware_models.spec import CPUSpec, GPUSpec, LinkSpec
+from hardware_models.registry import hardware
+from hardware_models.spec import LinkSpec
 from simulator.core.errors import UserError, unknown_name
 
 REFERENCE_PROFILE = {"gpu": "h100-sxm", "cpu": "epyc-zen4-2vcpu"}
-BUILTIN = ("ideal",)
+BUILTIN = ("ideal",)  # the built-in kinds that are devices by name (see standalone_kinds)
+YAML_SUFFIXES = (".yaml", ".yml")
+Spec = Any  # a validated catalog entry: CPUSpec, GPUSpec or a plugin kind's spec model
 
 
 def _folder(sub: str) -> Any:
@@ -60,23 +65,48 @@ def validation_message(err: ValidationError, where: str) -> str:
     return f"{where}: {field}: {first['msg']}"
 
 
+def spec_model(kind: str) -> Any:
+    """The pydantic model that validates a catalog entry of device kind `kind`, or None."""
+    return getattr(hardware.get(kind), "spec_model", None)
+
+
+def device_kinds() -> list[str]:
+    """The device kinds a catalog entry may name in `kind:` (those with a spec model)."""
+    return [kind for kind in hardware.names() if spec_model(kind) is not None]
+
+
+def standalone_kinds() -> list[str]:
+    """Device kinds that are devices by their own name, built without a spec (ideal)."""
+    return [kind for kind in hardware.names() if spec_model(kind) is None]
+
+
+def _either(names: list[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return " or ".join(quoted) if len(quoted) < 3 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 @lru_cache(maxsize=None)
-def load_spec(name: str) -> CPUSpec | GPUSpec:
+def load_spec(name: str) -> Spec:
     if name not in device_names():
-        raise unknown_name("hardware", name, device_names() + list(BUILTIN))
+        raise unknown_name("hardware", name, device_names() + standalone_kinds())
     where = f"hardware_models/catalog/devices/{name}.yaml"
     return parse_spec(read_yaml((_folder("devices") / f"{name}.yaml").read_text(), where), where)
 
 
-def parse_spec(data: Any, where: str) -> CPUSpec | GPUSpec:
+def parse_spec(data: Any, where: str) -> Spec:
+    """Validate one catalog entry with its kind's spec model; errors are one line."""
     kind = data.get("kind") if isinstance(data, dict) else None
-    model = {"cpu": CPUSpec, "gpu": GPUSpec}.get(str(kind))
-    if model is None:
-        raise UserError(f"{where}: kind: must be 'cpu' or 'gpu', got {kind!r}")
+    kinds = device_kinds()
+    if not isinstance(kind, str) or kind not in kinds:
+        raise UserError(f"{where}: kind: must be {_either(kinds)}, got {kind!r}")
     try:
-        return model.model_validate(data)
+        spec = spec_model(kind).model_validate(data)
     except ValidationError as err:
         raise UserError(validation_message(err, where)) from None
+    host = getattr(spec, "host_link", None)
+    if isinstance(host, str) and host not in link_names():
+        raise UserError(f"{where}: host_link: {unknown_name('link', host, link_names())}")
+    return spec
 
 
 @lru_cache(maxsize=None)
@@ -96,14 +126,31 @@ def load_link(name: str) -> Link:
     return Link(spec, float(prof["efficiency"]), float(prof["latency_s"]), "calibrated")
 
 
-def load_profile_file(path: Path) -> Profile:
+def _read_file(path: Path, what: str) -> Any:
     if not path.is_file():
-        raise UserError(f"{path}: profile file does not exist")
-    data = read_yaml(path.read_text(), str(path))
+        raise UserError(f"{path}: {what} file does not exist")
+    return read_yaml(path.read_text(), str(path))
+
+
+def _profile(data: Any, where: str) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as err:
-        raise UserError(validation_message(err, str(path))) from None
+        raise UserError(validation_message(err, where)) from None
+
+
+def load_profile_file(path: Path) -> Profile:
+    return _profile(_read_file(path, "profile"), str(path))
+
+
+def is_spec_data(data: Any) -> bool:
+    """A device entry has `kind:`; a calibrated profile has `device:` instead."""
+    return isinstance(data, dict) and "kind" in data and "device" not in data
+
+
+def load_device_file(path: Path) -> Spec:
+    """A device entry (of any registered kind) from a YAML file outside the catalog."""
+    return parse_spec(_read_file(path, "device"), str(path))
 
 
 @lru_cache(maxsize=None)
@@ -115,14 +162,14 @@ def catalog_profile(name: str) -> Profile | None:
     return Profile.model_validate(data)
 
 
-def default_profile(spec: CPUSpec | GPUSpec, framework: str = "pytorch") -> Profile:
+def default_profile(spec: Spec, framework: str = "pytorch") -> Profile:
     """Calibrated if the catalog has it (`NAME.FRAMEWORK.yaml` first, for a library's own
     kernels, then `NAME.yaml`), else transferred from the kind's reference device; per-kernel
     rates only when predicting the library they were measured with."""
     own = catalog_profile(f"{spec.name}.{framework}") or catalog_profile(spec.name)
     if own is not None:
         return for_framework(own, framework)
-    ref = catalog_profile(REFERENCE_PROFILE[spec.kind])
+    ref = catalog_profile(REFERENCE_PROFILE.get(spec.kind, ""))
     if ref is None:
         return spec_sheet_profile(spec.name)
     ref = for_framework(ref, framework)
@@ -132,21 +179,37 @@ def default_profile(spec: CPUSpec | GPUSpec, framework: str = "pytorch") -> Prof
                                   **keep})
 
 
-def build_device(spec: CPUSpec | GPUSpec, profile: Profile) -> Any:
-    if isinstance(spec, GPUSpec):
-        return GPU(spec, profile, load_link(spec.host_link))
-    return CPU(spec, profile)
+def build_device(spec: Spec, profile: Profile) -> Any:
+    """The device of `spec`'s kind: `Kind(spec, profile)`, plus the host link when the spec
+    names one (`host_link:`, a catalog link)."""
+    cls = hardware.get(spec.kind)
+    host = getattr(spec, "host_link", None)
+    if isinstance(host, str):
+        return cls(spec, profile, load_link(host))
+    return cls(spec, profile)
+
+
+def _from_spec(spec: Spec, spec_sheet: bool, framework: str) -> Any:
+    if spec_sheet:
+        return build_device(spec, spec_sheet_profile(spec.name))
+    return build_device(spec, default_profile(spec, framework))
+
+
+def _from_file(path: Path, spec_sheet: bool, framework: str) -> Any:
+    """A device YAML (`kind:`) or a calibrated profile YAML (`device:` a catalog name)."""
+    data = _read_file(path, "device or profile")
+    if is_spec_data(data):
+        return _from_spec(parse_spec(data, str(path)), spec_sheet, framework)
+    profile = for_framework(_profile(data, str(path)), framework)
+    return build_device(load_spec(profile.device), profile)
 
 
 def make_device(name: str, spec_sheet: bool = False, framework: str = "pytorch") -> Any:
-    """A device model from a catalog name, 'ideal', or a profile YAML path; `framework` is
-    the library whose kernels run (pytorch by default; cupy or numpy to match measurements)."""
-    if name == "ideal":
-        return IdealDevice()
-    if name.endswith((".yaml", ".yml")):
-        profile = for_framework(load_profile_file(Path(name)), framework)
-        return build_device(load_spec(profile.device), profile)
-    spec = load_spec(name)
-    if spec_sheet:
-        return build_device(spec, spec_sheet_profile(name))
-    return build_device(spec, default_profile(spec, framework))
+    """A device model from a catalog name, a device or profile YAML path, or a standalone
+    kind ('ideal'); `framework` is the library whose kernels run (pytorch by default; cupy
+    or numpy to match measurements)."""
+    if name.endswith(YAML_SUFFIXES):
+        return _from_file(Path(name), spec_sheet, framework)
+    if name not in device_names() and name in standalone_kinds():
+        return hardware.get(name)()
+    return _from_spec(load_spec(name), spec_sheet, framework)

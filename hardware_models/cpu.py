@@ -21,6 +21,7 @@ BLOCK = 64  # BLAS-style output block edge handed to one thread
 @hardware.register("cpu")
 class CPU:
     kind = "cpu"
+    spec_model = CPUSpec  # validates a catalog entry with `kind: cpu`
     host_link = None
 
     def __init__(self, spec: CPUSpec, profile: Profile) -> None:

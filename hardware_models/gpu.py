@@ -40,6 +40,7 @@ def _tile_edge(size: int, largest: int) -> int:
 @hardware.register("gpu")
 class GPU:
     kind = "gpu"
+    spec_model = GPUSpec  # validates a catalog entry with `kind: gpu`
 
     def __init__(self, spec: GPUSpec, profile: Profile, host_link: Link) -> None:
         self.spec, self.profile, self.host_link = spec, profile, host_link

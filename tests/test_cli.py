@@ -85,7 +85,7 @@ def test_model_from_yaml_file(cli, tmp_path):
 
 def test_output_piped_into_a_closed_pipe_is_not_a_traceback(monkeypatch):
     """Regression: `python -m simulator list hardware | head -1` printed a BrokenPipeError."""
-    import simulator.__main__ as cli_main
+    import simulator.cli.main as cli_main
     import simulator.cli.list_cmd
 
     def closed_pipe(what):

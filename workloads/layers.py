@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from simulator.core import plugins
 from simulator.core.registry import Registry
 from workloads.ops import Gemm
 
@@ -57,7 +58,7 @@ class LayerCost:
 
 
 LayerFn = Callable[[list[Shape], dict[str, Any], int], LayerCost]
-layer_kinds: Registry[LayerFn] = Registry("layer kind")
+layer_kinds: Registry[LayerFn] = plugins.layer_kind  # entry points: simulator.layer_kind
 
 
 def _prod(shape: Shape) -> int:

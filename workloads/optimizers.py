@@ -2,6 +2,8 @@
 
 PyTorch's multi-tensor (foreach) kernels launch once per chunk list: each launch covers
 at most 320 blocks x 65,536 elements, so large models take several launches per op.
+Optimizers are plugins (registry `optimizer`, entry-point group `simulator.optimizer`): a
+plugin registers an `Optimizer` instance under its name (docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulator.core.errors import unknown_name
+from simulator.core import plugins
+from simulator.core.registry import Registry
 
 ELEMENTS_PER_FOREACH_LAUNCH = 320 * 65536
 
@@ -27,15 +30,16 @@ class Optimizer:
         return self.foreach_ops * max(1, math.ceil(params / ELEMENTS_PER_FOREACH_LAUNCH))
 
 
-OPTIMIZERS = {
-    # buf = momentum * buf + grad; w -= lr * buf
-    "sgd": Optimizer("sgd", 1, 3, 2, 4.0, 3),
-    # m, v moments with bias correction: about a dozen flops per parameter
-    "adam": Optimizer("adam", 2, 4, 3, 12.0, 6),
-}
+OPTIMIZERS: Registry[Optimizer] = plugins.optimizer  # read-only mapping: OPTIMIZERS[name], in
+
+# buf = momentum * buf + grad; w -= lr * buf
+SGD = Optimizer("sgd", 1, 3, 2, 4.0, 3)
+# m, v moments with bias correction: about a dozen flops per parameter
+ADAM = Optimizer("adam", 2, 4, 3, 12.0, 6)
+for _builtin in (SGD, ADAM):
+    OPTIMIZERS.add(_builtin.name, _builtin)
 
 
 def get_optimizer(name: str) -> Optimizer:
-    if name not in OPTIMIZERS:
-        raise unknown_name("optimizer", name, list(OPTIMIZERS))
-    return OPTIMIZERS[name]
+    """The optimizer called `name`; an unknown name is a UserError listing the valid ones."""
+    return OPTIMIZERS.get(name)

@@ -7,13 +7,16 @@
 matrix products run in the low dtype on low-precision copies of the weights, activations
 are stored in the low dtype, master weights, gradients and optimizer state stay in fp32,
 and the casts are counted. fp16 training adds GradScaler's unscale and inf check.
+Precisions are plugins (registry `precision`, entry-point group `simulator.precision`): a
+plugin registers a `Precision` instance under its name (docs/plugins.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator.core.errors import unknown_name
+from simulator.core import plugins
+from simulator.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -32,16 +35,17 @@ class Precision:
         return 2 if self.mixed else self.master_bytes
 
 
-PRECISIONS = {
-    "fp32": Precision("fp32", "fp32", 4, mixed=False, conv_dtype="tf32"),
-    "fp32-strict": Precision("fp32-strict", "fp32", 4, mixed=False),
-    "tf32": Precision("tf32", "tf32", 4, mixed=False),
-    "bf16": Precision("bf16", "bf16", 2, mixed=True),
-    "fp16": Precision("fp16", "fp16", 2, mixed=True, grad_scaler=True),
-}
+PRECISIONS: Registry[Precision] = plugins.precision  # read-only mapping: PRECISIONS[name], in
+
+FP32 = Precision("fp32", "fp32", 4, mixed=False, conv_dtype="tf32")
+FP32_STRICT = Precision("fp32-strict", "fp32", 4, mixed=False)
+TF32 = Precision("tf32", "tf32", 4, mixed=False)
+BF16 = Precision("bf16", "bf16", 2, mixed=True)
+FP16 = Precision("fp16", "fp16", 2, mixed=True, grad_scaler=True)
+for _builtin in (FP32, FP32_STRICT, TF32, BF16, FP16):
+    PRECISIONS.add(_builtin.name, _builtin)
 
 
 def get_precision(name: str) -> Precision:
-    if name not in PRECISIONS:
-        raise unknown_name("precision", name, list(PRECISIONS))
-    return PRECISIONS[name]
+    """The precision called `name`; an unknown name is a UserError listing the valid ones."""
+    return PRECISIONS.get(name)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware_models.topology import Topology
+from simulator.core import plugins
 from simulator.core.registry import Registry
 
 Pair = tuple[int, int, float]  # (src device, dst device, bytes per step)
@@ -50,7 +51,7 @@ class Collective:
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(n)
 
 
-collective: Registry[Collective] = Registry("collective")
+collective: Registry[Collective] = plugins.collective
 
 
 def _register(name: str, bus_factor: Callable[[int], float]) -> Callable[[Callable[..., list[Phase]]], Any]:

@@ -17,6 +17,7 @@ from hardware_models.topology import Topology
 from simulator.parallel.comm_plan import CommPlanner
 from simulator.core.errors import UserError
 from simulator.engine.plan import STREAM_OF_KIND, Plan, Task
+from simulator.core import plugins
 from simulator.core.registry import Registry
 from workloads.model_def import ModelDef
 from workloads.resolve import ResolvedLayer
@@ -103,7 +104,7 @@ class ClusterPlan:
 
 
 Strategy = Callable[[Job], ClusterPlan]
-strategy: Registry[Strategy] = Registry("strategy")
+strategy: Registry[Strategy] = plugins.strategy
 
 
 def check_options(job: Job, name: str, valid: tuple[str, ...]) -> None:

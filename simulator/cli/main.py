@@ -1,0 +1,125 @@
+"""Command line: `python -m simulator COMMAND ...` (predict, list, run, measure, calibrate, validate).
+
+Only argument parsing lives here; each command imports its implementation lazily so that
+`measure` runs on a machine that has numpy/CuPy but not the simulation stack.
+Bad input of any kind ends with one line on stderr and exit status 2, never a traceback.
+argparse (stdlib) rather than typer: it gives that one-line contract without depending on
+typer's private, version-dependent click internals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from simulator.core.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict one training or inference step")
+    p.add_argument("--model", help="catalog model name or model YAML file, e.g. vgg16")
+    p.add_argument("--hardware", required=True, help="catalog device name, e.g. h100-sxm")
+    p.add_argument("--batch", type=int, default=1, help="samples each device processes per step")
+    p.add_argument("--global-batch", type=int, default=None,
+                   help="samples of the whole cluster per step (instead of --batch)")
+    p.add_argument("--precision", default="fp32", help="fp32, tf32, bf16 or fp16")
+    p.add_argument("--mode", default="train", help="train or infer")
+    p.add_argument("--optimizer", default="sgd", help="sgd (with momentum) or adam")
+    p.add_argument("--devices", type=int, default=1, help="number of devices")
+    p.add_argument("--devices-per-node", type=int, default=None)
+    p.add_argument("--intra-link", default=None, help="link inside a node, e.g. nvlink4")
+    p.add_argument("--inter-link", default=None, help="link between nodes, e.g. ib-ndr")
+    p.add_argument("--parallel", default="data",
+                   help="strategy: data, model, pipeline, parameter_server or a plugin's")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a strategy option, as in YAML's parallel.options (repeatable), e.g. "
+                        "micro_batches=8 or collective=allreduce_tree")
+    p.add_argument("--collective", default=None,
+                   help="time one collective alone, e.g. allreduce, allreduce_tree")
+    p.add_argument("--bytes", type=float, default=None, dest="bytes_", help="collective size")
+    p.add_argument("--spec-sheet", action="store_true", help="ignore calibration profiles")
+    p.add_argument("--sync-input", action="store_true",
+                   help="copy the batch before the first layer (latency) instead of prefetching")
+    p.add_argument("--conv-algorithm", default="implicit_gemm",
+                   help="implicit_gemm (cuDNN-style) or im2col (explicit lowering)")
+    p.add_argument("--framework", default="pytorch",
+                   help="whose kernels run: pytorch (default), cupy or numpy (per-kernel rates)")
+    p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")
+    p.add_argument("--per-layer", action="store_true", help="add per-layer times")
+
+
+def _add_commands(sub: argparse._SubParsersAction) -> None:
+    _add_predict(sub)
+    p = sub.add_parser("list", help="list the catalog")
+    p.add_argument("what", help="hardware, links or models")
+    p = sub.add_parser("run", help="run an experiment YAML")
+    p.add_argument("experiment")
+    p.add_argument("--out", default=None, help="output folder (default: results/NAME-TIME)")
+    p.add_argument("--quick", action="store_true", help="reduced setting (used by the tests)")
+    p = sub.add_parser("measure", help="time real kernels with numpy or CuPy")
+    p.add_argument("--backend", required=True, help="numpy or cupy")
+    p.add_argument("--out", required=True, help="measurements JSON to write")
+    p.add_argument("--quick", action="store_true", help="a small sweep (seconds, for tests)")
+    p = sub.add_parser("calibrate", help="fit a device profile from measurements")
+    p.add_argument("measurements", nargs="+")
+    p.add_argument("--hardware", required=True)
+    p.add_argument("--out", required=True, help="profile YAML to write")
+    p = sub.add_parser("calibrate-link", help="fit a link's bandwidth and latency from collectives")
+    p.add_argument("measurements")
+    p.add_argument("--hardware", required=True, help="the GPUs the collectives ran on")
+    p.add_argument("--link", required=True, help="catalog link name, e.g. nvlink4")
+    p.add_argument("--out", required=True, help="link profile YAML to write")
+    p = sub.add_parser("validate", help="compare predictions with measurements")
+    p.add_argument("measurements", nargs="+")
+    p.add_argument("--hardware", required=True, help="catalog device name or profile YAML")
+    p.add_argument("--out", default=None, help="folder for the table and figure")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m simulator", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_commands(sub)
+    return parser
+
+
+HANDLERS = {  # command -> (module, function), imported only when the command runs
+    "predict": ("simulator.cli.predict_cmd", "run_predict"),
+    "list": ("simulator.cli.list_cmd", "run_list"),
+    "run": ("simulator.cli.run_cmd", "run_experiment_cli"),
+    "measure": ("simulator.measure.runner", "run_measure"),
+    "calibrate": ("simulator.calibrate.device", "run_calibrate"),
+    "calibrate-link": ("simulator.calibrate.link", "run_calibrate_link"),
+    "validate": ("simulator.validate.compare", "run_validate"),
+}
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    opts = {k: v for k, v in vars(args).items() if k != "command"}
+    module, function = HANDLERS[args.command]
+    handler: Callable[..., None] = getattr(importlib.import_module(module), function)
+    handler(**opts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs one command, turning bad input into one line and exit status 2."""
+    try:
+        _dispatch(build_parser().parse_args(argv))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return UserError.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return 0
