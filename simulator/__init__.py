@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from simulator.core.version import VERSION as __version__
 __all__ = ["predict", "__version__"]
 
 

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import simulator
+from simulator.core.version import VERSION
 from simulator.config.schema import Experiment
 from simulator.report.atomic import write_json_atomic
 
@@ -54,7 +54,7 @@ def config_sha256(experiment: Experiment) -> str:
 
 
 def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"simulator": simulator.__version__,
+    versions: dict[str, str | None] = {"simulator": VERSION,
                                        "python": platform.python_version()}
     for name in PACKAGES:
         try:
