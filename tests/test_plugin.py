@@ -49,7 +49,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def simulator(site: Path, *args: str, extra: Path | None = None,
               cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`python -m simulator ARGS` in a fresh interpreter that sees the plugin(s)."""
-    path = os.pathsep.join(str(p) for p in (site, extra) if p is not None)
+    path = os.pathsep.join(str(p) for p in (site, extra, os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run([sys.executable, "-m", "simulator", *args], check=False,
                           capture_output=True, text=True, cwd=cwd or site, env=env, timeout=300)
