@@ -227,13 +227,13 @@ def test_a_catalog_kind_resolves_through_the_hardware_registry(tmp_path):
     path.write_text(yaml_dump({**spec.model_dump(), "name": "my-h100"}))
     device = catalog_io.make_device(str(path))
     assert type(device) is plugins.hardware.get("gpu") and device.name == "my-h100"
-    assert catalog_io.device_kinds() == ["cpu", "gpu"]
-    assert catalog_io.standalone_kinds() == ["ideal"]
+    assert {"cpu", "gpu"} <= set(catalog_io.device_kinds())
+    assert "ideal" in catalog_io.standalone_kinds() and "ideal" not in catalog_io.device_kinds()
     assert type(catalog_io.make_device("ideal")) is plugins.hardware.get("ideal")
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"kind": "tpu"}, ["kind: must be 'cpu' or 'gpu', got 'tpu'"]),
+    ({"kind": "abacus"}, ["kind: must be ", "'cpu'", "'gpu'", "got 'abacus'"]),
     ({"sms": -1}, ["sms:", "greater than 0"]),
     ({"host_link": "pcie9"}, ["host_link: unknown link 'pcie9'", "pcie5-x16"]),
 ])
