@@ -26,6 +26,7 @@ from simulator.core.registry import DuplicateRegistration, PluginLoadError, Regi
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_REGISTRIES = [r for r in plugins.ALL if r.builtins]
+OUR_PACKAGES = ("simulator", "workloads", "hardware_models")
 
 
 def _plugin_module(monkeypatch: pytest.MonkeyPatch, name: str, **attrs: Any) -> types.ModuleType:
@@ -187,10 +188,8 @@ def test_no_space_in_any_group_name():
 @pytest.mark.parametrize("reg", BUILTIN_REGISTRIES, ids=lambda r: r.kind)
 def test_every_built_in_is_declared_as_an_entry_point(reg):
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    assert sorted(declared[reg.group]) == reg.names()
-    for name in reg.names():
-        assert reg.provider(name).split(":")[0].split(".")[0] in ("simulator", "workloads",
-                                                                  "hardware_models")
+    ours = [n for n in reg.names() if reg.provider(n).split(".")[0] in OUR_PACKAGES]
+    assert sorted(declared[reg.group]) == ours
 
 
 def test_a_lookup_from_the_lowest_stage_sees_every_built_in():
@@ -204,8 +203,10 @@ def test_a_lookup_from_the_lowest_stage_sees_every_built_in():
     assert out.returncode == 0, out.stderr
     names, imported = out.stdout.rsplit(" ", 1)
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    assert json.loads(names) == {g: sorted(eps) for g, eps in declared.items()
-                                 if g.startswith("simulator.")}
+    seen = json.loads(names)
+    assert set(seen) == {g for g in declared if g.startswith("simulator.")}
+    for group, eps in seen.items():
+        assert set(declared[group]) <= set(eps), group
     assert imported.strip() == "True"
 
 
