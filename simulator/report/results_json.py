@@ -25,7 +25,7 @@ from simulator.report.atomic import write_json_atomic
 
 FILE_NAME = "results.json"
 PACKAGES = ("simpy", "numpy", "networkx", "pydantic", "matplotlib", "PyYAML", "rich")
-SOURCE_ROOT = Path(simulator.__file__).resolve().parents[1]
+SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the package
 
 
 def results_document(title: str, description: str, rows: list[dict[str, Any]],
