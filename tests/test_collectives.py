@@ -7,9 +7,9 @@ import pytest
 from cluster_helpers import cluster
 
 from hardware_models.ideal import IdealDevice
+from simulator.engine.loop import simulate
 from simulator.parallel.collectives import collective
 from simulator.parallel.comm_plan import collective_plan
-from simulator.engine.loop import simulate
 
 S = 256e6
 
@@ -62,7 +62,7 @@ def test_allreduce_time_follows_alpha_beta(n):
 
 
 def test_tree_beats_ring_on_small_messages_and_loses_on_large_ones():
-    topo = cluster(1, 16)
+    topo = cluster(16, 1)  # one device a node: the double binary tree spans every rank
     assert _time("allreduce_tree", topo, 1e3) < _time("allreduce", topo, 1e3)
     assert _time("allreduce_tree", topo, 1e9) > _time("allreduce", topo, 1e9)
 
@@ -93,12 +93,16 @@ def test_symmetric_shortcut_equals_full_simulation(kind, nodes, per_node):
     topo = cluster(nodes, per_node)
     symmetric, full = _time(kind, topo, S, symmetric=True), _time(kind, topo, S)
     n = topo.size
-    if kind in ("allreduce_tree", "broadcast") and n & (n - 1):
+    if kind == "broadcast" and n & (n - 1):
         # a binomial tree over a non-power-of-two group is not symmetric: the shortcut runs
         # it round by round, where the full run lets an idle rank send early; they may
         # differ by at most one latency per round
-        rounds = 2 * (n - 1).bit_length()
+        rounds = (n - 1).bit_length()
         assert abs(symmetric - full) <= rounds * 1e-6
+    elif kind == "allreduce_tree":
+        # the shortcut runs the pipeline's filling and draining steps in lockstep, where
+        # the full run lets a device run ahead; the steady state is the same
+        assert symmetric == pytest.approx(full, rel=1e-3)
     else:
         assert symmetric == pytest.approx(full, rel=1e-9)
 

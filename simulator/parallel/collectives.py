@@ -4,16 +4,26 @@ link sharing and hierarchy (fast inside a node, slow between nodes) come out of 
 
 A collective is a list of phases; a phase repeats `steps` times a set of concurrent flows
 (src device, dst device, bytes per step). A device's flows in one step start after the data
-it received in the step before (ring and tree semantics).
+it received in the step before (ring and tree semantics). In a pipelined phase a flow that
+also ran in the step before pays no latency: its chunk follows on the heels of the last.
 
-- `allreduce`: ring. Inside one node (or with one device per node): reduce-scatter then
-  all-gather around the ring, 2(n-1) steps of S/n. Over several nodes with m devices each:
-  hierarchical ring (reduce-scatter inside each node, m-1 steps of S/m; ring all-reduce of
-  the S/m shard across the nodes among devices of the same local rank, 2(N-1) steps of
-  S/(mN); all-gather inside each node). Either way each device sends 2(n-1)/n * S.
-- `allreduce_tree`: binomial tree reduce to rank 0 then binomial broadcast, whole message
-  per round: latency-optimal (2 ceil(log2 n) rounds) but sends S every round. NCCL's
-  pipelined double binary tree is not modelled.
+Names are OPERATION or OPERATION_ALGORITHM; OPERATION alone is the default algorithm.
+- `allreduce` (also `allreduce_ring`, the same collective): ring. Inside one node (or with
+  one device per node): reduce-scatter then all-gather around the ring, 2(n-1) steps of S/n.
+  Over several nodes with m devices each: hierarchical ring (reduce-scatter inside each
+  node, m-1 steps of S/m; ring all-reduce of the S/m shard across the nodes among devices of
+  the same local rank, 2(N-1) steps of S/(mN); all-gather inside each node). Either way each
+  device sends 2(n-1)/n * S.
+- `allreduce_tree`: NCCL's pipelined double binary tree (src/graph/trees.cc, connect.cc).
+  Inside a node the devices form a chain from a head; the heads of the N nodes form two
+  complementary binary trees (the second the first mirrored, or shifted for odd N), so a
+  node interior in one tree is a leaf in the other. Each tree carries S/2 (S/(2k) per
+  channel with k NICs a node, channel j's chains headed by NIC j's device), cut into K
+  chunks (NCCL's 512 KiB, smaller for small messages, at most TREE_MAX_CHUNKS). Chunk c goes
+  up at step height + c and comes down mirrored, reduce and broadcast overlapping: 2H + K - 1
+  steps for trees of height H = m - 1 + ~log2 N. Time ~ 2 H alpha + (1 + (2H - 1)/K) 2S/B:
+  latency of 2 H hops (NCCL's tree latency model, tuning.cc), bandwidth 2S/B per device (a
+  tree's busbw ~ the link's, against the ring's 2(n-1)/n S/B).
 - `reducescatter`, `allgather`: ring, n-1 steps of S/n (S: the whole buffer).
 - `broadcast`: binomial tree from rank 0, S per round (MPI's short-message algorithm).
 - `p2p`: every rank sends S to the next one at once (nccl-tests' sendrecv).
@@ -22,9 +32,9 @@ it received in the step before (ring and tree semantics).
 Reductions are taken as fused into the transfers (as NCCL's kernels do): no separate time.
 Bus bandwidth factors follow nccl-tests (doc/PERFORMANCE.md).
 """
-
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +42,7 @@ from typing import Any
 
 from hardware_models.topology import Topology
 from simulator.core import plugins
+from simulator.core.errors import UserError
 from simulator.core.registry import Registry
 
 Pair = tuple[int, int, float]  # (src device, dst device, bytes per step)
@@ -42,6 +53,7 @@ class Phase:
     pairs: tuple[Pair, ...]
     steps: int = 1
     initiator: str = "src"  # whose comm stream runs a flow: the sender, or the receiver (pulls)
+    pipelined: bool = False  # a pair that also ran in the step before pays no latency again
 
 
 @dataclass(frozen=True)
@@ -49,14 +61,20 @@ class Collective:
     name: str
     phases: Callable[..., list[Phase]]  # (group, topology, size_bytes, **options)
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(n)
+    linear: bool = True  # the phases of S bytes are those of 1 byte scaled by S
 
 
 collective: Registry[Collective] = plugins.collective
 
 
-def _register(name: str, bus_factor: Callable[[int], float]) -> Callable[[Callable[..., list[Phase]]], Any]:
+def _register(name: str, bus_factor: Callable[[int], float], aliases: tuple[str, ...] = (),
+              linear: bool = True) -> Callable[[Callable[..., list[Phase]]], Any]:
+    """Register the decorated phase function as collective `name` (and under `aliases`)."""
+
     def add(fn: Callable[..., list[Phase]]) -> Callable[..., list[Phase]]:
-        collective.add(name, Collective(name, fn, bus_factor))
+        spec = Collective(name, fn, bus_factor, linear)
+        for alias in (name, *aliases):
+            collective.add(alias, spec)
         return fn
 
     return add
@@ -81,7 +99,7 @@ def _ring_phase(rings: list[list[int]], size_bytes: float, steps: int) -> list[P
     return [Phase(pairs, steps)] if pairs and steps > 0 else []
 
 
-@_register("allreduce", lambda n: 2 * (n - 1) / n)
+@_register("allreduce", lambda n: 2 * (n - 1) / n, aliases=("allreduce_ring",))
 def ring_allreduce(group: list[int], topo: Topology, size_bytes: float) -> list[Phase]:
     nodes = by_node(group, topo)
     if nodes is None or len(nodes) == 1 or len(nodes[0]) == 1:
@@ -119,11 +137,133 @@ def tree_broadcast(group: list[int], topo: Topology, size_bytes: float) -> list[
     return binomial_rounds(group, size_bytes)
 
 
-@_register("allreduce_tree", lambda n: 2 * (n - 1) / n)
-def tree_allreduce(group: list[int], topo: Topology, size_bytes: float) -> list[Phase]:
-    down = binomial_rounds(group, size_bytes)
-    up = [Phase(tuple((b, a, s) for a, b, s in ph.pairs)) for ph in reversed(down)]
-    return up + down
+TREE_CHUNK_BYTES = 512 * 2**10  # NCCL's tree chunk (SIMPLE): NCCL_BUFFSIZE 4 MiB / NCCL_STEPS 8
+TREE_MAX_CHUNKS = 256  # chunks per tree at most: larger messages get larger chunks
+
+Parents = dict[int, int]  # device -> its parent in one tree (-1: the root)
+Span = tuple[int, int, int, int]  # (first step, last step + 1, src device, dst device)
+
+
+def btree_parent(n: int, rank: int) -> int:
+    """NCCL's binary tree over ranks 0..n-1 (src/graph/trees.cc, ncclGetBtree): a rank's
+    parent clears its lowest set bit and sets the next one (only clears it when that is out of
+    range). Odd ranks are leaves; the root 0 has one child."""
+    if rank == 0:
+        return -1
+    bit = rank & -rank
+    up = (rank ^ bit) | (bit << 1)
+    return up if up < n else rank ^ bit
+
+
+def dtree_parents(n: int) -> tuple[list[int], list[int]]:
+    """NCCL's double binary tree (ncclGetDtree): the second tree is the first mirrored
+    (r -> n-1-r) when n is even, shifted by one rank when n is odd, so that a leaf of one tree
+    is interior in the other (for odd n rank 0 is interior in both)."""
+    if n % 2 == 0:
+        there, back = (lambda r: n - 1 - r), (lambda r: n - 1 - r)
+    else:
+        there, back = (lambda r: (r - 1) % n), (lambda r: (r + 1) % n)
+    first = [btree_parent(n, r) for r in range(n)]
+    second = [-1 if (up := btree_parent(n, there(r))) < 0 else back(up) for r in range(n)]
+    return first, second
+
+
+def tree_chains(group: list[int], topo: Topology) -> list[list[list[int]]]:
+    """Per channel, each node's devices as a chain from its head: NCCL's tree is a chain
+    inside a node (src/graph/connect.cc). Over several nodes, one channel per NIC, channel k's
+    chains starting at the first device of NIC k, so that the trees use every NIC."""
+    nodes: dict[int, list[int]] = {}
+    for dev in group:
+        nodes.setdefault(topo.node_of(dev), []).append(dev)
+    chains = list(nodes.values())
+    count = topo.nics_per_node if len(chains) > 1 else 1
+    return [[c[k * len(c) // count:] + c[:k * len(c) // count] for c in chains]
+            for k in range(count)]
+
+
+def channel_trees(chains: list[list[int]]) -> list[Parents]:
+    """The two trees of one channel: the double binary tree over the nodes' heads, each head
+    also the top of its node's chain (the chain is the same in both trees)."""
+    trees = []
+    for node_parents in dtree_parents(len(chains)):
+        parents = {c[i]: c[i - 1] for c in chains for i in range(1, len(c))}
+        for node, up in enumerate(node_parents):
+            parents[chains[node][0]] = chains[up][0] if up >= 0 else -1
+        trees.append(parents)
+    return trees
+
+
+def tree_heights(parents: Parents) -> dict[int, int]:
+    """Every device's height in a tree: 0 for a leaf, 1 + its highest child's otherwise."""
+    children: dict[int, list[int]] = {}
+    for dev, up in parents.items():
+        children.setdefault(up, []).append(dev)
+    order = list(children[-1])
+    for dev in order:  # breadth first from the root: the list grows as it is read
+        order.extend(children.get(dev, []))
+    height: dict[int, int] = {}
+    for dev in reversed(order):
+        height[dev] = 1 + max((height[c] for c in children.get(dev, [])), default=-1)
+    return height
+
+
+def tree_chunks(tree_bytes: float, depth: int, chunk_bytes: float | None = None) -> int:
+    """How many chunks each tree's share is cut into. By default NCCL's (enqueue.cc): 512 KiB,
+    halved while a tree gets fewer than 8 x depth chunks (down to 128 KiB), 4 x depth (64 KiB),
+    depth (32 KiB). At most TREE_MAX_CHUNKS: the engine runs one step per chunk."""
+    if chunk_bytes is not None and not chunk_bytes > 0:
+        raise UserError(f"allreduce_tree: chunk_bytes must be positive, got {chunk_bytes!r}")
+    if chunk_bytes is None:
+        chunk_bytes = TREE_CHUNK_BYTES
+        for per_level, floor_bytes in ((8, 128 * 2**10), (4, 64 * 2**10), (1, 32 * 2**10)):
+            while tree_bytes / chunk_bytes < per_level * depth and chunk_bytes > floor_bytes:
+                chunk_bytes /= 2
+    return max(1, min(TREE_MAX_CHUNKS, math.ceil(tree_bytes / chunk_bytes)))
+
+
+def pipeline_spans(parents: Parents, chunks: int) -> list[Span]:
+    """When each edge of a tree carries chunks: a device sends chunk c up at step height + c,
+    once its children have sent it theirs; the root has the sum of chunk c after step
+    top - 1 + c, and the broadcast mirrors the reduce: chunk c goes down to a device at step
+    2 top - 1 - height + c, as late as still ends at the last step (reduce and broadcast
+    overlap, as in NCCL's runTreeSplit). Steps then hold flows of one kind of hop (chains
+    inside nodes, then hops between nodes), as a chunk's own path does."""
+    height = tree_heights(parents)
+    top = max(height.values())
+    spans = []
+    for dev, up in parents.items():
+        if up >= 0:
+            down = 2 * top - 1 - height[dev]
+            spans.append((height[dev], height[dev] + chunks, dev, up))
+            spans.append((down, down + chunks, up, dev))
+    return spans
+
+
+def span_phases(spans: list[Span], bytes_per_step: float) -> list[Phase]:
+    """Runs of steps with the same flows, each one pipelined phase. Two trees' flows between
+    the same two devices stay two flows of one chunk each: flows of equal size are what the
+    symmetric shortcut shares channels between best."""
+    cuts = sorted({t for first, end, _, _ in spans for t in (first, end)})
+    phases = []
+    for start, end in itertools.pairwise(cuts):
+        pairs = tuple((src, dst, bytes_per_step) for first, stop, src, dst in spans
+                      if first <= start < stop)
+        if pairs:
+            phases.append(Phase(pairs, end - start, pipelined=True))
+    return phases
+
+
+@_register("allreduce_tree", lambda n: 2 * (n - 1) / n, linear=False)
+def tree_allreduce(group: list[int], topo: Topology, size_bytes: float,
+                   chunk_bytes: float | None = None) -> list[Phase]:
+    """NCCL's double binary tree, two trees a channel, each tree's share pipelined in chunks
+    of `chunk_bytes` (default: NCCL's, see tree_chunks)."""
+    trees = [tree for chains in tree_chains(group, topo) for tree in channel_trees(chains)]
+    tree_bytes = size_bytes / len(trees)
+    depth = max(max(tree_heights(tree).values()) for tree in trees)
+    chunks = tree_chunks(tree_bytes, depth, chunk_bytes)
+    spans = [span for tree in trees for span in pipeline_spans(tree, chunks)]
+    return span_phases(spans, tree_bytes / chunks)
 
 
 @_register("p2p", lambda n: 1.0)
