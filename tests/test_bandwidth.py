@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import simpy
 
 from hardware_models.ideal import IdealDevice
+from simulator.engine.bandwidth import Network
 from simulator.engine.loop import simulate
 from simulator.engine.plan import Flow, Plan, Transfer, comm_task
 
@@ -89,3 +91,19 @@ def test_a_flow_shorter_than_the_clock_resolution_still_ends():
     ends = _ends(_plan([("late", [late], ()), ("fast", [fast], ("late",)),
                         ("fast2", [fast], ("late",))], {"a": 1e18, "b": 1e9}))
     assert ends["fast"] == pytest.approx(1.0 + 2 * 1234.5 / 1e18, rel=1e-12)
+
+
+def test_a_flow_joining_when_another_finishes_is_not_a_division_by_zero():
+    """Regression: a flow that started at the instant another flow's timer fired (before the
+    rate recompute of that instant) had no rate yet, and the timer divided by it."""
+    env = simpy.Environment()
+    net = Network(env, {"c": 1000.0})
+
+    def later():
+        yield env.timeout(1.0)  # queued before the first flow's timer, so it runs first
+        yield from net.send((("c", 1.0),), 500, 0.0)
+
+    env.process(later())
+    env.process(net.send((("c", 1.0),), 1000, 0.0))
+    env.run()
+    assert env.now == pytest.approx(1.5)

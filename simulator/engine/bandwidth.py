@@ -104,7 +104,8 @@ class Network:
         finished: list[_Flow] = []
         active: list[_Flow] = []
         for f in self._active:
-            left_s = f.remaining_bytes / f.rate_bytes_per_s
+            # a flow that joined at this very instant has no rate until the pending recompute
+            left_s = f.remaining_bytes / f.rate_bytes_per_s if f.rate_bytes_per_s > 0 else math.inf
             done = f.remaining_bytes <= DONE_TOLERANCE * f.size_bytes or left_s <= resolution_s
             (finished if done else active).append(f)
         self._active = active
