@@ -218,6 +218,13 @@ def relu(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0)
 
 
+@layer_kinds.register("relu6")
+def relu6(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    """min(max(x, 0), 6) (MobileNetV2's ReLU6(inplace=True), a hardtanh_/clamp kernel): the
+    same in-place work as relu, and timed at the measured rate of relu's clamp kernel."""
+    return relu(shapes, args, batch)
+
+
 @layer_kinds.register("dropout")
 def dropout(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     n = batch * _prod(shapes[0])
