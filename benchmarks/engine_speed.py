@@ -29,8 +29,8 @@ def main() -> None:
     build_s, sim_s, total_s = [], [], []
     for _ in range(REPEATS):
         t_build, graph = _timed(lambda: build_graph(model, 64, "train", "fp32"))
-        t_plan, plan = _timed(lambda: single_device_plan(graph, device))
-        t_sim, _trace = _timed(lambda: simulate(plan))
+        t_plan, plan = _timed(lambda graph=graph: single_device_plan(graph, device))
+        t_sim, _trace = _timed(lambda plan=plan: simulate(plan))
         build_s.append(t_build + t_plan)
         sim_s.append(t_sim)
         total_s.append(t_build + t_plan + t_sim)

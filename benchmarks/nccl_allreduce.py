@@ -16,16 +16,14 @@ import argparse
 import os
 import statistics
 import sys
-from pathlib import Path
 
 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 
-import torch  # noqa: E402
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from simulator.measure.provenance import write_torch_distributed  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-import torch.multiprocessing as mp  # noqa: E402
+from simulator.measure.provenance import write_torch_distributed
 
 SIZES = [4096 * 4**i for i in range(10)] + [1 << 30]
 

@@ -30,7 +30,6 @@ from typing import Any
 import torch
 import torchvision
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from simulator.measure.provenance import cpu_info, utc_now
 from simulator.report.atomic import write_json_atomic
 

@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -32,7 +32,7 @@ def main() -> None:
         amp = (torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16"
                else contextlib.nullcontext())
 
-        def step() -> None:
+        def step(model=model, opt=opt, amp=amp, x=x, y=y) -> None:
             opt.zero_grad(set_to_none=True)
             with amp:
                 loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -55,7 +55,7 @@ def main() -> None:
                         "kernels_per_step": kernels,
                         "gpu_time_per_step_us": sum(k["total_us"] for k in kernels.values())})
     doc = {"schema": "simulator.torch-profile/1",
-           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "date": datetime.now(UTC).isoformat(timespec="seconds"),
            "command": " ".join(sys.argv), "device": torch.cuda.get_device_name(0),
            "software": {"torch": torch.__version__, "cudnn": torch.backends.cudnn.version()},
            "records": records}

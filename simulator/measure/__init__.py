@@ -5,8 +5,13 @@
 threads; CuPy: default math, TF32 math) and writes one JSON file, schema
 "simulator.measurements/1" (see `records.py`).
 
-This package imports only the standard library and numpy at module level; CuPy is imported
-inside functions, so it loads on machines without a GPU.
+VGG16's layer shapes come from its model file, workloads/models/vgg16.yaml (`model_layers`,
+`shapes`). The subpackage `cupy_step` holds the CuPy VGG16 training step that
+benchmarks/cupy_vgg16_step.py and benchmarks/cupy_layer_kernels.py time.
+
+This package imports only the standard library and numpy at module level; CuPy, torch and
+PyYAML are imported inside functions, so it loads on machines without a GPU
+(tests/test_measure_imports.py checks it).
 """
 
 from __future__ import annotations

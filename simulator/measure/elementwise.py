@@ -14,7 +14,7 @@ from typing import Any
 from simulator.measure.backend import Backend
 from simulator.measure.plan import Plan
 from simulator.measure.records import ITEMSIZE, make_record
-from simulator.measure.shapes import VGG16_POOLS
+from simulator.measure.shapes import vgg16_pools
 
 _POOL_KERNEL_BODY = """
 const ptrdiff_t wo = W / 2, ho = H / 2;
@@ -92,7 +92,7 @@ def _pool_fn(backend: Backend, x: Any, out: Any) -> Callable[[], Any]:
 def run_pool(backend: Backend, plan: Plan) -> list[dict[str, Any]]:
     """2x2 stride-2 max pooling on the NCHW inputs of VGG16's pooling layers."""
     records = []
-    pools = {name: (c, s) for name, c, s in VGG16_POOLS}
+    pools = {name: (c, s) for name, c, s in vgg16_pools()}
     for dtype in plan.elementwise_dtypes:
         for batch in plan.pool_batches:
             for name in plan.pool_layers:

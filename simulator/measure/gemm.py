@@ -20,12 +20,12 @@ from simulator.measure.backend import Backend
 from simulator.measure.plan import Plan
 from simulator.measure.records import ITEMSIZE, make_record
 from simulator.measure.shapes import (
-    VGG16_FCS,
     GemmShape,
     conv_gemms,
     conv_layer,
     fc_gemms,
     square_gemms,
+    vgg16_fcs,
 )
 
 # cuBLAS / CUDA enum values (cublas_api.h, library_types.h).
@@ -42,7 +42,7 @@ def shaped_gemms(plan: Plan) -> list[GemmShape]:
     for batch in plan.conv_gemm_batches:
         for name in plan.conv_gemm_layers:
             shapes += conv_gemms(conv_layer(name), batch)
-    fcs = {name: (n_in, n_out) for name, n_in, n_out in VGG16_FCS}
+    fcs = {name: (n_in, n_out) for name, n_in, n_out in vgg16_fcs()}
     for batch in plan.fc_batches:
         for name in plan.fc_layers:
             shapes += fc_gemms(name, *fcs[name], batch)

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import simulator
 from simulator.core.errors import UserError
 from simulator.measure import provenance
 from simulator.measure.records import SCHEMA
@@ -79,7 +78,7 @@ def _settings(backend: str, quick: bool) -> list[tuple[dict[str, Any], dict[str,
 def _run_worker(cfg: dict[str, Any], env_update: dict[str, str]) -> dict[str, Any]:
     """Run one worker process and return its parsed result (stderr passes through)."""
     env = dict(os.environ, **env_update)
-    root = str(Path(simulator.__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the directory holding simulator/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, "-m", "simulator.measure.worker", json.dumps(cfg)],

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from simulator.measure.records import make_record
-from simulator.measure.shapes import VGG16_DISTINCT_CONVS, VGG16_FCS, VGG16_POOLS
+from simulator.measure.shapes import vgg16_distinct_convs, vgg16_fcs, vgg16_pools
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
 ITEM = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
@@ -97,7 +98,7 @@ def _record(op: str, dtype: str, label: str, shape: dict[str, Any], flops: float
 def gemms(torch: Any, quick: bool) -> list[dict[str, Any]]:
     shapes = [("square", n, n, n) for n in (256, 512, 1024, 2048, 4096, 8192)]
     for batch in (16, 64):
-        for name, fin, fout in VGG16_FCS:
+        for name, fin, fout in vgg16_fcs():
             shapes += [(f"vgg16.{name}.fwd.b{batch}", batch, fout, fin),
                        (f"vgg16.{name}.bwd_weight.b{batch}", fout, fin, batch)]
     out = []
@@ -108,14 +109,14 @@ def gemms(torch: Any, quick: bool) -> list[dict[str, Any]]:
             b = torch.randn(k, n, device="cuda", dtype=_torch_dtype(torch, dtype))
             out.append(_record("gemm", dtype, label, {"m": m, "n": n, "k": k},
                                2.0 * m * n * k, (m * k + k * n + m * n) * ITEM[dtype],
-                               _time(torch, lambda: torch.mm(a, b), quick)))
+                               _time(torch, lambda a=a, b=b: torch.mm(a, b), quick)))
     return out
 
 
 def convs(torch: Any, quick: bool) -> list[dict[str, Any]]:
     conv_bwd = torch.ops.aten.convolution_backward
     out = []
-    layers = VGG16_DISTINCT_CONVS[:2] if quick else VGG16_DISTINCT_CONVS
+    layers = vgg16_distinct_convs()[:2] if quick else vgg16_distinct_convs()
     for dtype in DTYPES:
         _tf32(torch, dtype == "tf32")
         tdt = _torch_dtype(torch, dtype)
@@ -125,11 +126,11 @@ def convs(torch: Any, quick: bool) -> list[dict[str, Any]]:
                 x = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
                 w = torch.randn(k, c, 3, 3, device="cuda", dtype=tdt)
                 g = torch.randn(batch, k, s, s, device="cuda", dtype=tdt)
-                fwd = lambda: torch.nn.functional.conv2d(x, w, None, 1, 1)
-                dgrad = lambda: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1), False, (0, 0), 1,
-                                         (True, False, False))
-                wgrad = lambda: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1), False, (0, 0), 1,
-                                         (False, True, False))
+                fwd = lambda x=x, w=w: torch.nn.functional.conv2d(x, w, None, 1, 1)
+                dgrad = lambda g=g, x=x, w=w: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1),
+                                                       False, (0, 0), 1, (True, False, False))
+                wgrad = lambda g=g, x=x, w=w: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1),
+                                                       False, (0, 0), 1, (False, True, False))
                 shape = {"batch": batch, "in_channels": c, "out_channels": k, "height": s,
                          "width": s, "kernel": 3, "stride": 1, "padding": 1}
                 flops = 2.0 * batch * k * s * s * c * 9
@@ -151,16 +152,16 @@ def elementwise(torch: Any, quick: bool) -> list[dict[str, Any]]:
             x = torch.randn(n, device="cuda", dtype=tdt)
             y = torch.randn(n, device="cuda", dtype=tdt)
             z = torch.empty_like(x)
-            cases = (("relu", lambda: torch.clamp_min(x, 0, out=z), 2, 1),
-                     ("add", lambda: torch.add(x, y, out=z), 3, 1),
-                     ("sum", lambda: torch.sum(x), 1, 1))
+            cases = (("relu", lambda x=x, z=z: torch.clamp_min(x, 0, out=z), 2, 1),
+                     ("add", lambda x=x, y=y, z=z: torch.add(x, y, out=z), 3, 1),
+                     ("sum", lambda x=x: torch.sum(x), 1, 1))
             for op, fn, arrays, fl in cases:
                 out.append(_record(op, dtype, "1d", {"elements": n}, float(fl * n),
                                    float(arrays * n * ITEM[dtype]), _time(torch, fn, quick)))
         for batch in (2,) if quick else (16, 64):
-            for name, c, s in VGG16_POOLS:
+            for name, c, s in vgg16_pools():
                 x = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
-                fn = lambda: torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+                fn = lambda x=x: torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
                 n_out = batch * c * (s // 2) ** 2
                 shape = {"batch": batch, "channels": c, "height": s, "width": s, "kernel": 2,
                          "stride": 2}
@@ -177,17 +178,17 @@ def layer_kernels(torch: Any, quick: bool) -> list[dict[str, Any]]:
     for dtype in ("fp32", "bf16"):
         tdt = _torch_dtype(torch, dtype)
         for batch in (2,) if quick else (16, 64):
-            for name, c, s in VGG16_POOLS[: 2 if quick else None]:
+            for name, c, s in vgg16_pools()[: 2 if quick else None]:
                 n = batch * c * s * s
                 y = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
                 b = torch.randn(c, device="cuda", dtype=tdt)
                 shape = {"elements": n, "channels": c}
                 out.append(_record("bias_add", dtype, f"vgg16.{name}.b{batch}", shape,
                                    float(n), 2.0 * n * ITEM[dtype],
-                                   _time(torch, lambda: y.add_(b.view(1, c, 1, 1)), quick)))
+                                   _time(torch, lambda y=y, b=b, c=c: y.add_(b.view(1, c, 1, 1)), quick)))
                 out.append(_record("bias_grad", dtype, f"vgg16.{name}.b{batch}", shape,
                                    float(n), n * ITEM[dtype] + 4.0 * c,
-                                   _time(torch, lambda: y.sum(dim=(0, 2, 3)), quick)))
+                                   _time(torch, lambda y=y: y.sum(dim=(0, 2, 3)), quick)))
                 pooled, idx = torch.nn.functional.max_pool2d(y, 2, 2, return_indices=True)
                 g = torch.randn_like(pooled)
                 bwd = torch.ops.aten.max_pool2d_with_indices_backward
@@ -197,8 +198,8 @@ def layer_kernels(torch: Any, quick: bool) -> list[dict[str, Any]]:
                 out.append(_record(
                     "maxpool2d_bwd", dtype, f"vgg16.{name}.b{batch}", pshape, float(n),
                     (n + n_out) * ITEM[dtype] + 8.0 * n_out,
-                    _time(torch, lambda: bwd(g, y, [2, 2], [2, 2], [0, 0], [1, 1], False, idx),
-                          quick)))
+                    _time(torch, lambda bwd=bwd, g=g, y=y, idx=idx: bwd(
+                        g, y, [2, 2], [2, 2], [0, 0], [1, 1], False, idx), quick)))
     return out
 
 
@@ -209,7 +210,8 @@ def copies_and_launch(torch: Any, quick: bool) -> list[dict[str, Any]]:
         for pinned in (True, False):
             host = torch.empty(n // 4, dtype=torch.float32, pin_memory=pinned)
             dev = torch.empty(n // 4, dtype=torch.float32, device="cuda")
-            times, _ = _time(torch, lambda: dev.copy_(host), quick, spin=False)
+            times, _ = _time(torch, lambda dev=dev, host=host: dev.copy_(host), quick,
+                             spin=False)
             out.append(make_record("copy_h2d", "fp32", None, f"{n}B",
                                    {"bytes_moved": float(n), "pinned": pinned}, 0.0, float(n),
                                    times))
