@@ -5,7 +5,7 @@ costs the host. The engine does all the waiting; models only state costs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from workloads.ops import Op
 
@@ -43,3 +43,14 @@ class Device(Protocol):
     def launch_s(self, op: Op) -> float: ...
 
     def peak_flops(self, dtype: str) -> float: ...
+
+
+def host_extra_s(profile: Any, op: Op) -> float:
+    """The host profile's terms that are not per kernel: the Python of one step (charged to
+    the op that opens the step, marked `step` by the builder) and the optimizer's work per
+    parameter tensor (charged to the optimizer step, which carries `tensors`)."""
+    mode = op.attr("step", None)
+    extra = profile.step_s.get(str(mode), 0.0) if mode is not None else 0.0
+    if op.kind == "optimizer":
+        extra += profile.optimizer_tensor_s * float(op.attr("tensors", 0))  # type: ignore[arg-type]
+    return float(extra)

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hardware_models.host import catalog_host, with_host
 from hardware_models.links import Link
 from hardware_models.profile import Profile, for_framework, spec_sheet_profile
 from hardware_models.registry import hardware
@@ -165,7 +166,14 @@ def catalog_profile(name: str) -> Profile | None:
 def default_profile(spec: Spec, framework: str = "pytorch") -> Profile:
     """Calibrated if the catalog has it (`NAME.FRAMEWORK.yaml` first, for a library's own
     kernels, then `NAME.yaml`), else transferred from the kind's reference device; per-kernel
-    rates only when predicting the library they were measured with."""
+    rates only when predicting the library they were measured with; a GPU's host terms from
+    the framework's host profile (`hardware_models.host`) where the catalog has one."""
+    host = catalog_host(framework) if spec.kind == "gpu" else None
+    return with_host(device_profile(spec, framework), host)
+
+
+def device_profile(spec: Spec, framework: str = "pytorch") -> Profile:
+    """The device's own profile (calibrated or transferred), before any host profile."""
     own = catalog_profile(f"{spec.name}.{framework}") or catalog_profile(spec.name)
     if own is not None:
         return for_framework(own, framework)
@@ -173,6 +181,7 @@ def default_profile(spec: Spec, framework: str = "pytorch") -> Profile:
     if ref is None:
         return spec_sheet_profile(spec.name)
     ref = for_framework(ref, framework)
+    # the host terms belong to the reference's host machine, not to its device: dropped here
     keep = {"launch_s": None, "launch_s_by_kernel": {}, "autograd_node_s": 0.0,
             "copy_overhead_s": ref.copy_overhead_s, "threads": None}
     return ref.model_copy(update={"device": spec.name, "origin": f"transferred from {ref.device}",

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import math
 
-from hardware_models.base import OpCost
+from hardware_models.base import OpCost, host_extra_s
 from hardware_models.links import Link
 from hardware_models.profile import Profile
 from hardware_models.registry import hardware
 from hardware_models.spec import GPUSpec
 from workloads.ops import DTYPE_BYTES, Gemm, Op
 
+BACKWARD_PHASES = ("bwd_data", "bwd_weight")
 K_BLOCK = 64  # the K depth of one main-loop block: the unit stream-K kernels hand out
 MIN_TILE_EDGE = 32  # the smallest tile edge libraries use for tensor-core (and warp) tiles
 
@@ -55,13 +56,18 @@ class GPU:
 
     def launch_s(self, op: Op) -> float:
         """Host time to issue `op`: the library's measured cost for its kind of kernel, else
-        the profile's (or the spec sheet's) cost of one tiny kernel, per kernel; plus, for a
-        data-gradient op, the autograd engine's cost of the backward node that issues it."""
-        per = self.profile.launch_s if self.profile.launch_s is not None else self.spec.kernel_launch_s
-        kernel, by_kernel = str(op.attr("kernel", op.kind)), self.profile.launch_s_by_kernel
+        the profile's (or the spec sheet's) cost of one tiny kernel, per kernel, backward
+        kernels at the host profile's backward rate where it has one; plus, for a
+        data-gradient op, the autograd engine's cost of the backward node that issues it;
+        plus the host profile's per-step and per-parameter-tensor terms (see `host`)."""
+        prof = self.profile
+        per = prof.launch_s if prof.launch_s is not None else self.spec.kernel_launch_s
+        if op.phase in BACKWARD_PHASES and prof.backward_launch_s is not None:
+            per = prof.backward_launch_s
+        kernel, by_kernel = str(op.attr("kernel", op.kind)), prof.launch_s_by_kernel
         per = by_kernel.get(f"{kernel}.{op.phase}", by_kernel.get(kernel, per))
-        autograd = self.profile.autograd_node_s if op.phase == "bwd_data" else 0.0
-        return per * op.kernels + autograd
+        autograd = prof.autograd_node_s if op.phase == "bwd_data" else 0.0
+        return per * op.kernels + autograd + host_extra_s(prof, op)
 
     def op_cost(self, op: Op) -> OpCost:
         overhead = self.profile.kernel_overhead_s * op.kernels

@@ -50,6 +50,14 @@ class Profile(BaseModel):
     autograd_node_s: NonNegativeFloat = Field(
         0.0, description="host time the autograd engine adds per backward node, beyond "
         "launching the node's kernels (PyTorch; charged to each data-gradient op)")
+    backward_launch_s: NonNegativeFloat | None = Field(
+        None, description="host time per backward kernel, autograd included, where a host "
+        "profile gave it (else launch_s plus autograd_node_s per data-gradient op)")
+    optimizer_tensor_s: NonNegativeFloat = Field(
+        0.0, description="host time per parameter tensor per optimizer step (host profile)")
+    step_s: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="host time per step by mode (host profile)")
+    host_origin: str | None = Field(None, description="the host profile these terms came from")
     copy_efficiency: dict[str, PositiveFloat] = Field(
         default_factory=dict, description="fraction of host-link bandwidth: pinned, pageable"
     )

@@ -1,13 +1,13 @@
 """Builder: a model definition + batch + mode + precision -> OpGraph.
 
-The input batch crosses PCIe on the copy engine. By default it is prefetched, as a data
-loader with pinned memory does: the copy of the next batch overlaps this step, so it costs
-time only when it is longer than the step; `sync_input=True` puts it in front of the first
-layer instead (latency of a single request).
+The input batch crosses PCIe on the copy engine unless it already lives on the device
+(`input_place`: `device`, `pinned` (default: a DataLoader with pin_memory=True) or
+`pageable`). It is prefetched, as such a data loader does: the copy of the next batch
+overlaps this step, so it costs time only when it is longer than the step;
+`sync_input=True` puts it in front of the first layer instead (latency of one request).
 Inference is the forward pass. Training adds the loss, the backward pass in reverse layer
 order (backward-data then backward-weight per layer, as autograd issues them), gradient
-accumulation where a tensor feeds several layers, and one optimizer step. The input batch
-is first copied host -> device. Program order is the order a framework launches kernels.
+accumulation where a tensor feeds several layers, and one optimizer step. Program order is the order a framework launches kernels.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from workloads.optimizers import get_optimizer
 from workloads.precision import Precision, get_precision
 from workloads.resolve import CONV_ALGORITHMS, INPUT, ResolvedLayer, resolve_layers
 
-__all__ = ["CONV_ALGORITHMS", "INPUT", "MODES", "ResolvedLayer", "build_graph", "resolve_layers"]
+__all__ = ["CONV_ALGORITHMS", "INPUT", "INPUT_PLACES", "MODES", "ResolvedLayer", "build_graph", "resolve_layers"]
 
 MODES = ("train", "infer")
+# where the batch lives: already on the device (synthetic-data benchmarks), in pinned host
+# memory (a DataLoader with pin_memory=True), or in pageable host memory (`.to(device)`)
+INPUT_PLACES = ("device", "pinned", "pageable")
 
 
 def check_request(batch: int, mode: str) -> None:
@@ -53,9 +56,10 @@ def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_byte
 
 class _Builder:
     def __init__(self, model: ModelDef, batch: int, mode: str, prec: Precision, optimizer: str,
-                 sync_input: bool = False, conv_algorithm: str = "implicit_gemm"):
+                 sync_input: bool = False, conv_algorithm: str = "implicit_gemm",
+                 input_place: str = "pinned"):
         self.model, self.batch, self.mode, self.prec = model, batch, mode, prec
-        self.sync_input = sync_input
+        self.sync_input, self.input_place = sync_input, input_place
         self.optimizer = get_optimizer(optimizer) if mode == "train" else None
         self.layers = resolve_layers(model, batch, conv_algorithm)
         self.g = OpGraph(model.name, batch, mode, prec.name)
@@ -100,16 +104,20 @@ class _Builder:
         return last
 
     def build(self) -> OpGraph:
-        n_input = self.batch * math.prod(self.model.input_shape)
-        size = n_input * self.model.input_bytes_per_element
-        self.g.add(Op("input.h2d", "copy", "input", "input", 0.0, size, size, "fp32", 1,
-                      attrs=(("bytes_moved", size),)))
-        self.fwd_out[INPUT] = ["input.h2d"] if self.sync_input else []
+        self.fwd_out[INPUT] = []
+        if self.input_place != "device":
+            n_input = self.batch * math.prod(self.model.input_shape)
+            size = n_input * self.model.input_bytes_per_element
+            pinned = self.input_place == "pinned"
+            self.g.add(Op("input.h2d", "copy", "input", "input", 0.0, size, size, "fp32", 1,
+                          attrs=(("bytes_moved", size), ("pinned", pinned))))
+            self.fwd_out[INPUT] = ["input.h2d"] if self.sync_input else []
         for layer in self.layers:
             self.forward(layer)
         if self.mode == "train":
             self.backward()
             self.update()
+        self.g.mark(self.g.order[0], "step", self.mode)  # the op that opens the step
         self.g.memory = memory_estimate(self.layers, self.batch, self.model, self.prec,
                                         self.optimizer, self.g.params)
         return self.g
@@ -177,14 +185,34 @@ class _Builder:
         if self.prec.grad_scaler:  # unscale gradients in place and check for inf/nan
             read, written, kernels = read + p * mb, written + p * mb, kernels + 2
         op = Op("optimizer.step", "optimizer", "update", "optimizer", opt.flops_per_param * p,
-                read, written, "fp32", max(1, p), param_bytes=p * mb, kernels=kernels)
+                read, written, "fp32", max(1, p), param_bytes=p * mb, kernels=kernels,
+                attrs=(("tensors", parameter_tensors(self.model, self.layers)),))
         self.g.add(op, self.bwd_weight_ops)
+
+
+WEIGHT_AND_BIAS_KINDS = ("conv2d", "linear", "locally_connected")
+
+
+def parameter_tensors(model: ModelDef, layers: list[ResolvedLayer]) -> int:
+    """Parameter tensors of the model (what an optimizer's foreach lists and autograd's
+    AccumulateGrad nodes go through): weight and bias, or the weight alone without a bias."""
+    args = {layer.name: layer.args() for layer in model.layers}
+    count = 0
+    for layer in layers:
+        if layer.cost.params == 0:
+            continue
+        has_bias = layer.kind not in WEIGHT_AND_BIAS_KINDS or args[layer.name].get("bias", True)
+        count += 2 if has_bias else 1
+    return count
 
 
 def build_graph(model: ModelDef, batch: int, mode: str = "train", precision: str = "fp32",
                 optimizer: str = "sgd", sync_input: bool = False,
-                conv_algorithm: str = "implicit_gemm") -> OpGraph:
-    """The OpGraph of one step of `model` at `batch` samples per device."""
+                conv_algorithm: str = "implicit_gemm", input_place: str = "pinned") -> OpGraph:
+    """The OpGraph of one step of `model` at `batch` samples per device; `input_place` is
+    where the batch lives (`INPUT_PLACES`)."""
     check_request(batch, mode)
+    if input_place not in INPUT_PLACES:
+        raise UserError(f"unknown input '{input_place}'; valid: {', '.join(INPUT_PLACES)}")
     return _Builder(model, batch, mode, get_precision(precision), optimizer, sync_input,
-                    conv_algorithm).build()
+                    conv_algorithm, input_place).build()

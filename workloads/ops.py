@@ -7,7 +7,7 @@ model can quantise it into tiles and waves. Ops are frozen: costing never mutate
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Literal
 
 import networkx as nx
@@ -83,6 +83,11 @@ class OpGraph:
 
     def op(self, name: str) -> Op:
         return self.graph.nodes[name]["op"]
+
+    def mark(self, name: str, key: str, value: float | str | bool) -> None:
+        """Add the attribute `key` to the op `name` (ops are frozen: the node gets a copy)."""
+        op = self.op(name)
+        self.graph.nodes[name]["op"] = replace(op, attrs=op.attrs + ((key, value),))
 
     def ops(self) -> Iterator[Op]:
         for name in self.order:

@@ -92,7 +92,7 @@ def graph_factory(model: ModelDef, workload: Workload) -> Callable[[int], OpGrap
     """batch -> the OpGraph of one step with every option of the workload."""
     def build(batch: int) -> OpGraph:
         return build_graph(model, batch, workload.mode, workload.precision, workload.optimizer,
-                           workload.sync_input, workload.conv_algorithm)
+                           workload.sync_input, workload.conv_algorithm, workload.input)
     return build
 
 

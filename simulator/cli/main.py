@@ -49,6 +49,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spec-sheet", action="store_true", help="ignore calibration profiles")
     p.add_argument("--sync-input", action="store_true",
                    help="copy the batch before the first layer (latency) instead of prefetching")
+    p.add_argument("--input", default="pinned",
+                   help="where the batch lives: device (synthetic data), pinned (default: a "
+                        "DataLoader with pin_memory=True, copied during the previous step) or "
+                        "pageable")
     p.add_argument("--conv-algorithm", default="implicit_gemm",
                    help="implicit_gemm (cuDNN-style) or im2col (explicit lowering)")
     p.add_argument("--framework", default="pytorch",
@@ -73,6 +77,11 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("measurements", nargs="+")
     p.add_argument("--hardware", required=True)
     p.add_argument("--out", required=True, help="profile YAML to write")
+    p = sub.add_parser("calibrate-host",
+                       help="fit the framework's host profile from measured step times")
+    p.add_argument("measurements", nargs="+", help="step-time files (benchmarks/torch_zoo.py)")
+    p.add_argument("--host", required=True, help="the machine the steps ran on, in words")
+    p.add_argument("--out", required=True, help="host profile YAML to write")
     p = sub.add_parser("calibrate-link", help="fit a link's bandwidth and latency from collectives")
     p.add_argument("measurements")
     p.add_argument("--hardware", required=True, help="the GPUs the collectives ran on")
@@ -97,6 +106,7 @@ HANDLERS = {  # command -> (module, function), imported only when the command ru
     "run": ("simulator.cli.run_cmd", "run_experiment_cli"),
     "measure": ("simulator.measure.runner", "run_measure"),
     "calibrate": ("simulator.calibrate.device", "run_calibrate"),
+    "calibrate-host": ("simulator.calibrate.host", "run_calibrate_host"),
     "calibrate-link": ("simulator.calibrate.link", "run_calibrate_link"),
     "validate": ("simulator.validate.compare", "run_validate"),
 }

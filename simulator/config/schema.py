@@ -71,6 +71,9 @@ class Workload(_Strict):
     precision: str = "fp32"
     mode: Literal["train", "infer"] = "train"
     optimizer: str = "sgd"
+    input: Literal["device", "pinned", "pageable"] = Field(
+        "pinned", description="where the batch lives: on the device (synthetic data), in pinned "
+        "host memory (DataLoader pin_memory=True) or in pageable host memory")
     conv_algorithm: str = Field("implicit_gemm", description="implicit_gemm (cuDNN) or im2col "
                                 "(explicit lowering: Caffe, Torch nn, CuPy)")
     dataset_size: PositiveCount | None = Field(default=None, description="samples in one epoch")

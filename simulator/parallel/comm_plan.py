@@ -84,7 +84,9 @@ class CommPlanner:
             return {d: after.get(d, ()) for d in group}
         if self.symmetric:
             rep = self._rep(group)
-            return self._symmetric(name, self._analyse(phases, rep), rep, 1.0, after, layer)
+            launch = self.launch_s if _initiates(phases, rep) else 0.0
+            return self._symmetric(name, self._analyse(phases, rep), rep, 1.0, after, layer,
+                                   launch)
         return self._full(name, phases, after, layer)
 
     def _rep(self, group: list[int]) -> int:
@@ -204,17 +206,26 @@ class CommPlanner:
             flows.append(Flow(hops, size * size_bytes * steps, load.latency[(src, dst)], src, dst))
         return flows
 
-    def _symmetric(self, name: str, loads: list[_PhaseLoad], rep: int,
-                   size_bytes: float, after: Done, layer: str) -> Done:
+    def _symmetric(self, name: str, loads: list[_PhaseLoad], rep: int, size_bytes: float,
+                   after: Done, layer: str, launch_s: float | None = None) -> Done:
+        """The representative's tasks; it pays one launch, as in the full plan, unless it
+        starts no flow of its own there (`launch_s` 0: it only receives)."""
+        first_launch_s = self.launch_s if launch_s is None else launch_s
         preds = tuple(after.get(rep, ()))
         for p, load in enumerate(loads):
             merged = tuple(self._flows(load, rep, size_bytes))  # may be another device's flows
             task = f"{name}.p{p}.d{rep}"
-            launch = self.launch_s if p == 0 else 0.0
+            launch = first_launch_s if p == 0 else 0.0
             self.plan.add(comm_task(task, self.plan_index[rep], Transfer(merged), preds, layer,
                                     launch))
             preds = (task,)
         return {rep: preds}
+
+
+def _initiates(phases: list[Phase], device: int) -> bool:
+    """Whether `device` runs a flow of these phases on its own comm stream (full plan)."""
+    return any((src if ph.initiator == "src" else dst) == device
+               for ph in phases for src, dst, _ in ph.pairs)
 
 
 def collective_plan(kind: str, topo: Topology, size_bytes: float, device: Any,

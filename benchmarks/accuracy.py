@@ -1,0 +1,45 @@
+"""Accuracy out of sample: every measured H200 PyTorch step predicted with a host profile
+fitted without its network (leave one network out), printed per network and regime next to
+the targets of the accuracy issue.
+
+    python benchmarks/accuracy.py [measurements/h200-torch-zoo.json] [--json OUT]
+
+Host-bound rows are batch 1 and the MLP at every batch; the others are 'device' rows. The
+device side of the H200 is its catalog profile (transferred from the H100's calibration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from simulator.calibrate.host import held_out, step_records, summary
+from simulator.report.atomic import write_json_atomic
+
+TARGETS = {"host-bound": 0.20, "device": 0.08}
+HOST = "the H200 lease machine"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("measurements", nargs="?", default="measurements/h200-torch-zoo.json")
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+    args = parser.parse_args()
+    records = step_records(Path(args.measurements))
+    rows = held_out(records, "h200", HOST, [args.measurements])
+    print(f"leave-one-network-out, {len(rows)} steps of {args.measurements}")
+    print(f"{'group':30s} {'rows':>5s} {'median':>8s} {'worst':>8s}")
+    for group, stats in summary(rows).items():
+        print(f"{group:30s} {stats['rows']:5d} {stats['median']:8.1%} {stats['worst']:8.1%}")
+    for regime, target in TARGETS.items():
+        errors = [abs(r["error"]) for r in rows if r["host_bound"] == (regime == "host-bound")]
+        mape = statistics.mean(errors)
+        verdict = "met" if mape <= target else "NOT met"
+        print(f"{regime}: MAPE {mape:.1%} (target {target:.0%}: {verdict})")
+    if args.json:
+        write_json_atomic(Path(args.json), rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The host and the framework as their own model: what issuing one step costs the host thread.
+
+A GPU runs kernels; the host thread (Python, the framework's dispatcher, autograd, the
+optimizer loop) issues them, and for small networks or small batches it is the slower of the
+two. Its costs belong to the framework and the host CPU, not to the GPU, so one fitted
+`HostProfile` per framework (catalog `hosts/FRAMEWORK.yaml`, fitted by
+`simulator.calibrate.host` from measured step times) is carried to every GPU whose own
+profile has no host measurement:
+- `launch_s` per kernel issued in the forward pass and `backward_launch_s` per kernel of the
+  backward pass (autograd's node evaluation included), per kernel and not per op,
+- `optimizer_tensor_s` per parameter tensor of an optimizer step (the foreach lists, the
+  AccumulateGrad nodes, zero_grad), and
+- `step_s` per step by mode (the Python of one iteration: the call of the model, the loss,
+  `backward()`, `step()`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
+
+from hardware_models.profile import Profile
+from simulator.core.yaml_source import parse_yaml_text
+
+HOSTS_FOLDER = Path(__file__).parent / "catalog" / "hosts"
+
+
+class HostProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    framework: str
+    host: str = Field(description="the machine whose host thread was measured")
+    origin: str = Field(description="how the numbers were obtained")
+    launch_s: NonNegativeFloat = Field(description="host time per forward kernel issued")
+    backward_launch_s: NonNegativeFloat = Field(
+        description="host time per backward kernel issued, autograd's node evaluation included")
+    optimizer_tensor_s: NonNegativeFloat = Field(
+        0.0, description="host time per parameter tensor per optimizer step")
+    step_s: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="host time per step by mode (train, infer)")
+    fitted_from: list[str] = []
+    fit_error: dict[str, float] = {}
+
+
+@lru_cache(maxsize=None)
+def catalog_host(framework: str) -> HostProfile | None:
+    """The framework's fitted host profile from the catalog, if there is one."""
+    path = HOSTS_FOLDER / f"{framework}.yaml"
+    if not path.is_file():
+        return None
+    where = f"hardware_models/catalog/hosts/{framework}.yaml"
+    return HostProfile.model_validate(parse_yaml_text(path.read_text(), where).data)
+
+
+def with_host(profile: Profile, host: HostProfile | None) -> Profile:
+    """`profile` with the host's terms: all of them where the profile has no host measurement
+    of its own (a transferred or spec-sheet profile), else the per-step and per-tensor terms
+    that a per-kernel measurement does not give."""
+    if host is None:
+        return profile
+    update: dict[str, object] = {"optimizer_tensor_s": host.optimizer_tensor_s,
+                                 "step_s": dict(host.step_s), "host_origin": host.origin}
+    if profile.launch_s is None:
+        update.update(launch_s=host.launch_s, backward_launch_s=host.backward_launch_s,
+                      launch_s_by_kernel={}, autograd_node_s=0.0)
+    return profile.model_copy(update=update)

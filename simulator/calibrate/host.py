@@ -1,0 +1,148 @@
+"""Fitting a framework's host profile (`hardware_models.host.HostProfile`) from measured
+training and inference steps, and judging it out of sample (leave one network out).
+
+The host-bound rows, where the GPU waits for the host thread (batch 1, and the MLP at any
+batch), measure the host: their step time is the host's issue time of the step. The host's
+time is linear in what the step issues (our own OpGraph of the same step): forward kernels,
+backward kernels, parameter tensors of the optimizer step, and one step's Python by mode. A
+non-negative least-squares fit on relative errors gives the five terms. Held-out error: each
+network's rows (all of them, host-bound or not) simulated with a profile fitted without it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from hardware_models.catalog_io import build_device, device_profile, load_spec
+from hardware_models.host import HostProfile, with_host
+from hardware_models.topology import build_cluster
+from simulator.core.errors import UserError
+from simulator.report.atomic import write_text_atomic
+from workloads.builder import build_graph
+from workloads.model_def import catalog_models, load_model
+from workloads.ops import OpGraph
+
+TERMS = ("launch_s", "backward_launch_s", "optimizer_tensor_s", "step_train_s", "step_infer_s")
+BACKWARD = ("bwd_data", "bwd_weight")
+HOST_BOUND_MODELS = ("mlp",)
+
+
+def step_records(path: Path) -> list[dict[str, Any]]:
+    """The GPU step records of a zoo file (schema simulator.torch-zoo/1) for catalog models."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: cannot read step measurements: {err}") from None
+    known = set(catalog_models())
+    return [r for r in data.get("records", []) if r.get("device") == "gpu"
+            and r.get("status") == "ok" and r.get("model") in known
+            and r.get("input", "device") == "device"]
+
+
+def is_host_bound(record: dict[str, Any]) -> bool:
+    return record["batch"] == 1 or record["model"] in HOST_BOUND_MODELS
+
+
+def step_graph(record: dict[str, Any]) -> OpGraph:
+    return build_graph(load_model(record["model"]), record["batch"], record["mode"],
+                       record["precision"], input_place=record.get("input", "device"))
+
+
+def features(graph: OpGraph) -> np.ndarray:
+    """What the step makes the host issue, in the order of TERMS."""
+    ops = list(graph.ops())
+    backward = sum(op.kernels for op in ops if op.phase in BACKWARD)
+    forward = sum(op.kernels for op in ops if op.phase not in BACKWARD and op.kind != "copy")
+    tensors = sum(float(op.attr("tensors", 0)) for op in ops if op.kind == "optimizer")  # type: ignore[arg-type]
+    train = graph.mode == "train"
+    return np.array([forward, backward, tensors, float(train), float(not train)])
+
+
+def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares with every coefficient >= 0 (active set: drop the most negative, refit)."""
+    free = list(range(a.shape[1]))
+    while True:
+        x = np.zeros(a.shape[1])
+        x[free] = np.linalg.lstsq(a[:, free], b, rcond=None)[0]
+        negative = [i for i in free if x[i] < 0]
+        if not negative:
+            return x
+        free.remove(min(negative, key=lambda i: x[i]))
+
+
+def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str]) -> HostProfile:
+    """The host profile that best explains the host-bound rows (relative least squares)."""
+    rows = [r for r in records if is_host_bound(r)]
+    if len(rows) < len(TERMS):
+        raise UserError(f"host fit needs at least {len(TERMS)} host-bound steps, got {len(rows)}")
+    measured = np.array([r["median_s"] for r in rows])
+    a = np.array([features(step_graph(r)) for r in rows]) / measured[:, None]
+    x = nnls(a, np.ones(len(rows)))
+    residual = a @ x - 1.0
+    return HostProfile(
+        framework="pytorch", host=host, origin=f"fitted on {len(rows)} host-bound steps",
+        launch_s=float(x[0]), backward_launch_s=float(x[1]), optimizer_tensor_s=float(x[2]),
+        step_s={"train": float(x[3]), "infer": float(x[4])}, fitted_from=fitted_from,
+        fit_error={"median_abs": float(np.median(np.abs(residual))),
+                   "max_abs": float(np.max(np.abs(residual)))})
+
+
+def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile) -> float:
+    """The simulated step of `record` on the device, with `host` as the host profile."""
+    from simulator.api.predict import predict_on
+
+    spec = load_spec(device_name)
+    device = build_device(spec, with_host(device_profile(spec), host))
+    result = predict_on(record["model"], device, build_cluster(1, 1, None, None, None),
+                        batch=record["batch"], mode=record["mode"],
+                        precision=record["precision"], input=record.get("input", "device")).result
+    return float(result["step_time_s"])
+
+
+def held_out(records: list[dict[str, Any]], device_name: str, host: str,
+             fitted_from: list[str]) -> list[dict[str, Any]]:
+    """Every record predicted with a host profile fitted without its network."""
+    rows = []
+    for network in sorted({r["model"] for r in records}):
+        profile = fit_host([r for r in records if r["model"] != network], host, fitted_from)
+        for rec in (r for r in records if r["model"] == network):
+            predicted = simulate_step(rec, device_name, profile)
+            rows.append({**{k: rec[k] for k in ("model", "mode", "batch", "precision")},
+                         "host_bound": is_host_bound(rec), "measured_s": rec["median_s"],
+                         "predicted_s": predicted, "error": predicted / rec["median_s"] - 1})
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Median and worst absolute error per network and regime."""
+    groups: dict[str, list[float]] = {}
+    for row in rows:
+        regime = "host-bound" if row["host_bound"] else "device"
+        for key in (f"{row['model']} {regime}", f"all {regime}"):
+            groups.setdefault(key, []).append(abs(row["error"]))
+    return {k: {"median": statistics.median(v), "worst": max(v), "rows": len(v)}
+            for k, v in sorted(groups.items())}
+
+
+def host_yaml(profile: HostProfile) -> str:
+    text = yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=True)
+    return "# fitted by `python -m simulator calibrate-host`; do not edit by hand\n" + text
+
+
+def run_calibrate_host(measurements: list[str], host: str, out: str) -> None:
+    """`calibrate-host`: fit the framework's host profile from zoo step files, write it."""
+    records = [r for path in measurements for r in step_records(Path(path))]
+    names = sorted({Path(p).as_posix() for p in measurements})
+    profile = fit_host(records, host, names)
+    write_text_atomic(Path(out), host_yaml(profile))
+    print(f"wrote {out}: {profile.launch_s * 1e6:.1f} us per forward kernel, "
+          f"{profile.backward_launch_s * 1e6:.1f} us per backward kernel, "
+          f"{profile.optimizer_tensor_s * 1e6:.1f} us per parameter tensor, step "
+          f"{ {k: round(v * 1e6, 1) for k, v in profile.step_s.items()} } us; "
+          f"median fit error {profile.fit_error['median_abs']:.1%}")

@@ -1,0 +1,99 @@
+"""The host and framework model: the fitted host profile reaches every GPU, its per-step and
+per-tensor terms are charged where the builder marks them, the fit recovers known costs, and
+held out of its network it predicts the measured host-bound steps (on the committed files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hardware_models.catalog_io import make_device
+from hardware_models.host import HostProfile, catalog_host, with_host
+from hardware_models.profile import Profile
+from simulator.api.predict import predict
+from simulator.calibrate.host import features, fit_host, held_out, nnls, step_graph, step_records
+from workloads.builder import build_graph
+from workloads.model_def import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = ROOT / "measurements" / "h200-torch-zoo.json"
+
+
+def test_transferred_gpus_get_the_framework_host_not_the_spec_sheet():
+    # regression: every GPU but the H100 was given the spec sheet's 4 us per kernel
+    host = catalog_host("pytorch")
+    assert host is not None
+    for name in ("h200", "v100-sxm2", "a100-sxm4", "gtx-1080"):
+        profile = make_device(name).profile
+        assert profile.launch_s == host.launch_s and profile.step_s == host.step_s
+    assert make_device("h100-sxm").profile.launch_s != host.launch_s  # its own measurement
+
+
+def test_spec_sheet_devices_carry_no_host_profile():
+    assert make_device("h200", spec_sheet=True).profile.step_s == {}
+
+
+def test_host_terms_are_charged_where_the_builder_marks_them():
+    graph = build_graph(load_model("mlp"), 1, "train")
+    first, step = graph.op(graph.order[0]), graph.op("optimizer.step")
+    assert first.attr("step") == "train" and step.attr("tensors") == 6
+    device = make_device("h200")
+    plain = make_device("h200", spec_sheet=True)
+    extra = device.profile.step_s["train"] + 6 * device.profile.optimizer_tensor_s
+    assert device.launch_s(step) > plain.launch_s(step)
+    assert extra > 0
+
+
+def test_with_host_keeps_a_devices_own_launch_measurement():
+    own = Profile(device="x", origin="calibrated", launch_s=1e-5)
+    host = HostProfile(framework="pytorch", host="h", origin="o", launch_s=3e-5,
+                       backward_launch_s=5e-5, optimizer_tensor_s=1e-5, step_s={"train": 1e-4})
+    merged = with_host(own, host)
+    assert merged.launch_s == 1e-5 and merged.step_s == {"train": 1e-4}
+    bare = with_host(Profile(device="x", origin="transferred"), host)
+    assert bare.launch_s == 3e-5 and bare.backward_launch_s == 5e-5
+
+
+def test_nnls_is_non_negative_and_exact_on_consistent_data():
+    a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    assert nnls(a, a @ np.array([2.0, 3.0])) == pytest.approx([2.0, 3.0])
+    x = nnls(a, np.array([1.0, -1.0, 0.0]))
+    assert (x >= 0).all()
+
+
+def test_the_fit_recovers_known_host_costs():
+    truth = np.array([20e-6, 40e-6, 10e-6, 300e-6, 50e-6])
+    records = []
+    for model in ("mlp", "alexnet", "vgg16", "resnet50"):
+        for mode in ("train", "infer"):
+            for precision in ("fp32", "bf16"):
+                rec = {"model": model, "mode": mode, "batch": 1, "precision": precision,
+                       "input": "device"}
+                rec["median_s"] = float(features(step_graph(rec)) @ truth)
+                records.append(rec)
+    host = fit_host(records, "synthetic", [])
+    got = [host.launch_s, host.backward_launch_s, host.optimizer_tensor_s,
+           host.step_s["train"], host.step_s["infer"]]
+    assert got == pytest.approx(list(truth), rel=1e-6)
+
+
+def test_input_on_the_device_has_no_copy_and_pageable_is_slower_than_pinned():
+    on_device = build_graph(load_model("alexnet"), 256, "infer", input_place="device")
+    assert "input.h2d" not in on_device.order
+    pinned = predict("alexnet", "h200", batch=256, mode="infer", sync_input=True)
+    pageable = predict("alexnet", "h200", batch=256, mode="infer", sync_input=True,
+                       input="pageable")
+    assert pageable["step_time_s"] > pinned["step_time_s"]
+
+
+@pytest.mark.skipif(not ZOO.is_file(), reason="zoo measurements not in this checkout")
+def test_held_out_host_bound_steps_beat_the_per_kernel_spec_sheet():
+    """Out of sample on the committed H200 measurements (benchmarks/accuracy.py prints the
+    full table): with its network held out, the host-bound steps' median error stays under
+    30% (it was about 86% with the spec sheet's launch cost)."""
+    records = [r for r in step_records(ZOO) if r["batch"] == 1 or r["model"] == "mlp"]
+    rows = held_out(records, "h200", "test", [str(ZOO)])
+    errors = sorted(abs(r["error"]) for r in rows)
+    assert errors[len(errors) // 2] < 0.30
