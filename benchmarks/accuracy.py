@@ -14,7 +14,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from simulator.calibrate.host import held_out, step_records, summary
+from simulator.calibrate.host import held_out, interval_coverage, step_records, summary
 from simulator.report.atomic import write_json_atomic
 
 TARGETS = {"host-bound": 0.20, "device": 0.08}
@@ -37,6 +37,10 @@ def main() -> None:
         mape = statistics.mean(errors)
         verdict = "met" if mape <= target else "NOT met"
         print(f"{regime}: MAPE {mape:.1%} (target {target:.0%}: {verdict})")
+    coverage = interval_coverage(rows)
+    verdict = "met" if 0.70 <= coverage <= 0.90 else "NOT met"
+    print(f"10-90% prediction intervals, nested leave-one-network-out: {coverage:.0%} of the "
+          f"measured steps inside (target 70-90%: {verdict})")
     if args.json:
         write_json_atomic(Path(args.json), rows)
 

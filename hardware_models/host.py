@@ -66,3 +66,14 @@ def with_host(profile: Profile, host: HostProfile | None) -> Profile:
         update.update(launch_s=host.launch_s, backward_launch_s=host.backward_launch_s,
                       launch_s_by_kernel={}, autograd_node_s=0.0)
     return profile.model_copy(update=update)
+
+
+@lru_cache(maxsize=None)
+def catalog_intervals(framework: str) -> dict[str, dict[str, float]] | None:
+    """The framework's prediction-interval quantiles per regime (`hosts/FRAMEWORK.intervals.yaml`,
+    written by `calibrate-host --intervals` from held-out residuals), if the catalog has them."""
+    path = HOSTS_FOLDER / f"{framework}.intervals.yaml"
+    if not path.is_file():
+        return None
+    where = f"hardware_models/catalog/hosts/{framework}.intervals.yaml"
+    return dict(parse_yaml_text(path.read_text(), where).data["regimes"])

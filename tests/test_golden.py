@@ -22,7 +22,8 @@ HERE = pathlib.Path(__file__).parent / "golden"
 EVERYTHING = {"*"}
 CHANGED: dict[str, set[str]] = {}
 # fields added on purpose: every prediction prints the global batch (test_one_path.py)
-ADDED = {"global_batch"}
+# and its 10-90% interval (test_host_model.py::test_prediction_interval...)
+ADDED = {"global_batch", "step_time_p10_s", "step_time_p90_s"}
 
 
 def _compare(before: object, after: object, where: str, skip: set[str]) -> list[str]:

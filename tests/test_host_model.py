@@ -97,3 +97,18 @@ def test_held_out_host_bound_steps_beat_the_per_kernel_spec_sheet():
     rows = held_out(records, "h200", "test", [str(ZOO)])
     errors = sorted(abs(r["error"]) for r in rows)
     assert errors[len(errors) // 2] < 0.30
+
+
+def test_prediction_interval_brackets_the_step_where_residuals_exist():
+    result = predict("resnet50", "h200", batch=32)
+    assert result["step_time_p10_s"] < result["step_time_s"] < result["step_time_p90_s"]
+    assert predict("resnet50", "h200", batch=32, spec_sheet=True)["step_time_p10_s"] is None
+    assert predict("mlp", "xeon-spr-16vcpu", batch=1)["step_time_p90_s"] is None
+
+
+@pytest.mark.skipif(not ZOO.is_file(), reason="zoo measurements not in this checkout")
+def test_held_out_interval_coverage_is_near_80_percent():
+    from simulator.calibrate.host import interval_coverage
+
+    rows = held_out(step_records(ZOO), "h200", "test", [str(ZOO)])
+    assert 0.65 <= interval_coverage(rows) <= 0.92

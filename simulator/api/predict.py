@@ -25,6 +25,7 @@ from simulator.engine.plan import single_device_plan
 from simulator.parallel import ClusterPlan, Job, strategy
 from simulator.parallel.collectives import collective
 from simulator.results.metrics import per_layer, step_metrics
+from simulator.results.interval import step_interval
 from simulator.results.prediction import Prediction
 
 __all__ = ["Prediction", "predict", "predict_full", "predict_on", "predict_scenario",
@@ -71,6 +72,7 @@ def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
     trace = simulate(cplan.plan)
     peak = device.peak_flops(_gemm_dtype(cplan)) * topo.size
     timing = step_metrics(trace, cplan.plan, cplan.samples_per_step, cplan.flops_per_step, peak)
+    timing.update(step_interval(timing["step_time_s"], timing["breakdown"], device))
     if strategy_name == "single":
         timing.pop("communication_s")
     else:

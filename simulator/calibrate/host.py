@@ -24,6 +24,7 @@ from hardware_models.host import HostProfile, with_host
 from hardware_models.topology import build_cluster
 from simulator.core.errors import UserError
 from simulator.report.atomic import write_text_atomic
+from simulator.results.interval import band
 from workloads.builder import build_graph
 from workloads.model_def import catalog_models, load_model
 from workloads.ops import OpGraph
@@ -135,8 +136,10 @@ def host_yaml(profile: HostProfile) -> str:
     return "# fitted by `python -m simulator calibrate-host`; do not edit by hand\n" + text
 
 
-def run_calibrate_host(measurements: list[str], host: str, out: str) -> None:
-    """`calibrate-host`: fit the framework's host profile from zoo step files, write it."""
+def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: str,
+                       intervals: str | None = None) -> None:
+    """`calibrate-host`: fit the framework's host profile from zoo step files, write it; with
+    `intervals`, also the prediction intervals from the held-out residuals."""
     records = [r for path in measurements for r in step_records(Path(path))]
     names = sorted({Path(p).as_posix() for p in measurements})
     profile = fit_host(records, host, names)
@@ -146,3 +149,40 @@ def run_calibrate_host(measurements: list[str], host: str, out: str) -> None:
           f"{profile.optimizer_tensor_s * 1e6:.1f} us per parameter tensor, step "
           f"{ {k: round(v * 1e6, 1) for k, v in profile.step_s.items()} } us; "
           f"median fit error {profile.fit_error['median_abs']:.1%}")
+    if intervals is not None:
+        rows = held_out(records, hardware, host, names)
+        write_text_atomic(Path(intervals), intervals_yaml(rows, names))
+        print(f"wrote {intervals}: held-out 10-90% coverage {interval_coverage(rows):.0%}")
+
+
+def residual_quantiles(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The 10th and 90th percentiles of the relative error (predicted / measured - 1) of
+    held-out rows, per regime: what a prediction interval is made of."""
+    out = {}
+    for regime, host_bound in (("host-bound", True), ("device", False)):
+        errors = [r["error"] for r in rows if r["host_bound"] == host_bound]
+        if errors:
+            p10, p90 = np.percentile(errors, [10, 90])
+            out[regime] = {"p10": float(p10), "p90": float(p90), "rows": len(errors)}
+    return out
+
+
+def interval_coverage(rows: list[dict[str, Any]]) -> float:
+    """Nested leave-one-network-out: each row's 10-90% band from the residuals of the other
+    networks' rows; the fraction of measured steps inside their band."""
+    inside = []
+    for network in sorted({r["model"] for r in rows}):
+        quantiles = residual_quantiles([r for r in rows if r["model"] != network])
+        for row in (r for r in rows if r["model"] == network):
+            q = quantiles["host-bound" if row["host_bound"] else "device"]
+            low, high = band(row["predicted_s"], q, q)
+            inside.append(low <= row["measured_s"] <= high)
+    return sum(inside) / len(inside)
+
+
+def intervals_yaml(rows: list[dict[str, Any]], sources: list[str]) -> str:
+    data = {"regimes": residual_quantiles(rows), "coverage_held_out": interval_coverage(rows),
+            "fitted_from": sources,
+            "method": "relative errors of leave-one-network-out predictions (calibrate-host)"}
+    text = yaml.safe_dump(data, sort_keys=True)
+    return "# written by `python -m simulator calibrate-host --intervals`; do not edit\n" + text

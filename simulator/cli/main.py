@@ -81,7 +81,10 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
                        help="fit the framework's host profile from measured step times")
     p.add_argument("measurements", nargs="+", help="step-time files (benchmarks/torch_zoo.py)")
     p.add_argument("--host", required=True, help="the machine the steps ran on, in words")
+    p.add_argument("--hardware", required=True, help="the catalog GPU the steps ran on")
     p.add_argument("--out", required=True, help="host profile YAML to write")
+    p.add_argument("--intervals", default=None,
+                   help="also write the prediction intervals (held-out residuals) to this YAML")
     p = sub.add_parser("calibrate-link", help="fit a link's bandwidth and latency from collectives")
     p.add_argument("measurements")
     p.add_argument("--hardware", required=True, help="the GPUs the collectives ran on")

@@ -25,7 +25,11 @@ def step_table(result: dict[str, Any]) -> str:
 
 def _timing_lines(result: dict[str, Any]) -> list[str]:
     step = result["step_time_s"]
-    lines = [f"  step time      {step * 1e3:12.3f} ms",
+    band = ""
+    if result.get("step_time_p10_s") is not None:
+        band = (f"  (10-90%: {result['step_time_p10_s'] * 1e3:.3f} - "
+                f"{result['step_time_p90_s'] * 1e3:.3f} ms)")
+    lines = [f"  step time      {step * 1e3:12.3f} ms{band}",
              f"  throughput     {result['samples_per_s']:12.1f} samples/s",
              f"  FLOPs          {result['flops'] / 1e9:12.1f} GFLOP",
              f"  memory peak    {result['memory_peak_bytes'] / 1e9:12.2f} GB "

@@ -17,7 +17,8 @@ from typing import Any
 from simulator.config.schema import Scenario
 from simulator.results.prediction import Prediction
 
-FROM_RESULT = ("status", "model", "hardware", "calibration", "step_time_s", "samples_per_s",
+FROM_RESULT = ("status", "model", "hardware", "calibration", "step_time_s", "step_time_p10_s",
+               "step_time_p90_s", "samples_per_s",
                "breakdown", "bottleneck", "utilisation", "memory_peak_bytes",
                "memory_capacity_bytes", "flops", "bytes", "params", "error")
 CLUSTER_FIELDS = ("nodes", "devices_per_node", "intra_link", "inter_link", "collective",
