@@ -45,3 +45,12 @@ def test_h100_pytorch_kernels_held_out():
     # GEMM records are few (36 per half) and split badly between dtypes (28%)
     assert errors["conv"]["median_abs_error"] < 0.25
     assert errors["gemm"]["median_abs_error"] < 0.30
+
+
+def test_the_validation_doc_reads_the_repository_measurements():
+    """Regression: after the move to simulator/validate/doc.py the measurement folder pointed
+    inside the package, so the generated doc silently had no measured sections."""
+    from simulator.validate import doc
+
+    assert (doc.MEASURED / "h200-torch-zoo.json").is_file()
+    assert doc.end_to_end("h200-torch-vgg16.json", "h200", doc.TORCH_PRECISION)

@@ -21,7 +21,7 @@ from simulator.calibrate.measured_ops import load_measurements
 from simulator.api.predict import predict_full
 from simulator.validate.compare import compare, summarise
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (simulator/validate/doc.py)
 MEASURED = ROOT / "measurements"
 KERNEL_SETS = (  # (files, catalog device they were taken on)
     (("h100-sxm-pytorch.json",), "h100-sxm"),
@@ -133,8 +133,20 @@ def generalisation() -> list[dict[str, Any]]:
     return rows
 
 
+def zoo() -> dict[str, Any]:
+    """The H200 PyTorch zoo, every step predicted with its network held out of the host fit."""
+    from simulator.calibrate.host import held_out, interval_coverage, step_records, summary
+
+    path = MEASURED / "h200-torch-zoo.json"
+    if not path.is_file():
+        return {}
+    rows = held_out(step_records(path), "h200", "the H200 lease machine", [path.name])
+    return {"summary": summary(rows), "coverage": interval_coverage(rows), "rows": len(rows)}
+
+
 def collect() -> dict[str, Any]:
     return {
+        "zoo": zoo(),
         "kernels": kernel_validation(),
         "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
         "torch_h200": end_to_end("h200-torch-vgg16.json", "h200", TORCH_PRECISION),
