@@ -112,3 +112,10 @@ def test_held_out_interval_coverage_is_near_80_percent():
 
     rows = held_out(step_records(ZOO), "h200", "test", [str(ZOO)])
     assert 0.65 <= interval_coverage(rows) <= 0.92
+
+
+@pytest.mark.skipif(not ZOO.is_file(), reason="zoo measurements not in this checkout")
+def test_validate_accepts_step_time_files(cli):
+    out = cli("validate", str(ZOO), "--hardware", "h200")
+    assert out.returncode == 0, out.stderr
+    assert "mlp host-bound" in out.stdout and "resnet50 device" in out.stdout

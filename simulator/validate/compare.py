@@ -1,5 +1,7 @@
-"""`validate`: predicted against measured time for every measured kernel, with the error
-overall and per op kind (MAPE, median and worst), and a log-log figure with y = x.
+"""`validate`: predicted against measured time for every measured kernel, or every measured
+training and inference step (zoo files of `benchmarks/torch_zoo.py`, grouped by network and
+regime), with the error overall and per group (MAPE, median and worst), and a log-log figure
+with y = x.
 
 Convolution records time CuPy's im2col + GEMM; the simulator prices convolutions as the
 implicit GEMM cuDNN runs, so their error measures that difference as well as the model's.
@@ -7,6 +9,7 @@ implicit GEMM cuDNN runs, so their error measures that difference as well as the
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -52,9 +55,48 @@ def summarise(rows: list[dict[str, Any]], key: str = "op") -> dict[str, dict[str
             for name, errs in groups.items() if errs}
 
 
+STEP_SCHEMA = "simulator.torch-zoo/1"  # step times (benchmarks/torch_zoo.py)
+
+
+def is_step_file(path: str) -> bool:
+    try:
+        return json.loads(Path(path).read_text()).get("schema") == STEP_SCHEMA
+    except (OSError, ValueError, AttributeError):
+        return False  # load_measurements reports what is wrong with it
+
+
+def compare_steps(paths: list[str], hardware: str) -> list[dict[str, Any]]:
+    """One row per measured step (GPU steps of catalog models), predicted on `hardware`."""
+    from simulator.api.predict import predict
+    from simulator.calibrate.host import is_host_bound, step_records
+
+    rows = []
+    for rec in (r for path in paths for r in step_records(Path(path))):
+        result = predict(rec["model"], hardware, batch=rec["batch"], mode=rec["mode"],
+                         precision=rec["precision"], input=rec.get("input", "device"))
+        if result["step_time_s"] is None:
+            continue
+        regime = "host-bound" if is_host_bound(rec) else "device"
+        rows.append({"label": f"{rec['model']} {rec['mode']} b{rec['batch']} {rec['precision']}",
+                     "op": f"{rec['model']} {regime}", "family": "step",
+                     "dtype": rec["precision"], "measured_s": rec["median_s"],
+                     "predicted_s": result["step_time_s"],
+                     "error": result["step_time_s"] / rec["median_s"] - 1})
+    return rows
+
+
 def run_validate(measurements: list[str], hardware: str, out: str | None) -> None:
     from simulator.report.validation_report import table_text, write_validation
 
+    steps = [m for m in measurements if is_step_file(m)]
+    if steps:
+        rows = compare_steps(steps, hardware)
+        print(table_text(summarise(rows), make_device(hardware)))
+        measurements = [m for m in measurements if m not in steps]
+        if not measurements:
+            if out is not None:
+                write_validation(Path(out), rows, summarise(rows), make_device(hardware))
+            return
     records = load_measurements(measurements)
     backend = records[0]["backend"] or "pytorch"
     device = make_device(hardware, framework=backend)
