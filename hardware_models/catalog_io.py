@@ -13,7 +13,7 @@ may a calibrated profile. A kind without a `spec_model` (ideal) is a device by i
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ def _either(names: list[str]) -> str:
     return " or ".join(quoted) if len(quoted) < 3 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_spec(name: str) -> Spec:
     if name not in device_names():
         raise unknown_name("hardware", name, device_names() + standalone_kinds())
@@ -110,7 +110,7 @@ def parse_spec(data: Any, where: str) -> Spec:
     return spec
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_link(name: str) -> Link:
     if name not in link_names():
         raise unknown_name("link", name, link_names())
@@ -154,7 +154,7 @@ def load_device_file(path: Path) -> Spec:
     return parse_spec(_read_file(path, "device"), str(path))
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog_profile(name: str) -> Profile | None:
     ref = _folder("profiles") / f"{name}.yaml"
     if not ref.is_file():

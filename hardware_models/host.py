@@ -16,7 +16,7 @@ profile has no host measurement:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
@@ -44,7 +44,7 @@ class HostProfile(BaseModel):
     fit_error: dict[str, float] = {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog_host(framework: str) -> HostProfile | None:
     """The framework's fitted host profile from the catalog, if there is one."""
     path = HOSTS_FOLDER / f"{framework}.yaml"
@@ -68,7 +68,7 @@ def with_host(profile: Profile, host: HostProfile | None) -> Profile:
     return profile.model_copy(update=update)
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog_intervals(framework: str) -> dict[str, dict[str, float]] | None:
     """The framework's prediction-interval quantiles per regime (`hosts/FRAMEWORK.intervals.yaml`,
     written by `calibrate-host --intervals` from held-out residuals), if the catalog has them."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
-
 SAME_WIDTH = {"fp16": "bf16", "bf16": "fp16", "fp32": "tf32", "tf32": "fp32"}
 
 

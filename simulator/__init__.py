@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.core.version import VERSION as __version__
+
 __all__ = ["predict", "__version__"]
 
 

@@ -11,9 +11,9 @@ import pytest
 from hardware_models.catalog_io import build_device, load_spec
 from hardware_models.profile import Profile
 from simulator.calibrate.device import calibrate_profile
-from simulator.core.errors import UserError
 from simulator.calibrate.fit import fit
 from simulator.calibrate.measured_ops import load_measurements, record_ops
+from simulator.core.errors import UserError
 from simulator.validate.compare import compare, summarise
 
 TRUE = Profile(device="h100-sxm", origin="calibrated", gemm_efficiency={"fp32": 0.7, "fp16": 0.6},

@@ -85,8 +85,8 @@ def test_model_from_yaml_file(cli, tmp_path):
 
 def test_output_piped_into_a_closed_pipe_is_not_a_traceback(monkeypatch):
     """Regression: `python -m simulator list hardware | head -1` printed a BrokenPipeError."""
-    import simulator.cli.main as cli_main
     import simulator.cli.list_cmd
+    import simulator.cli.main as cli_main
 
     def closed_pipe(what):
         raise BrokenPipeError(32, "Broken pipe")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hardware_models.spec import GPUSpec
-from simulator.config.schema import load_experiment
 from simulator.config.refs import DerivedDevice
+from simulator.config.schema import load_experiment
 from simulator.core.errors import UserError
 from workloads.model_def import ModelDef
 

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardware_models.ideal import IdealDevice
+from simulator.api.predict import predict
 from simulator.engine.loop import simulate
 from simulator.engine.plan import single_device_plan
-from simulator.api.predict import predict
 from simulator.results.metrics import CATEGORIES, breakdown
 from workloads.builder import build_graph
 from workloads.model_def import load_model

@@ -8,9 +8,8 @@ import json
 import math
 import pathlib
 
-import pytest
-
 import golden_capture as capture
+import pytest
 
 HERE = pathlib.Path(__file__).parent / "golden"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.validate.holdout import held_out_errors, split
 from simulator.calibrate.measured_ops import load_measurements
+from simulator.validate.holdout import held_out_errors, split
 
 MEASURED = Path(__file__).resolve().parents[1] / "measurements"
 

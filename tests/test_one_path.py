@@ -9,11 +9,11 @@ import json
 import pytest
 from cluster_helpers import cluster
 
+from hardware_models.catalog_io import make_device
+from simulator.api.experiment import run_experiment
 from simulator.api.predict import predict, predict_on
 from simulator.config.schema import load_experiment
-from simulator.api.experiment import run_experiment
 from simulator.core.errors import UserError
-from hardware_models.catalog_io import make_device
 
 
 def test_framework_and_conv_algorithm_reach_the_multi_device_path():

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from simulator.api.experiment import run_experiment
 from simulator.config.schema import load_experiment
 from simulator.core.errors import UserError
-from simulator.api.experiment import run_experiment
 from simulator.report.chrome_trace import HOST, launch_intervals, trace_document
 from simulator.report.figure_style import format_time
 from simulator.report.figures import write_figures

@@ -12,8 +12,9 @@ GEMM reads it, and backward-data scatters the patch gradients back with col2im.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from simulator.core import plugins
 from simulator.core.registry import Registry
@@ -36,8 +37,8 @@ class Work:
     gemm: Gemm | None = None
     kernels: int = 1
     extra_bytes: float = 0.0  # dtype-independent bytes, e.g. int64 pooling indices
-    epilogue: "Work | None" = None  # a separate kernel that follows (e.g. a bias add)
-    prologue: "Work | None" = None  # a separate kernel that comes first (e.g. im2col)
+    epilogue: Work | None = None  # a separate kernel that follows (e.g. a bias add)
+    prologue: Work | None = None  # a separate kernel that comes first (e.g. im2col)
     kernel: str = ""  # the kernel's own name where its speed differs from its kind's (relu)
 
 

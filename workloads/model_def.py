@@ -60,7 +60,7 @@ class ModelDef(BaseModel):
     input_bytes_per_element: PositiveFloat = 4.0
     layers: list[LayerDef] = Field(min_length=1)
 
-    def check(self, where: str) -> "ModelDef":
+    def check(self, where: str) -> ModelDef:
         """Names unique, kinds known, required arguments present, inputs defined earlier."""
         seen: set[str] = set()
         for i, layer in enumerate(self.layers):

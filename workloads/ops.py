@@ -7,8 +7,9 @@ model can quantise it into tiles and waves. Ops are frozen: costing never mutate
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Literal
+from typing import Literal
 
 import networkx as nx
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from hardware_models.catalog_io import default_profile, device_names, link_names, load_link, load_spec
+from hardware_models.catalog_io import (
+    default_profile,
+    device_names,
+    link_names,
+    load_link,
+    load_spec,
+)
 from simulator.core.errors import UserError
 from workloads.builder import resolve_layers
 from workloads.model_def import catalog_models, load_model

@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from simulator.config.schema import load_experiment
 from simulator.api.experiment import run_experiment
+from simulator.config.schema import load_experiment
 from simulator.report.figure_style import format_count, format_time
-from simulator.report.published_table import published_table
 from simulator.report.output_folder import check_target, default_folder, write_run
+from simulator.report.published_table import published_table
 from simulator.report.results_json import provenance
 
 OnDone = Callable[[int, Any], None]

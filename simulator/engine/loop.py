@@ -12,7 +12,8 @@ of by its cost. Models state costs; this module only does the waiting.
 
 from __future__ import annotations
 
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 import simpy
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hardware_models.topology import Topology
-from simulator.parallel.comm_plan import CommPlanner
-from simulator.core.errors import UserError
-from simulator.engine.plan import STREAM_OF_KIND, Plan, Task
 from simulator.core import plugins
+from simulator.core.errors import UserError
 from simulator.core.registry import Registry
+from simulator.engine.plan import STREAM_OF_KIND, Plan, Task
+from simulator.parallel.comm_plan import CommPlanner
 from workloads.model_def import ModelDef
-from workloads.resolve import ResolvedLayer
 from workloads.ops import Op, OpGraph
+from workloads.resolve import ResolvedLayer
 
 FULL_SIMULATION_MAX_DEVICES = 8  # 'auto': simulate every device up to this many
 SIMULATE_CHOICES = ("auto", "full", "symmetric")

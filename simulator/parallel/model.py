@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulator.core.errors import UserError
 from simulator.parallel.collectives import Phase
 from simulator.parallel.comm_plan import CommPlanner, Done
-from simulator.core.errors import UserError
 from simulator.parallel.job import (
     ClusterPlan,
     Job,
@@ -28,9 +28,9 @@ from simulator.parallel.job import (
 )
 from simulator.parallel.pipeline import pipeline_plan
 from simulator.parallel.shard import grid, halo_pairs, interior, shard_op
-from workloads.resolve import ResolvedLayer
 from workloads.ops import OpGraph
 from workloads.precision import get_precision
+from workloads.resolve import ResolvedLayer
 
 SPLITS = ("spatial", "layers")
 

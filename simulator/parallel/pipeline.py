@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from simulator.core.errors import UserError
+from simulator.engine.plan import Plan
 from simulator.parallel.collectives import Phase
 from simulator.parallel.comm_plan import CommPlanner
-from simulator.core.errors import UserError
 from simulator.parallel.job import ClusterPlan, Job, check_options, op_task, strategy
-from simulator.engine.plan import Plan
 from workloads.ops import Op, OpGraph
 from workloads.precision import get_precision
 

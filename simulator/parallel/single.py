@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from simulator.core.errors import UserError
-from simulator.parallel.job import ClusterPlan, Job, check_options, strategy
 from simulator.engine.plan import single_device_plan
+from simulator.parallel.job import ClusterPlan, Job, check_options, strategy
 
 
 @strategy.register("single")

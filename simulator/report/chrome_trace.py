@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from simulator.report.atomic import write_text_atomic
 from simulator.engine.trace import Span, Trace
+from simulator.report.atomic import write_text_atomic
 
 FILE_NAME = "trace.json"
 HOST = "host"

@@ -17,13 +17,13 @@ from typing import Any, cast
 import matplotlib
 from matplotlib.figure import Figure
 
+from simulator.engine.trace import Trace
 from simulator.report.atomic import write_bytes_atomic
 from simulator.report.chrome_trace import LaunchCost
 from simulator.report.figure_style import RC, figure_bytes, slug
 from simulator.report.plot_bars import breakdown_figure, layers_figure
 from simulator.report.plot_comparison import comparison_figure
 from simulator.report.plot_timeline import timeline_figure
-from simulator.engine.trace import Trace
 
 FigureMaker = Callable[[], Figure]
 Drawable = tuple[dict[str, Any], Trace | None, LaunchCost]  # row, trace, launch cost

@@ -12,9 +12,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from simulator.engine.trace import Trace
 from simulator.report.chrome_trace import THREAD_NAMES, LaunchCost, launch_intervals
 from simulator.report.figure_style import CATEGORY_COLOURS, SLIDE_INCHES, format_time, time_unit
-from simulator.engine.trace import Trace
 
 MAX_DEVICES = 4
 LABEL_SHARE_PER_CHAR = 0.009  # width of one bold 13 pt character on a 13 inch axis

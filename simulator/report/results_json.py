@@ -19,8 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from simulator.core.version import VERSION
 from simulator.config.schema import Experiment
+from simulator.core.version import VERSION
 from simulator.report.atomic import write_json_atomic
 
 FILE_NAME = "results.json"

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.catalog_io import catalog_profile, device_names, load_spec, make_device
-from simulator.validate.holdout import held_out_errors
-from simulator.calibrate.measured_ops import load_measurements
 from simulator.api.predict import predict_full
+from simulator.calibrate.measured_ops import load_measurements
 from simulator.validate.compare import compare, summarise
+from simulator.validate.holdout import held_out_errors
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (simulator/validate/doc.py)
 MEASURED = ROOT / "measurements"
