@@ -51,6 +51,7 @@ def outputs() -> dict[str, object]:
     return {**capture.predict_outputs(), **capture.run_outputs()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(HERE.glob("before/*.json")), ids=lambda p: p.stem)
 def test_unchanged_since_refactor(path: pathlib.Path, outputs: dict[str, object]) -> None:
     before = json.loads(path.read_text())

@@ -88,6 +88,7 @@ def test_input_on_the_device_has_no_copy_and_pageable_is_slower_than_pinned():
     assert pageable["step_time_s"] > pinned["step_time_s"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ZOO.is_file(), reason="zoo measurements not in this checkout")
 def test_held_out_host_bound_steps_beat_the_per_kernel_spec_sheet():
     """Out of sample on the committed H200 measurements (benchmarks/accuracy.py prints the
@@ -106,6 +107,7 @@ def test_prediction_interval_brackets_the_step_where_residuals_exist():
     assert predict("mlp", "xeon-spr-16vcpu", batch=1)["step_time_p90_s"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ZOO.is_file(), reason="zoo measurements not in this checkout")
 def test_held_out_interval_coverage_is_near_80_percent():
     from simulator.calibrate.host import interval_coverage
@@ -114,6 +116,7 @@ def test_held_out_interval_coverage_is_near_80_percent():
     assert 0.65 <= interval_coverage(rows) <= 0.92
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ZOO.is_file(), reason="zoo measurements not in this checkout")
 def test_validate_accepts_step_time_files(cli):
     out = cli("validate", str(ZOO), "--hardware", "h200")
