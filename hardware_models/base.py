@@ -52,5 +52,5 @@ def host_extra_s(profile: Any, op: Op) -> float:
     mode = op.attr("step", None)
     extra = profile.step_s.get(str(mode), 0.0) if mode is not None else 0.0
     if op.kind == "optimizer":
-        extra += profile.optimizer_tensor_s * float(op.attr("tensors", 0))  # type: ignore[arg-type]
+        extra += profile.optimizer_tensor_s * float(op.attr("tensors", 0))
     return float(extra)

@@ -182,8 +182,8 @@ def device_profile(spec: Spec, framework: str = "pytorch") -> Profile:
         return spec_sheet_profile(spec.name)
     ref = for_framework(ref, framework)
     # the host terms belong to the reference's host machine, not to its device: dropped here
-    keep = {"launch_s": None, "launch_s_by_kernel": {}, "autograd_node_s": 0.0,
-            "copy_overhead_s": ref.copy_overhead_s, "threads": None}
+    keep: dict[str, Any] = {"launch_s": None, "launch_s_by_kernel": {}, "autograd_node_s": 0.0,
+                            "copy_overhead_s": ref.copy_overhead_s, "threads": None}
     return ref.model_copy(update={"device": spec.name, "origin": f"transferred from {ref.device}",
                                   **keep})
 

@@ -19,12 +19,13 @@ and tail).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from hardware_models.base import OpCost, host_extra_s
 from hardware_models.links import Link
 from hardware_models.profile import Profile
 from hardware_models.registry import hardware
-from hardware_models.spec import GPUSpec
+from hardware_models.spec import Dtype, GPUSpec
 from workloads.ops import DTYPE_BYTES, Gemm, Op
 
 BACKWARD_PHASES = ("bwd_data", "bwd_weight")
@@ -52,7 +53,8 @@ class GPU:
 
     def peak_flops(self, dtype: str) -> float:
         peaks = self.spec.peak_flops
-        return peaks.get(dtype, peaks["fp32"])
+        # an unlisted dtype (or one outside Dtype) falls back to the fp32 peak
+        return peaks.get(cast(Dtype, dtype), peaks["fp32"])
 
     def launch_s(self, op: Op) -> float:
         """Host time to issue `op`: the library's measured cost for its kind of kernel, else
@@ -72,7 +74,7 @@ class GPU:
     def op_cost(self, op: Op) -> OpCost:
         overhead = self.profile.kernel_overhead_s * op.kernels
         if op.kind == "copy":
-            size = float(op.attr("bytes_moved", op.bytes_read))  # type: ignore[arg-type]
+            size = float(op.attr("bytes_moved", op.bytes_read))
             return self.host_link.copy_cost(size, self.profile, bool(op.attr("pinned", False)))
         memory_s = self.profile.memory_s(op.bytes, self.spec.memory_bandwidth_bytes_per_s,
                                          self.spec.l2_bytes)
@@ -82,7 +84,8 @@ class GPU:
             store_s = self.profile.memory_s(g.m * g.n * g.batch * DTYPE_BYTES.get(op.dtype, 4),
                                             self.spec.memory_bandwidth_bytes_per_s, None)
             return OpCost(self.gemm_s(g, op.dtype, kernel) + store_s, memory_s, overhead)
-        vector_rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
+        vec_eff = self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
+        vector_rate = self.peak_flops("fp32") * vec_eff
         return OpCost(op.flops / vector_rate, memory_s, overhead)
 
     def gemm_s(self, g: Gemm, dtype: str, kernel: str = "gemm") -> float:

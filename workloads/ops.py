@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, overload
 
 import networkx as nx
 
 OpKind = Literal["gemm", "elementwise", "reduction", "pool", "optimizer", "copy", "collective"]
 Phase = Literal["input", "fwd", "loss", "bwd_data", "bwd_weight", "update", "comm"]
+AttrValue = float | str | bool  # the value of one entry of Op.attrs
 
 DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
 
@@ -49,13 +50,18 @@ class Op:
     param_bytes: float = 0.0
     gemm: Gemm | None = None
     kernels: int = 1
-    attrs: tuple[tuple[str, float | str | bool], ...] = field(default=())
+    attrs: tuple[tuple[str, AttrValue], ...] = field(default=())
 
     @property
     def bytes(self) -> float:
         return self.bytes_read + self.bytes_written
 
-    def attr(self, key: str, default: float | str | bool | None = None) -> float | str | bool | None:
+    @overload
+    def attr(self, key: str, default: None = None) -> AttrValue | None: ...
+    @overload
+    def attr(self, key: str, default: AttrValue) -> AttrValue: ...
+
+    def attr(self, key: str, default: AttrValue | None = None) -> AttrValue | None:
         return dict(self.attrs).get(key, default)
 
 

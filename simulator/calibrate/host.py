@@ -60,7 +60,7 @@ def features(graph: OpGraph) -> np.ndarray:
     ops = list(graph.ops())
     backward = sum(op.kernels for op in ops if op.phase in BACKWARD)
     forward = sum(op.kernels for op in ops if op.phase not in BACKWARD and op.kind != "copy")
-    tensors = sum(float(op.attr("tensors", 0)) for op in ops if op.kind == "optimizer")  # type: ignore[arg-type]
+    tensors = sum(float(op.attr("tensors", 0)) for op in ops if op.kind == "optimizer")
     train = graph.mode == "train"
     return np.array([forward, backward, tensors, float(train), float(not train)])
 

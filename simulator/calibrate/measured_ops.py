@@ -8,18 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from simulator.core.errors import UserError
-from workloads.ops import Gemm, Op
+from workloads.ops import Gemm, Op, OpKind
 
 SCHEMA = "simulator.measurements/1"
 FAMILY = {
     "gemm": "gemm", "relu": "elementwise", "add": "elementwise", "sum": "elementwise",
     "maxpool2d": "elementwise", "maxpool2d_bwd": "elementwise", "bias_add": "elementwise",
-    "bias_grad": "elementwise", "im2col": "elementwise", "col2im": "elementwise", "copy_h2d": "copy", "copy_d2h": "copy", "launch": "launch",
+    "bias_grad": "elementwise", "im2col": "elementwise", "col2im": "elementwise",
+    "copy_h2d": "copy", "copy_d2h": "copy", "launch": "launch",
     "conv2d_fwd": "conv", "conv2d_bwd_data": "conv", "conv2d_bwd_weight": "conv",
 }
-KIND = {"relu": "elementwise", "add": "elementwise", "sum": "reduction", "maxpool2d": "pool",
-        "maxpool2d_bwd": "pool", "bias_add": "elementwise", "bias_grad": "reduction",
-        "im2col": "elementwise", "col2im": "elementwise"}
+KIND: dict[str, OpKind] = {
+    "relu": "elementwise", "add": "elementwise", "sum": "reduction", "maxpool2d": "pool",
+    "maxpool2d_bwd": "pool", "bias_add": "elementwise", "bias_grad": "reduction",
+    "im2col": "elementwise", "col2im": "elementwise",
+}
 
 
 def load_measurements(paths: list[Any]) -> list[dict[str, Any]]:
@@ -52,7 +55,7 @@ def record_op(rec: dict[str, Any]) -> Op | None:
         elements = int(rec.get("elements") or rec["bytes"] / 4)
         kernel = (("kernel", op),) if op != "sum" else ()
         return Op(rec["label"], KIND[op], "fwd", "measured", rec["flops"], rec["bytes"] * 2 / 3,
-                  rec["bytes"] / 3, dtype, elements, attrs=kernel)  # type: ignore[arg-type]
+                  rec["bytes"] / 3, dtype, elements, attrs=kernel)
     if op in ("copy_h2d", "copy_d2h"):
         size = float(rec["bytes_moved"])
         return Op(rec["label"], "copy", "input", "measured", 0.0, size, size, dtype, 1,

@@ -17,7 +17,7 @@ from simulator.config.schema import Scenario
 from simulator.core.errors import UserError
 
 # where a field of the Scenario comes from on the command line
-FLAG_OF_FIELD = {
+FLAG_OF_FIELD: dict[tuple[str, ...], str] = {
     ("workload", "model"): "--model", ("workload", "batch"): "--batch",
     ("workload", "global_batch"): "--global-batch", ("workload", "precision"): "--precision",
     ("workload", "mode"): "--mode", ("workload", "optimizer"): "--optimizer",

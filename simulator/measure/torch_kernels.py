@@ -6,7 +6,8 @@ cudnn.benchmark on), PyTorch's vectorised elementwise kernels (relu, add), a red
 (sum), max pooling with indices, host<->device copies and the host cost of one eager op.
 dtypes: fp32 (no TF32), tf32 (TF32 allowed), bf16, fp16. The calls of each repetition are
 queued behind a spin kernel, so CUDA events time the device alone; each record also has the
-host's enqueue time per call (`host_s`); medians. Records follow simulator.measure.records (backend "pytorch").
+host's enqueue time per call (`host_s`); medians. Records follow simulator.measure.records
+(backend "pytorch").
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ def _spin_cycles_per_s(torch: Any) -> float:
     return _SPIN["rate"]
 
 
-def _time(torch: Any, fn: Callable[[], Any], quick: bool,
+def _time(torch: Any, fn: Callable[..., Any], quick: bool,
           spin: bool = True) -> tuple[list[float], float]:
-    """Per-call device seconds and the median host seconds per call.
+    """Per-call device seconds and the median host seconds per call; `fn` is called with no
+    arguments (the callers' lambdas bind their loop values as defaults).
 
     Each repetition queues `inner` calls behind a spin kernel that outlasts their enqueueing,
     so the CUDA events around them time the kernels back to back on the device, without the
@@ -126,11 +128,18 @@ def convs(torch: Any, quick: bool) -> list[dict[str, Any]]:
                 x = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
                 w = torch.randn(k, c, 3, 3, device="cuda", dtype=tdt)
                 g = torch.randn(batch, k, s, s, device="cuda", dtype=tdt)
-                fwd = lambda x=x, w=w: torch.nn.functional.conv2d(x, w, None, 1, 1)
-                dgrad = lambda g=g, x=x, w=w: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1),
-                                                       False, (0, 0), 1, (True, False, False))
-                wgrad = lambda g=g, x=x, w=w: conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1),
-                                                       False, (0, 0), 1, (False, True, False))
+
+                def fwd(x=x, w=w):
+                    return torch.nn.functional.conv2d(x, w, None, 1, 1)
+
+                def dgrad(g=g, x=x, w=w):
+                    return conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1),
+                                    False, (0, 0), 1, (True, False, False))
+
+                def wgrad(g=g, x=x, w=w):
+                    return conv_bwd(g, x, w, None, (1, 1), (1, 1), (1, 1),
+                                    False, (0, 0), 1, (False, True, False))
+
                 shape = {"batch": batch, "in_channels": c, "out_channels": k, "height": s,
                          "width": s, "kernel": 3, "stride": 1, "padding": 1}
                 flops = 2.0 * batch * k * s * s * c * 9
@@ -161,7 +170,10 @@ def elementwise(torch: Any, quick: bool) -> list[dict[str, Any]]:
         for batch in (2,) if quick else (16, 64):
             for name, c, s in vgg16_pools():
                 x = torch.randn(batch, c, s, s, device="cuda", dtype=tdt)
-                fn = lambda x=x: torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+
+                def fn(x=x):
+                    return torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+
                 n_out = batch * c * (s // 2) ** 2
                 shape = {"batch": batch, "channels": c, "height": s, "width": s, "kernel": 2,
                          "stride": 2}
@@ -185,7 +197,8 @@ def layer_kernels(torch: Any, quick: bool) -> list[dict[str, Any]]:
                 shape = {"elements": n, "channels": c}
                 out.append(_record("bias_add", dtype, f"vgg16.{name}.b{batch}", shape,
                                    float(n), 2.0 * n * ITEM[dtype],
-                                   _time(torch, lambda y=y, b=b, c=c: y.add_(b.view(1, c, 1, 1)), quick)))
+                                   _time(torch, lambda y=y, b=b, c=c: y.add_(b.view(1, c, 1, 1)),
+                                         quick)))
                 out.append(_record("bias_grad", dtype, f"vgg16.{name}.b{batch}", shape,
                                    float(n), n * ITEM[dtype] + 4.0 * c,
                                    _time(torch, lambda y=y: y.sum(dim=(0, 2, 3)), quick)))

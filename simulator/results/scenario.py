@@ -33,7 +33,9 @@ def global_batch(scenario: Scenario, result: dict[str, Any]) -> int:
     if result.get("step_time_s") and result.get("samples_per_s"):
         return round(result["samples_per_s"] * result["step_time_s"])
     data_like = scenario.strategy in ("data", "parameter_server")
-    return scenario.workload.batch * (scenario.hardware.count if data_like else 1)
+    batch = scenario.workload.batch
+    assert batch is not None  # a workload with global_batch has it in the result (above)
+    return batch * (scenario.hardware.count if data_like else 1)
 
 
 def dataset_fields(scenario: Scenario, step_s: float | None, batch: int) -> dict[str, Any]:

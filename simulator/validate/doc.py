@@ -23,7 +23,8 @@ from simulator.validate.holdout import held_out_errors
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (simulator/validate/doc.py)
 MEASURED = ROOT / "measurements"
-KERNEL_SETS = (  # (files, catalog device they were taken on)
+# (files, catalog device they were taken on)
+KERNEL_SETS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("h100-sxm-pytorch.json",), "h100-sxm"),
     (("h100-sxm-cupy.json", "h100-sxm-cupy-layer-kernels.json"), "h100-sxm"),
     (("h100-host-numpy.json",), "xeon-spr-16vcpu"),
