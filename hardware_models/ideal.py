@@ -21,7 +21,8 @@ class IdealDevice:
     def __init__(self, flops_per_s: float = 1e12, bytes_per_s: float = 1e11,
                  memory_bytes: float = 1e12, name: str = "ideal", cores: int = 1) -> None:
         self.name, self.cores = name, cores
-        self.flops_per_s, self.bytes_per_s, self.memory_bytes = flops_per_s, bytes_per_s, memory_bytes
+        self.flops_per_s, self.bytes_per_s = flops_per_s, bytes_per_s
+        self.memory_bytes = memory_bytes
 
     def peak_flops(self, dtype: str) -> float:
         return self.flops_per_s

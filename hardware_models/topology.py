@@ -81,13 +81,16 @@ class Topology:
 
     def _channels(self, path: list[str]) -> tuple[str, ...]:
         hops = itertools.pairwise(path)
-        return tuple(channel_id(u, v) for u, v in hops if self.graph.edges[u, v]["link"] is not None)
+        return tuple(channel_id(u, v) for u, v in hops
+                     if self.graph.edges[u, v]["link"] is not None)
 
     def _shortest(self, a: int, b: int) -> tuple[str, ...]:
         try:
-            path = nx.shortest_path(self.graph, self.devices[a], self.devices[b], weight=_seconds_per_byte)
+            path = nx.shortest_path(self.graph, self.devices[a], self.devices[b],
+                                    weight=_seconds_per_byte)
         except nx.NetworkXNoPath:
-            raise UserError(f"topology: no route from {self.devices[a]} to {self.devices[b]}") from None
+            raise UserError(f"topology: no route from {self.devices[a]} to "
+                            f"{self.devices[b]}") from None
         return self._channels(path)
 
     def _structured_path(self, a: int, b: int) -> list[str]:

@@ -7,7 +7,8 @@ overlaps this step, so it costs time only when it is longer than the step;
 `sync_input=True` puts it in front of the first layer instead (latency of one request).
 Inference is the forward pass. Training adds the loss, the backward pass in reverse layer
 order (backward-data then backward-weight per layer, as autograd issues them), gradient
-accumulation where a tensor feeds several layers, and one optimizer step. Program order is the order a framework launches kernels.
+accumulation where a tensor feeds several layers, and one optimizer step. Program order is the
+order a framework launches kernels.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from workloads.optimizers import get_optimizer
 from workloads.precision import Precision, get_precision
 from workloads.resolve import CONV_ALGORITHMS, INPUT, ResolvedLayer, resolve_layers
 
-__all__ = ["CONV_ALGORITHMS", "INPUT", "INPUT_PLACES", "MODES", "ResolvedLayer", "build_graph", "resolve_layers"]
+__all__ = ["CONV_ALGORITHMS", "INPUT", "INPUT_PLACES", "MODES", "ResolvedLayer", "build_graph",
+           "resolve_layers"]
 
 MODES = ("train", "infer")
 # where the batch lives: already on the device (synthetic-data benchmarks), in pinned host
@@ -40,7 +42,10 @@ def check_request(batch: int, mode: str) -> None:
 
 def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_bytes: int) -> Op:
     """Turn element counts into bytes for this precision; weights are read as cast copies."""
-    dtype = prec.gemm_dtype if work.kind == "gemm" else ("fp32" if act_bytes == 4 else prec.gemm_dtype)
+    if work.kind == "gemm":
+        dtype = prec.gemm_dtype
+    else:
+        dtype = "fp32" if act_bytes == 4 else prec.gemm_dtype
     if work.kernel == "conv" and prec.conv_dtype:  # cuDNN may use TF32 (PyTorch's default)
         dtype = prec.conv_dtype
     weight_bytes = prec.lowp_bytes if work.kind == "gemm" else prec.master_bytes
@@ -49,7 +54,8 @@ def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_byte
     read += work.extra_bytes / 2
     written += work.extra_bytes / 2
     return Op(name=name, kind=work.kind, phase=phase, layer=layer, flops=work.flops,  # type: ignore[arg-type]
-              bytes_read=read, bytes_written=written, dtype=dtype, work_items=max(1, work.work_items),
+              bytes_read=read, bytes_written=written, dtype=dtype,
+              work_items=max(1, work.work_items),
               param_bytes=work.weight_read * weight_bytes, gemm=work.gemm,
               kernels=work.kernels, attrs=(("kernel", work.kernel),) if work.kernel else ())
 
@@ -143,7 +149,8 @@ class _Builder:
         loss = softmax_cross_entropy([last.cost.out_shape], {}, self.batch)
         assert loss.fwd is not None and loss.bwd_data is not None
         pb = self.prec.master_bytes
-        self.g.add(_op("loss.fwd", "loss", "loss", loss.fwd, self.prec, pb), self.fwd_out[last.name])
+        self.g.add(_op("loss.fwd", "loss", "loss", loss.fwd, self.prec, pb),
+                   self.fwd_out[last.name])
         self.g.add(_op("loss.bwd", "loss", "loss", loss.bwd_data, self.prec, pb), ["loss.fwd"])
         grad_in: dict[str, list[str]] = {}  # layer -> ops producing the gradient of its input
         self.bwd_weight_ops: list[str] = []

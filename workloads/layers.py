@@ -86,7 +86,8 @@ def _elementwise(n_in: float, n_out: float, flops_per: float, items: int, kernel
     return Work("elementwise", flops_per * n_out, n_in, n_out, items, kernel=kernel)
 
 
-def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int, untied: bool) -> LayerCost:
+def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int,
+                   untied: bool) -> LayerCost:
     """Convolution (shared weights) or locally connected layer (untied weights)."""
     c, h, w = shapes[0]
     cout, groups = int(args["out_channels"]), int(args.get("groups", 1))
@@ -197,7 +198,8 @@ def l2pool2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost
     cost = _pool(shapes, args, batch, indices=False)
     fwd = cost.fwd
     assert fwd is not None
-    doubled = Work("pool", 2 * fwd.flops + fwd.act_write, fwd.act_read, fwd.act_write, fwd.work_items)
+    doubled = Work("pool", 2 * fwd.flops + fwd.act_write, fwd.act_read, fwd.act_write,
+                   fwd.work_items)
     return LayerCost(cost.out_shape, 0, doubled, cost.bwd_data, None, cost.saved_elems * 2)
 
 
@@ -239,7 +241,8 @@ def batchnorm2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerC
     c = shapes[0][0]
     n = batch * _prod(shapes[0])
     fwd = Work("elementwise", 6.0 * n, 2 * n, n, n, weight_read=2 * c)  # stats pass + normalise
-    bwd = Work("elementwise", 8.0 * n, 3 * n, n, n, weight_read=2 * c, weight_write=2 * c, kernels=2)
+    bwd = Work("elementwise", 8.0 * n, 3 * n, n, n, weight_read=2 * c, weight_write=2 * c,
+               kernels=2)
     return LayerCost(shapes[0], 2 * c, fwd, bwd, None, float(n), fp32=False)
 
 

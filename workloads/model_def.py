@@ -68,7 +68,8 @@ class ModelDef(BaseModel):
             if layer.name in seen:
                 raise UserError(f"{path}: duplicate layer name '{layer.name}'")
             if layer.kind not in layer_kinds.names():
-                raise UserError(f"{path}: {unknown_name('layer kind', layer.kind, layer_kinds.names())}")
+                unknown = unknown_name("layer kind", layer.kind, layer_kinds.names())
+                raise UserError(f"{path}: {unknown}")
             for arg in REQUIRED_ARGS.get(layer.kind, ()):
                 if getattr(layer, arg) is None:
                     raise UserError(f"{path}: kind {layer.kind} needs '{arg}'")

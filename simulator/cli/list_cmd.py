@@ -22,7 +22,8 @@ def _hardware() -> list[str]:
         fp32 = spec.peak_flops["fp32"] if spec.kind == "gpu" else (
             spec.total_cores * spec.clock_hz * spec.flops_per_cycle_per_core["fp32"])
         rows.append(f"{name:18s} {spec.kind:4s} {spec.total_cores:7d} {fp32 / 1e12:7.2f} TF "
-                    f"{spec.memory_bytes / 1e9:6.0f} GB {spec.memory_bandwidth_bytes_per_s / 1e9:7.1f} GB/s"
+                    f"{spec.memory_bytes / 1e9:6.0f} GB "
+                    f"{spec.memory_bandwidth_bytes_per_s / 1e9:7.1f} GB/s"
                     f"  {default_profile(spec).origin}")
     rows.append(f"{'ideal':18s} built-in contention-free device for exact-time tests")
     return rows
@@ -42,8 +43,9 @@ def _models() -> list[str]:
     for name in catalog_models():
         model = load_model(name)
         layers = resolve_layers(model, 1)
-        macs = sum(l.cost.fwd.flops for l in layers if l.cost.fwd and l.cost.fwd.kind == "gemm") / 2
-        params = sum(l.cost.params for l in layers)
+        macs = sum(layer.cost.fwd.flops for layer in layers
+                   if layer.cost.fwd and layer.cost.fwd.kind == "gemm") / 2
+        params = sum(layer.cost.params for layer in layers)
         rows.append(f"{name:10s} {params:14,d} {macs / 1e9:13.2f}  {model.description}")
     return rows
 

@@ -1,4 +1,5 @@
-"""Command line: `python -m simulator COMMAND ...` (predict, list, run, measure, calibrate, validate).
+"""Command line: `python -m simulator COMMAND ...` (predict, list, run, measure, calibrate,
+validate).
 
 Only argument parsing lives here; each command imports its implementation lazily so that
 `measure` runs on a machine that has numpy/CuPy but not the simulation stack.
@@ -55,6 +56,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "pageable")
     p.add_argument("--conv-algorithm", default="implicit_gemm",
                    help="implicit_gemm (cuDNN-style) or im2col (explicit lowering)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU: threads each op runs on (default: every core)")
     p.add_argument("--framework", default="pytorch",
                    help="whose kernels run: pytorch (default), cupy or numpy (per-kernel rates)")
     p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")

@@ -142,7 +142,8 @@ class Network:
                 del demand[channel]
 
     @staticmethod
-    def _freeze(flow: _Flow, level: float, free: dict[str, float], demand: dict[str, float]) -> None:
+    def _freeze(flow: _Flow, level: float, free: dict[str, float],
+                demand: dict[str, float]) -> None:
         flow.rate_bytes_per_s = level
         for channel, load in flow.hops:
             free[channel] = max(free[channel] - level * load, 0.0)

@@ -93,7 +93,8 @@ class _Run:
         self.env.run()
         missing = [name for name, ev in self.done.items() if not ev.triggered]
         if missing:
-            raise RuntimeError(f"plan deadlocked: {len(missing)} tasks never ran, e.g. {missing[0]}")
+            raise RuntimeError(f"plan deadlocked: {len(missing)} tasks never ran, "
+                               f"e.g. {missing[0]}")
         self.trace.spans.sort(key=lambda s: (s.start_s, s.device, s.stream, s.name))
         self.trace.links.sort(key=lambda r: (r.start_s, r.channel, r.task))
         return self.trace

@@ -41,7 +41,8 @@ class Trace:
         return max((s.end_s for s in self.spans), default=0.0)
 
     def on(self, device: int, stream: str | None = None) -> list[Span]:
-        picked = [s for s in self.spans if s.device == device and (stream is None or s.stream == stream)]
+        picked = [s for s in self.spans
+                  if s.device == device and (stream is None or s.stream == stream)]
         return sorted(picked, key=lambda s: (s.start_s, s.end_s))
 
 

@@ -1,4 +1,5 @@
-"""Measurement of real kernels (numpy on a CPU, CuPy on an NVIDIA GPU) for calibration and validation.
+"""Measurement of real kernels (numpy on a CPU, CuPy on an NVIDIA GPU) for calibration and
+validation.
 
 `python -m simulator measure --backend numpy|cupy --out FILE.json [--quick]` runs
 `runner.run_measure`, which starts one worker process per setting (numpy: one thread, all

@@ -30,7 +30,8 @@ Shape = tuple[int, ...]
 class Layer(NamedTuple):
     name: str
     kind: str
-    args: Mapping[str, Any]  # read-only: the YAML entry less name and kind, e.g. {"out_channels": 64, ...}
+    # read-only: the YAML entry less name and kind, e.g. {"out_channels": 64, ...}
+    args: Mapping[str, Any]
     in_shape: Shape  # per sample: (C, H, W) for images, (F,) for flat features
     out_shape: Shape
 

@@ -1,9 +1,10 @@
 """What each sweep times: sizes, batches and dtypes per backend, full or quick.
 
 "tf32" entries are timed by the CuPy worker that runs with CUPY_TF32=1, "bf16" GEMMs by a
-worker of their own; the default worker takes the rest. The full numpy sweep stays within a few minutes on a small CPU (numpy float16 matrix
-products have no BLAS path, so they are timed on a few small squares only); the CuPy sweep
-covers the ranges a GPU needs. `quick` is a seconds-long sweep for the tests.
+worker of their own; the default worker takes the rest. The full numpy sweep stays within a
+few minutes on a small CPU (numpy float16 matrix products have no BLAS path, so they are timed
+on a few small squares only); the CuPy sweep covers the ranges a GPU needs. `quick` is a
+seconds-long sweep for the tests.
 """
 
 from __future__ import annotations

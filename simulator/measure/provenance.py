@@ -156,7 +156,8 @@ def _smi_query(fields: tuple[str, ...]) -> list[str] | None:
 
 @functools.lru_cache(maxsize=1)
 def nvidia_smi() -> dict[str, str]:
-    """nvidia-smi readings; if the one query fails, field by field (a field it lacks is left out)."""
+    """nvidia-smi readings; if the one query fails, field by field (a field it lacks is left
+    out)."""
     values = _smi_query(_SMI_FIELDS)
     if values is not None:
         return dict(zip(_SMI_FIELDS, values, strict=True))

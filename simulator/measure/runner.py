@@ -49,14 +49,14 @@ def _require_gpu() -> None:
         raise UserError(
             f"--backend cupy needs CuPy and an NVIDIA GPU, but CuPy does not import "
             f"({type(exc).__name__}); install cupy-cuda12x or use --backend numpy"
-        )
+        ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # noqa: BLE001 - no driver, no device, ...
         raise UserError(
             f"--backend cupy found no usable GPU ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}); use --backend numpy"
-        )
+        ) from None
     if count < 1:
         raise UserError("--backend cupy found no CUDA device; use --backend numpy")
 

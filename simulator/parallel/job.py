@@ -76,7 +76,8 @@ class Job:
         if how not in SIMULATE_CHOICES:
             raise UserError(f"options.simulate: must be one of {', '.join(SIMULATE_CHOICES)}, "
                             f"got {how!r}")
-        return how == "symmetric" or (how == "auto" and self.topo.size > FULL_SIMULATION_MAX_DEVICES)
+        return how == "symmetric" or (
+            how == "auto" and self.topo.size > FULL_SIMULATION_MAX_DEVICES)
 
     def int_option(self, name: str, default: int) -> int:
         value = self.options.get(name, default)

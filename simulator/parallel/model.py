@@ -43,8 +43,8 @@ class SpatialReplica:
         self.job, self.graph, self.comm, self.group = job, graph, comm, group
         self.simulated = simulated
         self.parts = len(group)
-        self.layers = {l.name: l for l in job.layers_for(graph.batch)}
-        self.args = {l.name: l.args() for l in job.model.layers}
+        self.layers = {layer.name: layer for layer in job.layers_for(graph.batch)}
+        self.args = {layer.name: layer.args() for layer in job.model.layers}
         self.act_bytes = get_precision(job.precision).act_bytes
         self.last_of: dict[tuple[str, str], str] = {}
         for op in graph.ops():

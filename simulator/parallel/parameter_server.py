@@ -5,9 +5,10 @@ Dean et al. 2012).
 `model` strategy does; 1 = a whole replica per device), process `batch` samples each per
 step. Parameters live in `ps_shards` shards, each a contiguous range, on the devices left
 over (`devices - replicas * partitions`), round robin; with none left over, the shards sit
-on the worker devices (which then also apply the updates). Each step a worker device fetches its slice of the parameters from
-the shards that hold it, runs forward and backward, and pushes its slice of the gradient
-(n_fetch = n_push = 1, as in the paper's experiments); the shards apply the updates.
+on the worker devices (which then also apply the updates). Each step a worker device fetches
+its slice of the parameters from the shards that hold it, runs forward and backward, and
+pushes its slice of the gradient (n_fetch = n_push = 1, as in the paper's experiments); the
+shards apply the updates.
 There is no barrier between replicas: the reported step time is one worker's. Replicas are
 simulated starting together, so their fetches and pushes meet at the shards at once, the
 worst case for the servers' links; replicas that drift apart would share them better.
@@ -42,7 +43,8 @@ def _layout(job: Job) -> tuple[int, int, list[int], list[int]]:
         raise UserError(f"options: replicas x partitions = {workers} is more than the {n} devices")
     spare = list(range(workers, n))
     hosts = spare or list(range(workers))
-    return partitions, replicas, list(range(workers)), [hosts[k % len(hosts)] for k in range(shards)]
+    servers = [hosts[k % len(hosts)] for k in range(shards)]
+    return partitions, replicas, list(range(workers)), servers
 
 
 @strategy.register("parameter_server")
@@ -63,7 +65,8 @@ def downpour(job: Job) -> ClusterPlan:
     computed = {}
     for group in groups[:1] if job.symmetric else groups:
         mine = [d for d in group if d in simulated]
-        computed.update(SpatialReplica(job, graph, comm, group, mine).build(fetched, skip_update=True))
+        replica = SpatialReplica(job, graph, comm, group, mine)
+        computed.update(replica.build(fetched, skip_update=True))
     pushed = comm.add("push", "ps_push", workers, size, computed, "push", **ps)
     update = _update(graph, servers, replicas)
     update_s = job.device.op_cost(update).duration_s

@@ -53,7 +53,7 @@ def scale_op(op: Op, fraction: float) -> Op:
 
 
 def _stage_of_layers(job: Job, graph: OpGraph, stages: int) -> dict[str, int]:
-    layers = [l.name for l in job.layers_for(graph.batch)]
+    layers = [layer.name for layer in job.layers_for(graph.batch)]
     if stages > len(layers):
         raise UserError(f"devices: {stages} pipeline stages but the model has only "
                         f"{len(layers)} layers")
@@ -62,7 +62,7 @@ def _stage_of_layers(job: Job, graph: OpGraph, stages: int) -> dict[str, int]:
         if op.layer in times:
             times[op.layer] += job.device.op_cost(op).duration_s
     owner = balanced_stages([times[name] for name in layers], stages)
-    stage = dict(zip(layers, owner))
+    stage = dict(zip(layers, owner, strict=True))
     stage.update({"input": 0, "loss": stages - 1})
     return stage
 
@@ -71,7 +71,7 @@ class _Pipeline:
     def __init__(self, job: Job, micro: OpGraph, stage: dict[str, int], comm: CommPlanner):
         self.job, self.micro, self.stage, self.comm = job, micro, stage, comm
         resolved = job.layers_for(micro.batch)
-        self.layers = {l.name: l for l in resolved}
+        self.layers = {layer.name: layer for layer in resolved}
         self.last_layer = resolved[-1]
         self.act_bytes = get_precision(job.precision).act_bytes
         self.sent: dict[tuple[int, str, int], tuple[str, ...]] = {}
@@ -128,7 +128,7 @@ def _add_updates(job: Job, full: OpGraph, micro: OpGraph, stage: dict[str, int],
                  micro_batches: int) -> None:
     """Each stage's share of the optimizer, after all its micro-batches' weight gradients."""
     step = full.op("optimizer.step")
-    params = {l.name: l.cost.params for l in job.layers_for(full.batch)}
+    params = {layer.name: layer.cost.params for layer in job.layers_for(full.batch)}
     total = max(1, sum(params.values()))
     for s in range(job.topo.size):
         mine = [p for p in micro.predecessors("optimizer.step") if stage[micro.op(p).layer] == s]
@@ -141,12 +141,13 @@ def _stage_memory(job: Job, full: OpGraph, stage: dict[str, int], stages: int) -
     """The fullest stage's memory: weights and optimizer state by its share of the parameters,
     saved activations by its share of them (all micro-batches are kept), the input on stage 0."""
     layers = job.layers_for(full.batch)
-    params = max(1, sum(l.cost.params for l in layers))
-    saved = max(1.0, sum(l.cost.saved_elems for l in layers))
+    params = max(1, sum(layer.cost.params for layer in layers))
+    saved = max(1.0, sum(layer.cost.saved_elems for layer in layers))
     best: dict[str, float] = {}
     for s in range(stages):
-        p_share = sum(l.cost.params for l in layers if stage[l.name] == s) / params
-        a_share = sum(l.cost.saved_elems for l in layers if stage[l.name] == s) / saved
+        mine = [layer for layer in layers if stage[layer.name] == s]
+        p_share = sum(layer.cost.params for layer in mine) / params
+        a_share = sum(layer.cost.saved_elems for layer in mine) / saved
         memory = {k: v * p_share for k, v in full.memory.items() if k != "peak_bytes"}
         memory["activations_bytes"] = full.memory.get("activations_bytes", 0.0) * a_share
         memory["input_bytes"] = full.memory.get("input_bytes", 0.0) if s == 0 else 0.0

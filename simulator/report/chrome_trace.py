@@ -27,7 +27,8 @@ US_PER_S = 1e6
 LaunchCost = Callable[[Span], float | None]
 
 
-def launch_intervals(spans: Iterable[Span], launch_cost: LaunchCost) -> list[tuple[Span, float, float]]:
+def launch_intervals(spans: Iterable[Span],
+                     launch_cost: LaunchCost) -> list[tuple[Span, float, float]]:
     """(span, start_s, end_s) of each launch on one device's host thread.
 
     The host launches in program order, back to back: a launch ends at the op's

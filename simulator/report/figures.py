@@ -52,7 +52,8 @@ def figure_makers(drawables: list[Drawable], title: str, timeline: list[str] | N
         ("breakdown", partial(breakdown_figure, rows, title)),
         ("comparison", partial(comparison_figure, rows, title))]
     picked = selected(drawables, timeline)
-    for stem, (row, trace, cost) in zip(_unique_slugs([d[0]["name"] for d in picked]), picked):
+    for stem, (row, trace, cost) in zip(_unique_slugs([d[0]["name"] for d in picked]), picked,
+                                     strict=True):
         assert trace is not None
         makers.append((f"timeline-{stem}", partial(timeline_figure, row["name"], trace, cost)))
         makers.append((f"layers-{stem}", partial(layers_figure, row, top_layers)))

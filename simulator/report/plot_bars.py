@@ -42,8 +42,8 @@ def breakdown_figure(rows: list[dict[str, Any]], title: str) -> Figure:
                   for r in rows]
         ax.barh(ys, shares, left=left, color=CATEGORY_COLOURS[category], label=category,
                 height=0.7)
-        left = [a + b for a, b in zip(left, shares)]
-    for y, row in zip(ys, rows):
+        left = [a + b for a, b in zip(left, shares, strict=True)]
+    for y, row in zip(ys, rows, strict=True):
         if row["status"] == "ok":
             ax.text(101, y, format_time(row["step_time_s"]), va="center", fontsize=13)
         else:
@@ -89,9 +89,9 @@ def layers_figure(row: dict[str, Any], top: int) -> Figure:
         widths = [ph.get(phase, 0.0) / scale for _, ph in ranked]
         ax.barh(ys, widths, left=left, height=0.7, color=PHASE_COLOURS[phase],
                 label=PHASE_LABELS[phase])
-        left = [a + b for a, b in zip(left, widths)]
+        left = [a + b for a, b in zip(left, widths, strict=True)]
     step = row["step_time_s"]
-    for y, (_, ph) in zip(ys, ranked):
+    for y, (_, ph) in zip(ys, ranked, strict=True):
         ax.text(sum(ph.values()) / scale, y, f" {100 * sum(ph.values()) / step:.1f}%",
                 va="center", fontsize=13)
     ax.set_yticks(ys, [name for name, _ in ranked])

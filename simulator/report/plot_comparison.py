@@ -77,7 +77,7 @@ def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, colours: dict[str, st
             color=[colours[row["hardware"]] for row in rows])
     for y, given in published.items():
         ax.plot([given], [y], marker="D", color="black", markersize=9, linestyle="none")
-    for y, (row, value) in enumerate(zip(rows, values)):
+    for y, (row, value) in enumerate(zip(rows, values, strict=True)):
         end = max(value or float(ax.get_xlim()[0]), published.get(y, 0.0))
         ax.annotate(_label(row, key, value, fmt), (end, y), xytext=(7, 0),
                     textcoords="offset points", va="center", fontsize=12,
@@ -94,7 +94,7 @@ def comparison_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     colours = hardware_colours([row["hardware"] for row in rows])
     any_published = False
-    for ax, (key, name, unit, fmt) in zip(axes, panels):
+    for ax, (key, name, unit, fmt) in zip(axes, panels, strict=True):
         any_published |= _panel(ax, rows, key, colours, fmt)
         setting_separators(ax, rows)
         ax.set_title(name, fontsize=18, pad=12)

@@ -75,7 +75,10 @@ def _multi(rows: list[dict[str, Any]]) -> list[str]:
              "nvlink4 link profile is fitted on the all-reduces of 1 MiB and more.", "",
              "| what | measured ms | predicted ms | error | scaling eff. measured | predicted |",
              "|---|---:|---:|---:|---:|---:|"]
-    eff = lambda x: "—" if x is None else f"{x:.3f}"
+
+    def eff(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
     for r in rows:
         lines.append(f"| {r['what']} | {r['measured_s'] * 1e3:.3f} | {r['predicted_s'] * 1e3:.3f}"
                      f" | {_pct(r['error'])} | {eff(r['measured_efficiency'])} | "
@@ -98,10 +101,13 @@ def _published(rows: list[dict[str, Any]]) -> list[str]:
 def _generalisation(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["## 5. Transferring the H100 calibration to other GPUs", "",
              "VGG16 training step, batch 16, fp32: the spec-sheet model (peak rates) against the "
-             "default profile (calibrated where measured, otherwise transferred from the H100).", "",
+             "default profile (calibrated where measured, otherwise transferred from the "
+             "H100).", "",
              "| GPU | profile | spec-sheet ms | default ms | change |", "|---|---|---:|---:|---:|"]
     for r in rows:
-        change = None if not (r["spec_sheet_s"] and r["default_s"]) else r["default_s"] / r["spec_sheet_s"] - 1
+        change = None
+        if r["spec_sheet_s"] and r["default_s"]:
+            change = r["default_s"] / r["spec_sheet_s"] - 1
         lines.append(f"| {r['hardware']} | {r['profile']} | {_ms(r['spec_sheet_s'])} | "
                      f"{_ms(r['default_s'])} | {_pct(change)} |")
     return lines + [""]

@@ -26,7 +26,8 @@ def table_text(summary: dict[str, dict[str, float]], device: Any) -> str:
 
 def _csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["label"], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["label"],
+                            lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -53,7 +54,8 @@ def figure_bytes(rows: list[dict[str, Any]], title: str, fmt: str) -> bytes:
     ax.legend(loc="upper left", fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+    fig.savefig(buf, format=fmt, bbox_inches="tight",
+                metadata={"Date": None} if fmt == "svg" else None)
     plt.close(fig)
     return buf.getvalue()
 
