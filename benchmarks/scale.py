@@ -28,7 +28,8 @@ def one_step(n: int) -> dict:
 
 def main() -> None:
     print("data-parallel VGG16 training step, batch 64 per GPU, bf16, h200, 8 per node")
-    print(f"{'GPUs':>7} {'wall median':>12} {'simulated step':>15} {'scaling eff.':>13} {'mode':>10}")
+    print(f"{'GPUs':>7} {'wall median':>12} {'simulated step':>15} {'scaling eff.':>13} "
+          f"{'mode':>10}")
     for n in SIZES:
         walls = []
         for _ in range(REPEATS):

@@ -17,7 +17,8 @@ vgg16, resnet50, alexnet, resnet18, mobilenet_v2, densenet121 (weights=None, 100
 
 mode "train": forward, cross-entropy loss, backward, SGD(lr=1e-4, momentum=0.9).step(),
 zero_grad(set_to_none=True), each configuration from the same initial weights (with lr=1e-3
-and no reset, VGG16 diverged to NaN weights in an earlier run); mode "infer": forward under torch.inference_mode() in eval mode.
+and no reset, VGG16 diverged to NaN weights in an earlier run); mode "infer": forward under
+torch.inference_mode() in eval mode.
 precision "fp32-strict": no TF32 anywhere; "fp32": PyTorch defaults (cuDNN TF32 on, matmul TF32
 off); "bf16": torch.autocast(bfloat16) over the default flags. cudnn.benchmark is False.
 
@@ -358,6 +359,12 @@ def time_config(step: Callable[[], None], device: str, est: float, target_s: flo
     return out
 
 
+def _error_text(exc: BaseException) -> str:
+    """The exception's type and the first line of its message (300 characters at most)."""
+    first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return f"{type(exc).__name__}: {first_line}"
+
+
 def run_config(model: torch.nn.Module, spec: dict[str, Any], device: str, args: argparse.Namespace,
                deadline: float) -> dict[str, Any]:
     """Time one (mode, batch, precision) of a built model; never raises."""
@@ -400,7 +407,7 @@ def run_config(model: torch.nn.Module, spec: dict[str, Any], device: str, args: 
         record["error"] = str(exc).splitlines()[0][:300]
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
         record["status"] = "error"
-        record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        record["error"] = _error_text(exc)
         traceback.print_exc()
     finally:
         if cuda:
@@ -484,7 +491,7 @@ def profile_config(model: torch.nn.Module, spec: dict[str, Any], device: str) ->
         record["status"] = "out_of_memory"
         record["error"] = str(exc).splitlines()[0][:300]
     except Exception as exc:  # noqa: BLE001
-        record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        record["error"] = _error_text(exc)
         traceback.print_exc()
     return record
 
