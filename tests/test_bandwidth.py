@@ -13,7 +13,8 @@ from simulator.engine.plan import Flow, Plan, Transfer, comm_task
 GB = 1e9
 
 
-def _plan(transfers: list[tuple[str, list[Flow], tuple[str, ...]]], links: dict[str, float]) -> Plan:
+def _plan(transfers: list[tuple[str, list[Flow], tuple[str, ...]]],
+          links: dict[str, float]) -> Plan:
     """Each transfer on a device of its own, so that only the links make them wait."""
     plan = Plan(devices=[IdealDevice() for _ in transfers], links=links)
     for i, (name, flows, preds) in enumerate(transfers):

@@ -26,7 +26,7 @@ def synthetic_records(profile: Profile, noise: float = 0.02) -> list[dict]:
     """Records as the measure command writes them, timed by the model itself plus noise."""
     device = build_device(load_spec(profile.device), profile)
     recs = []
-    for i, n in enumerate([256, 512, 1024, 2048, 4096, 8192]):
+    for n in [256, 512, 1024, 2048, 4096, 8192]:
         for dtype in ("fp32", "fp16"):
             size = 2 if dtype == "fp16" else 4
             recs.append({"op": "gemm", "dtype": dtype, "label": f"sq{n}", "m": n, "n": n, "k": n,
@@ -47,7 +47,8 @@ def synthetic_records(profile: Profile, noise: float = 0.02) -> list[dict]:
         rec.update(backend="cupy", threads=None, file="synthetic.json")
         ops = record_ops(rec)
         if ops:
-            rec["median_s"] = sum(device.op_cost(o).duration_s for o in ops) * (1 + noise * math.sin(i))
+            model_s = sum(device.op_cost(o).duration_s for o in ops)
+            rec["median_s"] = model_s * (1 + noise * math.sin(i))
     return recs
 
 

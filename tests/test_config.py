@@ -56,8 +56,10 @@ def test_anchors_under_x_keys_are_reused_and_not_read(tmp_path):
 
 def test_inline_model_modified_device_and_full_spec(tmp_path):
     text = BASE.replace("model: vgg16", f"model: {TINY_MODEL}").replace(
-        "device: gtx-1080", "device: {base: gtx-1080, overrides: {memory_bandwidth_bytes_per_s: 6.4e+11}}")
-    text += f"  - name: b\n    workload: {{model: mlp, batch: 2}}\n    hardware: {{device: {SPEC}}}\n"
+        "device: gtx-1080",
+        "device: {base: gtx-1080, overrides: {memory_bandwidth_bytes_per_s: 6.4e+11}}")
+    text += (f"  - name: b\n    workload: {{model: mlp, batch: 2}}\n"
+             f"    hardware: {{device: {SPEC}}}\n")
     exp = load_experiment(write(tmp_path, text))
     first, second = exp.scenarios
     assert isinstance(first.workload.model, ModelDef) and first.workload.model_name == "t"
@@ -79,7 +81,8 @@ def test_model_file_is_read_relative_to_the_experiment(tmp_path):
 BAD = {  # name: (edit of BASE, line, field path, words in the message)
     "zero batch": (("batch: 4", "batch: 0"), 6, "scenarios[0].workload.batch", ["greater than 0"]),
     "negative batch": (("batch: 4", "batch: -4"), 6, "scenarios[0].workload.batch", ["-4"]),
-    "text batch": (("batch: 4", "batch: two"), 6, "scenarios[0].workload.batch", ["integer", "two"]),
+    "text batch": (("batch: 4", "batch: two"), 6, "scenarios[0].workload.batch",
+                   ["integer", "two"]),
     "fractional batch": (("batch: 4", "batch: 4.5"), 6, "scenarios[0].workload.batch", ["4.5"]),
     "boolean batch": (("batch: 4", "batch: yes"), 6, "scenarios[0].workload.batch", ["True"]),
     "unknown key": (("batch: 4", "batch: 4\n      bacth: 4"), 7, "scenarios[0].workload.bacth",
@@ -106,7 +109,8 @@ BAD = {  # name: (edit of BASE, line, field path, words in the message)
                      8, "scenarios[0].hardware.device.overrides.memory_bytes", ["finite"]),
     "negative override": (("device: gtx-1080",
                            "device: {base: gtx-1080, overrides: {memory_bytes: -1}}"),
-                          8, "scenarios[0].hardware.device.overrides.memory_bytes", ["greater than 0"]),
+                          8, "scenarios[0].hardware.device.overrides.memory_bytes",
+                          ["greater than 0"]),
     "unknown override": (("device: gtx-1080", "device: {base: gtx-1080, overrides: {bw: 1}}"),
                          8, "scenarios[0].hardware.device.overrides.bw",
                          ["'bw' cannot be overridden", "memory_bandwidth_bytes_per_s"]),
@@ -144,7 +148,8 @@ BAD = {  # name: (edit of BASE, line, field path, words in the message)
                                "scenarios[0].workload.epochs", ["dataset_size"]),
     "zero dataset": (("batch: 4", "batch: 4\n      dataset_size: 0"), 7,
                      "scenarios[0].workload.dataset_size", ["greater than 0"]),
-    "unknown timeline scenario": (("device: gtx-1080", "device: gtx-1080\noutputs: {timeline: [zz]}"),
+    "unknown timeline scenario": (("device: gtx-1080",
+                                   "device: gtx-1080\noutputs: {timeline: [zz]}"),
                                   9, "outputs.timeline[0]", ["unknown scenario 'zz'", "a"]),
     "unknown format": (("device: gtx-1080", "device: gtx-1080\noutputs: {formats: [jpg]}"), 9,
                        "outputs.formats[0]", ["'png' or 'svg'"]),

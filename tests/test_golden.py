@@ -39,10 +39,12 @@ def _compare(before: object, after: object, where: str, skip: set[str]) -> list[
     if isinstance(before, list) and isinstance(after, list):
         if len(before) != len(after):
             return [f"{where}: {len(before)} items became {len(after)}"]
-        return [d for i, (b, a) in enumerate(zip(before, after))
+        return [d for i, (b, a) in enumerate(zip(before, after, strict=True))
                 for d in _compare(b, a, f"{where}[{i}]", skip)]
     if isinstance(before, float) and isinstance(after, (int, float)):
-        return [] if math.isclose(before, after, rel_tol=1e-9) else [f"{where}: {before} -> {after}"]
+        if math.isclose(before, after, rel_tol=1e-9):
+            return []
+        return [f"{where}: {before} -> {after}"]
     return [] if before == after else [f"{where}: {before!r} -> {after!r}"]
 
 

@@ -48,8 +48,11 @@ def test_host_launch_per_kernel_and_pass_and_autograd_node():
     gpu = _gpu(BASE.model_copy(update={
         "launch_s_by_kernel": {"conv": 40e-6, "conv.bwd_data": 55e-6, "relu": 9e-6},
         "autograd_node_s": 8e-6}))
-    conv = lambda phase: Op("c", "gemm", phase, "l", 1.0, 1.0, 1.0, "fp32", 1,
-                            gemm=Gemm(8, 8, 8), attrs=(("kernel", "conv"),))
+
+    def conv(phase):
+        return Op("c", "gemm", phase, "l", 1.0, 1.0, 1.0, "fp32", 1,
+                  gemm=Gemm(8, 8, 8), attrs=(("kernel", "conv"),))
+
     relu = Op("r", "elementwise", "fwd", "l", 1.0, 1.0, 1.0, "fp32", 1, attrs=(("kernel", "relu"),))
     other = Op("o", "elementwise", "fwd", "l", 1.0, 1.0, 1.0, "fp32", 1)
     assert gpu.launch_s(conv("fwd")) == pytest.approx(40e-6)

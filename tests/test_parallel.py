@@ -41,7 +41,8 @@ def test_one_device_equals_the_single_device_run(device, parallel, options):
         assert one["scaling_efficiency"] == 1.0 and one["communication_s"] == 0.0
 
 
-CASES = [("data", {}, (1, 2)), ("data", {}, (2, 2)), ("data", {"collective": "allreduce_tree"}, (2, 2)),
+CASES = [("data", {}, (1, 2)), ("data", {}, (2, 2)),
+         ("data", {"collective": "allreduce_tree"}, (2, 2)),
          ("model", {}, (1, 2)), ("model", {}, (2, 2)), ("model", {}, (1, 4)),
          ("parameter_server", {"replicas": 3}, (4, 1)),
          ("parameter_server", {"replicas": 2, "partitions": 2, "ps_shards": 3}, (3, 2)),

@@ -218,7 +218,8 @@ def test_optimizers_and_precisions_are_registries():
     assert OPTIMIZERS["adam"] is get_optimizer("adam") and "sgd" in OPTIMIZERS
     assert list(PRECISIONS) == ["bf16", "fp16", "fp32", "fp32-strict", "tf32"]
     assert get_precision("fp16").grad_scaler
-    with pytest.raises(UserError, match="unknown optimizer 'lion'; valid optimizer names: adam, sgd"):
+    with pytest.raises(UserError,
+                       match="unknown optimizer 'lion'; valid optimizer names: adam, sgd"):
         get_optimizer("lion")
 
 

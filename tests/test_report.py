@@ -81,7 +81,7 @@ def test_trace_is_well_formed_and_holds_every_op_once(runs, trace_doc):
                  if e["name"] == "process_name"}
     ran = [r for r in runs if r.prediction.trace is not None]
     assert list(processes.values()) == [f"{r.row['name']} — {r.row['hardware']}" for r in ran]
-    for pid, run in zip(sorted(processes), ran):
+    for pid, run in zip(sorted(processes), ran, strict=True):
         ops = [e for (p, tid), events in threads.items() if p == pid and tid != 0 for e in events]
         spans = run.prediction.trace.spans
         assert sorted(e["name"] for e in ops) == sorted(s.name for s in spans)
@@ -120,7 +120,7 @@ def test_csv_reads_back_to_json(runs):
     keys = {k for row in rows for k in flatten(row)}
     assert set(table[0]) == {k for k in keys if not any(o.startswith(f"{k}.") for o in keys)} \
         - {"layers"}
-    for row, line in zip(rows, table):
+    for row, line in zip(rows, table, strict=True):
         flat = flatten(row)
         for column, text in line.items():
             value = flat.get(column)

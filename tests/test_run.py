@@ -56,7 +56,8 @@ def test_every_experiment_file_runs(path, tmp_path):
     out = tmp_path / "out"
     assert run([str(path), "--out", str(out), "--quick"]) == 0
     doc = results(out)
-    assert [r["name"] for r in doc["scenarios"]] == [s.name for s in load_experiment(path).scenarios]
+    names = [s.name for s in load_experiment(path).scenarios]
+    assert [r["name"] for r in doc["scenarios"]] == names
     assert {"results.json", "results.csv", "trace.json"} <= {p.name for p in out.iterdir()}
     for row in doc["scenarios"]:
         assert row["status"] in ("ok", "out_of_memory")
@@ -91,7 +92,8 @@ def test_provenance(tmp_path):
     prov = results(out)["provenance"]
     assert prov["config"]["scenarios"][0]["name"] == "cpu" and prov["quick"] is True
     assert len(prov["config_sha256"]) == 64
-    assert {"simulator", "simpy", "numpy", "networkx", "pydantic", "python"} <= set(prov["packages"])
+    packages = {"simulator", "simpy", "numpy", "networkx", "pydantic", "python"}
+    assert packages <= set(prov["packages"])
     assert set(prov["git"]) == {"commit", "dirty"} and prov["date"].endswith("Z")
 
 
@@ -179,7 +181,8 @@ CLI_BAD = {  # file text (None: no file), words in the one line
                         ["scenarios[0].workload.dataset_size", "greater than 0"]),
     "nan": (SMALL.replace("time_to_train_s: 0.5", "time_to_train_s: .nan"),
             [":6: scenarios[0].published.time_to_train_s", "finite"]),
-    "unknown model": (SMALL.replace("model: mlp", "model: gpt5"), ["unknown model 'gpt5'", "vgg16"]),
+    "unknown model": (SMALL.replace("model: mlp", "model: gpt5"),
+                      ["unknown model 'gpt5'", "vgg16"]),
     "unknown device": (SMALL.replace("i7-10700", "i9"), ["unknown hardware 'i9'", "i7-10700"]),
     "unknown link": (SMALL.replace("device: gtx-1080", "device: gtx-1080, inter_link: x"),
                      ["unknown link 'x'", "ib-ndr"]),

@@ -79,7 +79,8 @@ def test_from_dict_builds_both_forms():
 
 
 @pytest.mark.parametrize("data, words", [
-    ({"nodes": 2, "devices_per_node": 2, "intra": "nvlink9", "inter": "ib-ndr"}, ["intra", "nvlink9"]),
+    ({"nodes": 2, "devices_per_node": 2, "intra": "nvlink9", "inter": "ib-ndr"},
+     ["intra", "nvlink9"]),
     ({"nodes": 0, "devices_per_node": 2}, ["nodes"]),
     ({"nodes": 2, "devices_per_node": 2, "intra": "nvlink4"}, ["inter"]),
     ({"nodes": 2, "devices_per_node": 3, "inter": "ib-ndr", "nics_per_node": 2}, ["nics_per_node"]),

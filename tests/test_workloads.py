@@ -13,11 +13,12 @@ from workloads.model_def import catalog_models, load_model, parse_model
 
 def macs(name: str) -> float:
     layers = resolve_layers(load_model(name), 1)
-    return sum(l.cost.fwd.flops for l in layers if l.cost.fwd and l.cost.fwd.kind == "gemm") / 2
+    return sum(layer.cost.fwd.flops for layer in layers
+               if layer.cost.fwd and layer.cost.fwd.kind == "gemm") / 2
 
 
 def params(name: str) -> int:
-    return sum(l.cost.params for l in resolve_layers(load_model(name), 1))
+    return sum(layer.cost.params for layer in resolve_layers(load_model(name), 1))
 
 
 def test_vgg16_golden_facts():
@@ -95,8 +96,10 @@ def test_adam_state_is_twice_sgd_momentum():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "nope"}]}, "unknown layer kind"),
-    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "linear"}]}, "needs 'out_features'"),
+    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "nope"}]},
+     "unknown layer kind"),
+    ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "linear"}]},
+     "needs 'out_features'"),
     ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "linear", "out_features": 2,
                                                    "colour": 1}]}, "colour"),
     ({"name": "m", "input_shape": [4], "layers": [{"name": "a", "kind": "relu", "inputs": ["z"]}]},
@@ -109,7 +112,8 @@ def test_bad_model_definitions_name_the_problem(bad, message):
 
 def test_kernel_larger_than_input_is_a_user_error():
     model = parse_model({"name": "m", "input_shape": [3, 4, 4],
-                         "layers": [{"name": "c", "kind": "conv2d", "out_channels": 2, "kernel": 7}]},
+                         "layers": [{"name": "c", "kind": "conv2d", "out_channels": 2,
+                                     "kernel": 7}]},
                         "m.yaml")
     with pytest.raises(UserError, match="layer c"):
         build_graph(model, 1, "infer")
@@ -133,7 +137,10 @@ def test_im2col_adds_lowering_kernels_and_traffic_but_not_flops():
     implicit = build_graph(load_model("vgg16"), 2, "train", "fp32")
     lowered = build_graph(load_model("vgg16"), 2, "train", "fp32", conv_algorithm="im2col")
     assert "conv2_1.fwd.prologue" in lowered.order and "conv2_1.bwd_data.epilogue" in lowered.order
-    gemm = lambda g: sum(op.flops for op in g.ops() if op.kind == "gemm")
+
+    def gemm(g):
+        return sum(op.flops for op in g.ops() if op.kind == "gemm")
+
     assert gemm(lowered) == gemm(implicit)
     assert lowered.bytes > implicit.bytes
     with pytest.raises(UserError, match="conv algorithm"):

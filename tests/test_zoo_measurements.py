@@ -1,6 +1,7 @@
 """Schema of the committed PyTorch zoo measurements (benchmarks/torch_zoo.py):
-measurements/h200-torch-zoo.json (step times), h200-torch-zoo-run1.json (an earlier repeat) and measurements/h200-torch-zoo-profiles.json
-(profiler summaries). Each test skips when its file is absent."""
+measurements/h200-torch-zoo.json (step times), h200-torch-zoo-run1.json (an earlier repeat) and
+measurements/h200-torch-zoo-profiles.json (profiler summaries). Each test skips when its file is
+absent."""
 
 from __future__ import annotations
 

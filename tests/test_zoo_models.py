@@ -19,15 +19,16 @@ TORCHVISION_GMACS = {"resnet18": 1.814, "mobilenet_v2": 0.3008}
 
 def _macs(name: str) -> float:
     layers = resolve_layers(load_model(name), 1)
-    return sum(l.cost.fwd.flops for l in layers if l.cost.fwd and l.cost.fwd.kind == "gemm") / 2
+    return sum(layer.cost.fwd.flops for layer in layers
+               if layer.cost.fwd and layer.cost.fwd.kind == "gemm") / 2
 
 
 def _convs(name: str) -> list[tuple[int, int, int]]:
     """(in channels, out channels, groups) of every convolution."""
     model = load_model(name)
-    shapes = {l.name: l.in_shapes[0] for l in resolve_layers(model, 1)}
-    return [(shapes[l.name][0], l.out_channels, l.groups or 1)
-            for l in model.layers if l.kind == "conv2d"]
+    shapes = {layer.name: layer.in_shapes[0] for layer in resolve_layers(model, 1)}
+    return [(shapes[layer.name][0], layer.out_channels, layer.groups or 1)
+            for layer in model.layers if layer.kind == "conv2d"]
 
 
 def test_zoo_models_are_in_the_catalog():
@@ -36,7 +37,8 @@ def test_zoo_models_are_in_the_catalog():
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
 def test_parameter_counts_are_torchvision_exact(name):
-    assert sum(l.cost.params for l in resolve_layers(load_model(name), 1)) == TORCHVISION_PARAMS[name]
+    layers = resolve_layers(load_model(name), 1)
+    assert sum(layer.cost.params for layer in layers) == TORCHVISION_PARAMS[name]
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_GMACS))
@@ -51,12 +53,13 @@ def test_classifier_ends_in_1000_classes(name):
 
 def test_resnet18_has_eight_basic_blocks_with_three_projection_shortcuts():
     model = load_model("resnet18")
-    adds = [l for l in model.layers if l.kind == "add"]
-    downsample = [l for l in model.layers if l.kind == "conv2d" and "downsample" in l.name]
+    adds = [layer for layer in model.layers if layer.kind == "add"]
+    downsample = [layer for layer in model.layers
+                  if layer.kind == "conv2d" and "downsample" in layer.name]
     assert len(adds) == 8 and len(downsample) == 3
-    assert all(l.kernel == 1 and l.stride == 2 for l in downsample)
-    assert all(l.bias is False for l in model.layers if l.kind == "conv2d")
-    assert sum(l.kind == "conv2d" for l in model.layers) == 20  # 1 + 8 x 2 + 3
+    assert all(layer.kernel == 1 and layer.stride == 2 for layer in downsample)
+    assert all(layer.bias is False for layer in model.layers if layer.kind == "conv2d")
+    assert sum(layer.kind == "conv2d" for layer in model.layers) == 20  # 1 + 8 x 2 + 3
 
 
 def test_mobilenet_v2_has_depthwise_convolutions():
@@ -65,7 +68,8 @@ def test_mobilenet_v2_has_depthwise_convolutions():
     assert len(depthwise) == 17  # one 3x3 per inverted residual block
     assert all(cin == cout == groups for cin, cout, groups in depthwise)
     assert len(convs) == 52 and convs[-1] == (320, 1280, 1)  # 17 blocks (the first has 2 convs)
-    assert all(l.bias is False for l in load_model("mobilenet_v2").layers if l.kind == "conv2d")
+    assert all(layer.bias is False for layer in load_model("mobilenet_v2").layers
+               if layer.kind == "conv2d")
 
 
 def test_mobilenet_v2_blocks_expand_by_six_and_add_only_where_shapes_match():
@@ -74,10 +78,10 @@ def test_mobilenet_v2_blocks_expand_by_six_and_add_only_where_shapes_match():
     expand = [(cin, cout) for cin, cout, g in convs[3:] if g == 1 and cout > cin and cout != 1280]
     assert expand and all(cout == 6 * cin for cin, cout in expand)
     assert convs[1] == (32, 32, 32)  # the first block (t = 1) has no expansion
-    assert sum(l.kind == "add" for l in model.layers) == 10
-    assert sum(l.kind == "relu6" for l in model.layers) == 35 and not any(
-        l.kind == "relu" for l in model.layers)
-    assert [l.p for l in model.layers if l.kind == "dropout"] == [0.2]
+    assert sum(layer.kind == "add" for layer in model.layers) == 10
+    assert sum(layer.kind == "relu6" for layer in model.layers) == 35 and not any(
+        layer.kind == "relu" for layer in model.layers)
+    assert [layer.p for layer in model.layers if layer.kind == "dropout"] == [0.2]
 
 
 @pytest.mark.parametrize("hardware", ["ideal", "h200"])
