@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from hardware_models.spec import CPUSpec, GPUSpec, LinkSpec
 
-from hardware_models.spec import CPUSpec, GPUSpec, LinkSpec  # noqa: E402 - needs ROOT on sys.path
+ROOT = Path(__file__).resolve().parents[1]
 
 CATALOG = ROOT / "hardware_models" / "catalog"
 DEVICE_DIR = CATALOG / "devices"
