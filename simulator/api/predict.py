@@ -13,6 +13,7 @@ is never simulated: the result says `status: out_of_memory` with the numbers.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hardware_models.topology import Topology
@@ -27,6 +28,7 @@ from simulator.parallel.collectives import collective
 from simulator.results.metrics import per_layer, step_metrics
 from simulator.results.interval import step_interval
 from simulator.results.prediction import Prediction
+from workloads.memory import beside_peak, fits, required_bytes
 
 __all__ = ["Prediction", "predict", "predict_full", "predict_on", "predict_scenario",
            "predict_step"]
@@ -67,8 +69,7 @@ def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
     cplan = plan_fn(job)
     result = _header(job, strategy_name, cplan)
     if not result["fits"]:
-        return Prediction(_out_of_memory(result, cplan, device, topo.size), cplan.graph, None,
-                          device)
+        return Prediction(_out_of_memory(result, cplan, job, plan_fn), cplan.graph, None, device)
     trace = simulate(cplan.plan)
     peak = device.peak_flops(_gemm_dtype(cplan)) * topo.size
     timing = step_metrics(trace, cplan.plan, cplan.samples_per_step, cplan.flops_per_step, peak)
@@ -105,7 +106,8 @@ def _header(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[str, Any]:
         "flops": cplan.flops_per_step,
         "bytes": graph.bytes * cplan.samples_per_step / graph.batch, "params": graph.params,
         "memory_peak_bytes": peak, "memory_capacity_bytes": device.memory_bytes,
-        "memory": dict(cplan.memory), "fits": peak <= device.memory_bytes,
+        "memory": {**cplan.memory, **beside_peak(cplan.memory)},
+        "fits": fits(cplan.memory, device.memory_bytes),
     }
     if strategy_name != "single":
         result.update(_cluster_fields(job, strategy_name, cplan))
@@ -122,13 +124,38 @@ def _cluster_fields(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[st
             "samples_per_step": cplan.samples_per_step, **cplan.extra}
 
 
-def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, device: Any,
-                   devices: int) -> dict[str, Any]:
-    per_device = " per device" if devices > 1 else ""
+def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
+                   plan_fn: Any) -> dict[str, Any]:
+    """Not simulated: the memory numbers and the largest batch per device that fits."""
+    device, memory = job.device, cplan.memory
+    per_device = " per device" if job.topo.size > 1 else ""
+    largest = _largest_batch_that_fits(job, plan_fn, result["batch"])
+    context = beside_peak(memory)["cuda_context_bytes"]
     result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,
-                  error=(f"out of memory: needs {cplan.memory['peak_bytes'] / 1e9:.2f} GB"
-                         f"{per_device}, {device.name} has {device.memory_bytes / 1e9:.2f} GB"))
+                  largest_batch_that_fits=largest,
+                  error=(f"out of memory: needs {required_bytes(memory) / 1e9:.2f} GB{per_device} "
+                         f"({memory['peak_bytes'] / 1e9:.2f} GB allocated at the peak + "
+                         f"{context / 1e9:.2f} GB CUDA context), {device.name} has "
+                         f"{device.memory_bytes / 1e9:.2f} GB; the largest batch that fits is "
+                         f"{largest}{per_device}"))
     return result
+
+
+def _largest_batch_that_fits(job: Job, plan_fn: Any, batch: float) -> int:
+    """Bisection on the batch per device through the strategy's own memory estimate (memory
+    never falls as the batch grows); a pipeline's batch stays a whole number of its
+    micro-batches. 0: not even one sample fits."""
+    unit = int(job.options.get("micro_batches", 1))
+
+    def fits_at(units: int) -> bool:
+        trial = replace(job, batch=units * unit, global_batch=None, options=dict(job.options))
+        return fits(plan_fn(trial).memory, job.device.memory_bytes)
+
+    lo, hi = 0, max(1, int(batch) // unit)  # lo fits (0 trivially), hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits_at(mid) else (lo, mid)
+    return lo * unit
 
 
 def predict_on(model: Any, device: Any, topo: Topology, strategy_name: str = "single",
