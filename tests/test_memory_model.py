@@ -201,3 +201,12 @@ def test_committed_memory_measurements_have_their_provenance() -> None:
     assert held_out["schema"] == "simulator.torch-zoo/1"
     assert {r["batch"] for r in held_out["records"]} == {16, 64}
     assert all(math.isfinite(r["max_memory_allocated_bytes"]) for r in held_out["records"])
+
+
+def test_a_cpu_holds_no_cuda_context():
+    """Regression: the CUDA context was counted on CPUs too."""
+    from simulator.api.predict import predict
+
+    result = predict("mlp", "xeon-spr-16vcpu", batch=1)
+    assert result["memory"]["cuda_context_bytes"] == 0
+    assert predict("mlp", "h200", batch=1)["memory"]["cuda_context_bytes"] > 0

@@ -313,20 +313,22 @@ def peak_instant(layers: list[ResolvedLayer], batch: int, model: ModelDef, prec:
     return _simulate(layers, batch, model, prec, optimizer, params).where
 
 
-def beside_peak(memory: dict[str, float]) -> dict[str, float]:
+def beside_peak(memory: dict[str, float], gpu: bool = True) -> dict[str, float]:
     """What the device holds beside the allocated peak: the CUDA context (outside the
-    allocator) and the allocator's segments at their peak (`reserved_bytes`, fitted)."""
-    return {"cuda_context_bytes": float(CUDA_CONTEXT_BYTES),
+    allocator; a GPU's only) and the allocator's segments at their peak (`reserved_bytes`,
+    fitted)."""
+    return {"cuda_context_bytes": float(CUDA_CONTEXT_BYTES if gpu else 0),
             "reserved_bytes": RESERVED_PER_ALLOCATED * memory["peak_bytes"]}
 
 
-def required_bytes(memory: dict[str, float]) -> float:
-    """Device memory the step needs: the allocated peak plus the CUDA context. The allocator's
-    cached but unused segments are not needed: before it reports out of memory it frees
-    them and retries (release_cached_blocks in c10/cuda/CUDACachingAllocator.cpp)."""
-    return memory["peak_bytes"] + CUDA_CONTEXT_BYTES
+def required_bytes(memory: dict[str, float], gpu: bool = True) -> float:
+    """Device memory the step needs: the allocated peak plus, on a GPU, the CUDA context.
+    The allocator's cached but unused segments are not needed: before it reports out of
+    memory it frees them and retries (release_cached_blocks in
+    c10/cuda/CUDACachingAllocator.cpp)."""
+    return memory["peak_bytes"] + (CUDA_CONTEXT_BYTES if gpu else 0)
 
 
-def fits(memory: dict[str, float], capacity_bytes: float) -> bool:
+def fits(memory: dict[str, float], capacity_bytes: float, gpu: bool = True) -> bool:
     """Whether a step whose per-device memory is `memory` fits in `capacity_bytes`."""
-    return required_bytes(memory) <= capacity_bytes
+    return required_bytes(memory, gpu) <= capacity_bytes

@@ -106,12 +106,17 @@ def _header(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[str, Any]:
         "flops": cplan.flops_per_step,
         "bytes": graph.bytes * cplan.samples_per_step / graph.batch, "params": graph.params,
         "memory_peak_bytes": peak, "memory_capacity_bytes": device.memory_bytes,
-        "memory": {**cplan.memory, **beside_peak(cplan.memory)},
-        "fits": fits(cplan.memory, device.memory_bytes),
+        "memory": {**cplan.memory, **beside_peak(cplan.memory, _is_gpu(device))},
+        "fits": fits(cplan.memory, device.memory_bytes, _is_gpu(device)),
     }
     if strategy_name != "single":
         result.update(_cluster_fields(job, strategy_name, cplan))
     return result
+
+
+def _is_gpu(device: Any) -> bool:
+    """Whether the device holds a CUDA context (GPUs; not CPUs or the ideal device)."""
+    return getattr(device, "kind", None) == "gpu"
 
 
 def _cluster_fields(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[str, Any]:
@@ -130,10 +135,12 @@ def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
     device, memory = job.device, cplan.memory
     per_device = " per device" if job.topo.size > 1 else ""
     largest = _largest_batch_that_fits(job, plan_fn, result["batch"])
-    context = beside_peak(memory)["cuda_context_bytes"]
+    gpu = _is_gpu(device)
+    context = beside_peak(memory, gpu)["cuda_context_bytes"]
     result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,
                   largest_batch_that_fits=largest,
-                  error=(f"out of memory: needs {required_bytes(memory) / 1e9:.2f} GB{per_device} "
+                  error=(f"out of memory: needs {required_bytes(memory, gpu) / 1e9:.2f} GB"
+                         f"{per_device} "
                          f"({memory['peak_bytes'] / 1e9:.2f} GB allocated at the peak + "
                          f"{context / 1e9:.2f} GB CUDA context), {device.name} has "
                          f"{device.memory_bytes / 1e9:.2f} GB; the largest batch that fits is "
@@ -149,7 +156,7 @@ def _largest_batch_that_fits(job: Job, plan_fn: Any, batch: float) -> int:
 
     def fits_at(units: int) -> bool:
         trial = replace(job, batch=units * unit, global_batch=None, options=dict(job.options))
-        return fits(plan_fn(trial).memory, job.device.memory_bytes)
+        return fits(plan_fn(trial).memory, job.device.memory_bytes, _is_gpu(job.device))
 
     lo, hi = 0, max(1, int(batch) // unit)  # lo fits (0 trivially), hi does not
     while hi - lo > 1:
