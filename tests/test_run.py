@@ -121,12 +121,13 @@ def test_default_folder_is_under_results_named_after_the_experiment(tmp_path, mo
     assert len(folders) == 2 and all(f.name.startswith("small-") for f in folders)
 
 
-def test_a_previous_results_folder_is_replaced(tmp_path):
+def test_a_previous_results_folder_is_rewritten_and_the_users_files_kept(tmp_path):
+    # regression: a re-run replaced the folder whole, deleting the user's own files in it
     out = tmp_path / "out"
     assert run([str(small(tmp_path)), "--out", str(out), "--quick"]) == 0
-    (out / "stale.txt").write_text("from an older run")
+    (out / "notes.txt").write_text("the user's")
     assert run([str(small(tmp_path)), "--out", str(out), "--quick"]) == 0
-    assert not (out / "stale.txt").exists() and (out / "results.json").is_file()
+    assert (out / "notes.txt").read_text() == "the user's" and (out / "results.json").is_file()
 
 
 def test_a_folder_that_is_not_a_results_folder_is_refused(tmp_path, capsys):
