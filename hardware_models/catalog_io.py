@@ -28,7 +28,10 @@ from hardware_models.registry import hardware
 from hardware_models.spec import LinkSpec
 from simulator.core.errors import UserError, unknown_name
 
-REFERENCE_PROFILE = {"gpu": "h100-sxm", "cpu": "epyc-zen4-2vcpu"}
+# the profile a device of a kind borrows (per framework where a library's own was fitted: a
+# numpy-calibrated CPU profile never stands for PyTorch's oneDNN kernels, nor the reverse)
+REFERENCE_PROFILE = {"gpu": "h100-sxm", "cpu": "xeon-emr-16vcpu.pytorch",
+                     "cpu.numpy": "epyc-zen4-2vcpu.numpy"}
 BUILTIN = ("ideal",)  # the built-in kinds that are devices by name (see standalone_kinds)
 YAML_SUFFIXES = (".yaml", ".yml")
 Spec = Any  # a validated catalog entry: CPUSpec, GPUSpec or a plugin kind's spec model
@@ -177,7 +180,8 @@ def device_profile(spec: Spec, framework: str = "pytorch") -> Profile:
     own = catalog_profile(f"{spec.name}.{framework}") or catalog_profile(spec.name)
     if own is not None:
         return for_framework(own, framework)
-    ref = catalog_profile(REFERENCE_PROFILE.get(spec.kind, ""))
+    ref = catalog_profile(REFERENCE_PROFILE.get(f"{spec.kind}.{framework}",
+                                                REFERENCE_PROFILE.get(spec.kind, "")))
     if ref is None:
         return spec_sheet_profile(spec.name)
     ref = for_framework(ref, framework)

@@ -22,8 +22,8 @@ class Profile(BaseModel):
     )
     gemm_tile: tuple[PositiveInt, PositiveInt] = (128, 128)
     gemm_half_dim: NonNegativeFloat = Field(
-        0.0, description="CPU: the smallest of m, n and k at which a GEMM runs at half its full "
-        "rate; GPU: the tile operand intensity tm*tn/(tm+tn) at which a tile does"
+        0.0, description="CPU: the operand intensity 1/(1/mt+1/nt+1/k) of one thread's output "
+        "block at which it runs at half its full rate; GPU: that of a tile, tm*tn/(tm+tn)"
     )
     gemm_tiles: dict[str, tuple[PositiveInt, PositiveInt]] = Field(
         default_factory=dict, description="GPU: the largest tile per dtype, where fitted per "
@@ -67,6 +67,27 @@ class Profile(BaseModel):
     )
     fitted_from: list[str] = []
     fit_error: dict[str, float] = {}
+    # CPU terms (hardware_models.cpu): how the rate of one op changes with its thread count
+    core_bandwidth_bytes_per_s: PositiveFloat | None = Field(
+        None, description="CPU: memory bandwidth one core streams (t cores stream t times it, "
+        "up to memory_efficiency x the socket's); None: no per-core limit")
+    thread_contention: NonNegativeFloat = Field(
+        0.0, description="CPU: t threads compute at t / (1 + c (t - 1)) times one thread's "
+        "rate (shared power and clock, caches and memory controllers)")
+    fork_join_s: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="CPU: fixed time per op call per thread beyond the "
+        "first, per kernel kind ('conv': oneDNN's reorders and parallel regions) or 'default' "
+        "for every other op; absent: the spec's thread_fork_join_s over all cores")
+    vector_threads: PositiveInt | None = Field(
+        None, description="CPU: threads the library runs elementwise kernels on (numpy: 1, "
+        "its ufuncs are single-threaded); None: every thread")
+    page_fault_s: NonNegativeFloat = Field(
+        0.0, description="CPU: time per 4 KiB page of an output above the allocator's mmap "
+        "threshold (fresh memory each call: each page faults on first touch), on one thread")
+    units: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="CPU: FLOPs per cycle per core of the CPU the "
+        "efficiencies were fitted on; a dtype's efficiency describes its unit (AMX, AVX-512) "
+        "and applies to a CPU whose unit has the same ratio to fp32")
 
     def vec_eff(self, dtype: str, kind: str = "elementwise") -> float:
         """Per kernel or kind and dtype ("relu.fp16", "reduction.fp32") if fitted, else the

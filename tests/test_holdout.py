@@ -41,9 +41,11 @@ def test_local_cpu_numpy_held_out():
 def test_h100_pytorch_kernels_held_out():
     errors = _errors("h100-sxm", "h100-sxm-pytorch.json")
     assert errors["elementwise"]["median_abs_error"] < 0.10
-    # targets not reached: cuDNN's algorithm choice is not modelled (19%), and PyTorch's
-    # GEMM records are few (36 per half) and split badly between dtypes (28%)
-    assert errors["conv"]["median_abs_error"] < 0.25
+    # targets not reached: cuDNN's algorithm choice is not modelled (27% since convolution
+    # efficiencies are bounded by 1: Winograd's fewer FLOPs can no longer pass for a rate
+    # above the peak; 19% before), and PyTorch's GEMM records are few (36 per half) and
+    # split badly between dtypes (28%)
+    assert errors["conv"]["median_abs_error"] < 0.30
     assert errors["gemm"]["median_abs_error"] < 0.30
 
 
