@@ -19,8 +19,7 @@ def _hardware() -> list[str]:
             f"{'bandwidth':>11s}  profile"]
     for name in device_names():
         spec = load_spec(name)
-        fp32 = spec.peak_flops["fp32"] if spec.kind == "gpu" else (
-            spec.total_cores * spec.clock_hz * spec.flops_per_cycle_per_core["fp32"])
+        fp32 = spec.peak_flops["fp32"] if spec.kind == "gpu" else spec.peak_flops_per_s("fp32")
         rows.append(f"{name:18s} {spec.kind:4s} {spec.total_cores:7d} {fp32 / 1e12:7.2f} TF "
                     f"{spec.memory_bytes / 1e9:6.0f} GB "
                     f"{spec.memory_bandwidth_bytes_per_s / 1e9:7.1f} GB/s"
