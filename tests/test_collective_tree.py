@@ -1,6 +1,7 @@
 """The pipelined double binary tree all-reduce (`allreduce_tree`): NCCL's trees, bytes each
 rank sends, every rank getting the sum, the bandwidth term near the ring's on large messages,
-log-depth latency on small ones, the chunking, and `allreduce_ring` as a second name."""
+log-depth latency on small ones (NCCL's tree latency model), the chunking, and `allreduce`
+as the library's choice between the ring and the tree."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hardware_models.ideal import IdealDevice
 from hardware_models.topology import build_cluster
 from simulator.core.errors import UserError
 from simulator.engine.loop import simulate
+from simulator.engine.plan import Plan
 from simulator.parallel.collectives import (
     TREE_MAX_CHUNKS,
     Parents,
@@ -20,15 +22,20 @@ from simulator.parallel.collectives import (
     collective,
     dtree_parents,
     pipeline_spans,
+    span_phases,
     tree_chains,
     tree_chunks,
     tree_heights,
+    tree_spans,
 )
-from simulator.parallel.comm_plan import collective_plan
+from simulator.parallel.comm_plan import CommPlanner, Variant, collective_plan, predicted_s
+from simulator.parallel.nccl import nccl
 
 S = 256e6
-LATENCY_S = 1e-6  # cluster(): every link; a hop inside a node crosses 2 half-latency hops,
-INTRA_HOP_S, INTER_HOP_S = LATENCY_S, 2 * LATENCY_S  # one between nodes 4 (2 free)
+# cluster(): 1 us links, routes as slow as those NCCL's constants include (1 us inside a
+# node, 2 us between): a hop costs NCCL's latency, PCI inside a node, network between
+INTRA_HOP_S = nccl().hop_s("pci", "tree", "LL", 1e-6)
+INTER_HOP_S = nccl().hop_s("net", "tree", "LL", 2e-6)
 
 
 def _time(kind: str, topo, size: float, symmetric: bool = False, **options) -> float:
@@ -139,29 +146,40 @@ def test_every_rank_gets_every_chunk_of_the_sum(nodes, per_node, chunks):
 @pytest.mark.parametrize("nodes, per_node", [(1, 8), (2, 8)])
 def test_large_message_approaches_the_bandwidth_bound(nodes, per_node):
     intra, inter = 400e9, 10e9  # NVLink-like links inside a node, one NIC a node
-    tree = _time("allreduce_tree", cluster(nodes, per_node, intra, inter), S)
-    ring = _time("allreduce", cluster(nodes, per_node, intra, inter), S)
+    topo = cluster(nodes, per_node, intra, inter)
+    tree = _time("allreduce_tree", topo, S, protocol="Simple")
+    ring = _time("allreduce_ring", topo, S, protocol="Simple")
     # one node: each device sends S/2 up and S/2 down in each tree, 2S over its link;
-    # two nodes: each NIC sends S/2 up one tree and S/2 down the other
-    bound = 2 * S / intra if nodes == 1 else S / inter
-    assert bound < tree < 1.05 * bound
+    # two nodes: each NIC sends S/2 up one tree and S/2 down the other; NCCL's tree gets
+    # 0.92 of the bandwidth the ring gets
+    factor = nccl().factor("tree", "Simple", one_node=nodes == 1)
+    bound = (2 * S / intra if nodes == 1 else S / inter) / factor
+    hops = 2 * (per_node - 1 + math.log2(nodes))  # up and down, each hop's latency once
+    latency = nccl().base_s("tree", "Simple") + hops * nccl().hop_s("net", "tree", "Simple", 0)
+    assert bound < tree < 1.05 * bound + latency
     n = nodes * per_node
     if nodes == 1:  # the ring's 2(n-1)/n S/B against 2S/B: tree / ring -> n / (n-1)
-        assert tree / ring < n / (n - 1) * 1.05
+        assert tree / ring < n / (n - 1) / factor * 1.05
     else:  # both move S through each NIC; the tree overlaps the chains inside the nodes
-        assert abs(tree / ring - 1) < 0.15
+        assert abs(tree * factor / ring - 1) < 0.15
 
 
 def test_small_message_latency_is_two_tree_depths():
-    # NCCL's tree latency model: 2 ((m - 1) intra hops + log2(N) inter hops)
-    for nodes, per_node in [(64, 1), (8, 8)]:
+    # NCCL's tree latency model: base + 2 ((m - 1) intra hops + log2(N) inter hops), in LL
+    for nodes, per_node in [(64, 1), (8, 8), (2, 8)]:
+        # (2 nodes: each tree's broadcast follows the other's reduce on the same pair of heads,
+        # a new stream of chunks that pays its own latency)
         topo = cluster(nodes, per_node)
-        tree, ring = _time("allreduce_tree", topo, 8), _time("allreduce", topo, 8)
+        tree, ring = _time("allreduce_tree", topo, 8), _time("allreduce_ring", topo, 8)
         depth_s = (per_node - 1) * INTRA_HOP_S + math.log2(nodes) * INTER_HOP_S
-        assert tree == pytest.approx(2 * depth_s, rel=1e-3)
-        assert tree < ring / 1.5
-    # 2 log2(64) = 12 hops against the ring's 2 (64 - 1) = 126 steps
-    assert _time("allreduce_tree", cluster(64, 1), 8) < _time("allreduce", cluster(64, 1), 8) / 8
+        assert tree == pytest.approx(nccl().base_s("tree", "LL") + 2 * depth_s, rel=1e-3)
+        symmetric = _time("allreduce_tree", topo, 8, symmetric=True)
+        assert symmetric == pytest.approx(tree, rel=1e-3)
+        if nodes > 2:
+            assert tree < ring
+    # 2 log2(64) = 12 hops of 5 us against the ring's 2 (64 - 1) = 126 steps of 2.7 us
+    wide = cluster(64, 1)
+    assert _time("allreduce_tree", wide, 8) < _time("allreduce_ring", wide, 8) / 4
 
 
 def test_tree_chunks_follow_nccl_and_are_capped():
@@ -202,8 +220,43 @@ def test_one_channel_per_nic_heads_each_chain_at_its_nic():
     assert _time("allreduce_tree", topo, S) < 0.6 * _time("allreduce_tree", one_nic, S)
 
 
-def test_allreduce_ring_is_allreduce():
-    assert collective.get("allreduce_ring") is collective.get("allreduce")
-    for shape in [(1, 8), (2, 4), (16, 1)]:
-        topo = cluster(*shape)
-        assert _time("allreduce_ring", topo, S) == _time("allreduce", topo, S)
+@pytest.mark.parametrize("shape", [(1, 8), (2, 4), (16, 1)])
+@pytest.mark.parametrize("size", [8, 1e5, S])
+def test_allreduce_is_the_faster_of_ring_and_tree(shape, size):
+    assert collective.get("allreduce").choices == ("allreduce_ring", "allreduce_tree")
+    topo = cluster(*shape)
+    chosen = _time("allreduce", topo, size)
+    assert chosen in (_time("allreduce_ring", topo, size), _time("allreduce_tree", topo, size))
+    assert chosen <= min(_time("allreduce_ring", topo, size),
+                         _time("allreduce_tree", topo, size)) * (1 + 1e-3)
+
+
+@pytest.mark.parametrize("nodes, per_node", [(1, 8), (2, 4), (3, 2), (13, 1), (16, 8)])
+@pytest.mark.parametrize("size", [8, 26.2e6, 2.0**32])
+def test_span_by_span_analysis_equals_the_phase_by_phase_one(nodes, per_node, size):
+    # the symmetric shortcut analyses a tree span by span (only what starts or ends changes)
+    topo = cluster(nodes, per_node)
+    group = list(range(topo.size))
+    planner = CommPlanner(Plan(devices=[IdealDevice()]), topo, {0: 0}, symmetric=True)
+    spans, chunk = tree_spans(group, topo, size)
+    by_phase = planner._analyse(span_phases(spans, chunk), 0)
+    by_span = planner._analyse_spans(spans, chunk, 0)
+    assert [load.phase.steps for load in by_span] == [load.phase.steps for load in by_phase]
+    assert [set(load.drains) for load in by_span] == [set(load.drains) for load in by_phase]
+
+
+@pytest.mark.parametrize("size", [8, 2**20, 26.2e6, 83e6, 2.0**32])
+def test_sizes_of_one_chunk_count_share_one_analysis(size):
+    # a tree's phases follow the size through its chunk count: from 2 x depth chunks on, more
+    # chunks only lengthen the phase where every chunk is in flight
+    topo = cluster(16, 8)
+    group = list(range(topo.size))
+    spec = collective.get("allreduce_tree")
+    planner = CommPlanner(Plan(devices=[IdealDevice()]), topo, {0: 0}, symmetric=True)
+    direct = planner._analysed("allreduce_tree", spec, group, 0, size, {})
+    shaped, at = planner._shaped("allreduce_tree", spec, group, 0, size, {})
+    assert [load.phase.steps for load in shaped] == [load.phase.steps for load in direct]
+    for protocol in ("LL", "Simple"):
+        variant = Variant("tree", protocol, one_node=False)
+        assert predicted_s(shaped, size / at, variant) == pytest.approx(
+            predicted_s(direct, 1.0, variant), rel=1e-12)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from hardware_models.catalog_io import BUILTIN, device_names, link_names, load_spec
+from hardware_models.link_files import is_link_file, load_link_file
 from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.errors import check_finite, invalid, nested
 from simulator.core.errors import UserError, unknown_name
@@ -79,6 +80,12 @@ def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef:
 def link_ref(value: Any) -> str | None:
     if value is None:
         return None
+    if is_link_file(value):  # a link spec or a calibrate-link profile, by path
+        try:
+            load_link_file(Path(value))
+        except UserError as err:
+            raise invalid(str(err)) from None
+        return value
     if not isinstance(value, str) or value not in link_names():
         raise _unknown("link", str(value), link_names())
     return value

@@ -7,8 +7,16 @@ A collective is a list of phases; a phase repeats `steps` times a set of concurr
 it received in the step before (ring and tree semantics). In a pipelined phase a flow that
 also ran in the step before pays no latency: its chunk follows on the heels of the last.
 
-Names are OPERATION or OPERATION_ALGORITHM; OPERATION alone is the default algorithm.
-- `allreduce` (also `allreduce_ring`, the same collective): ring. Inside one node (or with
+Names are OPERATION or OPERATION_ALGORITHM. The library's collectives run as NCCL runs them
+(`simulator.parallel.nccl`: NCCL's tuning model, src/graph/tuning.cc): each is an algorithm
+(ring or tree) in a protocol (LL, LL128, Simple), with NCCL's base latency once, NCCL's hardware
+latency per hop (by the class of link the hop crosses: NVLink, PCIe, network) and the
+protocol's share of each link's bandwidth; the option `protocol: LL|LL128|Simple` forces one,
+and otherwise the library takes, per size, the protocol (and for `allreduce` the algorithm) of
+least predicted time, as NCCL does (`comm_plan` predicts each from the topology's links).
+- `allreduce`: NCCL's automatic choice between `allreduce_ring` and `allreduce_tree` and among
+  the three protocols, per message size (its phases, seen alone, are the ring's).
+- `allreduce_ring`: ring. Inside one node (or with
   one device per node): reduce-scatter then all-gather around the ring, 2(n-1) steps of S/n.
   Over several nodes with m devices each: hierarchical ring (reduce-scatter inside each
   node, m-1 steps of S/m; ring all-reduce of the S/m shard across the nodes among devices of
@@ -28,7 +36,8 @@ Names are OPERATION or OPERATION_ALGORITHM; OPERATION alone is the default algor
 - `broadcast`: binomial tree from rank 0, S per round (MPI's short-message algorithm).
 - `p2p`: every rank sends S to the next one at once (nccl-tests' sendrecv).
 - `ps_push`, `ps_pull`: workers send gradients to / fetch parameters from parameter-server
-  shards; each worker's slice of the parameters goes to the shards that hold it.
+  shards; each worker's slice of the parameters goes to the shards that hold it. These are
+  not the library's collectives: each step pays the links' own latency, at full bandwidth.
 Reductions are taken as fused into the transfers (as NCCL's kernels do): no separate time.
 Bus bandwidth factors follow nccl-tests (doc/PERFORMANCE.md).
 """
@@ -46,6 +55,8 @@ from simulator.core.errors import UserError
 from simulator.core.registry import Registry
 
 Pair = tuple[int, int, float]  # (src device, dst device, bytes per step)
+Parents = dict[int, int]  # device -> its parent in one tree (-1: the root)
+Span = tuple[int, int, int, int]  # (first step, last step + 1, src device, dst device)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,22 @@ class Phase:
     steps: int = 1
     initiator: str = "src"  # whose comm stream runs a flow: the sender, or the receiver (pulls)
     pipelined: bool = False  # a pair that also ran in the step before pays no latency again
+    # pipelined: the pairs whose stream of chunks starts here, and so pay their hop's latency
+    # although they also ran in the step before (another tree's chunks); None: those that did not
+    fresh: frozenset[tuple[int, int]] | None = None
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How a non-linear collective's phases of S bytes follow from the phases of `at` bytes
+    (with `options`): every pair's bytes times S / `scale_at`, and the phase that starts at
+    step `stretch_step` longer by `stretch` steps. Sizes of one shape share one analysis."""
+
+    at: float
+    scale_at: float
+    options: tuple[tuple[str, Any], ...] = ()
+    stretch_step: int = 0
+    stretch: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,17 +89,25 @@ class Collective:
     phases: Callable[..., list[Phase]]  # (group, topology, size_bytes, **options)
     bus_factor: Callable[[int], float]  # busbw = algbw * bus_factor(n)
     linear: bool = True  # the phases of S bytes are those of 1 byte scaled by S
+    algorithm: str | None = "ring"  # NCCL's algorithm whose constants it takes (None: not NCCL's)
+    choices: tuple[str, ...] = ()  # the library picks one of these per size (empty: itself)
+    shape: Callable[..., Shape] | None = None  # non-linear: how its phases follow the size
+    # pipelined collectives: (spans, bytes a step) whose span_phases are its phases
+    spans: Callable[..., tuple[list[Span], float]] | None = None
 
 
 collective: Registry[Collective] = plugins.collective
 
 
 def _register(name: str, bus_factor: Callable[[int], float], aliases: tuple[str, ...] = (),
-              linear: bool = True) -> Callable[[Callable[..., list[Phase]]], Any]:
+              linear: bool = True, algorithm: str | None = "ring",
+              shape: Callable[..., Shape] | None = None,
+              spans: Callable[..., tuple[list[Span], float]] | None = None,
+              ) -> Callable[[Callable[..., list[Phase]]], Any]:
     """Register the decorated phase function as collective `name` (and under `aliases`)."""
 
     def add(fn: Callable[..., list[Phase]]) -> Callable[..., list[Phase]]:
-        spec = Collective(name, fn, bus_factor, linear)
+        spec = Collective(name, fn, bus_factor, linear, algorithm, shape=shape, spans=spans)
         for alias in (name, *aliases):
             collective.add(alias, spec)
         return fn
@@ -99,7 +134,11 @@ def _ring_phase(rings: list[list[int]], size_bytes: float, steps: int) -> list[P
     return [Phase(pairs, steps)] if pairs and steps > 0 else []
 
 
-@_register("allreduce", lambda n: 2 * (n - 1) / n, aliases=("allreduce_ring",))
+def _allreduce_bus_factor(n: int) -> float:
+    return 2 * (n - 1) / n
+
+
+@_register("allreduce_ring", _allreduce_bus_factor)
 def ring_allreduce(group: list[int], topo: Topology, size_bytes: float) -> list[Phase]:
     nodes = by_node(group, topo)
     if nodes is None or len(nodes) == 1 or len(nodes[0]) == 1:
@@ -140,8 +179,6 @@ def tree_broadcast(group: list[int], topo: Topology, size_bytes: float) -> list[
 TREE_CHUNK_BYTES = 512 * 2**10  # NCCL's tree chunk (SIMPLE): NCCL_BUFFSIZE 4 MiB / NCCL_STEPS 8
 TREE_MAX_CHUNKS = 256  # chunks per tree at most: larger messages get larger chunks
 
-Parents = dict[int, int]  # device -> its parent in one tree (-1: the root)
-Span = tuple[int, int, int, int]  # (first step, last step + 1, src device, dst device)
 
 
 def btree_parent(n: int, rank: int) -> int:
@@ -221,14 +258,16 @@ def tree_chunks(tree_bytes: float, depth: int, chunk_bytes: float | None = None)
     return max(1, min(TREE_MAX_CHUNKS, math.ceil(tree_bytes / chunk_bytes)))
 
 
-def pipeline_spans(parents: Parents, chunks: int) -> list[Span]:
+def pipeline_spans(parents: Parents, chunks: int,
+                   height: dict[int, int] | None = None) -> list[Span]:
     """When each edge of a tree carries chunks: a device sends chunk c up at step height + c,
     once its children have sent it theirs; the root has the sum of chunk c after step
     top - 1 + c, and the broadcast mirrors the reduce: chunk c goes down to a device at step
     2 top - 1 - height + c, as late as still ends at the last step (reduce and broadcast
     overlap, as in NCCL's runTreeSplit). Steps then hold flows of one kind of hop (chains
-    inside nodes, then hops between nodes), as a chunk's own path does."""
-    height = tree_heights(parents)
+    inside nodes, then hops between nodes), as a chunk's own path does. `height`: the tree's
+    tree_heights, where the caller has them."""
+    height = tree_heights(parents) if height is None else height
     top = max(height.values())
     spans = []
     for dev, up in parents.items():
@@ -248,22 +287,68 @@ def span_phases(spans: list[Span], bytes_per_step: float) -> list[Phase]:
     for start, end in itertools.pairwise(cuts):
         pairs = tuple((src, dst, bytes_per_step) for first, stop, src, dst in spans
                       if first <= start < stop)
+        fresh = frozenset((src, dst) for first, _, src, dst in spans if first == start)
         if pairs:
-            phases.append(Phase(pairs, end - start, pipelined=True))
+            phases.append(Phase(pairs, end - start, pipelined=True, fresh=fresh))
     return phases
 
 
-@_register("allreduce_tree", lambda n: 2 * (n - 1) / n, linear=False)
+_TREES: dict[tuple[int, tuple[int, ...]], tuple[Topology, list[Parents], list[dict[int, int]]]] = {}
+TREES_KEPT = 8  # the trees of the last few (topology, group): a step asks for them per bucket
+
+
+def _trees(group: list[int], topo: Topology) -> tuple[list[Parents], list[dict[int, int]]]:
+    """Every channel's two trees over `group` and each tree's heights (kept for reuse)."""
+    key = (id(topo), tuple(group))
+    hit = _TREES.get(key)
+    if hit is None or hit[0] is not topo:
+        trees = [tree for chains in tree_chains(group, topo) for tree in channel_trees(chains)]
+        if len(_TREES) >= TREES_KEPT:
+            del _TREES[next(iter(_TREES))]
+        hit = _TREES[key] = (topo, trees, [tree_heights(tree) for tree in trees])
+    return hit[1], hit[2]
+
+
+def tree_shape(group: list[int], topo: Topology, size_bytes: float,
+               chunk_bytes: float | None = None) -> Shape:
+    """The tree's phases follow the size through its chunk count K alone: for one K they scale
+    with the chunk's bytes, and from K = 2 x depth on (every span starts before the first
+    ends) more chunks only lengthen the phase where all of them are in flight, the one
+    starting at step 2 x depth - 1. So every size shares the analysis of min(K, 2 x depth)
+    one-byte chunks."""
+    trees, heights = _trees(group, topo)
+    depth = max(max(h.values()) for h in heights)
+    chunks = tree_chunks(size_bytes / len(trees), depth, chunk_bytes)
+    base = min(chunks, 2 * depth)
+    return Shape(base * len(trees), chunks * len(trees), (("chunk_bytes", 1.0),),
+                 2 * depth - 1, chunks - base)
+
+
+def tree_spans(group: list[int], topo: Topology, size_bytes: float,
+               chunk_bytes: float | None = None) -> tuple[list[Span], float]:
+    """Every tree edge's span of steps, and the bytes of one chunk (see tree_allreduce)."""
+    trees, heights = _trees(group, topo)
+    depth = max(max(h.values()) for h in heights)
+    tree_bytes = size_bytes / len(trees)
+    chunks = tree_chunks(tree_bytes, depth, chunk_bytes)
+    spans = [span for tree, height in zip(trees, heights, strict=True)
+             for span in pipeline_spans(tree, chunks, height)]
+    return spans, tree_bytes / chunks
+
+
+@_register("allreduce_tree", _allreduce_bus_factor, linear=False, algorithm="tree",
+           shape=tree_shape, spans=tree_spans)
 def tree_allreduce(group: list[int], topo: Topology, size_bytes: float,
                    chunk_bytes: float | None = None) -> list[Phase]:
     """NCCL's double binary tree, two trees a channel, each tree's share pipelined in chunks
     of `chunk_bytes` (default: NCCL's, see tree_chunks)."""
-    trees = [tree for chains in tree_chains(group, topo) for tree in channel_trees(chains)]
-    tree_bytes = size_bytes / len(trees)
-    depth = max(max(tree_heights(tree).values()) for tree in trees)
-    chunks = tree_chunks(tree_bytes, depth, chunk_bytes)
-    spans = [span for tree in trees for span in pipeline_spans(tree, chunks)]
-    return span_phases(spans, tree_bytes / chunks)
+    return span_phases(*tree_spans(group, topo, size_bytes, chunk_bytes))
+
+
+# NCCL's automatic all-reduce: its phases alone are the ring's; the planner chooses per size
+collective.add("allreduce", Collective("allreduce", ring_allreduce, _allreduce_bus_factor,
+                                       choices=("allreduce_ring", "allreduce_tree")))
+
 
 
 @_register("p2p", lambda n: 1.0)
@@ -292,14 +377,14 @@ def _ps_split(group: list[int], servers: list[int] | None) -> tuple[list[int], l
     return group, servers
 
 
-@_register("ps_push", lambda n: 1.0)
+@_register("ps_push", lambda n: 1.0, algorithm=None)
 def ps_push(group: list[int], topo: Topology, size_bytes: float, servers: list[int] | None = None,
             slices: list[tuple[float, float]] | None = None) -> list[Phase]:
     workers, servers = _ps_split(group, servers)
     return [Phase(tuple(ps_pairs(workers, servers, size_bytes, slices)))]
 
 
-@_register("ps_pull", lambda n: 1.0)
+@_register("ps_pull", lambda n: 1.0, algorithm=None)
 def ps_pull(group: list[int], topo: Topology, size_bytes: float, servers: list[int] | None = None,
             slices: list[tuple[float, float]] | None = None) -> list[Phase]:
     workers, servers = _ps_split(group, servers)

@@ -1,6 +1,18 @@
 """From a collective's phases to engine tasks: every flow of every device (`full`), or one
 representative device whose flows carry the load of the whole group (`symmetric`).
 
+The library's collectives run as NCCL runs them (`simulator.parallel.nccl`, NCCL's tuning model
+in src/graph/tuning.cc). A collective is run in one algorithm (ring, tree) and one protocol (LL,
+LL128, Simple), a `Variant`: it pays the variant's base latency once (on its first flows), each
+hop pays NCCL's hardware latency for the class of route it crosses (NVLink, PCIe, or network when
+it leaves the node), plus whatever the route's links are slower than the ones NCCL's constants
+were taken on, and its bytes use each channel as 1 / factor of them would (LL: half of every
+8-byte word is a flag). The library's choice (`allreduce`; any collective without a forced
+`protocol`) is the variant of least predicted time for that size, as in NCCL's
+ncclTopoGetAlgoTime: predicted here from the symmetric analysis below (the time the collective
+takes alone over the topology's links). Collectives that are not the library's (parameter-
+server messages, explicit phases) pay the links' own latency per step at full bandwidth.
+
 Full: each device runs its flows of one step as one task on its comm stream, after its
 previous step and after the flows that brought it data in the meantime. A device takes part
 in one collective at a time (its part of the next starts when its part of the last, the
@@ -25,14 +37,53 @@ analysed at each size instead of once at 1 byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
+import itertools
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hardware_models.topology import Topology
+from simulator.core.errors import UserError
 from simulator.engine.plan import Flow, Plan, Transfer, comm_task
-from simulator.parallel.collectives import Phase, collective
+from simulator.parallel.collectives import Collective, Phase, collective
+from simulator.parallel.nccl import PROTOCOLS, check_protocol, nccl
 
 Done = dict[int, tuple[str, ...]]  # device -> tasks whose end means it has its result
+Pair = tuple[int, int]
+Unit = tuple[str, float]  # a route's class of hop (nvlink, pci, net) and its links' latency
+Drain = tuple[str, float, float, float]  # (class, route latency, hops, busy s per byte a step)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one collective runs: NCCL's algorithm and protocol (None: the links' own latency
+    per step, full bandwidth: not the library's), and whether it stays inside one node."""
+
+    algorithm: str | None = None
+    protocol: str | None = None
+    one_node: bool = True
+
+    @property
+    def base_s(self) -> float:
+        if self.algorithm is None or self.protocol is None:
+            return 0.0
+        return nccl().base_s(self.algorithm, self.protocol)
+
+    @property
+    def factor(self) -> float:
+        if self.algorithm is None or self.protocol is None:
+            return 1.0
+        return nccl().factor(self.algorithm, self.protocol, self.one_node)
+
+    def hop_s(self, unit: Unit) -> float:
+        """One hop's latency over a route of this class and link latency."""
+        klass, route_latency_s = unit
+        if self.algorithm is None or self.protocol is None:
+            return route_latency_s
+        return nccl().hop_s(klass, self.algorithm, self.protocol, route_latency_s)
+
+
+LINKS_OWN = Variant()
 
 
 @dataclass(frozen=True)
@@ -41,10 +92,20 @@ class _PhaseLoad:
 
     phase: Phase
     end: int  # 0: flows belong to their sender, 1: to their receiver (pulls)
-    routes: dict[tuple[int, int], tuple[str, ...]]
-    latency: dict[tuple[int, int], float]  # each pair's latency over the phase's steps
+    routes: dict[Pair, tuple[str, ...]]
+    hops: dict[Pair, float]  # how many hop latencies each pair pays over the phase's steps
+    units: dict[Pair, Unit]
     total: dict[str, float]
-    drains: dict[tuple[float, float], int]  # (latency s, busy s per byte a step) -> first device
+    drains: dict[Drain, int]  # (class, route latency, hops, busy) -> first device
+
+    def time_s(self, key: Drain, size_bytes: float, variant: Variant) -> float:
+        """A device's drain time with every channel carrying the whole phase."""
+        klass, route_latency_s, hops, busy = key
+        return (hops * variant.hop_s((klass, route_latency_s))
+                + size_bytes * busy * self.phase.steps / variant.factor)
+
+    def gate_s(self, size_bytes: float, variant: Variant) -> float:
+        return max(self.time_s(key, size_bytes, variant) for key in self.drains)
 
 
 @dataclass
@@ -57,28 +118,60 @@ class CommPlanner:
     symmetric: bool = False
     launch_s: float = 0.0
     _loads: dict[Any, list[_PhaseLoad]] = field(default_factory=dict)
+    _choices: dict[Any, tuple[str, Variant]] = field(default_factory=dict)
     _busy: Done = field(default_factory=dict)  # full: what ends each device's last collective
-    _routes: dict[tuple[int, int], tuple[tuple[str, ...], float]] = field(default_factory=dict)
+    _routes: dict[Pair, tuple[tuple[str, ...], Unit]] = field(default_factory=dict)
     _speeds: dict[str, float] = field(default_factory=dict)
 
     def add(self, name: str, kind: str, group: list[int], size_bytes: float, after: Done,
             layer: str = "comm", **options: Any) -> Done:
-        """Append collective `kind` of `size_bytes` over `group`; returns what ends it."""
+        """Append collective `kind` of `size_bytes` over `group`; returns what ends it.
+        `protocol` (LL, LL128, Simple) forces the library's protocol; other options go to the
+        collective's phases (`chunk_bytes` of the tree, `servers` of a parameter server)."""
         if len(group) < 2 or size_bytes <= 0:
             return {d: after.get(d, ()) for d in group}
-        spec = collective.get(kind)
+        protocol = check_protocol(options.pop("protocol", None))
+        run, variant = self.choose(kind, group, size_bytes, protocol, **options)
+        spec = collective.get(run)
+        options = _accepted(spec, options)
         if self.symmetric:
             rep = self._rep(group)
-            at = 1.0 if spec.linear else size_bytes  # chunked phases change shape with size
-            key = (kind, tuple(group), rep, at, repr(sorted(options.items())))
-            if key not in self._loads:
-                self._loads[key] = self._analyse(spec.phases(group, self.topo, at, **options), rep)
-            return self._symmetric(name, self._loads[key], rep, size_bytes / at, after, layer)
-        return self._full(name, spec.phases(group, self.topo, size_bytes, **options), after, layer)
+            loads, at = self._shaped(run, spec, group, rep, size_bytes, options)
+            return self._symmetric(name, loads, rep, size_bytes / at, after, layer, variant)
+        phases = spec.phases(group, self.topo, size_bytes, **options)
+        return self._full(name, phases, after, layer, variant)
+
+    def choose(self, kind: str, group: list[int], size_bytes: float, protocol: str | None = None,
+               **options: Any) -> tuple[str, Variant]:
+        """The collective and variant the library runs `kind` of `size_bytes` over `group` in:
+        the forced protocol, or the one of least predicted time (for `allreduce` also the
+        algorithm), each predicted by the symmetric analysis (ties: ring, then LL first)."""
+        spec = collective.get(kind)
+        _check_options(kind, spec, options)
+        if spec.algorithm is None and not spec.choices:
+            return kind, LINKS_OWN
+        key = (kind, tuple(group), size_bytes, protocol, repr(sorted(options.items())))
+        if key not in self._choices:
+            one_node = self._one_node(group)
+            rep = self._rep(group)
+            best: tuple[float, str, Variant] | None = None
+            for run in spec.choices or (kind,):
+                each = collective.get(run)
+                loads, at = self._shaped(run, each, group, rep, size_bytes,
+                                         _accepted(each, options))
+                for proto in (protocol,) if protocol else PROTOCOLS:
+                    variant = Variant(each.algorithm, proto, one_node)
+                    time_s = predicted_s(loads, size_bytes / at, variant)
+                    if best is None or time_s < best[0]:
+                        best = (time_s, run, variant)
+            assert best is not None
+            self._choices[key] = (best[1], best[2])
+        return self._choices[key]
 
     def add_phases(self, name: str, phases: list[Phase], group: list[int], after: Done,
                    layer: str = "comm") -> Done:
-        """Append explicit phases (halo exchanges, point-to-point sends) among `group`."""
+        """Append explicit phases (halo exchanges, point-to-point sends) among `group`; they
+        pay the links' own latency per step (not the library's model)."""
         phases = [ph for ph in phases if ph.pairs]
         if not phases:
             return {d: after.get(d, ()) for d in group}
@@ -86,18 +179,60 @@ class CommPlanner:
             rep = self._rep(group)
             launch = self.launch_s if _initiates(phases, rep) else 0.0
             return self._symmetric(name, self._analyse(phases, rep), rep, 1.0, after, layer,
-                                   launch)
-        return self._full(name, phases, after, layer)
+                                   LINKS_OWN, launch)
+        return self._full(name, phases, after, layer, LINKS_OWN)
 
     def _rep(self, group: list[int]) -> int:
         return next(d for d in group if d in self.plan_index)
 
-    def _route(self, src: int, dst: int) -> tuple[tuple[str, ...], float]:
-        """The channels from src to dst and their latency (the topology's answers kept)."""
+    def _one_node(self, group: list[int]) -> bool:
+        if self.topo.structured:
+            return len({self.topo.node_of(d) for d in group}) == 1
+        return all(self._route(a, b)[1][0] != "net" for a, b in itertools.pairwise(group))
+
+    def _shaped(self, run: str, spec: Collective, group: list[int], rep: int, size_bytes: float,
+                options: dict[str, Any]) -> tuple[list[_PhaseLoad], float]:
+        """The analysed phases of `run` for `size_bytes` and the size they stand for (their
+        bytes scale by size / that): linear collectives at 1 byte, chunked ones by their
+        `Shape` (a tree's sizes share an analysis per chunk count), others at their size."""
+        if spec.linear:
+            return self._analysed(run, spec, group, rep, 1.0, options), 1.0
+        if spec.shape is None:
+            return self._analysed(run, spec, group, rep, size_bytes, options), size_bytes
+        shape = spec.shape(group, self.topo, size_bytes, **options)
+        loads = self._analysed(run, spec, group, rep, shape.at, {**options, **dict(shape.options)})
+        if shape.stretch:
+            loads = _stretched(loads, shape.stretch_step, shape.stretch)
+        return loads, shape.scale_at
+
+    def _analysed(self, run: str, spec: Collective, group: list[int], rep: int, at: float,
+                  options: dict[str, Any]) -> list[_PhaseLoad]:
+        key = (run, tuple(group), rep, at, repr(sorted(options.items())))
+        if key not in self._loads:
+            if spec.spans is not None:  # a pipeline: analysed span by span
+                spans, size = spec.spans(group, self.topo, at, **options)
+                self._loads[key] = self._analyse_spans(spans, size, rep)
+            else:
+                self._loads[key] = self._analyse(spec.phases(group, self.topo, at, **options),
+                                                 rep)
+        return self._loads[key]
+
+    def _route(self, src: int, dst: int) -> tuple[tuple[str, ...], Unit]:
+        """The channels from src to dst, their class of hop and their latency (cached)."""
         if (src, dst) not in self._routes:
             route = self.topo.route(src, dst)
-            self._routes[(src, dst)] = (route, self.topo.latency_s(route))
+            self._routes[(src, dst)] = (route, (self._klass(src, dst, route),
+                                                self.topo.latency_s(route)))
         return self._routes[(src, dst)]
+
+    def _klass(self, src: int, dst: int, route: tuple[str, ...]) -> str:
+        """NCCL's class of a hop: net when it leaves the node (or crosses a network link),
+        nvlink when every link it crosses is NVLink, pci otherwise."""
+        transports = {getattr(self.topo.link(c), "transport", None) for c in route}
+        if "net" in transports or (self.topo.structured
+                                   and self.topo.node_of(src) != self.topo.node_of(dst)):
+            return "net"
+        return "nvlink" if transports == {"nvlink"} else "pci"
 
     def _bandwidth(self, channel: str) -> float:
         if channel not in self._speeds:
@@ -109,7 +244,8 @@ class CommPlanner:
             if channel not in self.plan.links:
                 self.plan.links[channel] = self._bandwidth(channel)
 
-    def _full(self, name: str, phases: list[Phase], after: Done, layer: str) -> Done:
+    def _full(self, name: str, phases: list[Phase], after: Done, layer: str,
+              variant: Variant) -> Done:
         # one collective at a time per device, as on an NCCL stream: a device's part starts
         # after its part in the previous one ended, receives included
         last: dict[int, tuple[str, ...]] = {}
@@ -117,11 +253,15 @@ class CommPlanner:
             last[d] = tuple(after.get(d, ())) + self._busy.get(d, ())
         received: dict[int, list[str]] = {}
         started: set[int] = set()
-        warm: set[tuple[int, int]] = set()  # the pairs of the step before
+        warm: set[Pair] = set()  # the pairs of the step before
+        base_s = variant.base_s  # the library's fixed latency, on the collective's first flows
         for p, phase in enumerate(phases):
             for step in range(phase.steps):
+                if phase.pipelined and step == 0 and phase.fresh is not None:
+                    warm = {(s, d) for s, d, _ in phase.pairs} - phase.fresh
                 tasks = self._full_step(f"{name}.p{p}.s{step}", phase, last, received, started,
-                                        layer, warm if phase.pipelined else set())
+                                        layer, warm if phase.pipelined else set(), variant,
+                                        base_s if p == step == 0 else 0.0)
                 for src, dst, _ in phase.pairs:
                     if phase.initiator == "src":
                         received.setdefault(dst, []).append(tasks[src])
@@ -134,15 +274,16 @@ class CommPlanner:
 
     def _full_step(self, name: str, phase: Phase, last: dict[int, tuple[str, ...]],
                    received: dict[int, list[str]], started: set[int], layer: str,
-                   warm: set[tuple[int, int]]) -> dict[int, str]:
+                   warm: set[Pair], variant: Variant, extra_s: float) -> dict[int, str]:
         """One step's tasks; a pair in `warm` follows its chunk before (pipelined): no latency."""
         flows: dict[int, list[Flow]] = {}
+        load = 1.0 / variant.factor
         for src, dst, size in phase.pairs:
             who = src if phase.initiator == "src" else dst
-            route, route_latency_s = self._route(src, dst)
+            route, unit = self._route(src, dst)
             self._channels(route)
-            hops = tuple((c, 1.0) for c in route)
-            latency = 0.0 if (src, dst) in warm else route_latency_s
+            hops = tuple((c, load) for c in route)
+            latency = extra_s + (0.0 if (src, dst) in warm else variant.hop_s(unit))
             flows.setdefault(who, []).append(Flow(hops, size, latency, src, dst))
         tasks = {}
         for who, fl in flows.items():
@@ -157,41 +298,144 @@ class CommPlanner:
         return tasks
 
     def _analyse(self, phases: list[Phase], rep: int) -> list[_PhaseLoad]:
-        """Per phase (at 1 byte): the load on every channel and each device's drain time."""
+        """Per phase (at 1 byte): the load on every channel and each device's drain time;
+        kept: the pairs of the devices that could gate the phase and their channels' loads."""
         loads = []
-        warm: set[tuple[int, int]] = set()  # the pairs of the phase before
+        warm: set[Pair] = set()  # the pairs of the phase before
         for phase in phases:
             end = 0 if phase.initiator == "src" else 1
-            routes = {(s, d): self._route(s, d)[0] for s, d, _ in phase.pairs}
-            latency = self._latencies(phase, routes, warm)
+            info = {(s, d): self._route(s, d) for s, d, _ in phase.pairs}
+            hops = self._hops(phase, info, warm)
             total: dict[str, float] = {}
             for src, dst, size in phase.pairs:
-                for channel in routes[(src, dst)]:
+                for channel in info[(src, dst)][0]:
                     total[channel] = total.get(channel, 0.0) + size
             busy_s = {c: b / self._bandwidth(c) for c, b in total.items()}  # per byte
-            drains: dict[tuple[float, float], int] = {}  # (latency, seconds per byte) -> device
-            for pair in [p for p in routes if p[end] == rep] + list(routes):  # rep's first
-                busy = max((busy_s[c] for c in routes[pair]), default=0.0)
-                drains.setdefault((latency[pair], busy), int(pair[end]))
-            loads.append(_PhaseLoad(phase, end, routes, latency, total, drains))
-            warm = set(routes)
+            drains: dict[Drain, int] = {}  # (class, latency, hops, seconds per byte) -> device
+            for pair in [p for p in info if p[end] == rep] + list(info):  # rep's first
+                route, unit = info[pair]
+                busy = max(map(busy_s.__getitem__, route)) if route else 0.0
+                drains.setdefault((*unit, hops[pair], busy), int(pair[end]))
+            keep = set(drains.values())
+            pairs = tuple(p for p in phase.pairs if p[end] in keep)
+            loads.append(self._load(replace(phase, pairs=pairs), end, hops, total, drains))
+            warm = set(info)
         return loads
 
-    def _latencies(self, phase: Phase, routes: dict[tuple[int, int], tuple[str, ...]],
-                   warm: set[tuple[int, int]]) -> dict[tuple[int, int], float]:
-        """Each pair's latency over the phase: once a step, or in a pipelined phase once at
-        its first step, and not at all for a pair that ran in the phase before."""
-        if not phase.pipelined:
-            return {pair: self._route(*pair)[1] * phase.steps for pair in routes}
-        return {pair: 0.0 if pair in warm else self._route(*pair)[1] for pair in routes}
+    def _load(self, phase: Phase, end: int, hops: dict[Pair, float], total: dict[str, float],
+              drains: dict[Drain, int]) -> _PhaseLoad:
+        """A phase's analysis, reduced to the pairs of `phase` (those of the gating devices)."""
+        routes = {(s, d): self._route(s, d)[0] for s, d, _ in phase.pairs}
+        units = {pair: self._route(*pair)[1] for pair in routes}
+        channels = {c for route in routes.values() for c in route}
+        return _PhaseLoad(phase, end, routes, {p: hops[p] for p in routes}, units,
+                          {c: total[c] for c in channels}, drains)
 
-    def _flows(self, load: _PhaseLoad, rep: int, size_bytes: float) -> list[Flow]:
+    def _analyse_spans(self, spans: list[Any], size: float, rep: int) -> list[_PhaseLoad]:
+        """`_analyse(span_phases(spans, size), rep)` without building the phases: a pipeline's
+        flows start and end span by span, so from one phase to the next only the channels of
+        the flows that start or end change their loads, and only the pairs on them (and the
+        pairs that started in the phase before: they now follow on their chunk's heels)
+        change their drain times. A drain time's device is the representative where it has
+        one, else the first device to have it still there."""
+        starts: dict[int, list[Pair]] = {}
+        ends: dict[int, list[Pair]] = {}
+        for first, stop, src, dst in spans:
+            starts.setdefault(first, []).append((src, dst))
+            ends.setdefault(stop, []).append((src, dst))
+        cuts = sorted(set(starts) | set(ends))
+        # each pair's channels, their bandwidths, and its class of hop
+        info: dict[Pair, tuple[tuple[str, ...], tuple[float, ...], Unit]] = {}
+        for pair in dict.fromkeys((src, dst) for _, _, src, dst in spans):
+            route, unit = self._route(*pair)
+            info[pair] = (route, tuple(self._bandwidth(c) for c in route), unit)
+        active: dict[Pair, int] = {}  # pair -> flows of it in flight
+        count: dict[str, int] = {}  # channel -> flows on it
+        crossing: dict[str, dict[Pair, None]] = {}  # channel -> the pairs on it
+        of_device: dict[int, dict[Pair, int]] = {}  # sender -> its pairs in flight
+        key_of: dict[Pair, Drain] = {}
+        holders: dict[Drain, dict[int, int]] = {}  # drain time -> devices having it
+        loads: list[_PhaseLoad] = []
+        fresh: list[Pair] = []
+        for cut, after in itertools.pairwise(cuts):
+            dirty: set[Pair] = set(fresh)  # they paid their hop's latency in the phase before
+            fresh = list(dict.fromkeys(starts.get(cut, ())))  # a stream starts: latency
+            changed = set[str]()
+            for pair in starts.get(cut, ()):  # starts first: a pair that ends and starts again
+                route = info[pair][0]  # here stays in flight
+                if pair not in active:
+                    active[pair] = 0
+                    for c in route:
+                        crossing.setdefault(c, {})[pair] = None
+                active[pair] += 1
+                mine = of_device.setdefault(pair[0], {})
+                mine[pair] = mine.get(pair, 0) + 1
+                for c in route:
+                    count[c] = count.get(c, 0) + 1
+                changed.update(route)
+            for pair in ends.get(cut, ()):
+                route = info[pair][0]
+                active[pair] -= 1
+                of_device[pair[0]][pair] -= 1
+                for c in route:
+                    count[c] -= 1
+                changed.update(route)
+                if not of_device[pair[0]][pair]:
+                    del of_device[pair[0]][pair]
+                if not active[pair]:
+                    del active[pair]
+                    for c in route:
+                        del crossing[c][pair]
+                    if pair in key_of:
+                        _release(holders, key_of.pop(pair), pair[0])
+            for c in changed:
+                dirty.update(crossing.get(c, ()))
+            dirty.update(fresh)
+            starting = set(fresh)
+            for pair in dirty:
+                if pair not in active:
+                    continue
+                route, speeds, unit = info[pair]
+                busy = 0.0
+                for c, speed in zip(route, speeds, strict=True):
+                    busy = max(busy, count[c] * size / speed)
+                key = (*unit, 1.0 if pair in starting else 0.0, busy)
+                if key_of.get(pair) != key:
+                    if pair in key_of:
+                        _release(holders, key_of[pair], pair[0])
+                    key_of[pair] = key
+                    who = holders.setdefault(key, {})
+                    who[pair[0]] = who.get(pair[0], 0) + 1
+            if not active:
+                continue
+            drains = {key: rep if rep in who else next(iter(who)) for key, who in holders.items()}
+            pairs = tuple((src, dst, size) for dev in dict.fromkeys(drains.values())
+                          for (src, dst), n in of_device[dev].items() for _ in range(n))
+            hops = {(src, dst): 1.0 if (src, dst) in starting else 0.0 for src, dst, _ in pairs}
+            total = {c: count[c] * size for src, dst, _ in pairs for c in info[(src, dst)][0]}
+            loads.append(self._load(Phase(pairs, after - cut, pipelined=True), 0, hops, total,
+                                    drains))
+        return loads
+
+    @staticmethod
+    def _hops(phase: Phase, routes: dict[Pair, Any], warm: set[Pair]) -> dict[Pair, float]:
+        """How many hop latencies each pair pays over the phase: once a step, or in a
+        pipelined phase once at its first step, and not at all for a pair that ran in the
+        phase before (unless its stream of chunks starts here: `Phase.fresh`)."""
+        if not phase.pipelined:
+            return dict.fromkeys(routes, float(phase.steps))
+        if phase.fresh is not None:  # the pairs whose stream starts here
+            return {pair: 1.0 if pair in phase.fresh else 0.0 for pair in routes}
+        return {pair: 0.0 if pair in warm else 1.0 for pair in routes}
+
+    def _flows(self, load: _PhaseLoad, rep: int, size_bytes: float, variant: Variant,
+               extra_s: float) -> list[Flow]:
         """The flows of the device that gates the phase: the one whose flow takes longest with
         every channel carrying the whole phase's load (the representative on ties)."""
         steps = load.phase.steps
-        best = max(lat + size_bytes * busy * steps for lat, busy in load.drains)
-        mine = [who for (lat, busy), who in load.drains.items()
-                if lat + size_bytes * busy * steps == best]
+        times = {key: load.time_s(key, size_bytes, variant) for key in load.drains}
+        best = max(times.values())
+        mine = [who for key, who in load.drains.items() if times[key] == best]
         who = rep if rep in mine else mine[0]
         pairs = [p for p in load.phase.pairs if p[load.end] == who]
         own: dict[str, float] = {}
@@ -202,24 +446,77 @@ class CommPlanner:
         for src, dst, size in pairs:
             route = load.routes[(src, dst)]
             self._channels(route)
-            hops = tuple((c, load.total[c] / own[c]) for c in route)
-            flows.append(Flow(hops, size * size_bytes * steps, load.latency[(src, dst)], src, dst))
+            hops = tuple((c, load.total[c] / own[c] / variant.factor) for c in route)
+            latency = extra_s + load.hops[(src, dst)] * variant.hop_s(load.units[(src, dst)])
+            flows.append(Flow(hops, size * size_bytes * steps, latency, src, dst))
         return flows
 
     def _symmetric(self, name: str, loads: list[_PhaseLoad], rep: int, size_bytes: float,
-                   after: Done, layer: str, launch_s: float | None = None) -> Done:
+                   after: Done, layer: str, variant: Variant,
+                   launch_s: float | None = None) -> Done:
         """The representative's tasks; it pays one launch, as in the full plan, unless it
         starts no flow of its own there (`launch_s` 0: it only receives)."""
         first_launch_s = self.launch_s if launch_s is None else launch_s
         preds = tuple(after.get(rep, ()))
         for p, load in enumerate(loads):
-            merged = tuple(self._flows(load, rep, size_bytes))  # may be another device's flows
-            task = f"{name}.p{p}.d{rep}"
+            extra_s = variant.base_s if p == 0 else 0.0
+            merged = tuple(self._flows(load, rep, size_bytes, variant, extra_s))
+            task = f"{name}.p{p}.d{rep}"  # the flows may be another device's (the gating one)
             launch = first_launch_s if p == 0 else 0.0
             self.plan.add(comm_task(task, self.plan_index[rep], Transfer(merged), preds, layer,
                                     launch))
             preds = (task,)
         return {rep: preds}
+
+
+def _release(holders: dict[Drain, dict[int, int]], key: Drain, device: int) -> None:
+    """One pair of `device` no longer has drain time `key`."""
+    who = holders[key]
+    who[device] -= 1
+    if not who[device]:
+        del who[device]
+        if not who:
+            del holders[key]
+
+
+def _stretched(loads: list[_PhaseLoad], step: int, extra: int) -> list[_PhaseLoad]:
+    """`loads` with the phase that starts at `step` longer by `extra` steps."""
+    start = 0
+    for i, load in enumerate(loads):
+        if start == step:
+            longer = replace(load, phase=replace(load.phase, steps=load.phase.steps + extra))
+            return loads[:i] + [longer] + loads[i + 1:]
+        start += load.phase.steps
+    raise AssertionError(f"no phase starts at step {step}")
+
+
+def predicted_s(loads: list[_PhaseLoad], size_bytes: float, variant: Variant) -> float:
+    """The time the analysed collective takes alone in `variant` (its phases one after the
+    other, each gated by its slowest device): what the library's choice minimises."""
+    return variant.base_s + sum(load.gate_s(size_bytes, variant) for load in loads)
+
+
+def _parameters(spec: Collective) -> list[str]:
+    """The options a collective's phases take (after group, topology and size)."""
+    return list(inspect.signature(spec.phases).parameters)[3:]
+
+
+def _accepted(spec: Collective, options: dict[str, Any]) -> dict[str, Any]:
+    """The options `spec`'s phases take (a choice's other candidates may take the rest)."""
+    params = _parameters(spec)
+    return {k: v for k, v in options.items() if k in params}
+
+
+def _check_options(kind: str, spec: Collective, options: dict[str, Any]) -> None:
+    """An option that the collective (or none of the collectives it chooses among) takes is
+    an error, as an unknown strategy option is."""
+    valid = set(_parameters(spec))
+    for run in spec.choices:
+        valid |= set(_parameters(collective.get(run)))
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise UserError(f"options: unknown key '{unknown[0]}' for collective {kind}; "
+                        f"valid keys: {', '.join(sorted(valid | {'protocol'}))}")
 
 
 def _initiates(phases: list[Phase], device: int) -> bool:
