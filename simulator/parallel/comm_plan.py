@@ -42,6 +42,8 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from hardware_models.topology import Topology
 from simulator.core.errors import UserError
 from simulator.engine.plan import Flow, Plan, Transfer, comm_task
@@ -122,6 +124,7 @@ class CommPlanner:
     _busy: Done = field(default_factory=dict)  # full: what ends each device's last collective
     _routes: dict[Pair, tuple[tuple[str, ...], Unit]] = field(default_factory=dict)
     _speeds: dict[str, float] = field(default_factory=dict)
+    _hops_of: dict[str, tuple[str | None, float]] = field(default_factory=dict)
 
     def add(self, name: str, kind: str, group: list[int], size_bytes: float, after: Done,
             layer: str = "comm", **options: Any) -> Done:
@@ -218,17 +221,25 @@ class CommPlanner:
         return self._loads[key]
 
     def _route(self, src: int, dst: int) -> tuple[tuple[str, ...], Unit]:
-        """The channels from src to dst, their class of hop and their latency (cached)."""
+        """The channels from src to dst, their class of hop and their latency (cached); the
+        latency is the topology's (half a link's latency a switched hop)."""
         if (src, dst) not in self._routes:
             route = self.topo.route(src, dst)
-            self._routes[(src, dst)] = (route, (self._klass(src, dst, route),
-                                                self.topo.latency_s(route)))
+            hops = [self._hop(c) for c in route]
+            self._routes[(src, dst)] = (route, (self._klass(src, dst, {t for t, _ in hops}),
+                                                sum(half for _, half in hops)))
         return self._routes[(src, dst)]
 
-    def _klass(self, src: int, dst: int, route: tuple[str, ...]) -> str:
+    def _hop(self, channel: str) -> tuple[str | None, float]:
+        """A channel's link: its class of hop (None: unknown) and half its latency."""
+        if channel not in self._hops_of:
+            link = self.topo.link(channel)
+            self._hops_of[channel] = (getattr(link, "transport", None), link.latency_s / 2)
+        return self._hops_of[channel]
+
+    def _klass(self, src: int, dst: int, transports: set[str | None]) -> str:
         """NCCL's class of a hop: net when it leaves the node (or crosses a network link),
         nvlink when every link it crosses is NVLink, pci otherwise."""
-        transports = {getattr(self.topo.link(c), "transport", None) for c in route}
         if "net" in transports or (self.topo.structured
                                    and self.topo.node_of(src) != self.topo.node_of(dst)):
             return "net"
@@ -332,89 +343,72 @@ class CommPlanner:
                           {c: total[c] for c in channels}, drains)
 
     def _analyse_spans(self, spans: list[Any], size: float, rep: int) -> list[_PhaseLoad]:
-        """`_analyse(span_phases(spans, size), rep)` without building the phases: a pipeline's
-        flows start and end span by span, so from one phase to the next only the channels of
-        the flows that start or end change their loads, and only the pairs on them (and the
-        pairs that started in the phase before: they now follow on their chunk's heels)
-        change their drain times. A drain time's device is the representative where it has
-        one, else the first device to have it still there."""
-        starts: dict[int, list[Pair]] = {}
-        ends: dict[int, list[Pair]] = {}
-        for first, stop, src, dst in spans:
-            starts.setdefault(first, []).append((src, dst))
-            ends.setdefault(stop, []).append((src, dst))
-        cuts = sorted(set(starts) | set(ends))
-        # each pair's channels, their bandwidths, and its class of hop
-        info: dict[Pair, tuple[tuple[str, ...], tuple[float, ...], Unit]] = {}
-        for pair in dict.fromkeys((src, dst) for _, _, src, dst in spans):
-            route, unit = self._route(*pair)
-            info[pair] = (route, tuple(self._bandwidth(c) for c in route), unit)
-        active: dict[Pair, int] = {}  # pair -> flows of it in flight
-        count: dict[str, int] = {}  # channel -> flows on it
-        crossing: dict[str, dict[Pair, None]] = {}  # channel -> the pairs on it
-        of_device: dict[int, dict[Pair, int]] = {}  # sender -> its pairs in flight
-        key_of: dict[Pair, Drain] = {}
-        holders: dict[Drain, dict[int, int]] = {}  # drain time -> devices having it
-        loads: list[_PhaseLoad] = []
-        fresh: list[Pair] = []
-        for cut, after in itertools.pairwise(cuts):
-            dirty: set[Pair] = set(fresh)  # they paid their hop's latency in the phase before
-            fresh = list(dict.fromkeys(starts.get(cut, ())))  # a stream starts: latency
-            changed = set[str]()
-            for pair in starts.get(cut, ()):  # starts first: a pair that ends and starts again
-                route = info[pair][0]  # here stays in flight
-                if pair not in active:
-                    active[pair] = 0
-                    for c in route:
-                        crossing.setdefault(c, {})[pair] = None
-                active[pair] += 1
-                mine = of_device.setdefault(pair[0], {})
-                mine[pair] = mine.get(pair, 0) + 1
-                for c in route:
-                    count[c] = count.get(c, 0) + 1
-                changed.update(route)
-            for pair in ends.get(cut, ()):
-                route = info[pair][0]
-                active[pair] -= 1
-                of_device[pair[0]][pair] -= 1
-                for c in route:
-                    count[c] -= 1
-                changed.update(route)
-                if not of_device[pair[0]][pair]:
-                    del of_device[pair[0]][pair]
-                if not active[pair]:
-                    del active[pair]
-                    for c in route:
-                        del crossing[c][pair]
-                    if pair in key_of:
-                        _release(holders, key_of.pop(pair), pair[0])
-            for c in changed:
-                dirty.update(crossing.get(c, ()))
-            dirty.update(fresh)
-            starting = set(fresh)
-            for pair in dirty:
-                if pair not in active:
-                    continue
-                route, speeds, unit = info[pair]
-                busy = 0.0
-                for c, speed in zip(route, speeds, strict=True):
-                    busy = max(busy, count[c] * size / speed)
-                key = (*unit, 1.0 if pair in starting else 0.0, busy)
-                if key_of.get(pair) != key:
-                    if pair in key_of:
-                        _release(holders, key_of[pair], pair[0])
-                    key_of[pair] = key
-                    who = holders.setdefault(key, {})
-                    who[pair[0]] = who.get(pair[0], 0) + 1
-            if not active:
+        """`_analyse(span_phases(spans, size), rep)` without building the phases, in arrays:
+        a pair is in flight in the phases its spans cover and pays its hop's latency in those
+        where one of its spans starts (a new stream of chunks); a channel's load in a phase is
+        the flows in flight on it; a pair's drain time is its class of hop, its hops and the
+        most loaded of its channels. A drain time's device is the representative where it has
+        one, else the first device (in the spans' order) to have it."""
+        cuts = np.array(sorted({t for first, stop, _, _ in spans for t in (first, stop)}))
+        seen = list(dict.fromkeys((src, dst) for _, _, src, dst in spans))
+        pairs = [p for p in seen if p[0] == rep] + [p for p in seen if p[0] != rep]  # rep's first
+        index = {pair: i for i, pair in enumerate(pairs)}
+        info = [self._route(*pair) for pair in pairs]
+        channels = list(dict.fromkeys(c for route, _ in info for c in route))
+        where = {c: i for i, c in enumerate(channels)}
+        n_pairs, n_phases = len(pairs), len(cuts) - 1
+        of_span = np.array([index[(src, dst)] for _, _, src, dst in spans])
+        first = np.searchsorted(cuts, [span[0] for span in spans])
+        stop = np.searchsorted(cuts, [span[1] for span in spans])
+        flows = np.zeros((n_pairs, n_phases + 1))  # flows of each pair in flight, per phase
+        np.add.at(flows, (of_span, first), 1.0)
+        np.add.at(flows, (of_span, stop), -1.0)
+        flows = np.cumsum(flows, axis=1)[:, :n_phases]
+        starting = np.zeros((n_pairs, n_phases + 1), dtype=bool)
+        starting[of_span, first] = True
+        width = max((len(route) for route, _ in info), default=0)
+        crossed = np.full((n_pairs, max(width, 1)), -1)  # each pair's channels, -1: none
+        for i, (route, _) in enumerate(info):
+            crossed[i, :len(route)] = [where[c] for c in route]
+        load = np.zeros((len(channels) + 1, n_phases))  # flows per channel (last row: none)
+        for k in range(width):
+            used = crossed[:, k] >= 0
+            np.add.at(load, crossed[used, k], flows[used])
+        speed = np.array([self._bandwidth(c) for c in channels] + [1.0])
+        busy = np.zeros((n_pairs, n_phases))
+        for k in range(width):
+            column = np.where(crossed[:, k] >= 0, crossed[:, k], len(channels))
+            busy = np.maximum(busy, load[column] * size / speed[column][:, None])
+        units = sorted({unit for _, unit in info})
+        unit_of = np.array([units.index(unit) for _, unit in info], dtype=float)
+        # pairs alike in every phase (a tree's many equal chains) are one class, analysed once
+        signature = np.ascontiguousarray(
+            np.hstack([unit_of[:, None], flows, starting[:, :n_phases], busy]))
+        raw, row = signature.tobytes(), signature.shape[1] * signature.itemsize
+        first_of: dict[bytes, int] = {}
+        for j in range(n_pairs):
+            first_of.setdefault(raw[j * row:(j + 1) * row], j)
+        classes = np.array(sorted(first_of.values()), dtype=int)  # by first pair: rep's first
+        senders: dict[int, list[int]] = {}
+        for j, (src, _) in enumerate(pairs):
+            senders.setdefault(src, []).append(j)
+        loads = []
+        for i in range(n_phases):
+            live = classes[flows[classes, i] > 0]
+            if not len(live):
                 continue
-            drains = {key: rep if rep in who else next(iter(who)) for key, who in holders.items()}
-            pairs = tuple((src, dst, size) for dev in dict.fromkeys(drains.values())
-                          for (src, dst), n in of_device[dev].items() for _ in range(n))
-            hops = {(src, dst): 1.0 if (src, dst) in starting else 0.0 for src, dst, _ in pairs}
-            total = {c: count[c] * size for src, dst, _ in pairs for c in info[(src, dst)][0]}
-            loads.append(self._load(Phase(pairs, after - cut, pipelined=True), 0, hops, total,
-                                    drains))
+            drains: dict[Drain, int] = {}
+            for j in live:  # in the pairs' order: the representative's first
+                klass, latency_s = units[int(unit_of[j])]
+                key = (klass, latency_s, 1.0 if starting[j, i] else 0.0, float(busy[j, i]))
+                drains.setdefault(key, pairs[j][0])
+            mine = [j for dev in dict.fromkeys(drains.values()) for j in senders[dev]
+                    if flows[j, i] > 0]
+            phase_pairs = tuple((*pairs[j], size) for j in mine for _ in range(int(flows[j, i])))
+            hop_count = {pairs[j]: 1.0 if starting[j, i] else 0.0 for j in mine}
+            total = {c: float(load[where[c], i]) * size for j in mine for c in info[j][0]}
+            loads.append(self._load(Phase(phase_pairs, int(cuts[i + 1] - cuts[i]),
+                                          pipelined=True), 0, hop_count, total, drains))
         return loads
 
     @staticmethod
@@ -467,16 +461,6 @@ class CommPlanner:
                                     launch))
             preds = (task,)
         return {rep: preds}
-
-
-def _release(holders: dict[Drain, dict[int, int]], key: Drain, device: int) -> None:
-    """One pair of `device` no longer has drain time `key`."""
-    who = holders[key]
-    who[device] -= 1
-    if not who[device]:
-        del who[device]
-        if not who:
-            del holders[key]
 
 
 def _stretched(loads: list[_PhaseLoad], step: int, extra: int) -> list[_PhaseLoad]:
