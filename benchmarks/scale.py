@@ -12,18 +12,16 @@ from __future__ import annotations
 import statistics
 import time
 
-from hardware_models.catalog_io import make_device
-from simulator.api.cluster import predict_cluster
-from workloads.model_def import load_model
+from simulator.api.predict import predict
 
 SIZES = (8, 64, 1024, 16384)
 REPEATS = 5
 
 
 def one_step(n: int) -> dict:
-    return predict_cluster(load_model("vgg16"), make_device("h200"), devices=n,
-                           devices_per_node=8, intra_link="nvlink4", inter_link="ib-ndr",
-                           parallel="data", batch=64, precision="bf16", mode="train").result
+    return predict("vgg16", "h200", batch=64, precision="bf16", mode="train", devices=n,
+                   devices_per_node=8, intra_link="nvlink4", inter_link="ib-ndr",
+                   parallel="data")
 
 
 def main() -> None:
