@@ -11,6 +11,8 @@ import pathlib
 import golden_capture as capture
 import pytest
 
+from simulator.results.faults import FAULT_KEYS
+
 HERE = pathlib.Path(__file__).parent / "golden"
 
 # name -> keys whose value was changed on purpose by a defect fix (see the test named there)
@@ -22,7 +24,8 @@ EVERYTHING = {"*"}
 CHANGED: dict[str, set[str]] = {}
 # fields added on purpose: every prediction prints the global batch (test_one_path.py)
 # and its 10-90% interval (test_host_model.py::test_prediction_interval...)
-ADDED = {"global_batch", "step_time_p10_s", "step_time_p90_s"}
+# and the fault model's columns, null in rows without `faults` (test_faults.py)
+ADDED = {"global_batch", "step_time_p10_s", "step_time_p90_s", *FAULT_KEYS}
 
 
 def _compare(before: object, after: object, where: str, skip: set[str]) -> list[str]:

@@ -9,6 +9,7 @@ nvlink3 for a100-sxm4) and the device's host link otherwise; the inter-node link
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hardware_models.catalog_io import (
@@ -19,6 +20,7 @@ from hardware_models.catalog_io import (
     load_spec,
     make_device,
 )
+from hardware_models.link_files import is_link_file, load_link_file
 from hardware_models.profile import spec_sheet_profile
 from hardware_models.spec import CPUSpec, GPUSpec
 from hardware_models.topology import Topology, build_cluster
@@ -49,7 +51,18 @@ def _derived_device(ref: DerivedDevice, hw: Hardware) -> Any:
 
 
 def hardware_device(hw: Hardware) -> Any:
-    """A ready device model for the hardware (catalog, modified, inline or profile path)."""
+    """A ready device model for the hardware (catalog, modified, inline or profile path),
+    running on `hw.threads` threads where given (CPUs only)."""
+    device = _device(hw)
+    if hw.threads is None:
+        return device
+    if not hasattr(device, "with_threads"):
+        raise UserError(f"--threads: only a CPU runs on a number of threads; "
+                        f"{device.name} is a {device.kind}")
+    return device.with_threads(hw.threads)
+
+
+def _device(hw: Hardware) -> Any:
     if isinstance(hw.device, str):
         return make_device(hw.device, spec_sheet=hw.spec_sheet, framework=hw.framework)
     if isinstance(hw.device, DerivedDevice):
@@ -68,6 +81,8 @@ def default_intra_link(device: Any) -> str | None:
 
 
 def _link(name: str, field: str) -> Any:
+    if is_link_file(name):  # a link spec or a calibrate-link profile, by path
+        return load_link_file(Path(name))
     if name not in link_names():
         raise UserError(f"{field}: unknown link '{name}'; valid link names: {', '.join(link_names())}")
     return load_link(name)

@@ -27,6 +27,7 @@ FLAG_OF_FIELD: dict[tuple[str, ...], str] = {
     ("hardware", "devices_per_node"): "--devices-per-node",
     ("hardware", "intra_link"): "--intra-link", ("hardware", "inter_link"): "--inter-link",
     ("hardware", "spec_sheet"): "--spec-sheet", ("hardware", "framework"): "--framework",
+    ("hardware", "threads"): "--threads",
     ("parallel", "strategy"): "--parallel", ("parallel", "options"): "--option",
 }
 
@@ -47,6 +48,7 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                      mode: str = "train", optimizer: str = "sgd", sync_input: bool = False,
                      input: str = "pinned",
                      conv_algorithm: str = "implicit_gemm", framework: str = "pytorch",
+                     threads: int | None = None,
                      spec_sheet: bool = False, devices: int = 1,
                      devices_per_node: int | None = None, intra_link: str | None = None,
                      inter_link: str | None = None, parallel: str | None = None,
@@ -58,7 +60,7 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                 "conv_algorithm": conv_algorithm}
     hw = {"device": hardware, "count": devices, "devices_per_node": devices_per_node,
           "intra_link": intra_link, "inter_link": inter_link, "spec_sheet": spec_sheet,
-          "framework": framework}
+          "framework": framework, "threads": threads}
     data: dict[str, Any] = {"name": "predict", "workload": workload, "hardware": hw}
     if parallel is not None or options:
         data["parallel"] = {"strategy": parallel or "data", "options": dict(options or {})}

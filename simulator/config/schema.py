@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from hardware_models.failures import device_failure_rate, failure_rate_names
 from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.errors import check_finite, first_error, invalid, one_of
 from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
@@ -77,7 +78,8 @@ class Workload(_Strict):
     conv_algorithm: str = Field("implicit_gemm", description="implicit_gemm (cuDNN) or im2col "
                                 "(explicit lowering: Caffe, Torch nn, CuPy)")
     dataset_size: PositiveCount | None = Field(default=None, description="samples in one epoch")
-    epochs: PositiveCount | None = Field(default=None, description="passes over the dataset (default 1)")
+    epochs: PositiveCount | None = Field(default=None,
+                                         description="passes over the dataset (default 1)")
     sync_input: Annotated[bool, Field(strict=True)] = Field(
         False, description="the first layer waits for the input copy (latency of one request); "
                            "default: the copy of the next batch overlaps the step (prefetch)")
@@ -131,6 +133,8 @@ class Hardware(_Strict):
     spec_sheet: Annotated[bool, Field(strict=True)] = False
     framework: str = Field("pytorch", description="whose kernels run: pytorch, cupy or numpy "
                            "(selects the per-library kernel rates of a profile)")
+    threads: PositiveCount | None = Field(None, description="CPU: threads each op runs on "
+                                          "(default: every core)")
 
     @field_validator("framework", mode="before")
     @classmethod
@@ -189,6 +193,42 @@ class Parallel(_Strict):
         return value
 
 
+NonNegativeNumber = Annotated[float, BeforeValidator(_no_bool), Field(ge=0, allow_inf_nan=False)]
+DEFAULT_STORAGE_BYTES_PER_S = 10.0e9  # assumed: one node writing over ~100 Gb/s
+DEFAULT_RESTART_S = 600.0  # assumed: detect, reschedule, reload (docs/reliability.md)
+
+
+class Faults(_Strict):
+    """Device failures, checkpoints and restarts of a training job: the expected time to
+    train under failures (simulator/results/faults.py, docs/reliability.md)."""
+
+    device_mtbf_hours: PositiveNumber | None = Field(
+        None, description="mean time between job-interrupting failures of one device; default: "
+        "the catalog's rate for the device (hardware_models/catalog/failures.yaml)")
+    checkpoint_bytes: PositiveNumber | None = Field(
+        None, description="bytes one checkpoint writes; default: weights + optimizer state "
+        "from the prediction's memory")
+    storage_bandwidth_bytes_per_s: PositiveNumber = Field(
+        DEFAULT_STORAGE_BYTES_PER_S, description="rate a checkpoint is written at")
+    checkpoint_interval_s: PositiveNumber | None = Field(
+        None, description="training time between checkpoints; default: the optimum by "
+        "interval_rule")
+    interval_rule: Literal["young", "daly"] = Field(
+        "daly", description="the optimal interval: Young 1974 or Daly 2006 (higher order)")
+    restart_s: NonNegativeNumber = Field(
+        DEFAULT_RESTART_S, description="wall time from a failure to training again")
+    straggler_slowdown: NonNegativeNumber = Field(
+        0.0, description="mean slowdown of one device per step (0.01 = 1%, exponential); a "
+        "synchronous step waits for the slowest device")
+
+
+def failure_rate_device(device: Any) -> str:
+    """The catalog name whose failure rate a device takes (a modified device: its base)."""
+    if isinstance(device, str):
+        return device
+    return device.base if isinstance(device, DerivedDevice) else str(device.name)
+
+
 class Scenario(_Strict):
     """One workload on one hardware setup: one row of results."""
 
@@ -197,8 +237,23 @@ class Scenario(_Strict):
     workload: Workload
     hardware: Hardware
     parallel: Parallel | None = None
+    faults: Faults | None = Field(None, description="failures, checkpoints and restarts")
     published: dict[str, float | str] | None = Field(
         None, description="published numbers shown beside the simulated ones; 'source' says where")
+
+    @model_validator(mode="after")
+    def _faults_fit(self) -> Scenario:
+        if self.faults is None:
+            return self
+        if self.workload.mode != "train":
+            raise invalid("faults model checkpoints of a training job; this workload has "
+                          "mode: infer", ("faults",))
+        name = failure_rate_device(self.hardware.device)
+        if self.faults.device_mtbf_hours is None and device_failure_rate(name) is None:
+            raise invalid(f"the catalog has no failure rate for '{name}' (it has: "
+                          f"{', '.join(failure_rate_names())}); give device_mtbf_hours",
+                          ("faults", "device_mtbf_hours"))
+        return self
 
     @field_validator("published", mode="before")
     @classmethod

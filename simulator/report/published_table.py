@@ -11,7 +11,8 @@ from simulator.report.atomic import write_text_atomic
 
 LABELS = {"cores": "cores", "devices": "devices", "hardware_cost_usd": "hardware cost",
           "time_to_train_s": "time to train", "step_time_s": "step time",
-          "samples_per_s": "samples/s", "energy_j": "energy"}
+          "samples_per_s": "samples/s", "energy_j": "energy",
+          "effective_training_time": "effective training time"}
 
 
 def _fmt(key: str, value: float | None) -> str:
@@ -25,6 +26,8 @@ def _fmt(key: str, value: float | None) -> str:
                 return f"{value / size:.3g} {unit}"
     if key == "energy_j":
         return f"{value / 3.6e6:,.0f} kWh"
+    if key == "effective_training_time":  # a share of the wall time
+        return f"{value:.1%}"
     return f"{value:,.0f}"
 
 

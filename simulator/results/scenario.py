@@ -4,9 +4,10 @@ Added here: the global batch, the time to work through the dataset
 (`time_to_train_s = epochs * ceil(dataset_size / global_batch) * step_time_s`), cores
 engaged, purchase cost (`devices * price_usd`), energy (`devices * tdp_w * time`, over the
 time to train when a dataset is given, else over one step), and the published numbers with
-the ratio simulated / published for every number both sides have. Every row has the same
-keys (None where a number is unknown or does not apply, e.g. the link fields of a
-one-device scenario), so results.csv has one column set.
+the ratio simulated / published for every number both sides have; with a `faults` section,
+the expected time to train under failures beside `time_to_train_s` (simulator.results.faults).
+Every row has the same keys (None where a number is unknown or does not apply, e.g. the link
+fields of a one-device scenario), so results.csv has one column set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 from typing import Any
 
 from simulator.config.schema import Scenario
+from simulator.results.faults import fault_fields
 from simulator.results.prediction import Prediction
 
 FROM_RESULT = ("status", "model", "hardware", "calibration", "step_time_s", "step_time_p10_s",
@@ -79,6 +81,7 @@ def scenario_row(scenario: Scenario, prediction: Prediction) -> dict[str, Any]:
                fits=result.get("fits", result.get("status") != "out_of_memory"))
     row.update({key: result.get(key) for key in CLUSTER_FIELDS})
     row.update(dataset_fields(scenario, row["step_time_s"], row["global_batch"]))
+    row.update(fault_fields(scenario, result, row["time_to_train_s"]))
     row.update(cost_fields(hw.count, prediction.device, row["step_time_s"],
                            row["time_to_train_s"]))
     row.update(published_fields(scenario, row))
