@@ -40,7 +40,9 @@ class Profile(BaseModel):
     cache_speedup: PositiveFloat = Field(
         1.0, description="bandwidth multiplier for ops whose bytes fit in the last-level cache"
     )
-    kernel_overhead_s: NonNegativeFloat = Field(0.0, description="device-side fixed time per kernel")
+    kernel_overhead_s: NonNegativeFloat = Field(
+        0.0, description="device-side fixed time per kernel"
+    )
     launch_s: NonNegativeFloat | None = Field(None, description="host time per launch")
     launch_s_by_kernel: dict[str, NonNegativeFloat] = Field(
         default_factory=dict, description="host time per call of one library op, per kernel "
@@ -99,7 +101,9 @@ class Profile(BaseModel):
                 return eff[key]
         return 1.0
 
-    def memory_s(self, size_bytes: float, bandwidth_bytes_per_s: float, cache_bytes: float | None) -> float:
+    def memory_s(
+        self, size_bytes: float, bandwidth_bytes_per_s: float, cache_bytes: float | None
+    ) -> float:
         """Time to stream `size_bytes`: from the cache when it fits, else from memory."""
         speedup = self.cache_speedup if cache_bytes and size_bytes <= cache_bytes else 1.0
         return size_bytes / (bandwidth_bytes_per_s * self.memory_efficiency * speedup)

@@ -113,7 +113,8 @@ def test_more_bandwidth_never_slows_a_collective():
         assert _time(kind, cluster(2, 4, 100e9, 20e9), S) <= slow
 
 
-@pytest.mark.parametrize("nodes, per_node", [(1, 2), (1, 4), (1, 8), (2, 2), (2, 4), (4, 2), (3, 1)])
+@pytest.mark.parametrize("nodes, per_node",
+                         [(1, 2), (1, 4), (1, 8), (2, 2), (2, 4), (4, 2), (3, 1)])
 @pytest.mark.parametrize("kind", ["allreduce", "allreduce_ring", "allreduce_tree", "reducescatter",
                                   "allgather", "broadcast", "p2p", "ps_push", "ps_pull"])
 def test_symmetric_shortcut_equals_full_simulation(kind, nodes, per_node):

@@ -68,7 +68,8 @@ def _device(hw: Hardware) -> Any:
     if isinstance(hw.device, DerivedDevice):
         return _derived_device(hw.device, hw)
     spec: CPUSpec | GPUSpec = hw.device
-    profile = spec_sheet_profile(spec.name) if hw.spec_sheet else default_profile(spec, hw.framework)
+    profile = (spec_sheet_profile(spec.name) if hw.spec_sheet
+               else default_profile(spec, hw.framework))
     return build_device(spec, profile)
 
 
@@ -84,7 +85,8 @@ def _link(name: str, field: str) -> Any:
     if is_link_file(name):  # a link spec or a calibrate-link profile, by path
         return load_link_file(Path(name))
     if name not in link_names():
-        raise UserError(f"{field}: unknown link '{name}'; valid link names: {', '.join(link_names())}")
+        raise UserError(
+            f"{field}: unknown link '{name}'; valid link names: {', '.join(link_names())}")
     return load_link(name)
 
 

@@ -25,8 +25,8 @@ from simulator.engine.loop import simulate
 from simulator.engine.plan import single_device_plan
 from simulator.parallel import ClusterPlan, Job, strategy
 from simulator.parallel.collectives import collective
-from simulator.results.metrics import per_layer, step_metrics
 from simulator.results.interval import step_interval
+from simulator.results.metrics import per_layer, step_metrics
 from simulator.results.prediction import Prediction
 from workloads.memory import beside_peak, fits, required_bytes
 
@@ -61,7 +61,8 @@ def _named(registry: Any, name: str, field: str) -> Any:
 
 
 def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
-                 strategy_name: str = "single", options: dict[str, Any] | None = None) -> Prediction:
+                 strategy_name: str = "single",
+                 options: dict[str, Any] | None = None) -> Prediction:
     """One step of `workload` on `topo` (one device or many) under `strategy_name`."""
     plan_fn = _named(strategy, strategy_name, "parallel")
     job = _job(workload, model, device, topo, dict(options or {}))

@@ -27,16 +27,17 @@ is a curve with two or three parameters.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from hardware_models.catalog_io import build_device, load_spec
 from hardware_models.profile import Profile, spec_sheet_profile
-from simulator.core.errors import UserError
 from simulator.calibrate.fit import fit, msle
 from simulator.calibrate.measured_ops import family, load_measurements, record_op, record_ops
+from simulator.core.errors import UserError
 from simulator.report.atomic import write_text_atomic
 
 GPU_TILES = ((128, 128), (128, 256), (256, 128), (256, 256))  # the largest tile allowed
@@ -58,7 +59,8 @@ def _pairs(device: Any, records: list[dict[str, Any]]) -> list[tuple[float, floa
 
 
 def _loss_for(spec: Any, base: Profile, records: list[dict[str, Any]],
-              to_update: Callable[[dict[str, float]], dict[str, Any]]) -> Callable[[dict[str, float]], float]:
+              to_update: Callable[[dict[str, float]], dict[str, Any]],
+              ) -> Callable[[dict[str, float]], float]:
     def loss(params: dict[str, float]) -> float:
         device = build_device(spec, base.model_copy(update=to_update(params)))
         return msle(_pairs(device, records))
@@ -145,10 +147,14 @@ def _fit_elementwise(spec: Any, base: Profile, recs: list[dict[str, Any]],
     faults = {"pf": (1e-9, 1e-4)} if spec.kind == "cpu" else {}
     mem_bounds = {**bandwidth, **faults, "ovh": (1e-8, 1e-3), "cache": (1.0, 20.0)}
     for _ in range(rounds):
-        base = base.model_copy(update=upd_mem(fit(mem_bounds, _loss_for(spec, base, recs, upd_mem))))
+        mem_params = fit(mem_bounds, _loss_for(spec, base, recs, upd_mem))
+        base = base.model_copy(update=upd_mem(mem_params))
         for key in keys:
             mine = [r for r in recs if _kernel_key(r) == key]
-            upd = lambda p, key=key: {"vector_efficiency": {**vec, key: p["vec"]}}
+
+            def upd(p: dict[str, float], key: str = key) -> dict[str, Any]:
+                return {"vector_efficiency": {**vec, key: p["vec"]}}
+
             loss = _loss_for(spec, base, mine, upd)
             best = fit({"vec": (1e-5, 1.0)}, loss, sweeps=2)["vec"]
             vec[key] = best if loss({"vec": best}) < 0.95 * loss({"vec": 1.0}) else 1.0
@@ -195,18 +201,23 @@ def _fit_gemm_per_dtype(spec: Any, base: Profile, recs: list[dict[str, Any]]) ->
     """GPU: each dtype's own largest tile, efficiency and half-speed intensity, where it has
     enough records and fits them better than the shared shape (libraries ship different
     tile configurations per operand width)."""
-    effs, tiles, halves = dict(base.gemm_efficiency), dict(base.gemm_tiles), dict(base.gemm_half_dims)
+    effs, tiles = dict(base.gemm_efficiency), dict(base.gemm_tiles)
+    halves = dict(base.gemm_half_dims)
     for dtype in sorted({r["dtype"] for r in recs}):
         mine = [r for r in recs if r["dtype"] == dtype]
         if len(mine) < MIN_RECORDS_PER_DTYPE:
             continue
         current = base.model_copy(update={"gemm_efficiency": effs, "gemm_tiles": tiles,
                                           "gemm_half_dims": halves})
-        best = (msle(_pairs(build_device(spec, current), mine)), None, {})
+        best: tuple[float, tuple[int, int] | None, dict[str, float]] = (
+            msle(_pairs(build_device(spec, current), mine)), None, {})
         for tile in GPU_DTYPE_TILES:
-            upd = lambda p, tile=tile, dtype=dtype: {
-                "gemm_efficiency": {**effs, dtype: p["eff"]},
-                "gemm_tiles": {**tiles, dtype: tile}, "gemm_half_dims": {**halves, dtype: p["half"]}}
+            def upd(p: dict[str, float], tile: tuple[int, int] = tile,
+                    dtype: str = dtype) -> dict[str, Any]:
+                return {"gemm_efficiency": {**effs, dtype: p["eff"]},
+                        "gemm_tiles": {**tiles, dtype: tile},
+                        "gemm_half_dims": {**halves, dtype: p["half"]}}
+
             loss = _loss_for(spec, current, mine, upd)
             params = fit({"eff": (1e-5, 1.0), "half": (0.1, 1024.0)}, loss)
             if loss(params) < best[0]:
@@ -224,9 +235,11 @@ def _fit_conv(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
     dtypes = sorted({r["dtype"] for r in recs})
     if not dtypes:
         return base
-    upd = lambda p: {"gemm_efficiency": {**base.gemm_efficiency,
-                                         **{f"conv.{d}": p[d] for d in dtypes}},
-                     "conv_half_dim": p["half_dim"]}
+    def upd(p: dict[str, float]) -> dict[str, Any]:
+        return {"gemm_efficiency": {**base.gemm_efficiency,
+                                    **{f"conv.{d}": p[d] for d in dtypes}},
+                "conv_half_dim": p["half_dim"]}
+
     # a fraction of the peak like every efficiency (cuDNN's Winograd does fewer FLOPs than the
     # direct convolution counted, which a faster rate than the peak would stand for: not
     # allowed, the convolutions it speeds up are predicted slow instead)
@@ -239,7 +252,9 @@ def _fit_copies(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile
     kinds = sorted({"pinned" if r["pinned"] else "pageable" for r in recs})
     if not kinds:
         return base
-    upd = lambda p: {"copy_efficiency": {k: p[k] for k in kinds}, "copy_overhead_s": p["ovh"]}
+    def upd(p: dict[str, float]) -> dict[str, Any]:
+        return {"copy_efficiency": {k: p[k] for k in kinds}, "copy_overhead_s": p["ovh"]}
+
     bounds = {**{k: (0.01, 1.0) for k in kinds}, "ovh": (1e-8, 1e-2)}
     return base.model_copy(update=upd(fit(bounds, _loss_for(spec, base, recs, upd))))
 
@@ -250,7 +265,10 @@ def calibrate_profile(records: list[dict[str, Any]], hardware: str) -> Profile:
     recs = cpu_records(records) if spec.kind == "cpu" else usable(records, spec)
     if not recs:
         raise UserError(f"no {spec.kind} measurements usable for {hardware}")
-    by = lambda fam: [r for r in recs if family(r) == fam]
+
+    def by(fam: str) -> list[dict[str, Any]]:
+        return [r for r in recs if family(r) == fam]
+
     backends = sorted({r["backend"] for r in recs})
     profile = spec_sheet_profile(hardware).model_copy(
         update={"origin": "calibrated", "kernel_rates_backend": backends[0]})

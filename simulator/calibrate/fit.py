@@ -10,7 +10,7 @@ dependency-free and deterministic for the handful of parameters a device profile
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 GOLDEN = (math.sqrt(5) - 1) / 2
 
@@ -43,29 +43,31 @@ def _golden(f: Callable[[float], float], lo: float, hi: float, iters: int) -> fl
 def _nelder_mead(f: Callable[[list[float]], float], x0: list[float], step: float,
                  iters: int) -> list[float]:
     n = len(x0)
-    simplex = [list(x0)] + [[x + (step if i == j else 0.0) for j, x in enumerate(x0)] for i in range(n)]
+    simplex = [list(x0)] + [[x + (step if i == j else 0.0) for j, x in enumerate(x0)]
+                            for i in range(n)]
     values = [f(x) for x in simplex]
     for _ in range(iters):
         order = sorted(range(n + 1), key=lambda i: values[i])
         simplex, values = [simplex[i] for i in order], [values[i] for i in order]
         centroid = [sum(x[j] for x in simplex[:-1]) / n for j in range(n)]
         worst = simplex[-1]
-        reflect = [c + (c - w) for c, w in zip(centroid, worst)]
+        reflect = [c + (c - w) for c, w in zip(centroid, worst, strict=True)]
         fr = f(reflect)
         if fr < values[0]:
-            expand = [c + 2 * (c - w) for c, w in zip(centroid, worst)]
+            expand = [c + 2 * (c - w) for c, w in zip(centroid, worst, strict=True)]
             fe = f(expand)
             simplex[-1], values[-1] = (expand, fe) if fe < fr else (reflect, fr)
         elif fr < values[-2]:
             simplex[-1], values[-1] = reflect, fr
         else:
-            contract = [c + 0.5 * (w - c) for c, w in zip(centroid, worst)]
+            contract = [c + 0.5 * (w - c) for c, w in zip(centroid, worst, strict=True)]
             fc = f(contract)
             if fc < values[-1]:
                 simplex[-1], values[-1] = contract, fc
             else:  # shrink towards the best point
-                simplex = [simplex[0]] + [[b + 0.5 * (x - b) for b, x in zip(simplex[0], p)]
-                                          for p in simplex[1:]]
+                simplex = [simplex[0]] + [
+                    [b + 0.5 * (x - b) for b, x in zip(simplex[0], p, strict=True)]
+                    for p in simplex[1:]]
                 values = [values[0]] + [f(x) for x in simplex[1:]]
     return simplex[min(range(n + 1), key=lambda i: values[i])]
 
@@ -84,7 +86,8 @@ def fit(bounds: dict[str, tuple[float, float]], loss: Callable[[dict[str, float]
     logs = {k: (math.log(lo), math.log(hi)) for k, (lo, hi) in bounds.items()}
 
     def clipped(x: list[float]) -> dict[str, float]:
-        return {k: math.exp(min(max(v, logs[k][0]), logs[k][1])) for k, v in zip(names, x)}
+        return {k: math.exp(min(max(v, logs[k][0]), logs[k][1]))
+                for k, v in zip(names, x, strict=True)}
 
     best = _nelder_mead(lambda x: loss(clipped(x)), [math.log(params[k]) for k in names], 0.1,
                         60 * len(names))
