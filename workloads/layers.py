@@ -67,9 +67,21 @@ def _prod(shape: Shape) -> int:
 
 
 def _pair(value: Any) -> tuple[int, int]:
+    """An argument given as one integer or as [height, width]."""
     if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"expected an integer or [height, width], got {list(value)}")
         return int(value[0]), int(value[1])
     return int(value), int(value)
+
+
+def _image(shapes: list[Shape], kind: str) -> tuple[int, int, int]:
+    """The one (C, H, W) input of a convolution or pooling layer."""
+    if len(shapes) != 1 or len(shapes[0]) != 3:
+        got = shapes[0] if len(shapes) == 1 else f"{len(shapes)} inputs"
+        raise ValueError(f"{kind} needs one (channels, height, width) input, got {got}")
+    c, h, w = shapes[0]
+    return c, h, w
 
 
 def _out_hw(h: int, w: int, args: dict[str, Any]) -> tuple[int, int]:
@@ -89,7 +101,7 @@ def _elementwise(n_in: float, n_out: float, flops_per: float, items: int, kernel
 def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int,
                    untied: bool) -> LayerCost:
     """Convolution (shared weights) or locally connected layer (untied weights)."""
-    c, h, w = shapes[0]
+    c, h, w = _image(shapes, "locally_connected" if untied else "conv2d")
     cout, groups = int(args["out_channels"]), int(args.get("groups", 1))
     if c % groups or cout % groups:
         raise ValueError(f"channels {c}->{cout} are not divisible by groups={groups}")
@@ -167,7 +179,7 @@ def linear(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
 
 
 def _pool(shapes: list[Shape], args: dict[str, Any], batch: int, indices: bool) -> LayerCost:
-    c, h, w = shapes[0]
+    c, h, w = _image(shapes, "pooling")
     args = {"stride": args.get("stride", args["kernel"]), **args}
     ho, wo = _out_hw(h, w, args)
     kh, kw = _pair(args["kernel"])
@@ -205,7 +217,7 @@ def l2pool2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost
 
 @layer_kinds.register("adaptive_avgpool2d")
 def adaptive_avgpool2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
-    c, h, w = shapes[0]
+    c, h, w = _image(shapes, "adaptive_avgpool2d")
     oh, ow = _pair(args["output_size"])
     n_in, n_out = batch * c * h * w, batch * c * oh * ow
     fwd = Work("pool", float(n_in), n_in, n_out, n_out)

@@ -1,17 +1,26 @@
 """Layer resolution: a model definition and a batch size -> every layer's input shapes and
 cost (`ResolvedLayer`), through the `layer_kind` registry; the conv lowering choice
 (`CONV_ALGORITHMS`) is applied here.
+
+A layer function (built in or a plugin's) that cannot cost its layer — a shape that does not
+fit, an argument it needs and the layer lacks, a number out of range — becomes one UserError
+line naming the layer (and, for a model read from a file, the file and line); so does a
+batch outside 1..MAX_BATCH and an output shape that is not a tuple of positive integers.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
-from simulator.core.errors import UserError
+from simulator.core.errors import UserError, shown
 from workloads.layers import LayerCost, layer_kinds
-from workloads.model_def import ModelDef
+from workloads.model_def import INPUT, LayerDef, ModelDef
 
-INPUT = "<input>"
+__all__ = ["CONV_ALGORITHMS", "INPUT", "MAX_BATCH", "ResolvedLayer", "resolve_layers"]
+
+MAX_BATCH = 2**31  # samples per device per step
+LAYER_FAILURES = (ValueError, IndexError, TypeError, KeyError, ArithmeticError)
 
 
 @dataclass(frozen=True)
@@ -26,22 +35,73 @@ class ResolvedLayer:
 CONV_ALGORITHMS = ("implicit_gemm", "im2col")
 
 
+def _whole(value: object) -> int | None:
+    """`value` as an int if it is an integer (Python's or numpy's, not a bool), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def check_batch(batch: object) -> int:
+    """`batch` if it is an integer from 1 to MAX_BATCH, else a one-line UserError."""
+    whole = _whole(batch)
+    if whole is None or not 1 <= whole <= MAX_BATCH:
+        raise UserError(f"batch: must be an integer from 1 to 2**31 ({MAX_BATCH:,}) samples "
+                        f"per device, got {shown(batch)}")
+    return whole
+
+
+def _layer_error(model: ModelDef, index: int, layer: LayerDef, what: str) -> UserError:
+    located = model.located(("layers", index), f"layer {layer.name} ({layer.kind}): {what}")
+    return located or UserError(f"model {model.name}: layer {layer.name}: {what}")
+
+
+def _failure(err: Exception) -> str:
+    if isinstance(err, KeyError):
+        return f"the layer needs argument {shown(err.args[0] if err.args else '?')}"
+    return f"{err}" if str(err) else type(err).__name__
+
+
+def _checked_shape(cost: object) -> tuple[int, ...]:
+    shape = getattr(cost, "out_shape", None)
+    if not isinstance(shape, tuple) or not shape or not all(
+            (_whole(d) or 0) >= 1 for d in shape):
+        raise ValueError(f"the layer function returned an output shape of {shown(shape)}; "
+                         "expected a tuple of positive integers")
+    return shape
+
+
+def _resolve_one(model: ModelDef, index: int, layer: LayerDef, in_shapes: list[tuple[int, ...]],
+                 batch: int, conv_algorithm: str) -> LayerCost:
+    try:
+        args = {**layer.args(), "algorithm": conv_algorithm}
+        cost = layer_kinds.get(layer.kind)(in_shapes, args, batch)
+        _checked_shape(cost)
+    except LAYER_FAILURES as err:
+        raise _layer_error(model, index, layer, _failure(err)) from None
+    return cost
+
+
 def resolve_layers(model: ModelDef, batch: int,
                    conv_algorithm: str = "implicit_gemm") -> list[ResolvedLayer]:
     """Shapes and costs of every layer for one batch size."""
     if conv_algorithm not in CONV_ALGORITHMS:
         raise UserError(f"unknown conv algorithm '{conv_algorithm}'; valid: "
                         f"{', '.join(CONV_ALGORITHMS)}")
+    check_batch(batch)
     shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(model.input_shape)}
     previous, resolved = INPUT, []
-    for layer in model.layers:
+    for index, layer in enumerate(model.layers):
         inputs = tuple(layer.inputs or [previous])
+        missing = [i for i in inputs if i not in shapes]
+        if missing:
+            raise _layer_error(model, index, layer, f"input '{missing[0]}' is not an earlier "
+                               "layer")
         in_shapes = tuple(shapes[i] for i in inputs)
-        try:
-            args = {**layer.args(), "algorithm": conv_algorithm}
-            cost = layer_kinds.get(layer.kind)(list(in_shapes), args, batch)
-        except (ValueError, IndexError, TypeError) as err:
-            raise UserError(f"model {model.name}: layer {layer.name}: {err}") from None
+        cost = _resolve_one(model, index, layer, list(in_shapes), batch, conv_algorithm)
         shapes[layer.name] = cost.out_shape
         resolved.append(ResolvedLayer(layer.name, layer.kind, inputs, in_shapes, cost))
         previous = layer.name

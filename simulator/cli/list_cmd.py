@@ -38,14 +38,16 @@ def _links() -> list[str]:
 
 
 def _models() -> list[str]:
-    rows = [f"{'name':10s} {'params':>14s} {'GMACs/sample':>13s}  description"]
-    for name in catalog_models():
+    names = catalog_models()
+    width = max([len("name"), *map(len, names)])  # mobilenet_v2 is longer than 10
+    rows = [f"{'name':{width}s} {'params':>14s} {'GMACs/sample':>13s}  description"]
+    for name in names:
         model = load_model(name)
         layers = resolve_layers(model, 1)
         macs = sum(layer.cost.fwd.flops for layer in layers
                    if layer.cost.fwd and layer.cost.fwd.kind == "gemm") / 2
         params = sum(layer.cost.params for layer in layers)
-        rows.append(f"{name:10s} {params:14,d} {macs / 1e9:13.2f}  {model.description}")
+        rows.append(f"{name:{width}s} {params:14,d} {macs / 1e9:13.2f}  {model.description}")
     return rows
 
 
