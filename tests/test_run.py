@@ -222,3 +222,21 @@ def test_run_as_a_user_runs_it(tmp_path, cli):
     (folder,) = (tmp_path / "results").iterdir()
     assert folder.name.startswith("small-") and f"results written to results/{folder.name}" \
         in done.stdout
+
+
+def test_an_experiment_where_every_scenario_is_out_of_memory_runs(tmp_path):
+    """Regression: drawing the figures crashed (`Number of columns must be a positive
+    integer, not 0`) when no scenario fitted."""
+    text = ("title: All too big\nscenarios:\n  - name: too big\n"
+            "    workload: {model: vgg16, batch: 256, mode: train}\n"
+            "    hardware: {device: gt-740m}\n")
+    out = tmp_path / "out"
+    assert run([str(small(tmp_path, text)), "--out", str(out)]) == 0
+    assert (out / "results.json").is_file()
+
+
+def test_a_cluster_beyond_the_largest_simulated_is_refused(tmp_path, capsys):
+    # regression: --devices 1000000 ran for 45 s and 2.7 GB
+    text = SMALL.replace("device: gtx-1080}", "device: gtx-1080, count: 1000000}")
+    assert run([str(small(tmp_path, text)), "--out", str(tmp_path / "o")]) == 2
+    assert "less than or equal to 131072" in capsys.readouterr().err

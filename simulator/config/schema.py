@@ -53,6 +53,8 @@ def _no_bool(value: Any) -> Any:
 
 
 PositiveCount = Annotated[int, Field(strict=True, gt=0)]
+MAX_DEVICES = 131_072  # the largest cluster simulated (docs/reliability.md, "Hostile input")
+DeviceCount = Annotated[int, Field(strict=True, gt=0, le=MAX_DEVICES)]
 PositiveNumber = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=120, pattern=r"^[^\r\n\t]+$")]
 
@@ -126,8 +128,8 @@ class Hardware(_Strict):
     """Where it runs: a device (catalog or inline), how many, and how they are connected."""
 
     device: str | DerivedDevice | CPUSpec | GPUSpec
-    count: PositiveCount = 1
-    devices_per_node: PositiveCount | None = None
+    count: DeviceCount = 1
+    devices_per_node: DeviceCount | None = None
     intra_link: str | None = None
     inter_link: str | None = None
     spec_sheet: Annotated[bool, Field(strict=True)] = False

@@ -48,6 +48,8 @@ def _unique_slugs(names: list[str]) -> list[str]:
 def figure_makers(drawables: list[Drawable], title: str, timeline: list[str] | None,
                   top_layers: int) -> list[tuple[str, FigureMaker]]:
     rows = [row for row, _, _ in drawables]
+    if not any(row.get("step_time_s") for row in rows):
+        return []  # every scenario out of memory: nothing to draw (regression test)
     makers: list[tuple[str, FigureMaker]] = [
         ("breakdown", partial(breakdown_figure, rows, title)),
         ("comparison", partial(comparison_figure, rows, title))]
