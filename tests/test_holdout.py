@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from simulator.calibrate.measured_ops import load_measurements
 from simulator.validate.holdout import held_out_errors, split
 
@@ -25,6 +27,7 @@ def test_split_is_deterministic_and_disjoint():
     assert len(test) > 0.3 * len(records)
 
 
+@pytest.mark.slow
 def test_h100_cupy_held_out():
     errors = _errors("h100-sxm", "h100-sxm-cupy.json", "h100-sxm-cupy-layer-kernels.json")
     assert errors["elementwise"]["median_abs_error"] < 0.10
@@ -32,12 +35,14 @@ def test_h100_cupy_held_out():
     assert errors["gemm"]["median_abs_error"] < 0.10
 
 
+@pytest.mark.slow
 def test_local_cpu_numpy_held_out():
     errors = _errors("epyc-zen4-2vcpu", "local-cpu-numpy.json")
     assert errors["gemm"]["median_abs_error"] < 0.10
     assert errors["elementwise"]["median_abs_error"] < 0.15  # target 0.10: 13% (numpy's relu)
 
 
+@pytest.mark.slow
 def test_h100_pytorch_kernels_held_out():
     errors = _errors("h100-sxm", "h100-sxm-pytorch.json")
     assert errors["elementwise"]["median_abs_error"] < 0.10

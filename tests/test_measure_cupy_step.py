@@ -24,6 +24,7 @@ IMAGE = 32  # shrunken input: the convolutions run at 32..2 pixels, fc6 is as in
 RNG = np.random.default_rng(3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_the_step_is_the_simulators_im2col_graph(precision: str) -> None:
     # batch 1 (the script checks at 2): the op sequence does not depend on it, and numpy's
@@ -47,6 +48,7 @@ def test_the_kernel_self_test_runs_on_numpy() -> None:
     assert {f"{k}.{dt}" for k in kernels for dt in ("float32", "float16")} <= set(results)
 
 
+@pytest.mark.slow
 def test_the_measurement_file_has_its_schema(tmp_path: Path) -> None:
     out = tmp_path / "step.json"
     settings = StepSettings(out=str(out), backend="numpy", batches="2", precisions="fp32",
