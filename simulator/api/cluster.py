@@ -24,10 +24,7 @@ def predict_collective(kind: str, size_bytes: float, device: Any, *, devices: in
     options = dict(options or {})
     topo = make_topology(device, devices, devices_per_node, intra_link, inter_link,
                          options.pop("nics_per_node", 1))
-    try:
-        spec = collective.get(kind)
-    except UserError as err:
-        raise UserError(f"collective: {err}") from None
+    spec = collective.get(kind, field="collective")
     how = options.pop("simulate", "auto")
     symmetric = how == "symmetric" or (how == "auto" and topo.size > FULL_SIMULATION_MAX_DEVICES)
     trace = simulate(collective_plan(kind, topo, float(size_bytes), device, symmetric, **options))

@@ -20,7 +20,6 @@ from hardware_models.topology import Topology
 from simulator.api import build
 from simulator.config.request import scenario_request, validated
 from simulator.config.schema import Scenario, Workload
-from simulator.core.errors import UserError
 from simulator.engine.loop import simulate
 from simulator.engine.plan import single_device_plan
 from simulator.parallel import ClusterPlan, Job, strategy
@@ -53,20 +52,13 @@ def _job(workload: Workload, model: Any, device: Any, topo: Topology,
                workload.global_batch)
 
 
-def _named(registry: Any, name: str, field: str) -> Any:
-    try:
-        return registry.get(name)
-    except UserError as err:
-        raise UserError(f"{field}: {err}") from None
-
-
 def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
                  strategy_name: str = "single",
                  options: dict[str, Any] | None = None) -> Prediction:
     """One step of `workload` on `topo` (one device or many) under `strategy_name`."""
-    plan_fn = _named(strategy, strategy_name, "parallel")
+    plan_fn = strategy.get(strategy_name, field="parallel")
     job = _job(workload, model, device, topo, dict(options or {}))
-    _named(collective, job.collective, "options.collective")
+    collective.get(job.collective, field="options.collective")
     cplan = plan_fn(job)
     result = _header(job, strategy_name, cplan)
     if not result["fits"]:

@@ -87,10 +87,13 @@ class Registry(Generic[T]):
         self._items.setdefault(name, item)
         self._providers.setdefault(name, provider)
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, field: str | None = None) -> T:
+        """The plugin `name`; an unknown name is a user error listing the valid ones,
+        prefixed with the `field` it was given in (e.g. "parallel") where there is one."""
         self._ensure_loaded()
         if name not in self._items:
-            raise unknown_name(self.label, name, list(self._items))
+            err = unknown_name(self.label, name, list(self._items))
+            raise UserError(f"{field}: {err}") if field else err
         return self._items[name]
 
     def names(self) -> list[str]:
