@@ -75,7 +75,10 @@ def _device(hw: Hardware) -> Any:
 
 
 def default_intra_link(device: Any) -> str | None:
-    """NVLink through an NVSwitch on SXM boards, else the device's own host link (PCIe)."""
+    """The device kind's own chip-to-chip link where it has one (a TPU's ICI: `chip_link`),
+    NVLink through an NVSwitch on SXM boards, else the device's host link (PCIe)."""
+    if getattr(device, "chip_link", None):
+        return str(device.chip_link)
     if device.name in NVLINK_OF:
         return NVLINK_OF[device.name]
     host = getattr(device, "host_link", None)
