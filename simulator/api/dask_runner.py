@@ -1,15 +1,14 @@
-"""Sweep points on Dask distributed (the optional `[dask]` extra).
-
-`run_on_dask(tasks, scheduler, workers)` submits `simulator.api.sweep.run_point` for every
-task to a running scheduler (`tcp://HOST:8786`; its workers need this package installed) or
-to a `LocalCluster` of `workers` processes, one thread each, started here and closed after;
+"""Sweep points on Dask distributed (the optional `[dask]` extra). `run_on_dask(run_point,
+tasks, scheduler, workers)` submits `simulator.api.sweep.run_point` for every task to a
+running scheduler (`tcp://HOST:8786`; its workers need this package installed) or to a
+`LocalCluster` of `workers` processes, one thread each, started here and closed after;
 records are yielded as they finish. The function and its tasks are the local path's, so the
 records are the same, byte for byte.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from simulator.core.errors import UserError
@@ -36,14 +35,14 @@ def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
         raise UserError(f"--scheduler: cannot reach {scheduler} ({err})") from None
 
 
-def run_on_dask(tasks: list[Any], scheduler: str, workers: int) -> Iterator[dict[str, Any]]:
+def run_on_dask(run: Callable[[Any], dict[str, Any]], tasks: list[Any], scheduler: str,
+                workers: int) -> Generator[dict[str, Any], None, None]:
+    """`run(task)` for every task on the scheduler, yielded as each finishes."""
+    client, cluster = _client(scheduler, workers)
     from dask.distributed import as_completed
 
-    from simulator.api.sweep import run_point
-
-    client, cluster = _client(scheduler, workers)
     try:
-        futures = client.map(run_point, tasks, pure=False)
+        futures = client.map(run, tasks, pure=False)
         for future in as_completed(futures):
             yield future.result()
     finally:

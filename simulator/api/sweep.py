@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,7 @@ def _worker_init() -> None:
         pass
 
 
-def _local(tasks: list[PointTask], workers: int) -> Iterator[dict[str, Any]]:
+def _local(tasks: list[PointTask], workers: int) -> Generator[dict[str, Any], None, None]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(run_point, tasks)
         return
@@ -116,11 +116,11 @@ def _local(tasks: list[PointTask], workers: int) -> Iterator[dict[str, Any]]:
 
 
 def run_tasks(tasks: list[PointTask], workers: int,
-              scheduler: str | None = None) -> Iterable[dict[str, Any]]:
+              scheduler: str | None = None) -> Generator[dict[str, Any], None, None]:
     """The records of `tasks` as they finish (any order): locally or on a Dask scheduler
     (`tcp://HOST:PORT`, or `local-cluster` for a LocalCluster of `workers` processes)."""
     if scheduler is None:
         return _local(tasks, workers)
     from simulator.api.dask_runner import run_on_dask
 
-    return run_on_dask(tasks, scheduler, workers)
+    return run_on_dask(run_point, tasks, scheduler, workers)

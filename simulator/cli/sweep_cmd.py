@@ -122,7 +122,7 @@ def run_points(target: Path, tasks: list[PointTask], invalid: list[dict[str, Any
               f"{len(tasks) - len(todo)} done before, {len(todo)} to run", flush=True)
         try:
             with point_progress(len(todo)) as on_record, \
-                    closing(iter(run_tasks(todo, workers, scheduler))) as results:
+                    closing(run_tasks(todo, workers, scheduler)) as results:
                 for record in results:
                     journal.append(record)
                     on_record(record)

@@ -59,6 +59,7 @@ OBJECTIVES: dict[str, Literal["min", "max"]] = {
     "samples_per_s_per_usd": "max"}
 Objective = Literal["time_to_train_s", "step_time_s", "hardware_cost_usd", "cloud_cost_usd",
                     "energy_j", "samples_per_s", "samples_per_s_per_usd"]
+DEFAULT_OBJECTIVES: tuple[Objective, ...] = ("time_to_train_s", "hardware_cost_usd", "energy_j")
 
 
 def _field_path(path: Any) -> Any:
@@ -121,7 +122,7 @@ class Sweep(_Strict):
     zip: Axes = Field(default_factory=dict, description="dotted field -> values, lists of one "
                       "length taken side by side")
     objectives: list[Objective] = Field(
-        default_factory=lambda: ["time_to_train_s", "hardware_cost_usd", "energy_j"],
+        default_factory=lambda: list(DEFAULT_OBJECTIVES),
         min_length=1, description="what `best` reports, each under the constraints")
     constraints: Constraints = Constraints()
     figure: SweepFigure | None = Field(None, description="an extra chart of one number "
@@ -263,7 +264,9 @@ def raw_key(point: SweepPoint) -> str:
                     "version": VERSION})
 
 
-def is_sweep_file(source: YamlSource) -> bool:
+def is_sweep_file(path: str | Path) -> bool:
+    """Whether an experiment file holds a `sweep` section (run by `sweep`, not `run`)."""
+    source = read_yaml_source(Path(path))
     return isinstance(source.data, dict) and "sweep" in source.data
 
 

@@ -119,9 +119,12 @@ def lines_figure(rows: list[dict[str, Any]], spec: dict[str, str | None], title:
     return fig
 
 
+Maker = tuple[str, Callable[[], Figure]]
+
+
 def sweep_figure_makers(rows: list[dict[str, Any]], summary: dict[str, Any], title: str,
-                        lines: dict[str, str | None] | None) -> list[tuple[str, Callable[[], Figure]]]:
-    makers: list[tuple[str, Callable[[], Figure]]] = []
+                        lines: dict[str, str | None] | None) -> list[Maker]:
+    makers: list[Maker] = []
     best_time = summary["best"].get(next(iter(summary["best"]), ""), None)
     for name, front in summary["pareto"].items():
         winner = summary["best"].get(front["y"]) or best_time

@@ -2,13 +2,12 @@
 
 Files: `points.jsonl` (the journal rewritten in point order: one record per point, whatever
 order they finished in), `points.csv` (one flat row per point: index, label, a column per
-swept field (`swept.hardware.count`), status, error, feasible, the headline numbers), `results.json` (title,
-description, the summary: counts, best per objective, Pareto fronts, scaling curves; the
-rows; provenance), `points.parquet` where pyarrow is installed (the rows of points.csv), and
-the figures (`simulator.report.plot_sweep`). Everything but `provenance.date` in
-results.json is the same, byte for byte, for the same sweep, whatever the number of workers
-or the scheduler.
-"""
+swept field (`swept.hardware.count`), status, error, feasible, the headline numbers),
+`results.json` (title, description, the summary: counts, best per objective, Pareto fronts,
+scaling curves; the rows; provenance), `points.parquet` where pyarrow is installed (the rows
+of points.csv), and the figures (`simulator.report.plot_sweep`). Everything but
+`provenance.date` in results.json is the same, byte for byte, for the same sweep, whatever
+the number of workers or the scheduler."""
 
 from __future__ import annotations
 
@@ -33,8 +32,8 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     """A row with one column per swept field (a mapping value shown as JSON)."""
     out = {k: v for k, v in row.items() if k not in ("values", "violations")}
     for path, value in row["values"]:
-        out[f"{SWEPT}{path}"] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) \
-            else value
+        nested = isinstance(value, (dict, list))
+        out[f"{SWEPT}{path}"] = json.dumps(value, sort_keys=True) if nested else value
     out["violations"] = "; ".join(row["violations"] or [])
     return out
 

@@ -2,11 +2,10 @@
 
 Rows are results rows (or any mappings with the named fields). A row is `feasible` when it
 ran (status ok: a point out of memory has no time, so it never is) and meets every
-constraint given; a missing number never meets a constraint on it. `pareto_front(rows, x, y)` keeps the rows no other row
-dominates (no worse in both, better in one; both minimised), sorted by x; `best(rows,
-objective, constraints)` is the feasible row with the least (or greatest, for a maximised
-objective) value, ties broken by the lower index.
-"""
+constraint given; a missing number never meets a constraint on it. `pareto_front(rows, x,
+y)` keeps the rows no other row dominates (no worse in both, better in one; both minimised),
+sorted by x; `best(rows, objective, constraints)` is the feasible row with the least (or
+greatest, for a maximised objective) value, ties broken by the lower index."""
 
 from __future__ import annotations
 
@@ -45,11 +44,13 @@ def feasible(row: dict[str, Any], constraints: Constraints) -> bool:
 
 def pareto_front(rows: Sequence[dict[str, Any]], x: str, y: str) -> list[dict[str, Any]]:
     """Rows with both numbers that no other such row dominates, by increasing x (then y)."""
-    points = sorted(((_number(r, x), _number(r, y), i, r) for i, r in enumerate(rows)
-                     if _number(r, x) is not None and _number(r, y) is not None),
-                    key=lambda p: (p[0], p[1], p[2]))
-    front, best_y = [], float("inf")
-    for px, py, _, row in points:
+    points: list[tuple[float, float, int, dict[str, Any]]] = sorted(
+        ((px, py, i, r) for i, r in enumerate(rows)
+         if (px := _number(r, x)) is not None and (py := _number(r, y)) is not None),
+        key=lambda p: (p[0], p[1], p[2]))
+    front: list[dict[str, Any]] = []
+    best_y = float("inf")
+    for _, py, _, row in points:
         if py < best_y:  # sorted by x: a row is kept when it beats every row left of it on y
             front.append(row)
             best_y = py
