@@ -150,7 +150,7 @@ sweep:
 def _result_bytes(folder: Path) -> dict[str, bytes]:
     doc = json.loads((folder / "results.json").read_text())
     doc["provenance"].pop("date")
-    names = ("points.jsonl", "points.csv")
+    names = [n for n in ("points.jsonl", "points.csv", "points.parquet") if (folder / n).exists()]
     return {**{n: (folder / n).read_bytes() for n in names},
             "results.json": json.dumps(doc, sort_keys=True).encode()}
 
@@ -281,3 +281,15 @@ def test_constrained_optimum_of_a_hand_made_table():
     assert best(rows(), "energy_j", both)["index"] == 1  # 5 has no price: never feasible
     assert not feasible(rows()[6], none)
     assert best(rows(), "energy_j", Constraints(deadline_s=1.0)) is None
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_local_bytes(tmp_path):
+    """A real dask.distributed LocalCluster of 2 worker processes (the [dask] extra, which
+    .ci/run installs) gives the local path's files, byte for byte."""
+    pytest.importorskip("distributed")
+    path = write(tmp_path, SMALL)
+    assert sweep(str(path), "--out", str(tmp_path / "local"), "--workers", "2", "--quick") == 0
+    assert sweep(str(path), "--out", str(tmp_path / "dask"), "--workers", "2", "--quick",
+                 "--scheduler", "local-cluster") == 0
+    assert _result_bytes(tmp_path / "dask") == _result_bytes(tmp_path / "local")

@@ -136,7 +136,7 @@ def run_points(target: Path, tasks: list[PointTask], invalid: list[dict[str, Any
 
 def format_value(key: str, value: float) -> str:
     if key.endswith("_usd"):
-        return f"${value:,.0f}"
+        return f"${value:,.0f}" if value >= 100 else f"${value:.2g}"
     if key == "energy_j":
         return f"{value / 3.6e6:,.4g} kWh" if value >= 3.6e5 else f"{value:,.4g} J"
     return format_time(value) if key.endswith("_s") else format_count(value)

@@ -8,7 +8,7 @@ one number against one swept field.
   smallest point) and scaling efficiency against devices, one curve per setting of the other
   swept fields.
 - `sweep.*` (with `sweep.figure`): `y` against the swept field `x`, one line per value of
-  `series`, one panel per value of `facet`.
+  `series`, one panel per value of `facet` (times: dotted lines at an hour and a day).
 Matplotlib's object API with the Agg renderer; equal inputs give equal bytes.
 """
 
@@ -113,6 +113,11 @@ def lines_figure(rows: list[dict[str, Any]], spec: dict[str, str | None], title:
                     color=colours[name])
         ax.set(xscale="log", yscale="log", xlabel=x, title=panel)
         ax.grid(True, which="both", alpha=0.3)
+        if y.endswith("_s"):  # the times users plan by
+            for seconds, words in ((3600.0, "an hour"), (86400.0, "a day")):
+                ax.axhline(seconds, color="#777777", linestyle=":", linewidth=1)
+                ax.annotate(words, (0.02, seconds), xycoords=("axes fraction", "data"),
+                            fontsize=10, color="#555555", va="bottom")
     axes[0].set_ylabel(LABELS.get(y, y))
     axes[0].legend(fontsize=11)
     fig.suptitle(title)
