@@ -13,6 +13,7 @@ from cluster_helpers import cluster
 
 from hardware_models.catalog_io import make_device
 from hardware_models.ideal import IdealDevice
+from simulator.api import build
 from simulator.api.predict import _job, predict, predict_on
 from simulator.config.request import scenario_request
 from simulator.core.errors import UserError
@@ -38,11 +39,10 @@ def _tasks(devices: int, per_node: int, options: dict) -> int:
     request = scenario_request("alexnet", "h200", batch=8, precision="bf16", devices=devices,
                                devices_per_node=per_node, parallel="data",
                                options={**options, "simulate": "full"})
-    from simulator.api import build
     model, device = build.scenario_parts(request)
     topo = build.hardware_topology(request.hardware, device, 1)
-    opts = dict(request.parallel.options)
-    return len(strategy.get("data")(_job(request.workload, model, device, topo, opts, {})).plan.tasks)
+    job = _job(request.workload, model, device, topo, dict(request.parallel.options), {})
+    return len(strategy.get("data")(job).plan.tasks)
 
 
 @pytest.mark.parametrize("kind", ["allreduce_ring", "allreduce_tree"])

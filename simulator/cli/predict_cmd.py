@@ -4,7 +4,6 @@ scenario is (`simulator.config.request`), so every check is the config layer's."
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from typing import Any
@@ -15,6 +14,7 @@ from simulator.api.predict import predict_scenario
 from simulator.config.request import scenario_request, validated
 from simulator.config.schema import Hardware
 from simulator.core.errors import UserError
+from simulator.report.atomic import dumps_json
 from simulator.report.tables import collective_table, step_table
 
 OUT_OF_MEMORY_EXIT = 3
@@ -45,7 +45,7 @@ def _scalar(text: str) -> Any:
 
 
 def _print(result: dict[str, Any], as_json: bool, table: str) -> None:
-    print(json.dumps(result, sort_keys=True) if as_json else table)
+    print(dumps_json(result, "--json", indent=None).rstrip("\n") if as_json else table)
 
 
 def parse_stragglers(pairs: list[str] | None) -> list[dict[str, Any]]:
