@@ -32,7 +32,7 @@ from hardware_models.links import Link, LinkProfile
 from hardware_models.spec import LinkSpec
 from hardware_models.topology import build_cluster
 from simulator.core.errors import UserError
-from simulator.core.json_source import read_json_object, records
+from simulator.core.json_source import read_json_object, record_list
 from simulator.engine.loop import simulate
 from simulator.parallel.comm_plan import collective_plan
 from simulator.report.atomic import write_text_atomic
@@ -135,7 +135,7 @@ def run_calibrate_link(measurements: str, hardware: str, link: str, out: str) ->
     data = read_json_object(path, "collective measurements")
     if data.get("schema") != SCHEMA:
         raise UserError(f"{path}: schema: expected '{SCHEMA}'")
-    fitted = fit_link(records(data, path), hardware, link)
+    fitted = fit_link(record_list(data, path), hardware, link)
     fitted["fitted_from"] = [path.name]
     write_text_atomic(Path(out), HEADER + yaml.safe_dump(fitted, sort_keys=True))
     rate = load_link(link).spec.bandwidth_bytes_per_s * fitted["efficiency"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.core.errors import UserError
-from simulator.core.json_source import read_json_object
+from simulator.core.json_source import read_json_object, record_list
 from workloads.ops import Gemm, Op, OpKind
 
 SCHEMA = "simulator.measurements/1"
@@ -32,7 +32,7 @@ def load_measurements(paths: list[Any]) -> list[dict[str, Any]]:
         data = read_json_object(path, "kernel measurements")
         if data.get("schema") != SCHEMA:
             raise UserError(f"{path}: schema: expected '{SCHEMA}'")
-        for rec in records(data, path):
+        for rec in record_list(data, path):
             records.append({**rec, "file": path.name, "backend": data.get("backend")})
     if not records:
         raise UserError(f"{', '.join(map(str, paths))}: no measurement records")

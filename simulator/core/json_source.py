@@ -5,7 +5,7 @@ is one `UserError` line naming the file (and the line and column where JSON is b
 Refused: a missing file, a directory, more than `MAX_JSON_BYTES`, bytes that are not UTF-8,
 broken JSON, `NaN` / `Infinity` (not JSON, though Python writes them), a key twice in one
 object, nesting deeper than `MAX_JSON_DEPTH`, and a top level that is not an object.
-`records(...)` checks the usual shape of a measurement file: a list of objects.
+`record_list(...)` checks the usual shape of a measurement file: a list of objects.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def read_json_object(path: str | Path, what: str = "file") -> dict[str, Any]:
     return data
 
 
-def records(data: dict[str, Any], path: str | Path, key: str = "records") -> list[dict[str, Any]]:
+def record_list(data: dict[str, Any], path: str | Path,
+                key: str = "records") -> list[dict[str, Any]]:
     """`data[key]`, checked to be a list of objects."""
     value = data.get(key)
     if not isinstance(value, list):

@@ -73,10 +73,13 @@ class Network:
 
         if not left[0]:
             done.succeed()
+        def starter(group: list[tuple[tuple[tuple[str, float], ...], float]]
+                    ) -> Callable[[Any], None]:
+            return lambda _event: self._start(group, task, one_done)
+
         for latency_s, group in by_latency.items():
             if latency_s > 0:
-                self.env.timeout(latency_s).callbacks.append(
-                    lambda _ev, group=group: self._start(group, task, one_done))
+                self.env.timeout(latency_s).callbacks.append(starter(group))
             else:
                 self._start(group, task, one_done)
         return done

@@ -92,5 +92,5 @@ def comm_task(name: str, device: int, transfer: Transfer, preds: tuple[str, ...]
 def join_task(name: str, device: int, preds: tuple[str, ...], layer: str = "comm") -> Task:
     """A task that takes no time and holds no stream: it ends when the last of `preds` does
     (a barrier, so that n tasks can wait for n others through 2n edges, not n squared)."""
-    op = Op(name, "join", "comm", layer, 0.0, 0.0, 0.0, "fp32", 1)
+    op = Op(name, "collective", "comm", layer, 0.0, 0.0, 0.0, "fp32", 1)
     return Task(name, op, device, JOIN, preds, OpCost(0.0, 0.0), 0.0)

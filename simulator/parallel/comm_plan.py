@@ -299,10 +299,10 @@ class CommPlanner:
                 for d in members:
                     last[d] = (end,)
             warm = set(info)
-        members = {e for phase in phases for pair in phase.pairs for e in pair[:2]}
-        for d in members:
+        involved = {e for phase in phases for pair in phase.pairs for e in pair[:2]}
+        for d in involved:
             self._busy[d] = last.get(d, ())
-        return {d: last.get(d, ()) for d in set(last) | members}
+        return {d: last.get(d, ()) for d in set(last) | involved}
 
     def _full_phase(self, name: str, phase: Phase, pairs: list[tuple[int, int, float]],
                     gate: str, hops: dict[Pair, float], started: set[int], layer: str,
