@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simulator
+from hardware_models.catalog_io import make_device
 from hardware_models.ideal import IdealDevice
 from simulator.core.errors import UserError
 from tests.conftest import run_cli
@@ -183,7 +184,8 @@ def test_bad_task_graphs_are_one_line_with_file_and_line(tmp_path, tasks, messag
     (["--model", "blocked_lu:n=64,block=8", "--batch", "4"],
      "--batch: a task graph runs once: leave batch out"),
     (["--model", "blocked_lu:n=64,block=8", "--devices", "2", "--parallel", "data"],
-     "--parallel: strategy 'data' splits a network's layers or batch, not a task graph"),
+     "--parallel: strategy 'data' splits a network's layers or batch, not a task graph; run "
+     "it on tasks"),
 ])
 def test_bad_task_graph_requests_are_one_line(args, message):
     out = run_cli("predict", "--hardware", "h100-sxm", *args)
@@ -209,3 +211,25 @@ def test_example_task_graph_file_runs():
     path = Path(__file__).resolve().parents[1] / "experiments" / "task_graphs" / "diamond.yaml"
     result = simulator.predict(str(path), "h100-sxm")
     assert result["status"] == "ok" and result["model"] == "diamond"
+
+
+def test_the_tasks_strategy_spreads_a_tile_dag_over_devices():
+    """A list schedule over 4 GPUs: faster than one GPU, never faster than the critical path
+    (each task's cost on the device, transfers free) nor than the work split evenly."""
+    lu = "blocked_lu:n=8192,block=512,layout=tiles"
+    one = simulator.predict(lu, "h100-sxm")
+    four = simulator.predict(lu, "h100-sxm", devices=4, devices_per_node=4, parallel="tasks")
+    device = make_device("h100-sxm")
+    ops = build_task_graph(blocked_lu(BlockedLUArgs(n=8192, block=512, layout="tiles")))
+    path = critical_path_s(ops, lambda op: device.op_cost(op).duration_s)
+    work = sum(device.op_cost(op).duration_s for op in ops.ops())
+    assert max(path, work / 4) <= four["step_time_s"] < one["step_time_s"]
+    assert sum(four["tasks_per_device"]) == len(ops) and four["communication_s"] > 0
+    assert four["flops"] == pytest.approx(lu_flops(8192))
+
+
+def test_the_tasks_strategy_refuses_a_network():
+    out = run_cli("predict", "--model", "mlp", "--hardware", "h100-sxm", "--devices", "2",
+                  "--parallel", "tasks")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "places the tasks of a task graph; mlp is a network" in out.stderr

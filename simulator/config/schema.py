@@ -325,6 +325,10 @@ class Scenario(_Strict):
     def _task_graph_strategy(self) -> Scenario:
         """Strategies that cut a network's layers or batch do not apply to a task graph; a
         strategy says it places tasks with the attribute `task_graphs = True`."""
+        takes_tasks = getattr(plugins.strategy.get(self.strategy), "task_graphs", False)
+        if takes_tasks and not self.workload.is_task_graph:
+            raise invalid(f"strategy '{self.strategy}' places the tasks of a task graph; "
+                          f"{self.workload.model_name} is a network", ("parallel", "strategy"))
         if not self.workload.is_task_graph or self.strategy == "single":
             return self
         if not getattr(plugins.strategy.get(self.strategy), "task_graphs", False):
