@@ -517,3 +517,12 @@ def test_measurement_commands_on_hostile_json_are_one_line(tmp_path, cli, comman
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
     assert words in result.stderr, result.stderr
     assert not out.exists()
+
+
+@settings(FUZZ, max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["a", "A", "a-2", "a-3", "a 3", "A-2", "b"]), max_size=12))
+def test_figure_names_from_scenario_names_never_collide(names):
+    # regression: scenarios a, a-3 and A gave a, a-3 and a-3 (one figure overwritten)
+    from simulator.report.figures import _unique_slugs
+    stems = _unique_slugs(names)
+    assert len(set(stems)) == len(stems) == len(names)
