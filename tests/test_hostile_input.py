@@ -526,3 +526,20 @@ def test_figure_names_from_scenario_names_never_collide(names):
     from simulator.report.figures import _unique_slugs
     stems = _unique_slugs(names)
     assert len(set(stems)) == len(stems) == len(names)
+
+
+def test_inline_device_counts_are_not_booleans_and_dataset_sizes_are_bounded(tmp_path):
+    # regression: `sms: true` became 1 SM; dataset_size and epochs had no upper bound
+    from pydantic import ValidationError
+
+    from simulator.config.schema import Scenario
+    gpu = {"kind": "gpu", "name": "g", "display_name": "g", "sms": True, "cores_per_sm": 128,
+           "clock_ghz": 1.0, "memory_bytes": 1e9, "memory_bandwidth_bytes_per_s": 1e11,
+           "peak_flops": {"fp32": 1e12}, "sources": ["test"]}
+    with pytest.raises(ValidationError, match="sms"):
+        Scenario.model_validate({"name": "s", "workload": {"model": "mlp"},
+                                 "hardware": {"device": gpu}})
+    for field, value in (("dataset_size", 10**16), ("epochs", 10**7)):
+        with pytest.raises(ValidationError, match=field):
+            Scenario.model_validate({"name": "s", "hardware": {"device": "h200"}, "workload": {
+                "model": "mlp", "dataset_size": 1000, field: value}})
