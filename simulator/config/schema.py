@@ -40,7 +40,7 @@ from workloads.precision import PRECISIONS
 from workloads.resolve import CONV_ALGORITHMS
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
-FigureFormat = Literal["png", "svg"]
+FigureFormat = Literal["png", "svg", "pdf"]
 FRAMEWORKS = ("pytorch", "cupy", "numpy")  # whose kernels run (selects per-library rates)
 MAX_DEVICES_PER_NODE = 8
 ANCHOR_PREFIX = "x-"  # top-level keys for YAML anchors only (as in docker compose), not read
