@@ -21,6 +21,7 @@ from matplotlib.colors import to_rgb
 
 from simulator.__main__ import main
 from simulator.config.schema import load_experiment
+from simulator.core.errors import UserError
 from simulator.report.figure_data import load
 from simulator.report.figure_style import PAPER, SLIDES, draw, inside_figure, styled, titles
 from simulator.report.figures import KINDS, figure_makers, render
@@ -36,7 +37,18 @@ from simulator.report.units import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = [load_experiment(p) for p in sorted((ROOT / "experiments").glob("*.yaml"))]
+def _examples() -> list:
+    """The example experiments (sweep files, run by `sweep`, hold no scenario list)."""
+    found = []
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        try:
+            found.append(load_experiment(path))
+        except UserError:
+            assert "sweep" in path.read_text(), path
+    return found
+
+
+EXAMPLES = _examples()
 LONGEST_NAME = max((s.name for e in EXAMPLES for s in e.scenarios), key=len)
 LONGEST_TITLE = max((e.title for e in EXAMPLES), key=len)
 EXPERIMENT = f"""title: "{LONGEST_TITLE}"
