@@ -27,9 +27,10 @@ from pydantic import (
     model_validator,
 )
 
+from hardware_models.costs import Server, server_names
 from hardware_models.failures import device_failure_rate, failure_rate_names
 from hardware_models.spec import CPUSpec, GPUSpec
-from simulator.config.errors import check_finite, first_error, invalid, one_of
+from simulator.config.errors import check_finite, first_error, invalid, nested, one_of
 from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
 from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
@@ -38,6 +39,7 @@ from workloads.model_def import ModelDef
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
 from workloads.resolve import CONV_ALGORITHMS
+from workloads.task_graph import TaskGraph
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
 FigureFormat = Literal["png", "svg", "pdf"]
@@ -66,7 +68,7 @@ class _Strict(BaseModel):
 class Workload(_Strict):
     """What runs: a model, a batch per device, precision, mode, optimizer, optional dataset."""
 
-    model: str | ModelDef
+    model: str | ModelDef | TaskGraph
     batch: PositiveCount | None = Field(default=None, description="samples each device "
                                         "processes per step (give this or global_batch)")
     global_batch: PositiveCount | None = Field(default=None, description="samples the whole "
@@ -88,7 +90,7 @@ class Workload(_Strict):
 
     @field_validator("model", mode="before")
     @classmethod
-    def _model(cls, value: Any, info: ValidationInfo) -> str | ModelDef:
+    def _model(cls, value: Any, info: ValidationInfo) -> str | ModelDef | TaskGraph:
         return model_ref(value, (info.context or {}).get("base_dir"))
 
     @field_validator("precision", "optimizer", mode="before")
@@ -106,6 +108,12 @@ class Workload(_Strict):
 
     @model_validator(mode="after")
     def _one_batch(self) -> Workload:
+        if isinstance(self.model, TaskGraph):  # runs once: no samples
+            for key in ("batch", "global_batch"):
+                if getattr(self, key) not in (None, 1):
+                    raise invalid(f"a task graph runs once: leave {key} out (or give 1), got "
+                                  f"{getattr(self, key)}", (key,))
+            return self
         if self.batch is None and self.global_batch is None:
             raise invalid("missing: give batch (samples per device) or global_batch", ("batch",))
         if self.batch is not None and self.global_batch is not None:
@@ -123,6 +131,10 @@ class Workload(_Strict):
     def model_name(self) -> str:
         return self.model if isinstance(self.model, str) else self.model.name
 
+    @property
+    def is_task_graph(self) -> bool:
+        return isinstance(self.model, TaskGraph)
+
 
 class Hardware(_Strict):
     """Where it runs: a device (catalog or inline), how many, and how they are connected."""
@@ -137,6 +149,10 @@ class Hardware(_Strict):
                            "(selects the per-library kernel rates of a profile)")
     threads: PositiveCount | None = Field(None, description="CPU: threads each op runs on "
                                           "(default: every core)")
+    server: str | Server | None = Field(
+        None, description="the server around each node's devices, for its price and power: a "
+        "name in hardware_models/catalog/costs.yaml or a mapping of the same fields; default: "
+        "the catalog's server for the device, if any")
     pue: Annotated[float, BeforeValidator(_no_bool), Field(ge=1, le=10, allow_inf_nan=False)] \
         | None = Field(None, description="power usage effectiveness of the site: energy_j and "
                        "power_w are the machines' times this (default 1.0)")
@@ -150,6 +166,13 @@ class Hardware(_Strict):
     @classmethod
     def _device(cls, value: Any) -> DeviceRef:
         return device_ref(value)
+
+    @field_validator("server", mode="before")
+    @classmethod
+    def _server(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return nested(Server, value)
+        return value if value is None else one_of("server", value, server_names())
 
     @field_validator("intra_link", "inter_link", mode="before")
     @classmethod
@@ -271,6 +294,20 @@ class Scenario(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _task_graph_strategy(self) -> Scenario:
+        """Strategies that cut a network's layers or batch do not apply to a task graph; a
+        strategy says it places tasks with the attribute `task_graphs = True`."""
+        if not self.workload.is_task_graph or self.strategy == "single":
+            return self
+        if not getattr(plugins.strategy.get(self.strategy), "task_graphs", False):
+            takes = [n for n in plugins.strategy.names()
+                     if getattr(plugins.strategy.get(n), "task_graphs", False)]
+            use = " or ".join(takes) if takes else "one device (count: 1)"
+            raise invalid(f"strategy '{self.strategy}' splits a network's layers or batch, "
+                          f"not a task graph; run it on {use}", ("parallel", "strategy"))
+        return self
+
+    @model_validator(mode="after")
     def _strategy_fits(self) -> Scenario:
         if self.parallel is not None and self.parallel.strategy == "single" \
                 and self.hardware.count > 1:
@@ -300,6 +337,27 @@ class Outputs(_Strict):
     top_layers: PositiveCount = 12
 
 
+AT_EQUAL_WORK = ("time_to_train_s", "energy_j")  # totals over the dataset: same work only
+
+
+class Comparison(_Strict):
+    """The ratio of one number of two scenarios (`of` / `over`), beside a published ratio."""
+
+    name: Name
+    quantity: Literal["time_to_train_s", "step_time_s", "samples_per_s", "hardware_cost_usd",
+                      "energy_j"]
+    of: Name
+    over: Name
+    published: PositiveNumber | None = None
+    source: str = ""
+
+
+def samples_trained(scenario: Scenario) -> int | None:
+    """dataset_size x epochs (default 1): the work a time to train is for."""
+    work = scenario.workload
+    return work.dataset_size * (work.epochs or 1) if work.dataset_size else None
+
+
 class Experiment(_Strict):
     """A titled list of scenarios and what to write about them."""
 
@@ -307,7 +365,26 @@ class Experiment(_Strict):
     description: str = ""
     scenarios: list[Scenario] = Field(min_length=1)
     outputs: Outputs = Outputs()  # frozen, so one shared default is safe
+    comparisons: list[Comparison] = Field(default_factory=list, description="ratios between "
+                                          "scenarios, beside published ratios")
+    assumptions: list[str] = Field(default_factory=list, description="stated in the "
+                                   "published table (e.g. the number of passes)")
     _source: YamlSource | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _comparisons(self) -> Experiment:
+        by_name = {s.name: s for s in self.scenarios}
+        for i, comp in enumerate(self.comparisons):
+            for side in ("of", "over"):
+                if getattr(comp, side) not in by_name:
+                    raise invalid(str(unknown_name("scenario", getattr(comp, side),
+                                                   list(by_name))), ("comparisons", i, side))
+            work = [samples_trained(by_name[comp.of]), samples_trained(by_name[comp.over])]
+            if comp.quantity in AT_EQUAL_WORK and (None in work or work[0] != work[1]):
+                raise invalid(f"compares unlike work: {comp.of} trains {work[0]} samples, "
+                              f"{comp.over} {work[1]}; give both the same dataset_size and "
+                              "epochs", ("comparisons", i, "quantity"))
+        return self
 
     @model_validator(mode="after")
     def _names(self) -> Experiment:

@@ -33,7 +33,7 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "
 TOL_MEDIUM = ("#004488", "#EECC66", "#994455", "#6699CC", "#997700", "#EE99AA", "#000000")
 PHASE_LABELS = {"input": "input copy", "fwd": "forward", "loss": "loss",
                 "bwd_data": "backward (data)", "bwd_weight": "backward (weights)",
-                "update": "optimizer step", "comm": "communication"}
+                "update": "optimizer step", "comm": "communication", "task": "task"}
 SETTING_KEYS = ("model", "mode", "batch", "precision", "devices")
 BASE_RC = {"axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
            "axes.titleweight": "bold", "figure.titleweight": "bold",
@@ -77,7 +77,8 @@ SLIDES = Style(
     categories={"compute": "#0072B2", "memory": "#E69F00", "launch": "#CC79A7",
                 "transfer": "#009E73", "communication": "#D55E00", "idle": "#BBBBBB"},
     phases={"input": "#999999", "fwd": "#56B4E9", "loss": "#F0E442", "bwd_data": "#0072B2",
-            "bwd_weight": "#009E73", "update": "#E69F00", "comm": "#D55E00"},
+            "bwd_weight": "#009E73", "update": "#E69F00", "comm": "#D55E00",
+            "task": "#56B4E9"},  # a task graph's tasks: never beside forward ops
     palette=OKABE_ITO)
 PAPER = Style(
     name="paper", widths_in=(3.5, 7.16), height_in=2.6, row_in=0.2, dpi=300,
@@ -89,7 +90,7 @@ PAPER = Style(
     categories={"compute": "#004488", "launch": "#994455", "communication": "#997700",
                 "transfer": "#6699CC", "memory": "#EE99AA", "idle": "#DDDDDD"},
     phases={"comm": "#000000", "bwd_data": "#004488", "update": "#994455", "loss": "#997700",
-            "bwd_weight": "#6699CC", "input": "#BBBBBB", "fwd": "#EECC66"},
+            "bwd_weight": "#6699CC", "input": "#BBBBBB", "fwd": "#EECC66", "task": "#EECC66"},
     palette=TOL_MEDIUM, linewidth=0.8, markersize=4.0)
 STYLES = {style.name: style for style in (SLIDES, PAPER)}
 

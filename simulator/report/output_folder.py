@@ -47,7 +47,7 @@ from simulator.engine.trace import Span
 from simulator.report.atomic import dumps_json, write_bytes_atomic, write_json_atomic
 from simulator.report.chrome_trace import LaunchCost, trace_document, write_chrome_trace
 from simulator.report.figure_data import figure_data, write_figure_data
-from simulator.report.published_table import write_published_table
+from simulator.report.published_table import published_table, write_published_table
 from simulator.report.report_page import write_report
 from simulator.report.results_csv import write_results_csv
 from simulator.report.results_json import results_document, write_results_json
@@ -502,14 +502,20 @@ def saved_form(obj: Any) -> Any:
 
 def write_run(target: Path, title: str, description: str,
               scenarios: list[tuple[dict[str, Any], Prediction]], provenance: dict[str, Any],
-              outputs: Outputs, figures: bool) -> list[Path]:
-    """Write the whole output folder atomically; returns the final paths written."""
+              outputs: Outputs, figures: bool,
+              findings: dict[str, Any] | None = None) -> list[Path]:
+    """Write the whole output folder atomically; returns the final paths written.
+    `findings` (comparisons, passes_implied, assumptions) go into results.json and
+    published.md."""
     rows = [row for row, _ in scenarios]
     drawables = [(row, pred, launch_cost_of(pred)) for row, pred in scenarios]
     data = figure_data(title, drawables)
     with staged_folder(target) as folder:
         written = [write_results_csv(folder, rows), write_figure_data(folder, data)]
-        table = write_published_table(folder, rows)
+        extra = findings or {}
+        table = write_published_table(folder, published_table(
+            rows, extra.get("comparisons"), extra.get("passes_implied"),
+            extra.get("assumptions")))
         written += [table] if table else []
         if outputs.trace:
             traced = [(row["name"], pred.trace, cost) for row, pred, cost in drawables
@@ -524,6 +530,6 @@ def write_run(target: Path, title: str, description: str,
             rendered = render(makers, list(outputs.formats))
             written += write_rendered(folder, rendered)
         written += write_report(folder, title, description, rows, provenance, rendered)
-        document = results_document(title, description, rows, provenance)
+        document = {**results_document(title, description, rows, provenance), **extra}
         written.append(write_results_json(folder, document))
     return [Path(target) / path.name for path in written]
