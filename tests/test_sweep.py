@@ -305,3 +305,20 @@ def test_two_sweeps_cannot_share_a_journal(tmp_path):
         assert "another sweep is writing into this folder" in child.stderr
     with PointsJournal(out):  # released when the first closed it
         pass
+
+
+def test_a_model_file_is_parsed_once_and_again_when_it_changes(tmp_path):
+    """Sweeps parse each model once per process (workloads.model_def cache); an edited file
+    of the same size is parsed again."""
+    from workloads.model_def import load_model
+
+    assert load_model("vgg16") is load_model("vgg16")
+    path = tmp_path / "m.yaml"
+    text = ("name: tiny\ninput_shape: [3, 8, 8]\nlayers:\n"
+            "  - {name: flat, kind: flatten}\n  - {name: fc, kind: linear, out_features: 10}\n")
+    path.write_text(text)
+    first = load_model(str(path))
+    assert load_model(str(path)) is first
+    path.write_text(text.replace("out_features: 10", "out_features: 20"))
+    second = load_model(str(path))
+    assert second is not first and second.layers[-1].out_features == 20
