@@ -55,6 +55,8 @@ def _no_bool(value: Any) -> Any:
 
 
 PositiveCount = Annotated[int, Field(strict=True, gt=0)]
+MAX_SAMPLES = 10**15  # samples of a dataset: 10^6 x the largest public image-text sets (5e9)
+MAX_EPOCHS = 10**6
 MAX_DEVICES = 131_072  # the largest cluster simulated (docs/reliability.md, "Hostile input")
 DeviceCount = Annotated[int, Field(strict=True, gt=0, le=MAX_DEVICES)]
 PositiveNumber = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
@@ -81,8 +83,9 @@ class Workload(_Strict):
         "host memory (DataLoader pin_memory=True) or in pageable host memory")
     conv_algorithm: str = Field("implicit_gemm", description="implicit_gemm (cuDNN) or im2col "
                                 "(explicit lowering: Caffe, Torch nn, CuPy)")
-    dataset_size: PositiveCount | None = Field(default=None, description="samples in one epoch")
-    epochs: PositiveCount | None = Field(default=None,
+    dataset_size: Annotated[int, Field(strict=True, gt=0, le=MAX_SAMPLES)] | None = Field(
+        default=None, description="samples in one epoch")
+    epochs: Annotated[int, Field(strict=True, gt=0, le=MAX_EPOCHS)] | None = Field(default=None,
                                          description="passes over the dataset (default 1)")
     sync_input: Annotated[bool, Field(strict=True)] = Field(
         False, description="the first layer waits for the input copy (latency of one request); "
@@ -136,6 +139,18 @@ class Workload(_Strict):
         return isinstance(self.model, TaskGraph)
 
 
+class Straggler(_Strict):
+    """One device that runs its kernels `slowdown` times slower than the rest (throttling,
+    a degraded part): simulated device by device, so the step waits for it as a real
+    synchronous step does."""
+
+    device: Annotated[int, Field(strict=True, ge=0, le=MAX_DEVICES)] = Field(
+        description="its index in the cluster, 0 to count - 1")
+    slowdown: Annotated[float, BeforeValidator(_no_bool), Field(ge=1, le=1e6,
+                                                                allow_inf_nan=False)] = Field(
+        description="kernel time factor, at least 1 (1.5 = 50% slower)")
+
+
 class Hardware(_Strict):
     """Where it runs: a device (catalog or inline), how many, and how they are connected."""
 
@@ -149,6 +164,8 @@ class Hardware(_Strict):
                            "(selects the per-library kernel rates of a profile)")
     threads: PositiveCount | None = Field(None, description="CPU: threads each op runs on "
                                           "(default: every core)")
+    stragglers: list[Straggler] = Field(default_factory=list, max_length=MAX_DEVICES,
+                                        description="devices slower than the rest")
     server: str | Server | None = Field(
         None, description="the server around each node's devices, for its price and power: a "
         "name in hardware_models/catalog/costs.yaml or a mapping of the same fields; default: "
@@ -184,6 +201,15 @@ class Hardware(_Strict):
         if self.devices_per_node is not None and self.devices_per_node > self.count:
             raise invalid(f"must be at most count ({self.count}), got {self.devices_per_node}",
                           ("devices_per_node",))
+        seen: set[int] = set()
+        for i, straggler in enumerate(self.stragglers):
+            if straggler.device >= self.count:
+                raise invalid(f"device {straggler.device} is not in a cluster of {self.count} "
+                              f"(devices 0 to {self.count - 1})", ("stragglers", i, "device"))
+            if straggler.device in seen:
+                raise invalid(f"device {straggler.device} is listed twice",
+                              ("stragglers", i, "device"))
+            seen.add(straggler.device)
         if self.count % self.per_node:
             raise invalid(f"count ({self.count}) must be a multiple of devices_per_node "
                           f"({self.per_node})", ("devices_per_node",))
@@ -193,6 +219,11 @@ class Hardware(_Strict):
     def per_node(self) -> int:
         """Devices per node: as given, else up to MAX_DEVICES_PER_NODE (one DGX-like node)."""
         return self.devices_per_node or min(self.count, MAX_DEVICES_PER_NODE)
+
+    @property
+    def slowdowns(self) -> dict[int, float]:
+        """Device index -> kernel time factor, for the devices that straggle."""
+        return {s.device: s.slowdown for s in self.stragglers if s.slowdown != 1.0}
 
     @property
     def device_name(self) -> str:
@@ -334,7 +365,7 @@ class Outputs(_Strict):
     trace: Annotated[bool, Field(strict=True)] = True
     formats: list[FigureFormat] = Field(default_factory=_all_formats, min_length=1)
     timeline: list[str] | None = Field(default=None, description="scenarios to draw timelines for")
-    top_layers: PositiveCount = 12
+    top_layers: Annotated[int, Field(strict=True, gt=0, le=10_000)] = 12
 
 
 AT_EQUAL_WORK = ("time_to_train_s", "energy_j")  # totals over the dataset: same work only
