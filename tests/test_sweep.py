@@ -128,6 +128,8 @@ def test_bad_point_gets_its_error_and_the_rest_completes(tmp_path, capsys):
                for r in records if r["status"] != "error")
     doc = json.loads((out / "results.json").read_text())
     assert doc["summary"]["failed"] == 2 and doc["summary"]["ok"] == 4
+    assert "device=h100-sxm batch=64" in (out / "report.md").read_text()  # run's page writer
+    assert (out / "report.html").exists()
     assert "sweep point 4 (device=h100-sxm batch=0)" in capsys.readouterr().out
 
 
