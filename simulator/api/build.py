@@ -37,8 +37,10 @@ DEFAULT_INTER = "ib-ndr"
 
 
 def workload_model(workload: Workload) -> ModelDef:
+    """The workload's model, for its sequence length where it gives one."""
     model = workload.model
-    return load_model(model) if isinstance(model, str) else model
+    model = load_model(model) if isinstance(model, str) else model
+    return model.with_seq_len(workload.seq_len)
 
 
 def _derived_device(ref: DerivedDevice, hw: Hardware) -> Any:

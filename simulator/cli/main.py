@@ -34,7 +34,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="samples of the whole cluster per step (instead of --batch)")
     p.add_argument("--precision", default="fp32", help="fp32, tf32, bf16 or fp16")
     p.add_argument("--mode", default="train", help="train or infer")
-    p.add_argument("--optimizer", default="sgd", help="sgd (with momentum) or adam")
+    p.add_argument("--optimizer", default="sgd", help="sgd (with momentum), adam or adamw")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="tokens per sample of a sequence model (default: the model's)")
     p.add_argument("--devices", type=int, default=1, help="number of devices")
     p.add_argument("--devices-per-node", type=int, default=None)
     p.add_argument("--intra-link", default=None, help="link inside a node, e.g. nvlink4")

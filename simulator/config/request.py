@@ -22,7 +22,7 @@ FLAG_OF_FIELD: dict[tuple[str, ...], str] = {
     ("workload", "global_batch"): "--global-batch", ("workload", "precision"): "--precision",
     ("workload", "mode"): "--mode", ("workload", "optimizer"): "--optimizer",
     ("workload", "sync_input"): "--sync-input", ("workload", "input"): "--input",
-    ("workload", "conv_algorithm"): "--conv-algorithm",
+    ("workload", "conv_algorithm"): "--conv-algorithm", ("workload", "seq_len"): "--seq-len",
     ("hardware", "device"): "--hardware", ("hardware", "count"): "--devices",
     ("hardware", "devices_per_node"): "--devices-per-node",
     ("hardware", "intra_link"): "--intra-link", ("hardware", "inter_link"): "--inter-link",
@@ -46,7 +46,7 @@ def validated(cls: type[BaseModel], data: dict[str, Any]) -> Any:
 def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                      global_batch: int | None = None, precision: str = "fp32",
                      mode: str = "train", optimizer: str = "sgd", sync_input: bool = False,
-                     input: str = "pinned",
+                     input: str = "pinned", seq_len: int | None = None,
                      conv_algorithm: str = "implicit_gemm", framework: str = "pytorch",
                      threads: int | None = None,
                      spec_sheet: bool = False, devices: int = 1,
@@ -57,7 +57,7 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
     workload = {"model": model, "batch": None if global_batch is not None else batch,
                 "global_batch": global_batch, "precision": precision, "mode": mode,
                 "optimizer": optimizer, "sync_input": sync_input, "input": input,
-                "conv_algorithm": conv_algorithm}
+                "conv_algorithm": conv_algorithm, "seq_len": seq_len}
     hw = {"device": hardware, "count": devices, "devices_per_node": devices_per_node,
           "intra_link": intra_link, "inter_link": inter_link, "spec_sheet": spec_sheet,
           "framework": framework, "threads": threads}

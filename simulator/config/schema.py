@@ -34,7 +34,7 @@ from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref
 from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
 from simulator.core.yaml_source import PathPart, YamlSource, read_yaml_source
-from workloads.model_def import ModelDef
+from workloads.model_def import ModelDef, load_model
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
 from workloads.resolve import CONV_ALGORITHMS
@@ -53,6 +53,8 @@ def _no_bool(value: Any) -> Any:
 
 
 PositiveCount = Annotated[int, Field(strict=True, gt=0)]
+MAX_SEQ_LEN = 2**20  # tokens per sample
+SeqLen = Annotated[int, Field(strict=True, gt=0, le=MAX_SEQ_LEN)]
 MAX_DEVICES = 131_072  # the largest cluster simulated (docs/reliability.md, "Hostile input")
 DeviceCount = Annotated[int, Field(strict=True, gt=0, le=MAX_DEVICES)]
 PositiveNumber = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
@@ -85,6 +87,8 @@ class Workload(_Strict):
     sync_input: Annotated[bool, Field(strict=True)] = Field(
         False, description="the first layer waits for the input copy (latency of one request); "
                            "default: the copy of the next batch overlaps the step (prefetch)")
+    seq_len: SeqLen | None = Field(default=None, description="tokens per sample of a model "
+                                   "whose input_shape has seq_len (default: the model's)")
 
     @field_validator("model", mode="before")
     @classmethod
@@ -111,6 +115,14 @@ class Workload(_Strict):
         if self.batch is not None and self.global_batch is not None:
             raise invalid("give batch (samples per device) or global_batch, not both",
                           ("global_batch",))
+        return self
+
+    @model_validator(mode="after")
+    def _seq_len_needs_a_sequence(self) -> Workload:
+        model = self.model if isinstance(self.model, ModelDef) else load_model(self.model)
+        if self.seq_len is not None and not model.has_sequence:
+            raise invalid(f"model {model.name} has no sequence dimension (its input_shape has "
+                          "no seq_len); leave seq_len out", ("seq_len",))
         return self
 
     @model_validator(mode="after")
