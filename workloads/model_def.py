@@ -48,6 +48,8 @@ REQUIRED_ARGS = {
     "embedding": ("num_embeddings", "embedding_dim"),
     "attention": ("heads",),
     "tied_linear": ("out_features", "tied_to"),
+    "reshape": ("shape",),
+    "elementwise": ("shape",),
 }
 INPUT = "<input>"  # the model's input, as resolved layers name it
 MODEL_INPUT = "input"  # what `inputs` calls the model's input (the first layer's default)
@@ -105,6 +107,8 @@ class LayerDef(BaseModel):
     implementation: Literal["unfused", "flash"] | None = None
     index: Annotated[int, Field(strict=True, ge=0, le=MAX_SIZE)] | None = None
     tied_to: LayerName | None = None
+    shape: tuple[Size, ...] | None = Field(default=None, min_length=1, max_length=8)
+    op: LayerName | None = None
 
     def args(self) -> dict[str, Any]:
         skip = {"name", "kind", "inputs"}

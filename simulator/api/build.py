@@ -28,7 +28,8 @@ from simulator.config.refs import DerivedDevice
 from simulator.config.schema import Hardware, Scenario, Workload
 from simulator.core.errors import UserError
 from workloads.builder import build_graph, resolve_layers
-from workloads.model_def import ModelDef, load_model
+from workloads.importers import resolve_model
+from workloads.model_def import ModelDef
 from workloads.ops import OpGraph
 from workloads.resolve import ResolvedLayer
 
@@ -38,9 +39,7 @@ DEFAULT_INTER = "ib-ndr"
 
 def workload_model(workload: Workload) -> ModelDef:
     """The workload's model, for its sequence length where it gives one."""
-    model = workload.model
-    model = load_model(model) if isinstance(model, str) else model
-    return model.with_seq_len(workload.seq_len)
+    return resolve_model(workload.model, workload.seq_len, workload.unsupported_as_elementwise)
 
 
 def _derived_device(ref: DerivedDevice, hw: Hardware) -> Any:

@@ -23,6 +23,7 @@ from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.errors import check_finite, invalid, nested
 from simulator.core.errors import UserError, unknown_name
 from workloads.builder import resolve_layers
+from workloads.importers import importer_for
 from workloads.model_def import ModelDef, catalog_models, load_model
 
 DeviceSpec = CPUSpec | GPUSpec
@@ -58,7 +59,8 @@ def _check_inline_model(model: ModelDef) -> ModelDef:
 
 
 def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef:
-    """A catalog name stays a name; a model file or an inline mapping becomes a ModelDef."""
+    """A catalog name or an importer's reference (`FILE.onnx`, `torchvision:NAME`) stays a
+    string; a model file or an inline mapping becomes a ModelDef."""
     if isinstance(value, ModelDef):
         return _check_inline_model(value)
     if isinstance(value, dict):
@@ -66,6 +68,10 @@ def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef:
     if not isinstance(value, str) or not value:
         raise invalid("must be a catalog model name, a model YAML file or a mapping with "
                       f"name, input_shape and layers; got {value!r}")
+    if importer_for(value) is not None:  # imported with the workload's seq_len (schema.py)
+        if value.endswith(".onnx") and base_dir is not None and not Path(value).is_absolute():
+            return str(base_dir / value)
+        return value
     if value.endswith((".yaml", ".yml")):
         path = Path(value) if base_dir is None or Path(value).is_absolute() else base_dir / value
         try:

@@ -34,7 +34,8 @@ from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref
 from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
 from simulator.core.yaml_source import PathPart, YamlSource, read_yaml_source
-from workloads.model_def import ModelDef, load_model
+from workloads.importers import resolve_model
+from workloads.model_def import ModelDef
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
 from workloads.resolve import CONV_ALGORITHMS
@@ -89,6 +90,9 @@ class Workload(_Strict):
                            "default: the copy of the next batch overlaps the step (prefetch)")
     seq_len: SeqLen | None = Field(default=None, description="tokens per sample of a model "
                                    "whose input_shape has seq_len (default: the model's)")
+    unsupported_as_elementwise: Annotated[bool, Field(strict=True)] = Field(
+        False, description="an imported model's operators without a formula are costed as "
+                           "memory-bound elementwise kernels (with a warning naming them)")
 
     @field_validator("model", mode="before")
     @classmethod
@@ -118,11 +122,13 @@ class Workload(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _seq_len_needs_a_sequence(self) -> Workload:
-        model = self.model if isinstance(self.model, ModelDef) else load_model(self.model)
-        if self.seq_len is not None and not model.has_sequence:
-            raise invalid(f"model {model.name} has no sequence dimension (its input_shape has "
-                          "no seq_len); leave seq_len out", ("seq_len",))
+    def _model_takes_its_options(self) -> Workload:
+        """An imported model imports (with seq_len bound); seq_len needs a sequence."""
+        try:
+            resolve_model(self.model, self.seq_len, self.unsupported_as_elementwise)
+        except UserError as err:
+            raise invalid(str(err).removeprefix("seq_len: "), ("seq_len",) if str(err)
+                          .startswith("seq_len: ") else ("model",)) from None
         return self
 
     @model_validator(mode="after")
