@@ -58,7 +58,7 @@ def require(module: str, ref: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise UserError(f"--model {ref} needs the {module} package: "
+        raise UserError(f"{ref} needs the {module} package: "
                         f"pip install 'simulator[{extra}]'") from None
 
 

@@ -71,7 +71,7 @@ def _read(path: str) -> Any:
     onnx = require("onnx", path, "onnx")
     file = Path(path)
     if not file.is_file():
-        raise UserError(f"--model: {path}: no such ONNX file")
+        raise UserError(f"{path}: no such ONNX file")
     if file.stat().st_size > MAX_ONNX_BYTES:
         raise UserError(f"{path}: larger than {MAX_ONNX_BYTES:,} bytes")
     try:
@@ -275,7 +275,7 @@ def _counted(counts: Counter[str]) -> str:
 def load_onnx(path: str, options: ImportOptions) -> ModelDef:
     onnx, model = _read(path)
     if not _bind(model, path, options.seq_len) and options.seq_len is not None:
-        raise UserError(f"--seq-len: {path} has no symbolic sequence dimension to bind; "
+        raise UserError(f"seq_len: {path} has no symbolic sequence dimension to bind; "
                         "leave seq_len out")
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)

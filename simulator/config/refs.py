@@ -69,7 +69,10 @@ def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef:
         raise invalid("must be a catalog model name, a model YAML file or a mapping with "
                       f"name, input_shape and layers; got {value!r}")
     if importer_for(value) is not None:  # imported with the workload's seq_len (schema.py)
-        if value.endswith(".onnx") and base_dir is not None and not Path(value).is_absolute():
+        file = value if value.endswith(".onnx") else value.rsplit(":", 1)[0]
+        relative = base_dir is not None and not Path(file).is_absolute()
+        if relative and file.endswith((".onnx", ".py")):
+            assert base_dir is not None
             return str(base_dir / value)
         return value
     if value.endswith((".yaml", ".yml")):
