@@ -39,6 +39,7 @@ from workloads.model_def import ModelDef
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
 from workloads.resolve import CONV_ALGORITHMS
+from workloads.task_graph import TaskGraph
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
 FigureFormat = Literal["png", "svg"]
@@ -69,7 +70,7 @@ class _Strict(BaseModel):
 class Workload(_Strict):
     """What runs: a model, a batch per device, precision, mode, optimizer, optional dataset."""
 
-    model: str | ModelDef
+    model: str | ModelDef | TaskGraph
     batch: PositiveCount | None = Field(default=None, description="samples each device "
                                         "processes per step (give this or global_batch)")
     global_batch: PositiveCount | None = Field(default=None, description="samples the whole "
@@ -96,7 +97,7 @@ class Workload(_Strict):
 
     @field_validator("model", mode="before")
     @classmethod
-    def _model(cls, value: Any, info: ValidationInfo) -> str | ModelDef:
+    def _model(cls, value: Any, info: ValidationInfo) -> str | ModelDef | TaskGraph:
         return model_ref(value, (info.context or {}).get("base_dir"))
 
     @field_validator("precision", "optimizer", mode="before")
@@ -114,6 +115,12 @@ class Workload(_Strict):
 
     @model_validator(mode="after")
     def _one_batch(self) -> Workload:
+        if isinstance(self.model, TaskGraph):  # runs once: no samples
+            for key in ("batch", "global_batch"):
+                if getattr(self, key) not in (None, 1):
+                    raise invalid(f"a task graph runs once: leave {key} out (or give 1), got "
+                                  f"{getattr(self, key)}", (key,))
+            return self
         if self.batch is None and self.global_batch is None:
             raise invalid("missing: give batch (samples per device) or global_batch", ("batch",))
         if self.batch is not None and self.global_batch is not None:
@@ -124,6 +131,11 @@ class Workload(_Strict):
     @model_validator(mode="after")
     def _model_takes_its_options(self) -> Workload:
         """An imported model imports (with seq_len bound); seq_len needs a sequence."""
+        if isinstance(self.model, TaskGraph):
+            if self.seq_len is not None or self.unsupported_as_elementwise:
+                raise invalid("seq_len and unsupported_as_elementwise apply to a model, not "
+                              "to a task graph", ("seq_len",))
+            return self
         try:
             resolve_model(self.model, self.seq_len, self.unsupported_as_elementwise)
         except UserError as err:
@@ -141,6 +153,10 @@ class Workload(_Strict):
     def model_name(self) -> str:
         return self.model if isinstance(self.model, str) else self.model.name
 
+    @property
+    def is_task_graph(self) -> bool:
+        return isinstance(self.model, TaskGraph)
+
 
 class Hardware(_Strict):
     """Where it runs: a device (catalog or inline), how many, and how they are connected."""
@@ -155,6 +171,9 @@ class Hardware(_Strict):
                            "(selects the per-library kernel rates of a profile)")
     threads: PositiveCount | None = Field(None, description="CPU: threads each op runs on "
                                           "(default: every core)")
+    pue: Annotated[float, BeforeValidator(_no_bool), Field(ge=1, le=10, allow_inf_nan=False)] \
+        | None = Field(None, description="power usage effectiveness of the site: energy_j and "
+                       "power_w are the machines' times this (default 1.0)")
 
     @field_validator("framework", mode="before")
     @classmethod
@@ -286,6 +305,20 @@ class Scenario(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _task_graph_strategy(self) -> Scenario:
+        """Strategies that cut a network's layers or batch do not apply to a task graph; a
+        strategy says it places tasks with the attribute `task_graphs = True`."""
+        if not self.workload.is_task_graph or self.strategy == "single":
+            return self
+        if not getattr(plugins.strategy.get(self.strategy), "task_graphs", False):
+            takes = [n for n in plugins.strategy.names()
+                     if getattr(plugins.strategy.get(n), "task_graphs", False)]
+            use = " or ".join(takes) if takes else "one device (count: 1)"
+            raise invalid(f"strategy '{self.strategy}' splits a network's layers or batch, "
+                          f"not a task graph; run it on {use}", ("parallel", "strategy"))
+        return self
+
+    @model_validator(mode="after")
     def _strategy_fits(self) -> Scenario:
         if self.parallel is not None and self.parallel.strategy == "single" \
                 and self.hardware.count > 1:
@@ -346,18 +379,26 @@ class Experiment(_Strict):
         return self._source.error(path, what)
 
 
+def read_validated(source: YamlSource, cls: type[Any], base_dir: Path) -> Any:
+    """`cls` validated from a file's data (top-level `x-` keys left out); the first problem
+    is one UserError line `FILE:LINE: field: what is wrong`."""
+    if not isinstance(source.data, dict):
+        raise source.error((), "an experiment must be a mapping with 'title' and 'scenarios' "
+                               f"(or 'sweep'), got {type(source.data).__name__}")
+    data = {k: v for k, v in source.data.items() if not str(k).startswith(ANCHOR_PREFIX)}
+    try:
+        return cls.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as err:
+        loc, message = first_error(err, cls)
+        raise source.error(loc, message) from None
+
+
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file; any problem is one UserError line."""
     source = read_yaml_source(Path(path))
-    if not isinstance(source.data, dict):
-        raise source.error((), "an experiment must be a mapping with 'title' and 'scenarios', "
-                               f"got {type(source.data).__name__}")
-    data = {k: v for k, v in source.data.items() if not str(k).startswith(ANCHOR_PREFIX)}
-    try:
-        experiment = Experiment.model_validate(data,
-                                               context={"base_dir": Path(path).parent})
-    except ValidationError as err:
-        loc, message = first_error(err, Experiment)
-        raise source.error(loc, message) from None
+    if isinstance(source.data, dict) and "sweep" in source.data:
+        raise source.error(("sweep",), "this experiment is a sweep: run it with "
+                                       f"`python -m simulator sweep {path}`")
+    experiment: Experiment = read_validated(source, Experiment, Path(path).parent)
     experiment._source = source
     return experiment
