@@ -28,7 +28,7 @@ FLAG_OF_FIELD: dict[tuple[str, ...], str] = {
     ("hardware", "devices_per_node"): "--devices-per-node",
     ("hardware", "intra_link"): "--intra-link", ("hardware", "inter_link"): "--inter-link",
     ("hardware", "spec_sheet"): "--spec-sheet", ("hardware", "framework"): "--framework",
-    ("hardware", "threads"): "--threads",
+    ("hardware", "threads"): "--threads", ("hardware", "stragglers"): "--straggler",
     ("parallel", "strategy"): "--parallel", ("parallel", "options"): "--option",
 }
 
@@ -41,6 +41,8 @@ def validated(cls: type[BaseModel], data: dict[str, Any]) -> Any:
         loc, message = first_error(err, cls)
         flag = FLAG_OF_FIELD.get(tuple(str(p) for p in loc[:2]))
         where = flag or ".".join(map(str, loc)) or cls.__name__
+        if flag and len(loc) > 2:  # a field inside the flag's value (a list of tables)
+            where = f"{flag} ({'.'.join(map(str, loc))})"
         raise UserError(f"{where}: {message}") from None
 
 
@@ -51,6 +53,7 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                      unsupported_as_elementwise: bool = False,
                      conv_algorithm: str = "implicit_gemm", framework: str = "pytorch",
                      threads: int | None = None,
+                     stragglers: list[dict[str, Any]] | None = None,
                      spec_sheet: bool = False, devices: int = 1,
                      devices_per_node: int | None = None, intra_link: str | None = None,
                      inter_link: str | None = None, parallel: str | None = None,
@@ -63,7 +66,7 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                 "unsupported_as_elementwise": unsupported_as_elementwise}
     hw = {"device": hardware, "count": devices, "devices_per_node": devices_per_node,
           "intra_link": intra_link, "inter_link": inter_link, "spec_sheet": spec_sheet,
-          "framework": framework, "threads": threads}
+          "framework": framework, "threads": threads, "stragglers": list(stragglers or [])}
     data: dict[str, Any] = {"name": "predict", "workload": workload, "hardware": hw}
     if parallel is not None or options:
         data["parallel"] = {"strategy": parallel or "data", "options": dict(options or {})}

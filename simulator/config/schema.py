@@ -159,6 +159,18 @@ class Workload(_Strict):
         return isinstance(self.model, TaskGraph)
 
 
+class Straggler(_Strict):
+    """One device that runs its kernels `slowdown` times slower than the rest (throttling,
+    a degraded part): simulated device by device, so the step waits for it as a real
+    synchronous step does."""
+
+    device: Annotated[int, Field(strict=True, ge=0, le=MAX_DEVICES)] = Field(
+        description="its index in the cluster, 0 to count - 1")
+    slowdown: Annotated[float, BeforeValidator(_no_bool), Field(ge=1, le=1e6,
+                                                                allow_inf_nan=False)] = Field(
+        description="kernel time factor, at least 1 (1.5 = 50% slower)")
+
+
 class Hardware(_Strict):
     """Where it runs: a device (catalog or inline), how many, and how they are connected."""
 
@@ -172,6 +184,8 @@ class Hardware(_Strict):
                            "(selects the per-library kernel rates of a profile)")
     threads: PositiveCount | None = Field(None, description="CPU: threads each op runs on "
                                           "(default: every core)")
+    stragglers: list[Straggler] = Field(default_factory=list, max_length=MAX_DEVICES,
+                                        description="devices slower than the rest")
     server: str | Server | None = Field(
         None, description="the server around each node's devices, for its price and power: a "
         "name in hardware_models/catalog/costs.yaml or a mapping of the same fields; default: "
@@ -207,6 +221,15 @@ class Hardware(_Strict):
         if self.devices_per_node is not None and self.devices_per_node > self.count:
             raise invalid(f"must be at most count ({self.count}), got {self.devices_per_node}",
                           ("devices_per_node",))
+        seen: set[int] = set()
+        for i, straggler in enumerate(self.stragglers):
+            if straggler.device >= self.count:
+                raise invalid(f"device {straggler.device} is not in a cluster of {self.count} "
+                              f"(devices 0 to {self.count - 1})", ("stragglers", i, "device"))
+            if straggler.device in seen:
+                raise invalid(f"device {straggler.device} is listed twice",
+                              ("stragglers", i, "device"))
+            seen.add(straggler.device)
         if self.count % self.per_node:
             raise invalid(f"count ({self.count}) must be a multiple of devices_per_node "
                           f"({self.per_node})", ("devices_per_node",))
@@ -216,6 +239,11 @@ class Hardware(_Strict):
     def per_node(self) -> int:
         """Devices per node: as given, else up to MAX_DEVICES_PER_NODE (one DGX-like node)."""
         return self.devices_per_node or min(self.count, MAX_DEVICES_PER_NODE)
+
+    @property
+    def slowdowns(self) -> dict[int, float]:
+        """Device index -> kernel time factor, for the devices that straggle."""
+        return {s.device: s.slowdown for s in self.stragglers if s.slowdown != 1.0}
 
     @property
     def device_name(self) -> str:
