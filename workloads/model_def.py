@@ -12,6 +12,7 @@ limits and its `FILE:LINE: field: what is wrong` errors; every size is a bounded
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,7 @@ from pydantic_core import ErrorDetails
 
 from simulator.core.errors import UserError, shown, unknown_name
 from simulator.core.yaml_source import (
+    MAX_FILE_BYTES,
     PathPart,
     YamlSource,
     format_path,
@@ -290,11 +292,40 @@ def _model_source(name_or_path: str) -> YamlSource:
     raise unknown_name("model", name_or_path, catalog_models())
 
 
+MODEL_CACHE_SIZE = 256  # models kept parsed (a sweep over models parses each file once)
+_parsed: dict[tuple[Any, ...], ModelDef] = {}
+
+
+def _cache_key(name_or_path: str) -> tuple[Any, ...] | None:
+    """A catalog model by its name; a file by its resolved path and the sha256 of its bytes
+    (an edited file is parsed again); None (not cached) where the file cannot be read here
+    or is over the reader's size limit (the reader then says what is wrong)."""
+    if not name_or_path.endswith((".yaml", ".yml")):
+        return ("catalog", name_or_path)
+    try:
+        path = Path(name_or_path).resolve()
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, RuntimeError):
+        return None
+    return ("file", str(path), digest)
+
+
 def load_model(name_or_path: str) -> ModelDef:
     """A catalog model by name (`vgg16`) or a model YAML file by path; a bad file is one
-    UserError line `FILE:LINE: field: what is wrong`."""
+    UserError line `FILE:LINE: field: what is wrong`. Parsed once per process (models are
+    frozen), again when the file changes."""
+    key = _cache_key(name_or_path)
+    if key is not None and key in _parsed:
+        return _parsed[key]
     source = _model_source(name_or_path)
     if not isinstance(source.data, dict):
         raise source.error((), "a model must be a mapping with name, input_shape and layers, "
                                f"got {type(source.data).__name__}")
-    return parse_model(source.data, source.where, source)
+    model = parse_model(source.data, source.where, source)
+    if key is not None:
+        if len(_parsed) >= MODEL_CACHE_SIZE:
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[key] = model
+    return model
