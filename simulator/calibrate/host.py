@@ -21,7 +21,9 @@ import yaml
 
 from hardware_models.catalog_io import build_device, device_profile, load_spec
 from hardware_models.host import HostProfile, with_host
+from hardware_models.profile import Profile
 from hardware_models.topology import build_cluster
+from simulator.calibrate.conv_layers import fit_conv_layers
 from simulator.core.errors import UserError
 from simulator.report.atomic import write_text_atomic
 from simulator.results.interval import band
@@ -94,12 +96,14 @@ def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str]) -
                    "max_abs": float(np.max(np.abs(residual)))})
 
 
-def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile) -> float:
-    """The simulated step of `record` on the device, with `host` as the host profile."""
+def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile,
+                  profile: Profile | None = None) -> float:
+    """The simulated step of `record` on the device, with `host` as the host profile (and
+    `profile` as the device's, default its catalog profile)."""
     from simulator.api.predict import predict_on
 
     spec = load_spec(device_name)
-    device = build_device(spec, with_host(device_profile(spec), host))
+    device = build_device(spec, with_host(profile or device_profile(spec), host))
     result = predict_on(record["model"], device, build_cluster(1, 1, None, None, None),
                         batch=record["batch"], mode=record["mode"],
                         precision=record["precision"], input=record.get("input", "device")).result
@@ -107,13 +111,20 @@ def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile) -
 
 
 def held_out(records: list[dict[str, Any]], device_name: str, host: str,
-             fitted_from: list[str]) -> list[dict[str, Any]]:
-    """Every record predicted with a host profile fitted without its network."""
+             fitted_from: list[str], layers: dict[str, Any] | None = None
+             ) -> list[dict[str, Any]]:
+    """Every record predicted with a host profile fitted without its network; with `layers`
+    (a conv-layers file), also with the device's convolution and batch-norm terms fitted
+    without that network's layers."""
     rows = []
     for network in sorted({r["model"] for r in records}):
         profile = fit_host([r for r in records if r["model"] != network], host, fitted_from)
+        device = None
+        if layers is not None:
+            device = fit_conv_layers(layers, device_name, device_profile(load_spec(device_name)),
+                                     exclude=network)
         for rec in (r for r in records if r["model"] == network):
-            predicted = simulate_step(rec, device_name, profile)
+            predicted = simulate_step(rec, device_name, profile, device)
             rows.append({**{k: rec[k] for k in ("model", "mode", "batch", "precision")},
                          "host_bound": is_host_bound(rec), "measured_s": rec["median_s"],
                          "predicted_s": predicted, "error": predicted / rec["median_s"] - 1})
