@@ -184,10 +184,12 @@ def _by_algorithm(algorithm: str, works: tuple[Work, Work, Work], n_in: int, n_o
         bwd_data = replace(bwd_data, gemm=Gemm(data_g.n, positions, data_g.k, batch))
         works = (fwd, bwd_data, bwd_weight)
         return tuple(replace(w, kernel="conv", algorithm=algorithm) for w in works)  # type: ignore[return-value]
-    # NHWC tensor-core kernels: each pass transposes the activation it reads and the one it
-    # writes (forward x and y, backward-data dy and dx, backward-weight x and dy)
-    return tuple(replace(w, kernel="conv", algorithm=algorithm, layout=float(n_in + n_out))  # type: ignore[return-value]
-                 for w in works)
+    # NHWC tensor-core kernels on NCHW tensors: the forward pass transposes its input (its
+    # output is written NCHW by the kernel), each backward pass dy and x or dx (the kernel
+    # times of measurements/h200-conv-layers.json scale so)
+    layouts = (float(n_in), float(n_in + n_out), float(n_in + n_out))
+    return tuple(replace(w, kernel="conv", algorithm=algorithm, layout=layout)  # type: ignore[return-value]
+                 for w, layout in zip(works, layouts, strict=True))
 
 
 def _im2col(fwd: Work, bwd_data: Work, bwd_weight: Work, n_in: int, n_out: int, cols: int,

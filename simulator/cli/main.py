@@ -88,6 +88,8 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="host profile YAML to write")
     p.add_argument("--intervals", default=None,
                    help="also write the prediction intervals (held-out residuals) to this YAML")
+    p.add_argument("--layers", default=None, help="conv-layers file: refit the device's "
+                   "convolution terms without each held-out network (as benchmarks/accuracy.py)")
     p = sub.add_parser("calibrate-conv",
                        help="fit a GPU profile's convolution terms from layers timed alone")
     p.add_argument("measurements", help="conv-layers file (benchmarks/torch_conv_layers.py)")
