@@ -12,10 +12,11 @@ import pytest
 
 from simulator.__main__ import main
 from simulator.config.schema import load_experiment
+from simulator.config.sweep import is_sweep_file
 from simulator.report import output_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+EXPERIMENTS = [p for p in sorted((ROOT / "experiments").glob("*.yaml")) if not is_sweep_file(p)]
 SMALL = """title: Small
 scenarios:
   - name: cpu
@@ -75,10 +76,17 @@ def test_rows_follow_the_documented_formulas(tmp_path, capsys):
     assert cpu["time_to_train_s"] == pytest.approx(steps * cpu["step_time_s"])
     assert cpu["samples_per_s"] == pytest.approx(32 / cpu["step_time_s"])
     assert cpu["cores"] == 8 and cpu["energy_basis"] == "time_to_train_s"
-    assert cpu["energy_j"] == pytest.approx(65.0 * cpu["time_to_train_s"])
+    # power by utilisation (simulator/results/costs.py): idle 10% of TDP, busy = not idle
+    # and not waiting for launches
+    for row, tdp in ((cpu, 65.0), (gpu, 180.0)):
+        parts = row["breakdown"]
+        busy = 1 - (parts["idle"] + parts["launch"]) / row["step_time_s"]
+        assert row["power_w"] == pytest.approx(0.1 * tdp + 0.9 * tdp * busy)
+        assert row["power_peak_w"] == tdp and row["pue"] == 1.0
+    assert cpu["energy_j"] == pytest.approx(cpu["power_w"] * cpu["time_to_train_s"])
     assert cpu["simulated_over_published"] == {"time_to_train_s": cpu["time_to_train_s"] / 0.5}
     assert gpu["cores"] == 2560 and gpu["hardware_cost_usd"] == 599.0
-    assert gpu["energy_j"] == pytest.approx(180.0 * gpu["step_time_s"])
+    assert gpu["energy_j"] == pytest.approx(gpu["power_w"] * gpu["step_time_s"])
     assert gpu["time_to_train_s"] is None and gpu["sync_input"] is True
     assert big["status"] == "out_of_memory" and big["step_time_s"] is None
     assert big["memory_peak_bytes"] > big["memory_capacity_bytes"]

@@ -155,3 +155,26 @@ def test_im2col_gemms_are_cublas_gemms_not_cudnn_convolutions():
     assert implicit.op("conv2_1.fwd").attr("kernel") == "conv"
     assert implicit.op("conv2_1.fwd").dtype == "tf32"  # PyTorch's default lets cuDNN use TF32
     assert implicit.op("fc6.fwd").dtype == "fp32"
+
+
+def test_linear_applies_to_the_last_dimension_regression():
+    """Regression: `linear` flattened a multi-dimensional input (228,264,960 parameters for
+    a per-token 768 -> 2304 projection of 128 tokens); it is per token, as torch.nn.Linear."""
+    model = parse_model({"name": "qkv", "input_shape": [128, 768],
+                         "layers": [{"name": "c_attn", "kind": "linear", "out_features": 2304}]},
+                        "test")
+    (layer,) = resolve_layers(model, 4)
+    assert layer.cost.params == 1_771_776 == 768 * 2304 + 2304
+    assert layer.cost.out_shape == (128, 2304)
+    assert layer.cost.fwd.gemm.m == 4 * 128 and layer.cost.fwd.gemm.k == 768
+    assert layer.cost.fwd.flops == 2 * 4 * 128 * 768 * 2304
+    assert layer.cost.bwd_weight.gemm.k == 4 * 128  # the weight gradient sums over tokens
+
+
+def test_linear_on_an_image_needs_an_explicit_flatten():
+    bad = {"name": "m", "input_shape": [3, 8, 8], "layers": [
+        {"name": "fc", "kind": "linear", "in_features": 192, "out_features": 10}]}
+    with pytest.raises(UserError, match="in_features is 192 but the input's last dimension is 8"):
+        resolve_layers(parse_model(bad, "test"), 1)
+    bad["layers"].insert(0, {"name": "flat", "kind": "flatten"})
+    assert resolve_layers(parse_model(bad, "test"), 1)[-1].cost.params == 192 * 10 + 10

@@ -215,15 +215,37 @@ def locally_connected(shapes: list[Shape], args: dict[str, Any], batch: int) -> 
 
 @layer_kinds.register("linear")
 def linear(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
-    f, o = _prod(shapes[0]), int(args["out_features"])
-    bias = bool(args.get("bias", True))
-    params = f * o + (o if bias else 0)
-    fwd_g, bwd_d, bwd_w = Gemm(batch, o, f), Gemm(batch, f, o), Gemm(o, f, batch)
-    n_in, n_out = batch * f, batch * o
-    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=f * o, gemm=fwd_g)
-    bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=f * o, gemm=bwd_d)
-    bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, params, weight_write=params, gemm=bwd_w)
-    return LayerCost((o,), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
+    """A linear layer on the last dimension of any shape, as torch.nn.Linear: every leading
+    position (a token, a pixel) is one more row of the GEMM. Flattening is the `flatten`
+    layer's; `in_features`, where given, must be the last dimension."""
+    return _linear_on_last(shapes, args, batch, tied=False)
+
+
+def _linear_on_last(shapes: list[Shape], args: dict[str, Any], batch: int,
+                    tied: bool) -> LayerCost:
+    """A linear layer (or an output head tied to an embedding: no parameters of its own, no
+    bias, its weight gradient accumulated into the embedding's) on the last dimension."""
+    if len(shapes) != 1:
+        raise ValueError(f"linear needs one input, got {len(shapes)}")
+    *lead, f = shapes[0]
+    o = int(args["out_features"])
+    if args.get("in_features", f) != f:
+        raise ValueError(f"in_features is {args['in_features']} but the input's last "
+                         f"dimension is {f} (input shape {list(shapes[0])}); add a flatten "
+                         "layer before it to flatten an image")
+    bias = bool(args.get("bias", not tied)) and not tied
+    weights = f * o
+    params = 0 if tied else weights + (o if bias else 0)
+    rows = batch * _prod(tuple(lead))
+    fwd_g, bwd_d, bwd_w = Gemm(rows, o, f), Gemm(rows, f, o), Gemm(o, f, rows)
+    n_in, n_out = rows * f, rows * o
+    grads = weights + (o if bias else 0)
+    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g)
+    bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
+    # a tied head adds its gradient to the embedding's: it reads the gradient it adds to
+    bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, grads, weight_write=grads,
+                      weight_read=weights if tied else 0.0, gemm=bwd_w)
+    return LayerCost((*lead, o), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
 
 
 def _pool(shapes: list[Shape], args: dict[str, Any], batch: int, indices: bool) -> LayerCost:

@@ -82,6 +82,7 @@ class LayerDef(BaseModel):
     inputs: list[LayerName] | None = Field(default=None, max_length=MAX_LAYERS)
     out_channels: Size | None = None
     out_features: Size | None = None
+    in_features: Size | None = None
     kernel: SizeOrPair | None = None
     stride: SizeOrPair | None = None
     padding: PaddingOrPair | None = None

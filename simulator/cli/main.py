@@ -1,5 +1,5 @@
-"""Command line: `python -m simulator COMMAND ...` (predict, list, run, measure, calibrate,
-calibrate-host, calibrate-conv, calibrate-link, validate).
+"""Command line: `python -m simulator COMMAND ...` (predict, list, run, sweep, measure,
+calibrate, calibrate-host, calibrate-conv, calibrate-link, validate).
 
 Only argument parsing lives here; each command imports its implementation lazily so that
 `measure` runs on a machine that has numpy/CuPy but not the simulation stack.
@@ -72,6 +72,16 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment")
     p.add_argument("--out", default=None, help="output folder (default: results/NAME-TIME)")
     p.add_argument("--quick", action="store_true", help="reduced setting (used by the tests)")
+    p = sub.add_parser("sweep", help="run a sweep experiment (grid or zipped lists of scenarios)")
+    p.add_argument("experiment")
+    p.add_argument("--out", default=None, help="output folder (default: results/NAME-TIME); "
+                   "running again into it skips the points already there")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes, or LocalCluster workers (default: every CPU)")
+    p.add_argument("--scheduler", default=None,
+                   help="run on Dask: tcp://HOST:8786, or local-cluster (needs the [dask] extra)")
+    p.add_argument("--retry-failed", action="store_true", help="run the failed points again")
+    p.add_argument("--quick", action="store_true", help="no figures (used by the tests)")
     p = sub.add_parser("measure", help="time real kernels with numpy or CuPy")
     p.add_argument("--backend", required=True, help="numpy or cupy")
     p.add_argument("--out", required=True, help="measurements JSON to write")
@@ -119,6 +129,7 @@ HANDLERS = {  # command -> (module, function), imported only when the command ru
     "predict": ("simulator.cli.predict_cmd", "run_predict"),
     "list": ("simulator.cli.list_cmd", "run_list"),
     "run": ("simulator.cli.run_cmd", "run_experiment_cli"),
+    "sweep": ("simulator.cli.sweep_cmd", "run_sweep_cli"),
     "measure": ("simulator.measure.runner", "run_measure"),
     "calibrate": ("simulator.calibrate.device", "run_calibrate"),
     "calibrate-host": ("simulator.calibrate.host", "run_calibrate_host"),

@@ -137,6 +137,9 @@ class Hardware(_Strict):
                            "(selects the per-library kernel rates of a profile)")
     threads: PositiveCount | None = Field(None, description="CPU: threads each op runs on "
                                           "(default: every core)")
+    pue: Annotated[float, BeforeValidator(_no_bool), Field(ge=1, le=10, allow_inf_nan=False)] \
+        | None = Field(None, description="power usage effectiveness of the site: energy_j and "
+                       "power_w are the machines' times this (default 1.0)")
 
     @field_validator("framework", mode="before")
     @classmethod
@@ -328,18 +331,26 @@ class Experiment(_Strict):
         return self._source.error(path, what)
 
 
+def read_validated(source: YamlSource, cls: type[Any], base_dir: Path) -> Any:
+    """`cls` validated from a file's data (top-level `x-` keys left out); the first problem
+    is one UserError line `FILE:LINE: field: what is wrong`."""
+    if not isinstance(source.data, dict):
+        raise source.error((), "an experiment must be a mapping with 'title' and 'scenarios' "
+                               f"(or 'sweep'), got {type(source.data).__name__}")
+    data = {k: v for k, v in source.data.items() if not str(k).startswith(ANCHOR_PREFIX)}
+    try:
+        return cls.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as err:
+        loc, message = first_error(err, cls)
+        raise source.error(loc, message) from None
+
+
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file; any problem is one UserError line."""
     source = read_yaml_source(Path(path))
-    if not isinstance(source.data, dict):
-        raise source.error((), "an experiment must be a mapping with 'title' and 'scenarios', "
-                               f"got {type(source.data).__name__}")
-    data = {k: v for k, v in source.data.items() if not str(k).startswith(ANCHOR_PREFIX)}
-    try:
-        experiment = Experiment.model_validate(data,
-                                               context={"base_dir": Path(path).parent})
-    except ValidationError as err:
-        loc, message = first_error(err, Experiment)
-        raise source.error(loc, message) from None
+    if isinstance(source.data, dict) and "sweep" in source.data:
+        raise source.error(("sweep",), "this experiment is a sweep: run it with "
+                                       f"`python -m simulator sweep {path}`")
+    experiment: Experiment = read_validated(source, Experiment, Path(path).parent)
     experiment._source = source
     return experiment

@@ -72,7 +72,7 @@ _SHAPE_RULES = {
     "avgpool2d": _pool2d,
     "adaptive_avgpool2d": _adaptive_pool2d,
     "flatten": lambda shape, args: (math.prod(shape),),
-    "linear": lambda shape, args: (int(args["out_features"]),),
+    "linear": lambda shape, args: (*shape[:-1], int(args["out_features"])),
     "relu": _same,
     "dropout": _same,
     "batchnorm2d": _same,

@@ -11,6 +11,7 @@ starts (interior/border overlap is not modelled). Memory per device: the replica
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from simulator.core.errors import UserError
@@ -92,7 +93,7 @@ class SpatialReplica:
                                         self._group_after(preds), f"halo.{layer_name}")
             self._wait(done, [op_name])
         elif layer.kind == "linear":  # mixes all input features: gather them
-            size = self.graph.batch * layer.in_shapes[0][0] * self.act_bytes
+            size = self.graph.batch * math.prod(layer.in_shapes[0]) * self.act_bytes
             done = self.comm.add(f"gather.{layer_name}", "allgather", self.group, size,
                                  self._group_after(preds), f"gather.{layer_name}")
             self._wait(done, [op_name])
@@ -113,7 +114,7 @@ class SpatialReplica:
                                             self._group_after([op_name]), f"halo.{layer_name}")
                 self._wait(done, successors)
             elif layer.kind == "linear":
-                size = self.graph.batch * layer.in_shapes[0][0] * self.act_bytes
+                size = self.graph.batch * math.prod(layer.in_shapes[0]) * self.act_bytes
                 done = self.comm.add(f"scatter.{layer_name}", "reducescatter", self.group, size,
                                      self._group_after([op_name]), f"gather.{layer_name}")
                 self._wait(done, successors)

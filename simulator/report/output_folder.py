@@ -182,8 +182,8 @@ def read_manifest(dest: Destination) -> Manifest | None:
 def manifest_document(manifest: Manifest) -> dict[str, Any]:
     return {"program": PROGRAM, "version": VERSION,
             "files": sorted(manifest.files),
-            "note": "written by `python -m simulator run`; a re-run into this folder replaces "
-                    "the files listed here and leaves every other file alone"}
+            "note": "written by `python -m simulator run` (or `sweep`); a re-run into this "
+                    "folder replaces the files listed here and leaves every other file alone"}
 
 
 def _staging_pattern(folder: Path, dest_real: Path) -> re.Pattern[str]:
@@ -412,6 +412,31 @@ def _commit(staging: Path, dest: Destination, created: list[Path]) -> None:
         _write_manifest(staging, dest.real, Manifest(new))
         _fsync_folder(dest.real)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def claim_file(target: Path, name: str) -> Path:
+    """Create `target` if needed and list `name` in its manifest before a byte of it is
+    written, for a file that grows while a command runs (a sweep's points journal); returns
+    its path. Refused like any result file: an existing file of the user's, or a folder that
+    is not ours and not empty."""
+    dest = destination(target)
+    _check(dest)
+    created = _created_parents(dest.real)
+    try:
+        with _locked(dest.real), _signals_deferred():
+            old = _check(dest) or Manifest(frozenset())
+            if name not in old.files:
+                _refuse_collisions(dest, old, frozenset({name}))
+                staging, fd = _make_staging(dest.real)
+                try:
+                    _write_manifest(staging, dest.real, Manifest(old.files | {name}))
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    os.close(fd)
+    except BaseException:
+        _discard(None, created)
+        raise
+    return dest.real / name
 
 
 def _refuse_collisions(dest: Destination, old: Manifest, new: frozenset[str]) -> None:

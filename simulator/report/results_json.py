@@ -19,7 +19,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from simulator.config.schema import Experiment
+from pydantic import BaseModel
+
 from simulator.core.version import VERSION
 from simulator.report.atomic import write_json_atomic
 
@@ -44,11 +45,11 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def config_dict(experiment: Experiment) -> dict[str, Any]:
+def config_dict(experiment: BaseModel) -> dict[str, Any]:
     return experiment.model_dump(mode="json")
 
 
-def config_sha256(experiment: Experiment) -> str:
+def config_sha256(experiment: BaseModel) -> str:
     """sha256 of the validated configuration as canonical JSON (formatting-independent)."""
     return hashlib.sha256(canonical_json(config_dict(experiment)).encode()).hexdigest()
 
@@ -82,7 +83,7 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def provenance(experiment: Experiment, experiment_file: str, quick: bool) -> dict[str, Any]:
+def provenance(experiment: BaseModel, experiment_file: str, quick: bool) -> dict[str, Any]:
     return {"config": config_dict(experiment), "config_sha256": config_sha256(experiment),
             "experiment_file": experiment_file, "quick": quick,
             "packages": package_versions(), "git": git_state(),

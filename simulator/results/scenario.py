@@ -2,8 +2,8 @@
 
 Added here: the global batch, the time to work through the dataset
 (`time_to_train_s = epochs * ceil(dataset_size / global_batch) * step_time_s`), cores
-engaged, purchase cost (`devices * price_usd`), energy (`devices * tdp_w * time`, over the
-time to train when a dataset is given, else over one step), and the published numbers with
+engaged, the cluster's purchase and cloud cost, power and energy (simulator.results.costs,
+over the time to train when a dataset is given, else over one step), and the published numbers with
 the ratio simulated / published for every number both sides have; with a `faults` section,
 the expected time to train under failures beside `time_to_train_s` (simulator.results.faults).
 Every row has the same keys (None where a number is unknown or does not apply, e.g. the link
@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from simulator.config.schema import Scenario
+from simulator.results.costs import cost_fields
 from simulator.results.faults import fault_fields
 from simulator.results.prediction import Prediction
 
@@ -48,17 +49,6 @@ def dataset_fields(scenario: Scenario, step_s: float | None, batch: int) -> dict
             "time_to_train_s": steps * step_s if steps is not None and step_s else None}
 
 
-def cost_fields(devices: int, device: Any, step_s: float | None,
-                train_s: float | None) -> dict[str, Any]:
-    price, tdp = getattr(device, "price_usd", None), getattr(device, "tdp_w", None)
-    time_s, basis = (train_s, "time_to_train_s") if train_s else (step_s, "step_time_s")
-    energy = devices * tdp * time_s if tdp and time_s else None
-    return {"cores": devices * int(getattr(device, "cores", 0)),
-            "hardware_cost_usd": devices * price if price else None,
-            "tdp_w": devices * tdp if tdp else None,
-            "energy_j": energy, "energy_basis": basis if energy is not None else None}
-
-
 def published_fields(scenario: Scenario, row: dict[str, Any]) -> dict[str, Any]:
     """The published numbers as given, and simulated / published where both are numbers."""
     published = dict(scenario.published or {})
@@ -82,8 +72,7 @@ def scenario_row(scenario: Scenario, prediction: Prediction) -> dict[str, Any]:
     row.update({key: result.get(key) for key in CLUSTER_FIELDS})
     row.update(dataset_fields(scenario, row["step_time_s"], row["global_batch"]))
     row.update(fault_fields(scenario, result, row["time_to_train_s"]))
-    row.update(cost_fields(hw.count, prediction.device, row["step_time_s"],
-                           row["time_to_train_s"]))
+    row.update(cost_fields(scenario, prediction.device, row))
     row.update(published_fields(scenario, row))
     row["layers"] = result.get("layers")
     return row

@@ -1,0 +1,51 @@
+"""Sweep points on Dask distributed (the optional `[dask]` extra). `run_on_dask(run_point,
+tasks, scheduler, workers)` submits `simulator.api.sweep.run_point` for every task to a
+running scheduler (`tcp://HOST:8786`; its workers need this package installed) or to a
+`LocalCluster` of `workers` processes, one thread each, started here and closed after;
+records are yielded as they finish. The function and its tasks are the local path's, so the
+records are the same, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+from simulator.core.errors import UserError
+
+LOCAL_CLUSTER = "local-cluster"
+
+
+def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError("--scheduler: Dask is not installed; pip install 'simulator[dask]' "
+                        "(or leave out --scheduler to run in local processes)") from None
+    if scheduler == LOCAL_CLUSTER:
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    if not scheduler.startswith(("tcp://", "tls://")):
+        raise UserError(f"--scheduler: '{scheduler}' is not a scheduler address (tcp://HOST:PORT) "
+                        f"or '{LOCAL_CLUSTER}'")
+    try:
+        return Client(scheduler, timeout="10s"), None
+    except (OSError, TimeoutError) as err:
+        raise UserError(f"--scheduler: cannot reach {scheduler} ({err})") from None
+
+
+def run_on_dask(run: Callable[[Any], dict[str, Any]], tasks: list[Any], scheduler: str,
+                workers: int) -> Generator[dict[str, Any], None, None]:
+    """`run(task)` for every task on the scheduler, yielded as each finishes."""
+    client, cluster = _client(scheduler, workers)
+    from dask.distributed import as_completed
+
+    try:
+        futures = client.map(run, tasks, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

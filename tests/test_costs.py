@@ -1,0 +1,94 @@
+"""Costs as users pay them (docs/costs.md): whole-cluster hardware cost, cloud cost at the
+cheapest offer that holds a node, power by utilisation; the catalog file's entries."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hardware_models.costs import cost_catalog, server_for
+from simulator.api.predict import predict_full
+from simulator.config.request import scenario_request
+from simulator.results.costs import network_cost
+from simulator.results.scenario import scenario_row
+
+
+def row_of(model: str, device: str, **options) -> dict:
+    scenario = scenario_request(model, device, **options)
+    return scenario_row(scenario, predict_full(model, device, **options))
+
+
+def test_sixteen_h100_in_two_servers_with_their_network():
+    row = row_of("mlp", "h100-sxm", batch=64, devices=16, devices_per_node=8,
+                 inter_link="ib-ndr")
+    # 2 x (server 77,000 + 8 x 30,000) + 16 NICs x (1 port 562.5 + 1 cable 810)
+    assert row["network_cost_usd"] == pytest.approx(16 * (562.5 + 810.0))
+    assert row["hardware_cost_usd"] == pytest.approx(2 * (77_000 + 8 * 30_000) + 21_960)
+    assert row["servers"] == 2 and "hgx-h100-8gpu" in row["hardware_cost_basis"]
+
+
+def test_fat_tree_levels_grow_with_the_nics():
+    one = network_cost(8, 8, "ib-ndr")  # 64 NICs: one switch
+    two = network_cost(9, 8, "ib-ndr")  # 72 NICs: leaves and spines, 3 ports + 2 cables
+    assert one == pytest.approx(64 * (562.5 + 810.0))
+    assert two == pytest.approx(72 * (3 * 562.5 + 2 * 810.0))
+    assert network_cost(1, 8, "ib-ndr") == 0.0
+    assert network_cost(2, 8, "eth-1g") is None  # not priced: unknown, not free
+
+
+def test_unpriced_network_leaves_the_cost_unknown_and_a_system_price_counts_once():
+    row = row_of("mlp", "a100-sxm4", batch=64, devices=16, inter_link="ib-hdr")
+    assert row["hardware_cost_usd"] is None and "network not priced" in row["hardware_cost_basis"]
+    single = row_of("mlp", "a100-sxm4", batch=64, devices=8)
+    assert single["hardware_cost_usd"] == 199_000.0  # DGX A100, GPUs included
+
+
+def test_a_device_without_a_server_counts_itself():
+    row = row_of("mlp", "gtx-1080", batch=32)
+    assert row["hardware_cost_usd"] == 599.0 and row["servers"] is None
+    assert row["hardware_cost_basis"].startswith("devices only")
+
+
+def test_cloud_cost_takes_the_cheapest_offer_that_holds_a_node():
+    one = row_of("mlp", "h100-sxm", batch=64, **{"devices": 1})
+    eight = row_of("mlp", "h100-sxm", batch=64, devices=8)
+    for row in (one, eight):
+        assert row["cloud_cost_usd"] is None  # no dataset: no hours to rent
+    scenario = scenario_request("mlp", "h100-sxm", batch=64, devices=8)
+    scenario = scenario.model_copy(update={"workload": scenario.workload.model_copy(
+        update={"dataset_size": 1_000_000})})
+    from simulator.api.predict import predict_scenario
+
+    row = scenario_row(scenario, predict_scenario(scenario))
+    hours = row["time_to_train_s"] / 3600
+    assert row["cloud_cost_usd"] == pytest.approx(98.32 * hours)  # 1-GPU instances cannot
+    assert row["cloud_offer"].startswith("AWS p5.48xlarge")      # hold an 8-GPU node
+
+
+def test_power_follows_utilisation_and_the_pue():
+    row = row_of("vgg16", "h100-sxm", batch=64, devices=8)
+    parts, step = row["breakdown"], row["step_time_s"]
+    busy = 1 - (parts["idle"] + parts["launch"]) / step
+    host = server_for("h100-sxm")[1].host_peak_w
+    expected = 8 * (70 + 630 * busy) + (0.1 * host + 0.9 * host * busy)
+    assert row["power_w"] == pytest.approx(expected)
+    assert row["power_peak_w"] == pytest.approx(8 * 700 + host)
+    assert row["energy_j"] == pytest.approx(row["power_w"] * step)
+    assert row["power_w"] < row["power_peak_w"]
+    from simulator.api.predict import predict_scenario
+
+    scenario = scenario_request("vgg16", "h100-sxm", batch=64, devices=8)
+    site = scenario.model_copy(update={"hardware": scenario.hardware.model_copy(
+        update={"pue": 1.58})})
+    assert scenario_row(site, predict_scenario(site))["power_w"] == pytest.approx(
+        1.58 * row["power_w"])
+
+
+def test_catalog_entries_are_sourced_and_dated():
+    catalog = cost_catalog()
+    assert catalog.collected and catalog.energy.sources
+    for server in catalog.servers.values():
+        assert server.sources and (server.price_usd or server.system_price_usd)
+    for offers in catalog.cloud.values():
+        assert all(o.source and o.date and math.isfinite(o.usd_per_hour) for o in offers)
