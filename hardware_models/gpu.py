@@ -14,9 +14,11 @@ Everything else is costed as a roofline on the non-tensor units and memory bandw
 A convolution run as an NHWC tensor-core kernel on NCHW tensors (`layout_bytes`, where its
 dtype runs on tensor cores: fp16 from Volta, tf32 and bf16 from Ampere) adds the transposes
 of its activations: two kernels that read and write those bytes at the profile's
-`layout_efficiency` of the memory bandwidth. A 1x1 convolution run as a GEMM
-(`algorithm: gemm`) goes at the GEMM library's rates ("conv_gemm.DTYPE" where fitted), with
-the GEMM tile fill, not the convolution kernels'.
+`layout_efficiency` of the memory bandwidth. A 3x3 stride-1 weight gradient whose dtype has
+no tensor cores is cuDNN's non-fused Winograd F(4x4, 3x3) (`winograd_tiles`): 36 products
+with a quarter of the multiplies, plus its transforms at the memory bandwidth. A 1x1
+convolution run as a GEMM (`algorithm: gemm`) goes at the GEMM library's rates
+("conv_gemm.DTYPE" where fitted), with the GEMM tile fill, not the convolution kernels'.
 Each kernel costs the host `launch_s` (the engine's host thread; per kind of kernel where the
 library's dispatch cost was measured) and the device a fixed `kernel_overhead_s` (ramp-up
 and tail).
@@ -92,7 +94,9 @@ class GPU:
             store_s = self.profile.memory_s(g.m * g.n * g.batch * DTYPE_BYTES.get(op.dtype, 4),
                                             self.spec.memory_bandwidth_bytes_per_s, None)
             layout_s, layout_kernels = self.layout_s(op)
-            return OpCost(self.gemm_s(g, op.dtype, kernel) + store_s + layout_s, memory_s,
+            main_s = self.winograd_s(op, g) if self.runs_winograd(op) else \
+                self.gemm_s(g, op.dtype, kernel) + store_s
+            return OpCost(main_s + layout_s, memory_s,
                           overhead + self.profile.kernel_overhead_s * layout_kernels)
         vec_eff = self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
         vector_rate = self.peak_flops("fp32") * vec_eff
@@ -111,6 +115,20 @@ class GPU:
         eff = self.profile.layout_eff(op.dtype)
         return self.profile.memory_s(2.0 * size, self.spec.memory_bandwidth_bytes_per_s,
                                      None) / eff, 2
+
+    def runs_winograd(self, op: Op) -> bool:
+        return bool(op.attr("winograd_tiles")) and not self.tensor_cores(op.dtype)
+
+    def winograd_s(self, op: Op, g: Gemm) -> float:
+        """A 3x3 weight gradient as non-fused Winograd F(4x4, 3x3): x and dy transformed to
+        6x6 tiles (written, then read by the products), 36 products (Cout x Cin, K = tiles),
+        and the 36 x Cout x Cin result transformed back to 3x3 filters."""
+        tiles = int(float(op.attr("winograd_tiles")))
+        cout, cin = g.m, g.n // 9
+        size = DTYPE_BYTES.get(op.dtype, 4)
+        moved = 36 * (tiles * (cout + cin) * 2 + cout * cin * 2) * size
+        transforms_s = self.profile.memory_s(moved, self.spec.memory_bandwidth_bytes_per_s, None)
+        return self.gemm_s(Gemm(cout, cin, tiles, 36), op.dtype, "conv") + transforms_s
 
     def gemm_s(self, g: Gemm, dtype: str, kernel: str = "gemm") -> float:
         """Time of the main loops: work units (one tile x one K block) spread evenly over the

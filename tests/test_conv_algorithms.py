@@ -76,6 +76,22 @@ def test_layout_transposes_only_where_the_dtype_has_tensor_cores():
     assert extra == pytest.approx(h200.layout_s(bf16)[0], rel=1e-9)
 
 
+def test_a_3x3_weight_gradient_without_tensor_cores_is_winograd():
+    cost = _conv(64, 64, 3, hw=56, batch=32)
+    assert cost.bwd_weight.winograd_tiles == 32 * 14 * 14
+    assert cost.fwd.winograd_tiles == 0 and cost.bwd_data.winograd_tiles == 0
+    assert _conv(3, 64, 3).bwd_weight.winograd_tiles == 0  # the image layer: no
+    assert _conv(64, 64, 3, stride=2).bwd_weight.winograd_tiles == 0  # strided: no
+    h200 = build_device(load_spec("h200"), PROFILE)
+    fp32, bf16 = (layer_ops(cost.bwd_weight, p)[0] for p in ("fp32-strict", "bf16"))
+    assert h200.runs_winograd(fp32) and not h200.runs_winograd(bf16)
+    direct = fp32.gemm
+    # a quarter of the multiplies, the transforms at the bandwidth: faster than the direct
+    # product here, never faster than its 36 products alone
+    assert h200.op_cost(fp32).compute_s < h200.gemm_s(direct, "fp32", "conv")
+    assert h200.op_cost(fp32).compute_s > h200.gemm_s(direct, "fp32", "conv") / 4 * 0.9
+
+
 def test_batch_norm_in_eval_mode_is_one_affine_pass():
     cost = batchnorm2d([(64, 28, 28)], {}, 8)
     n = 8 * 64 * 28 * 28

@@ -67,6 +67,8 @@ def _attrs(work: Work, act_bytes: int) -> tuple[tuple[str, AttrValue], ...]:
         attrs.append(("algorithm", work.algorithm))
     if work.layout:
         attrs.append(("layout_bytes", work.layout * act_bytes))
+    if work.winograd_tiles:
+        attrs.append(("winograd_tiles", work.winograd_tiles))
     return tuple(attrs)
 
 

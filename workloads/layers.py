@@ -8,12 +8,14 @@ as cuDNN 9 and PyTorch choose on NCHW tensors, read off the kernel names of
 measurements/h200-conv-layers.json): a depthwise convolution (groups = channels) is PyTorch's
 own depthwise kernel, a vector loop of 2 x taps FLOPs per output; a 1x1 stride-1 convolution
 is a plain GEMM per sample (cuBLAS); every other shape is an implicit GEMM (direct-convolution
-FLOPs: cuDNN 9 on Hopper picked Winograd or FFT for 8 of 876 measured passes, none of them
-under TF32 or bf16), whose tensor-core kernels are NHWC: the NCHW activations it reads and
-writes are transposed around it (`layout` elements; the GPU model prices them where the dtype
-runs on tensor cores). With `algorithm: im2col` a convolution is explicit lowering (Caffe,
-Torch's "nn", CuPy): an im2col kernel writes the patch matrix, a GEMM reads it, and
-backward-data scatters the patch gradients back with col2im.
+FLOPs), whose tensor-core kernels are NHWC: the NCHW activations it reads and writes are
+transposed around it (`layout` elements; the GPU model prices them where the dtype runs on
+tensor cores). Without tensor cores (fp32-strict) cuDNN runs the weight gradient of a 3x3
+stride-1 convolution as non-fused Winograd F(4x4, 3x3) (`winograd_tiles`); the FFT it chose
+for 30 of 292 fp32-strict forward and data-gradient passes (never under TF32 or bf16) is not
+modelled. With `algorithm: im2col` a convolution is explicit lowering (Caffe, Torch's "nn",
+CuPy): an im2col kernel writes the patch matrix, a GEMM reads it, and backward-data scatters
+the patch gradients back with col2im.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Work:
     kernel: str = ""  # the kernel's own name where its speed differs from its kind's (relu)
     algorithm: str = ""  # a convolution's algorithm (conv_algorithm), shown per layer
     layout: float = 0.0  # elements a tensor-core conv kernel transposes NCHW <-> NHWC
+    winograd_tiles: float = 0.0  # 4x4 output tiles of a Winograd F(4x4, 3x3) weight gradient
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,10 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int,
         algorithm = conv_algorithm(c, cout, (kh, kw), _pair(args.get("stride", 1)), groups)
         fwd, bwd_data, bwd_weight = _by_algorithm(algorithm, (fwd, bwd_data, bwd_weight),
                                                   n_in, n_out, taps, batch, positions)
+        if algorithm == "implicit_gemm" and (kh, kw) == (3, 3) and positions == h * w \
+                and groups == 1 and c > 4:  # cuDNN's CUDA-core weight gradient: Winograd
+            bwd_weight = replace(bwd_weight, winograd_tiles=float(
+                batch * math.ceil(ho / 4) * math.ceil(wo / 4)))
     return LayerCost((cout, ho, wo), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
 
 

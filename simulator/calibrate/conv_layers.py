@@ -18,6 +18,7 @@ profiled kernels of one call: the harness's event times of small layers are the 
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,18 +185,37 @@ def _same_width(prof: Profile, measured: set[str]) -> Profile:
         "layout_efficiency": {k.split(".")[1]: v for k, v in layout.items()}})
 
 
+def _errors(rows: list[dict[str, Any]], device: Any) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for row in rows:
+        (pred, meas), = _pairs(device, [row])
+        out.setdefault(f"{row['group']}.{row['dtype']}", []).append(abs(pred / meas - 1))
+    return out
+
+
+def _stats(errors: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {k: {"median": statistics.median(v), "worst": max(v), "rows": len(v)}
+            for k, v in sorted(errors.items())}
+
+
 def group_errors(data: dict[str, Any], hardware: str, profile: Profile
                  ) -> dict[str, dict[str, float]]:
     """Median and worst absolute error per (algorithm group, dtype) of the layer records."""
-    import statistics
+    return _stats(_errors(layer_records(data), build_device(load_spec(hardware), profile)))
 
-    device = build_device(load_spec(hardware), profile)
-    out: dict[str, list[float]] = {}
-    for row in layer_records(data):
-        (pred, meas), = _pairs(device, [row])
-        out.setdefault(f"{row['group']}.{row['dtype']}", []).append(abs(pred / meas - 1))
-    return {k: {"median": statistics.median(v), "worst": max(v), "rows": len(v)}
-            for k, v in sorted(out.items())}
+
+def held_out_layers(data: dict[str, Any], hardware: str, base: Profile) -> dict[str, Any]:
+    """Errors per (algorithm, dtype): `base` on every layer, and each network's layers
+    predicted with the terms fitted without them."""
+    rows = layer_records(data)
+    held: dict[str, list[float]] = {}
+    for network in sorted({n for r in rows for n in r["networks"]}):
+        fold = fit_conv_layers(data, hardware, base, exclude=network)
+        device = build_device(load_spec(hardware), fold)
+        for key, errors in _errors([r for r in rows if network in r["networks"]],
+                                   device).items():
+            held.setdefault(key, []).extend(errors)
+    return {"fitted": group_errors(data, hardware, base), "held_out": _stats(held)}
 
 
 def run_calibrate_conv(measurements: str, hardware: str, base: str, out: str) -> None:

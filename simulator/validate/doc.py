@@ -149,9 +149,21 @@ def zoo() -> dict[str, Any]:
     return {"summary": summary(rows), "coverage": interval_coverage(rows), "rows": len(rows)}
 
 
+def conv_layers() -> dict[str, Any]:
+    """Conv and batch-norm layers timed alone on the H200, per algorithm: the catalog profile
+    (fitted on all of them) and, per network, a fit without that network's layers."""
+    from simulator.calibrate.conv_layers import held_out_layers, load_layer_file
+
+    path = MEASURED / "h200-conv-layers.json"
+    if not path.is_file():
+        return {}
+    return held_out_layers(load_layer_file(path), "h200", make_device("h200").profile)
+
+
 def collect() -> dict[str, Any]:
     return {
         "zoo": zoo(),
+        "conv_layers": conv_layers(),
         "kernels": kernel_validation(),
         "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
         "torch_h200": end_to_end("h200-torch-vgg16.json", "h200", TORCH_PRECISION),
