@@ -48,8 +48,27 @@ def _names(sub: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def _device_files() -> dict[str, tuple[Any, str]]:
+    """Every catalog device: name -> (its file, the name errors show). The catalog's own
+    folder first, then each device kind's `catalog` folder (a plugin's entries)."""
+    files: dict[str, tuple[Any, str]] = {}
+    folders = [(_folder("devices"), "hardware_models/catalog/devices")]
+    for kind in hardware.names():
+        extra = getattr(hardware.get(kind), "catalog", None)
+        if extra is not None and extra.is_dir():
+            folders.append((extra, f"{kind} catalog {extra}"))
+    for folder, where in folders:
+        for path in sorted(folder.iterdir(), key=lambda p: p.name):
+            name = path.name[:-5]
+            if not path.name.endswith(".yaml") or name in files:
+                continue
+            files[name] = (path, f"{where}/{path.name}" if "catalog " not in where else
+                           str(path))
+    return files
+
+
 def device_names() -> list[str]:
-    return _names("devices")
+    return sorted(_device_files())
 
 
 def link_names() -> list[str]:
@@ -93,8 +112,8 @@ def _either(names: list[str]) -> str:
 def load_spec(name: str) -> Spec:
     if name not in device_names():
         raise unknown_name("hardware", name, device_names() + standalone_kinds())
-    where = f"hardware_models/catalog/devices/{name}.yaml"
-    return parse_spec(read_yaml((_folder("devices") / f"{name}.yaml").read_text(), where), where)
+    path, where = _device_files()[name]
+    return parse_spec(read_yaml(path.read_text(), where), where)
 
 
 def parse_spec(data: Any, where: str) -> Spec:

@@ -11,7 +11,8 @@ socket's, `cache_speedup` times faster when the op's bytes fit in the last-level
 Elementwise work runs on the library's vector threads (numpy: one). Each op call pays a
 fixed dispatch time and, on more than one thread, a fork/join time per thread beyond the
 first; an output larger than the allocator's mmap threshold (32 MiB) is fresh memory, whose
-pages fault when first written. The host *is* the device: nothing is launched ahead, and the
+pages fault when first written (not an op marked `in_place`: a task graph's tasks update
+their data where it lies). The host *is* the device: nothing is launched ahead, and the
 framework's per-step and per-parameter-tensor host terms are part of the ops' time.
 
 Peaks are cores x the peak clock x the ISA's FLOPs per cycle for the dtype (fp16 and bf16
@@ -106,7 +107,9 @@ class CPU:
         if per_thread is None:  # the spec's cost of one parallel region over all cores
             per_thread = self.spec.thread_fork_join_s / max(1, self.cores - 1)
         calls = (prof.kernel_overhead_s + per_thread * (threads - 1)) * op.kernels
-        return calls + self.first_touch_s(op.bytes_written, threads) + host_extra_s(prof, op)
+        fresh = 0.0 if op.attr("in_place", False) else self.first_touch_s(op.bytes_written,
+                                                                          threads)
+        return calls + fresh + host_extra_s(prof, op)
 
     def first_touch_s(self, written_bytes: float, threads: int) -> float:
         """An output above the allocator's mmap threshold is fresh memory each call: every

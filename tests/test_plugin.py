@@ -1,7 +1,7 @@
 """A real plugin package from outside the repository, seen by `python -m simulator`.
 
 `tests/plugin_pkg` is an installable package (`simdemo`) declaring, as entry points, a device
-kind (`tpu`, its own cost model), a parallel strategy (`replicas`) and a layer kind
+kind (`npu`, its own cost model), a parallel strategy (`replicas`) and a layer kind
 (`swish`). Instead of `pip install` (slow, and it changes the environment), each test puts
 the package on PYTHONPATH beside a `simdemo-0.1.0.dist-info` folder holding its METADATA and
 entry_points.txt, which is all importlib.metadata reads of an installed package.
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 PLUGIN = Path(__file__).resolve().parent / "plugin_pkg"
-DEVICE, MODEL = PLUGIN / "tpu-demo.yaml", PLUGIN / "swish_mlp.yaml"
+DEVICE, MODEL = PLUGIN / "npu-demo.yaml", PLUGIN / "swish_mlp.yaml"
 
 
 def install(site: Path, name: str, package: Path, entry_points: dict[str, dict[str, str]]) -> None:
@@ -64,11 +64,11 @@ def predict(site: Path, *args: str) -> dict[str, Any]:
 
 def test_a_plugin_device_kind_costs_a_plugin_layer_kind(site):
     result = predict(site, "--mode", "infer", "--per-layer")
-    assert result["status"] == "ok" and result["hardware"] == "tpu-demo"
+    assert result["status"] == "ok" and result["hardware"] == "npu-demo"
     assert result["calibration"] == "spec-sheet" and result["cores"] == 4
     act = next(r for r in result["layers"] if r["layer"] == "act1" and r["phase"] == "fwd")
     n = 64 * 1024  # swish: 4 flops per element on the vector units, reads and writes fp32
-    roofline = max(4 * n / (50e12 * 0.25), 2 * n * 4 / 1e12)  # tpu-demo.yaml's numbers
+    roofline = max(4 * n / (50e12 * 0.25), 2 * n * 4 / 1e12)  # npu-demo.yaml's numbers
     assert act["time_s"] == pytest.approx(roofline)
 
 
@@ -85,7 +85,7 @@ def _experiment(folder: Path, strategy: str) -> Path:
     path.write_text(
         "title: Plugins from outside the repository\n"
         "scenarios:\n"
-        "  - name: two demo TPUs\n"
+        "  - name: two demo NPUs\n"
         f"    workload: {{model: {MODEL}, batch: 32, mode: train}}\n"
         f"    hardware: {{device: {DEVICE}, count: 2}}\n"
         f"    parallel: {{strategy: {strategy}}}\n")
@@ -97,7 +97,7 @@ def test_an_experiment_with_the_plugins(site, tmp_path):
                     str(tmp_path / "out"))
     assert out.returncode == 0, out.stderr
     row = json.loads((tmp_path / "out" / "results.json").read_text())["scenarios"][0]
-    assert row["status"] == "ok" and row["hardware"] == "tpu-demo" and row["devices"] == 2
+    assert row["status"] == "ok" and row["hardware"] == "npu-demo" and row["devices"] == 2
     assert row["model"] == "swish_mlp" and row["strategy"] == "replicas"
     assert row["scaling_efficiency"] == pytest.approx(1.0)
 

@@ -26,7 +26,7 @@ from simulator.core.registry import DuplicateRegistration, PluginLoadError, Regi
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_REGISTRIES = [r for r in plugins.ALL if r.builtins]
-OUR_PACKAGES = ("simulator", "workloads", "hardware_models")
+OUR_PACKAGES = ("simulator", "workloads", "hardware_models", "accelerators")
 
 
 def _plugin_module(monkeypatch: pytest.MonkeyPatch, name: str, **attrs: Any) -> types.ModuleType:

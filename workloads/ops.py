@@ -14,7 +14,7 @@ from typing import Literal, overload
 import networkx as nx
 
 OpKind = Literal["gemm", "elementwise", "reduction", "pool", "optimizer", "copy", "collective"]
-Phase = Literal["input", "fwd", "loss", "bwd_data", "bwd_weight", "update", "comm"]
+Phase = Literal["input", "fwd", "loss", "bwd_data", "bwd_weight", "update", "comm", "task"]
 AttrValue = float | str | bool  # the value of one entry of Op.attrs
 
 DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}

@@ -31,12 +31,13 @@ from workloads.builder import build_graph, resolve_layers
 from workloads.model_def import ModelDef, load_model
 from workloads.ops import OpGraph
 from workloads.resolve import ResolvedLayer
+from workloads.task_graph import TaskGraph, build_task_graph
 
 NVLINK_OF = {"h100-sxm": "nvlink4", "h200": "nvlink4", "a100-sxm4": "nvlink3"}
 DEFAULT_INTER = "ib-ndr"
 
 
-def workload_model(workload: Workload) -> ModelDef:
+def workload_model(workload: Workload) -> ModelDef | TaskGraph:
     model = workload.model
     return load_model(model) if isinstance(model, str) else model
 
@@ -74,7 +75,10 @@ def _device(hw: Hardware) -> Any:
 
 
 def default_intra_link(device: Any) -> str | None:
-    """NVLink through an NVSwitch on SXM boards, else the device's own host link (PCIe)."""
+    """The device kind's own chip-to-chip link where it has one (a TPU's ICI: `chip_link`),
+    NVLink through an NVSwitch on SXM boards, else the device's host link (PCIe)."""
+    if getattr(device, "chip_link", None):
+        return str(device.chip_link)
     if device.name in NVLINK_OF:
         return NVLINK_OF[device.name]
     host = getattr(device, "host_link", None)
@@ -105,19 +109,28 @@ def hardware_topology(hw: Hardware, device: Any, nics_per_node: int = 1) -> Topo
                          nics_per_node)
 
 
-def graph_factory(model: ModelDef, workload: Workload) -> Callable[[int], OpGraph]:
-    """batch -> the OpGraph of one step with every option of the workload."""
+def graph_factory(model: ModelDef | TaskGraph,
+                  workload: Workload) -> Callable[[int], OpGraph]:
+    """batch -> the OpGraph of one step with every option of the workload (a task graph:
+    its one run, whatever the batch)."""
+    if isinstance(model, TaskGraph):
+        return lambda _batch: build_task_graph(model)
+
     def build(batch: int) -> OpGraph:
         return build_graph(model, batch, workload.mode, workload.precision, workload.optimizer,
                            workload.sync_input, workload.conv_algorithm, workload.input)
     return build
 
 
-def layers_factory(model: ModelDef, workload: Workload) -> Callable[[int], list[ResolvedLayer]]:
+def layers_factory(model: ModelDef | TaskGraph,
+                   workload: Workload) -> Callable[[int], list[ResolvedLayer]]:
+    if isinstance(model, TaskGraph):
+        return lambda _batch: []  # no layers
+
     def layers(batch: int) -> list[ResolvedLayer]:
         return resolve_layers(model, batch, workload.conv_algorithm)
     return layers
 
 
-def scenario_parts(scenario: Scenario) -> tuple[ModelDef, Any]:
+def scenario_parts(scenario: Scenario) -> tuple[ModelDef | TaskGraph, Any]:
     return workload_model(scenario.workload), hardware_device(scenario.hardware)

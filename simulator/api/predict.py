@@ -54,7 +54,8 @@ def _with_algorithms(layers: list[dict[str, Any]], graph: Any) -> list[dict[str,
 
 def _job(workload: Workload, model: Any, device: Any, topo: Topology,
          options: dict[str, Any]) -> Job:
-    return Job(model, device, topo, workload.batch, build.graph_factory(model, workload),
+    batch = 1 if workload.is_task_graph else workload.batch  # a task graph runs once
+    return Job(model, device, topo, batch, build.graph_factory(model, workload),
                build.layers_factory(model, workload), workload.precision, workload.mode,
                workload.optimizer, options.pop("collective", "allreduce"), options,
                workload.global_batch)

@@ -8,6 +8,7 @@ from hardware_models.catalog_io import (
     link_names,
     load_link,
     load_spec,
+    make_device,
 )
 from simulator.core.errors import UserError
 from workloads.builder import resolve_layers
@@ -18,9 +19,9 @@ def _hardware() -> list[str]:
     rows = [f"{'name':18s} {'kind':4s} {'cores':>7s} {'peak fp32':>10s} {'memory':>9s} "
             f"{'bandwidth':>11s}  profile"]
     for name in device_names():
-        spec = load_spec(name)
-        fp32 = spec.peak_flops["fp32"] if spec.kind == "gpu" else spec.peak_flops_per_s("fp32")
-        rows.append(f"{name:18s} {spec.kind:4s} {spec.total_cores:7d} {fp32 / 1e12:7.2f} TF "
+        spec, device = load_spec(name), make_device(name)  # any kind: the device's own peak
+        fp32 = device.peak_flops("fp32")
+        rows.append(f"{name:18s} {spec.kind:4s} {device.cores:7d} {fp32 / 1e12:7.2f} TF "
                     f"{spec.memory_bytes / 1e9:6.0f} GB "
                     f"{spec.memory_bandwidth_bytes_per_s / 1e9:7.1f} GB/s"
                     f"  {default_profile(spec).origin}")

@@ -23,7 +23,10 @@ from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.errors import check_finite, invalid, nested
 from simulator.core.errors import UserError, unknown_name
 from workloads.builder import resolve_layers
-from workloads.model_def import ModelDef, catalog_models, load_model
+from workloads.generators import parse_spec_string, task_workload
+from workloads.model_def import ModelDef, catalog_models
+from workloads.task_graph import TaskGraph
+from workloads.workload_file import load_workload
 
 DeviceSpec = CPUSpec | GPUSpec
 SPEC_OF_KIND: dict[str, type[CPUSpec | GPUSpec]] = {"cpu": CPUSpec, "gpu": GPUSpec}
@@ -57,19 +60,37 @@ def _check_inline_model(model: ModelDef) -> ModelDef:
     return model
 
 
-def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef:
-    """A catalog name stays a name; a model file or an inline mapping becomes a ModelDef."""
+def _task_graph(data: dict[str, Any]) -> TaskGraph:
+    """A task graph or a generator's arguments (`kind:` given), errors as the field's."""
+    try:
+        return task_workload(data, "model")
+    except UserError as err:
+        raise invalid(str(err).removeprefix("model: ")) from None
+
+
+def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef | TaskGraph:
+    """A catalog name stays a name; a model file or an inline mapping becomes a ModelDef; a
+    mapping or file with `kind:` (task_graph, blocked_lu, tiled_gemm) or a generator string
+    (`blocked_lu:n=4096,block=256`) becomes a TaskGraph."""
     if isinstance(value, ModelDef):
         return _check_inline_model(value)
+    if isinstance(value, TaskGraph):
+        return value.check("model")
+    if isinstance(value, dict) and "kind" in value:
+        return _task_graph(value)
     if isinstance(value, dict):
         return _check_inline_model(nested(ModelDef, value))
     if not isinstance(value, str) or not value:
-        raise invalid("must be a catalog model name, a model YAML file or a mapping with "
-                      f"name, input_shape and layers; got {value!r}")
+        raise invalid("must be a catalog model name, a model YAML file, a mapping with "
+                      "name, input_shape and layers, or a task graph (kind: task_graph, "
+                      f"blocked_lu or tiled_gemm); got {value!r}")
+    spec = parse_spec_string(value)
+    if spec is not None:
+        return _task_graph(spec)
     if value.endswith((".yaml", ".yml")):
         path = Path(value) if base_dir is None or Path(value).is_absolute() else base_dir / value
         try:
-            return load_model(str(path))
+            return load_workload(str(path))
         except UserError as err:
             raise invalid(str(err)) from None
     if value not in catalog_models():

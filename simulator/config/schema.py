@@ -38,6 +38,7 @@ from workloads.model_def import ModelDef
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
 from workloads.resolve import CONV_ALGORITHMS
+from workloads.task_graph import TaskGraph
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
 FigureFormat = Literal["png", "svg"]
@@ -66,7 +67,7 @@ class _Strict(BaseModel):
 class Workload(_Strict):
     """What runs: a model, a batch per device, precision, mode, optimizer, optional dataset."""
 
-    model: str | ModelDef
+    model: str | ModelDef | TaskGraph
     batch: PositiveCount | None = Field(default=None, description="samples each device "
                                         "processes per step (give this or global_batch)")
     global_batch: PositiveCount | None = Field(default=None, description="samples the whole "
@@ -88,7 +89,7 @@ class Workload(_Strict):
 
     @field_validator("model", mode="before")
     @classmethod
-    def _model(cls, value: Any, info: ValidationInfo) -> str | ModelDef:
+    def _model(cls, value: Any, info: ValidationInfo) -> str | ModelDef | TaskGraph:
         return model_ref(value, (info.context or {}).get("base_dir"))
 
     @field_validator("precision", "optimizer", mode="before")
@@ -106,6 +107,12 @@ class Workload(_Strict):
 
     @model_validator(mode="after")
     def _one_batch(self) -> Workload:
+        if isinstance(self.model, TaskGraph):  # runs once: no samples
+            for key in ("batch", "global_batch"):
+                if getattr(self, key) not in (None, 1):
+                    raise invalid(f"a task graph runs once: leave {key} out (or give 1), got "
+                                  f"{getattr(self, key)}", (key,))
+            return self
         if self.batch is None and self.global_batch is None:
             raise invalid("missing: give batch (samples per device) or global_batch", ("batch",))
         if self.batch is not None and self.global_batch is not None:
@@ -122,6 +129,10 @@ class Workload(_Strict):
     @property
     def model_name(self) -> str:
         return self.model if isinstance(self.model, str) else self.model.name
+
+    @property
+    def is_task_graph(self) -> bool:
+        return isinstance(self.model, TaskGraph)
 
 
 class Hardware(_Strict):
@@ -269,6 +280,20 @@ class Scenario(_Strict):
             if not isinstance(item, str) and not (math.isfinite(item) and item > 0):
                 raise invalid(f"must be a finite number greater than 0, got {item!r}", (key,))
         return value
+
+    @model_validator(mode="after")
+    def _task_graph_strategy(self) -> Scenario:
+        """Strategies that cut a network's layers or batch do not apply to a task graph; a
+        strategy says it places tasks with the attribute `task_graphs = True`."""
+        if not self.workload.is_task_graph or self.strategy == "single":
+            return self
+        if not getattr(plugins.strategy.get(self.strategy), "task_graphs", False):
+            takes = [n for n in plugins.strategy.names()
+                     if getattr(plugins.strategy.get(n), "task_graphs", False)]
+            use = " or ".join(takes) if takes else "one device (count: 1)"
+            raise invalid(f"strategy '{self.strategy}' splits a network's layers or batch, "
+                          f"not a task graph; run it on {use}", ("parallel", "strategy"))
+        return self
 
     @model_validator(mode="after")
     def _strategy_fits(self) -> Scenario:

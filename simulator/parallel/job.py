@@ -22,6 +22,7 @@ from simulator.parallel.comm_plan import CommPlanner
 from workloads.model_def import ModelDef
 from workloads.ops import Op, OpGraph
 from workloads.resolve import ResolvedLayer
+from workloads.task_graph import TaskGraph
 
 FULL_SIMULATION_MAX_DEVICES = 8  # 'auto': simulate every device up to this many
 SIMULATE_CHOICES = ("auto", "full", "symmetric")
@@ -40,7 +41,7 @@ class Job:
     Strategies get their graphs from `graph(batch)`, built once per batch by the caller's
     factory with all of the workload's options; they never build one themselves."""
 
-    model: ModelDef
+    model: ModelDef | TaskGraph
     device: Any
     topo: Topology
     batch: int | None
@@ -58,6 +59,13 @@ class Job:
         if batch not in self._graphs:
             self._graphs[batch] = self.graph_for(batch)
         return self._graphs[batch]
+
+    def network(self) -> ModelDef:
+        """The model, for strategies that cut a network's layers (not a task graph)."""
+        if isinstance(self.model, TaskGraph):
+            raise UserError(f"task graph {self.model.name}: this strategy splits a network's "
+                            "layers; a task graph runs on one device ('single')")
+        return self.model
 
     def replica_batch(self, devices_per_replica: int, replicas: int) -> int:
         """Samples one model replica processes per step: `batch` times the devices that

@@ -45,7 +45,7 @@ class SpatialReplica:
         self.simulated = simulated
         self.parts = len(group)
         self.layers = {layer.name: layer for layer in job.layers_for(graph.batch)}
-        self.args = {layer.name: layer.args() for layer in job.model.layers}
+        self.args = {layer.name: layer.args() for layer in job.network().layers}
         self.act_bytes = get_precision(job.precision).act_bytes
         self.last_of: dict[tuple[str, str], str] = {}
         for op in graph.ops():

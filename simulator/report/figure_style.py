@@ -19,10 +19,11 @@ CATEGORY_COLOURS = {"compute": "#0072B2", "memory": "#E69F00", "launch": "#CC79A
                     "transfer": "#009E73", "communication": "#D55E00", "idle": "#BBBBBB"}
 PHASE_COLOURS = {"input": "#999999", "fwd": "#56B4E9", "loss": "#F0E442",
                  "bwd_data": "#0072B2", "bwd_weight": "#009E73", "update": "#E69F00",
-                 "comm": "#D55E00"}
+                 "comm": "#D55E00", "task": "#56B4E9"}
 PHASE_LABELS = {"input": "input copy", "fwd": "forward", "loss": "loss",
                 "bwd_data": "backward (data)", "bwd_weight": "backward (weights)",
-                "update": "optimizer step", "comm": "communication"}
+                "update": "optimizer step", "comm": "communication",
+                "task": "task"}
 SLIDE_INCHES = (13.33, 7.5)  # 16:9
 DPI = 150
 RC = {"font.size": 16, "axes.titlesize": 20, "axes.titleweight": "bold",

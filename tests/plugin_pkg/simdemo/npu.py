@@ -1,4 +1,5 @@
-"""Device kind `tpu`: a systolic-array accelerator costed as a roofline.
+"""Device kind `npu`: an accelerator costed as a plain roofline (a toy; see `accelerators.tpu`
+for a systolic-array model).
 
 A matrix product runs on the matrix units at `matmul_efficiency` of the dtype's peak, any
 other op on the vector units at `vector_efficiency` of the fp32 peak; memory streams at the
@@ -17,12 +18,12 @@ from hardware_models.profile import Profile
 from workloads.ops import Op
 
 
-class TPUSpec(BaseModel):
-    """A catalog entry with `kind: tpu`: validated field by field, unknown keys refused."""
+class NPUSpec(BaseModel):
+    """A catalog entry with `kind: npu`: validated field by field, unknown keys refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["tpu"] = "tpu"
+    kind: Literal["npu"] = "npu"
     name: str
     display_name: str
     sources: list[str] = []
@@ -38,13 +39,13 @@ class TPUSpec(BaseModel):
     price_usd: PositiveFloat | None = None
 
 
-class TPU:
-    """The device model: what one op costs on a `tpu` and what launching it costs the host."""
+class NPU:
+    """The device model: what one op costs on a `npu` and what launching it costs the host."""
 
-    kind = "tpu"
-    spec_model = TPUSpec
+    kind = "npu"
+    spec_model = NPUSpec
 
-    def __init__(self, spec: TPUSpec, profile: Profile, host_link: Link) -> None:
+    def __init__(self, spec: NPUSpec, profile: Profile, host_link: Link) -> None:
         self.spec, self.profile, self.host_link = spec, profile, host_link
         self.name, self.cores, self.memory_bytes = spec.name, spec.cores, spec.memory_bytes
         self.tdp_w, self.price_usd = spec.tdp_w, spec.price_usd
