@@ -123,7 +123,7 @@ class GPU:
         """A 3x3 weight gradient as non-fused Winograd F(4x4, 3x3): x and dy transformed to
         6x6 tiles (written, then read by the products), 36 products (Cout x Cin, K = tiles),
         and the 36 x Cout x Cin result transformed back to 3x3 filters."""
-        tiles = int(float(op.attr("winograd_tiles")))
+        tiles = int(cast(float, op.attr("winograd_tiles", 0.0)))
         cout, cin = g.m, g.n // 9
         size = DTYPE_BYTES.get(op.dtype, 4)
         moved = 36 * (tiles * (cout + cin) * 2 + cout * cin * 2) * size
