@@ -177,3 +177,22 @@ def test_calibrate_conv_writes_a_usable_profile(tmp_path):
     path.write_text('{"schema": "other"}')
     with pytest.raises(UserError, match="schema"):
         run_calibrate_conv(str(path), "h200", "h100-sxm", str(tmp_path / "x.yaml"))
+
+
+@pytest.mark.slow
+def test_held_out_resnets_with_convolutions_by_algorithm():
+    """Out of sample on the committed H200 zoo (benchmarks/accuracy.py prints the table):
+    with the convolution and batch-norm terms refitted without the network, ResNet-50's
+    device-bound steps have a median error under 18% (22.5% with the H100's single
+    convolution efficiency, 13.3% measured with this model)."""
+    import statistics
+    from pathlib import Path
+
+    from simulator.calibrate.conv_layers import load_layer_file
+    from simulator.calibrate.host import held_out, step_records
+
+    root = Path(__file__).resolve().parents[1] / "measurements"
+    rows = held_out(step_records(root / "h200-torch-zoo.json"), "h200", "test", ["zoo"],
+                    load_layer_file(root / "h200-conv-layers.json"))
+    resnet50 = [abs(r["error"]) for r in rows if r["model"] == "resnet50" and not r["host_bound"]]
+    assert statistics.median(resnet50) < 0.18
