@@ -1,41 +1,89 @@
-"""Benchmark: wall time of simulating one data-parallel VGG16 training step on 8, 64, 1,024
-and 16,384 GPUs (H200, 8 per node over NVLink4, one InfiniBand NDR NIC per node), medians of a
-few runs. A script, not a test: it prints figures.
+"""Benchmark: wall time and memory of simulating one data-parallel VGG16 training step (batch
+64 per GPU, bf16, H200, 8 per node over NVLink4, one InfiniBand NDR NIC per node). A script,
+not a test: it prints figures.
 
-Each run is what `predict --devices N --parallel data` does: build the cluster, plan the step
-(one representative GPU, every link carrying the load of the whole group), simulate it, and
-simulate the single-GPU step for the scaling efficiency.
+- symmetric: what `predict --devices N --parallel data` does for a cluster of equal GPUs
+  (one representative GPU, every link carrying the load of the whole group); medians of a
+  few runs.
+- full, one straggler: every GPU simulated, GPU 0 running its kernels 1.2x slower
+  (`--straggler 0=1.2`), as a cluster whose devices differ must be. One run per size, each
+  in a fresh process so that its peak memory (max RSS) is its own; CPU seconds (user +
+  system) are what one core spent, wall seconds include the machine's other load.
+
+    python benchmarks/scale.py                 # both, full up to 4,096 GPUs
+    python benchmarks/scale.py --full 1024 16384
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 
 from simulator.api.predict import predict
 
-SIZES = (8, 64, 1024, 16384)
+SYMMETRIC_SIZES = (8, 64, 1024, 16384)
+FULL_SIZES = (64, 256, 1024, 4096)
 REPEATS = 5
+STRAGGLER = {"device": 0, "slowdown": 1.2}
 
 
-def one_step(n: int) -> dict:
+def one_step(n: int, stragglers: list[dict] | None = None) -> dict:
     return predict("vgg16", "h200", batch=64, precision="bf16", mode="train", devices=n,
                    devices_per_node=8, intra_link="nvlink4", inter_link="ib-ndr",
-                   parallel="data")
+                   parallel="data", stragglers=stragglers or [])
 
 
-def main() -> None:
-    print("data-parallel VGG16 training step, batch 64 per GPU, bf16, h200, 8 per node")
-    print(f"{'GPUs':>7} {'wall median':>12} {'simulated step':>15} {'scaling eff.':>13} "
-          f"{'mode':>10}")
-    for n in SIZES:
+def _child(n: int) -> None:
+    """One full simulation in this process; prints its figures as JSON."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = one_step(n, [STRAGGLER])
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"n": n, "wall_s": wall, "cpu_s": cpu, "peak_bytes": peak_kib * 1024,
+                      "step_time_s": result["step_time_s"], "simulated": result["simulated"]}))
+
+
+def symmetric(sizes: tuple[int, ...]) -> None:
+    print("symmetric: data-parallel VGG16 training step, batch 64 per GPU, bf16, h200")
+    print(f"{'GPUs':>7} {'wall median':>12} {'simulated step':>15} {'scaling eff.':>13}")
+    for n in sizes:
         walls = []
         for _ in range(REPEATS):
             start = time.perf_counter()
             result = one_step(n)
             walls.append(time.perf_counter() - start)
         print(f"{n:>7} {statistics.median(walls):>10.3f} s {result['step_time_s'] * 1e3:>12.2f} ms"
-              f" {result['scaling_efficiency'] * 100:>12.1f} % {result['simulated']:>10}")
+              f" {result['scaling_efficiency'] * 100:>12.1f} %")
+
+
+def full(sizes: tuple[int, ...]) -> None:
+    print("full, GPU 0 a straggler (kernels 1.2x slower): every GPU simulated")
+    print(f"{'GPUs':>7} {'CPU':>9} {'wall':>9} {'peak memory':>12} {'simulated step':>15}")
+    for n in sizes:
+        out = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True,
+                             capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        assert r["simulated"] == "full"
+        print(f"{n:>7} {r['cpu_s']:>7.2f} s {r['wall_s']:>7.2f} s {r['peak_bytes'] / 1e9:>9.2f} GB"
+              f" {r['step_time_s'] * 1e3:>12.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", type=int, nargs="*", default=None, help="full sizes")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        _child(args.child)
+        return
+    if args.full is None:
+        symmetric(SYMMETRIC_SIZES)
+    full(tuple(args.full) if args.full else FULL_SIZES)
 
 
 if __name__ == "__main__":

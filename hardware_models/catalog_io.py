@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from hardware_models.host import catalog_host, with_host
@@ -27,6 +26,7 @@ from hardware_models.profile import Profile, for_framework, spec_sheet_profile
 from hardware_models.registry import hardware
 from hardware_models.spec import LinkSpec
 from simulator.core.errors import UserError, unknown_name
+from simulator.core.yaml_source import parse_yaml_text, read_text_bounded
 
 # the profile a device of a kind borrows (per framework where a library's own was fitted: a
 # numpy-calibrated CPU profile never stands for PyTorch's oneDNN kernels, nor the reverse)
@@ -76,10 +76,8 @@ def link_names() -> list[str]:
 
 
 def read_yaml(text: str, where: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise UserError(f"{where}: not valid YAML: {str(err).splitlines()[0]}") from None
+    """Catalog and profile YAML, through the one bounded reader (simulator.core.yaml_source)."""
+    return parse_yaml_text(text, where, "expected a catalog entry or a profile").data
 
 
 def validation_message(err: ValidationError, where: str) -> str:
@@ -152,7 +150,7 @@ def load_link(name: str) -> Link:
 def _read_file(path: Path, what: str) -> Any:
     if not path.is_file():
         raise UserError(f"{path}: {what} file does not exist")
-    return read_yaml(path.read_text(), str(path))
+    return read_yaml(read_text_bounded(path), str(path))
 
 
 def _profile(data: Any, where: str) -> Profile:

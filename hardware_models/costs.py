@@ -36,13 +36,17 @@ class Server(_Sourced):
     (devices included) where only that is published. Power is the host part's."""
 
     display_name: str
-    for_devices: list[str] = Field(min_length=1)
+    for_devices: list[str] = Field(default_factory=list, description="catalog devices it "
+                                   "holds (an experiment's own server names none)")
     devices_per_server: PositiveInt
     price_usd: PositiveFloat | None = None
     system_price_usd: PositiveFloat | None = None
     host_peak_w: PositiveFloat
     host_idle_w: PositiveFloat | None = None
     nics: PositiveInt = Field(1, description="inter-node NICs of one server")
+    network_usd_per_nic: PositiveFloat | None = Field(
+        None, description="all of one NIC's share of the network (NIC, cable, switch ports), "
+        "instead of the link's catalog parts")
 
 
 class NetworkCost(_Sourced):
@@ -89,6 +93,14 @@ def server_for(device: str) -> tuple[str, Server] | None:
     """(name, server) of the catalog's server for a catalog device, if it has one."""
     return next(((name, s) for name, s in sorted(cost_catalog().servers.items())
                  if device in s.for_devices), None)
+
+
+def server_named(name: str) -> Server | None:
+    return cost_catalog().servers.get(name)
+
+
+def server_names() -> list[str]:
+    return sorted(cost_catalog().servers)
 
 
 def network_for(link: str) -> NetworkCost | None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from hardware_models.catalog_io import load_link
 from hardware_models.links import Link, calibrated_link, parse_link_profile
 from hardware_models.spec import LinkSpec
 from simulator.core.errors import UserError
+from simulator.core.yaml_source import read_yaml_source
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -24,12 +24,7 @@ def is_link_file(name: object) -> bool:
 
 def load_link_file(path: Path) -> Link:
     """A link from a YAML file: a link spec (`kind: link`) or a link profile (`link: NAME`)."""
-    if not path.is_file():
-        raise UserError(f"{path}: link file does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    data = read_yaml_source(path, "expected a link profile or a link spec").data
     if isinstance(data, dict) and data.get("kind") == "link":
         try:
             return Link(LinkSpec.model_validate(data))

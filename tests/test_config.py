@@ -246,3 +246,37 @@ def test_every_example_in_the_docs_validates(tmp_path):
     for block in blocks:
         path = write(tmp_path, _doc_example_experiment(block))
         load_experiment(path)  # raises with the line of the example if it is wrong
+
+
+def test_comparisons_name_scenarios_and_compare_equal_work(tmp_path):
+    head = """title: t
+scenarios:
+  - {name: a, workload: {model: mlp, batch: 4, dataset_size: 100}, hardware: {device: gtx-1080}}
+  - {name: b, workload: {model: mlp, batch: 4, dataset_size: 200}, hardware: {device: i7-10700}}
+comparisons:
+"""
+    cases = [("  - {name: r, quantity: step_time_s, of: a, over: c}",
+              ":6: comparisons[0].over: unknown scenario 'c'"),
+             ("  - {name: r, quantity: time_to_train_s, of: a, over: b}",
+              "compares unlike work: a trains 100 samples, b 200")]
+    for body, message in cases:
+        path = tmp_path / "e.yaml"
+        path.write_text(head + body + "\n")
+        with pytest.raises(UserError, match=re.escape(message)):
+            load_experiment(path)
+    path.write_text(head + "  - {name: r, quantity: step_time_s, of: a, over: b, published: 2}\n"
+                    "assumptions: [one pass]\n")
+    exp = load_experiment(path)
+    assert exp.comparisons[0].published == 2.0 and exp.assumptions == ["one pass"]
+
+
+def test_an_inline_server_is_validated_like_the_catalog_s(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text("title: t\nscenarios:\n  - name: a\n    workload: {model: mlp, batch: 4}\n"
+                    "    hardware: {device: gtx-1080, server: {display_name: box}}\n")
+    with pytest.raises(UserError, match=r"hardware\.server\.sources: required field"):
+        load_experiment(path)
+    path.write_text("title: t\nscenarios:\n  - name: a\n    workload: {model: mlp, batch: 4}\n"
+                    "    hardware: {device: gtx-1080, server: dgx-9}\n")
+    with pytest.raises(UserError, match="unknown server 'dgx-9'"):
+        load_experiment(path)

@@ -458,3 +458,62 @@ def test_the_cli_on_hostile_files_is_one_line_and_exit_2(tmp_path, case, cli):
     assert all(word in result.stderr for word in words), result.stderr
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
+
+
+# --- JSON measurement files (calibrate-link, calibrate-host, calibrate, validate) ------------
+
+
+JSON_CASES = {  # file text: words in the one line
+    '{"schema": 1, "records": [}': ":1:27: not valid JSON",
+    '{"a": NaN}': "NaN is not a JSON number",
+    '{"a": Infinity}': "Infinity is not a JSON number",
+    '{"a": 1, "a": 2}': "key 'a' appears twice",
+    "[" * 100_000 + "]" * 100_000: "nested more than 64 levels",
+    '[{"a": 1}]': "expected a JSON object",
+    '"records"': "expected a JSON object",
+}
+
+
+@pytest.mark.parametrize("text", list(JSON_CASES), ids=range(len(JSON_CASES)))
+def test_the_json_reader_refuses_in_one_line(tmp_path, text):
+    from simulator.core.json_source import read_json_object
+    path = write(tmp_path, text, "m.json")
+    with pytest.raises(UserError) as err:
+        read_json_object(path)
+    assert JSON_CASES[text] in one_line(err) and str(path) in one_line(err)
+
+
+def test_the_json_reader_refuses_bad_utf8_a_directory_and_a_missing_file(tmp_path):
+    from simulator.core.json_source import read_json_object
+    for path, words in [(write(tmp_path, b'{"a": "\xff"}', "u.json"), ":1: not valid UTF-8"),
+                        (tmp_path, "is a directory"), (tmp_path / "no.json", "does not exist")]:
+        with pytest.raises(UserError) as err:
+            read_json_object(path)
+        assert words in one_line(err)
+
+
+@pytest.mark.parametrize("command, schema", [
+    (["calibrate-link", "FILE", "--hardware", "h200", "--link", "nvlink4", "--out", "OUT/l.yaml"],
+     "simulator.nccl-allreduce/1"),
+    (["calibrate-host", "FILE", "--host", "x", "--hardware", "h200", "--out", "OUT/h.yaml"],
+     "simulator.torch-zoo/1"),
+    (["validate", "FILE", "--hardware", "h200", "--out", "OUT"], "simulator.torch-zoo/1"),
+])
+@pytest.mark.parametrize("body, words", [
+    ('{"schema": "SCHEMA", "records": 7}', "records: expected a list"),
+    ('{"schema": "SCHEMA", "records": [3]}', "records[0]: expected an object"),
+    ('{"schema": "SCHEMA", "records": [1,', "not valid JSON"),
+    ('{"schema": "SCHEMA", "records": [], "x": NaN}', "NaN is not a JSON number"),
+])
+def test_measurement_commands_on_hostile_json_are_one_line(tmp_path, cli, command, schema,
+                                                           body, words):
+    from simulator.calibrate.link import SCHEMA as LINK_SCHEMA
+    schema = LINK_SCHEMA if command[0] == "calibrate-link" else schema
+    path = write(tmp_path, body.replace("SCHEMA", schema), "m.json")
+    out = tmp_path / "out"
+    args = [str(path) if a == "FILE" else a.replace("OUT", str(out)) for a in command]
+    result = cli(*args, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
+    assert words in result.stderr, result.stderr
+    assert not out.exists()

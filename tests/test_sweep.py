@@ -293,3 +293,15 @@ def test_dask_local_cluster_gives_the_local_bytes(tmp_path):
     assert sweep(str(path), "--out", str(tmp_path / "dask"), "--workers", "2", "--quick",
                  "--scheduler", "local-cluster") == 0
     assert _result_bytes(tmp_path / "dask") == _result_bytes(tmp_path / "local")
+
+
+def test_two_sweeps_cannot_share_a_journal(tmp_path):
+    out = tmp_path / "out"
+    with PointsJournal(out):
+        child = subprocess.run([sys.executable, "-c", "import sys\n"
+                                "from simulator.report.sweep_journal import PointsJournal\n"
+                                f"PointsJournal(__import__('pathlib').Path({str(out)!r}))"
+                                ".__enter__()"], capture_output=True, text=True, cwd=ROOT)
+        assert "another sweep is writing into this folder" in child.stderr
+    with PointsJournal(out):  # released when the first closed it
+        pass

@@ -35,6 +35,17 @@ def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
         raise UserError(f"--scheduler: cannot reach {scheduler} ({err})") from None
 
 
+def _chunks(tasks: list[Any], workers: int) -> list[list[Any]]:
+    """Tasks in chunks of up to 16, about 8 per worker at least: one Dask task costs about
+    as much scheduling as a small point takes to simulate."""
+    size = max(1, min(16, len(tasks) // (8 * max(1, workers))))
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
+def _run_all(run: Callable[[Any], dict[str, Any]], tasks: list[Any]) -> list[dict[str, Any]]:
+    return [run(task) for task in tasks]
+
+
 def run_on_dask(run: Callable[[Any], dict[str, Any]], tasks: list[Any], scheduler: str,
                 workers: int) -> Generator[dict[str, Any], None, None]:
     """`run(task)` for every task on the scheduler, yielded as each finishes."""
@@ -42,9 +53,10 @@ def run_on_dask(run: Callable[[Any], dict[str, Any]], tasks: list[Any], schedule
     from dask.distributed import as_completed
 
     try:
-        futures = client.map(run, tasks, pure=False)
+        futures = client.map(_run_all, [run] * len(chunks := _chunks(tasks, workers)), chunks,
+                             pure=False)
         for future in as_completed(futures):
-            yield future.result()
+            yield from future.result()
     finally:
         client.close()
         if cluster is not None:

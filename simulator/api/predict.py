@@ -20,6 +20,7 @@ from hardware_models.topology import Topology
 from simulator.api import build
 from simulator.config.request import scenario_request, validated
 from simulator.config.schema import Scenario, Workload
+from simulator.core.gc_pause import gc_paused
 from simulator.engine.loop import simulate
 from simulator.engine.plan import single_device_plan
 from simulator.parallel import ClusterPlan, Job, strategy
@@ -38,7 +39,8 @@ def predict_scenario(scenario: Scenario, per_layer_times: bool = False) -> Predi
     model, device = build.scenario_parts(scenario)
     options = dict(scenario.parallel.options) if scenario.parallel is not None else {}
     topo = build.hardware_topology(scenario.hardware, device, options.pop("nics_per_node", 1))
-    pred = predict_step(scenario.workload, model, device, topo, scenario.strategy, options)
+    pred = predict_step(scenario.workload, model, device, topo, scenario.strategy, options,
+                        scenario.hardware.slowdowns)
     if per_layer_times and pred.trace is not None:
         pred.result["layers"] = _with_algorithms(per_layer(pred.trace), pred.graph)
     return pred
@@ -53,20 +55,30 @@ def _with_algorithms(layers: list[dict[str, Any]], graph: Any) -> list[dict[str,
 
 
 def _job(workload: Workload, model: Any, device: Any, topo: Topology,
-         options: dict[str, Any]) -> Job:
+         options: dict[str, Any], slowdowns: dict[int, float]) -> Job:
     batch = 1 if workload.is_task_graph else workload.batch  # a task graph runs once
     return Job(model, device, topo, batch, build.graph_factory(model, workload),
                build.layers_factory(model, workload), workload.precision, workload.mode,
                workload.optimizer, options.pop("collective", "allreduce"), options,
-               workload.global_batch)
+               workload.global_batch, dict(slowdowns))
 
 
 def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
                  strategy_name: str = "single",
-                 options: dict[str, Any] | None = None) -> Prediction:
-    """One step of `workload` on `topo` (one device or many) under `strategy_name`."""
+                 options: dict[str, Any] | None = None,
+                 slowdowns: dict[int, float] | None = None) -> Prediction:
+    """One step of `workload` on `topo` (one device or many) under `strategy_name`;
+    `slowdowns` (device index -> kernel time factor) makes devices straggle."""
+    with gc_paused():
+        return _predict_step(workload, model, device, topo, strategy_name, options,
+                             slowdowns or {})
+
+
+def _predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
+                  strategy_name: str, options: dict[str, Any] | None,
+                  slowdowns: dict[int, float]) -> Prediction:
     plan_fn = strategy.get(strategy_name, field="parallel")
-    job = _job(workload, model, device, topo, dict(options or {}))
+    job = _job(workload, model, device, topo, dict(options or {}), slowdowns)
     collective.get(job.collective, field="options.collective")
     cplan = plan_fn(job)
     result = _header(job, strategy_name, cplan)
@@ -168,13 +180,14 @@ def _largest_batch_that_fits(job: Job, plan_fn: Any, batch: float) -> int:
 
 
 def predict_on(model: Any, device: Any, topo: Topology, strategy_name: str = "single",
-               options: dict[str, Any] | None = None, **workload: Any) -> Prediction:
+               options: dict[str, Any] | None = None,
+               slowdowns: dict[int, float] | None = None, **workload: Any) -> Prediction:
     """`predict_step` for objects already built (a device model, a topology of any shape):
     `workload` holds the fields of the experiment schema's `workload` (batch, precision,
     mode, optimizer, sync_input, conv_algorithm, global_batch)."""
     request = validated(Workload, {"model": model, **workload})
     return predict_step(request, build.workload_model(request), device, topo, strategy_name,
-                        options)
+                        options, slowdowns)
 
 
 def predict_full(model: Any, hardware: Any, per_layer_times: bool = False,
@@ -188,6 +201,6 @@ def predict(model: Any, hardware: Any, batch: int | None = 1, precision: str = "
             **options: Any) -> dict[str, Any]:
     """Predict one step; the keyword options are those of `scenario_request` (devices,
     parallel, options, spec_sheet, sync_input, conv_algorithm, framework, global_batch,
-    links). See the module docstring for the fields."""
+    links, stragglers). See the module docstring for the fields."""
     return predict_full(model, hardware, per_layer, batch=batch, precision=precision,
                         mode=mode, optimizer=optimizer, **options).result

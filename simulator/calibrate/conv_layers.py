@@ -17,7 +17,6 @@ profiled kernels of one call: the harness's event times of small layers are the 
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from hardware_models.catalog_io import build_device, catalog_profile, load_profi
 from hardware_models.profile import SAME_WIDTH, Profile
 from simulator.calibrate.fit import fit, msle
 from simulator.core.errors import UserError
+from simulator.core.json_source import read_json_object
 from simulator.report.atomic import write_text_atomic
 from workloads.builder import work_op
 from workloads.layers import LayerCost, Work, batchnorm2d, conv2d
@@ -39,11 +39,8 @@ PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "
 
 
 def load_layer_file(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read layer measurements: {err}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    data = read_json_object(path, "layer measurements")
+    if data.get("schema") != SCHEMA:
         raise UserError(f"{path}: schema: expected '{SCHEMA}'")
     return data
 

@@ -22,7 +22,6 @@ fitted without them, its rows and the kernels of its layers left out.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from dataclasses import replace
@@ -34,6 +33,7 @@ from hardware_models.profile import Profile, spec_sheet_profile
 from hardware_models.spec import CPUSpec
 from simulator.calibrate.fit import fit, msle
 from simulator.core.errors import UserError
+from simulator.core.json_source import read_json_object
 from workloads.builder import build_graph
 from workloads.model_def import catalog_models, load_model
 from workloads.ops import Gemm, Op
@@ -44,11 +44,7 @@ Case = tuple[Counter[Op], int, float, frozenset[str]]  # ops, threads, measured 
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read measurements: {err}") from None
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path, "measurements")
 
 
 def is_cpu_step_or_kernel_file(path: str) -> bool:

@@ -11,7 +11,6 @@ network's rows (all of them, host-bound or not) simulated with a profile fitted 
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from hardware_models.profile import Profile
 from hardware_models.topology import build_cluster
 from simulator.calibrate.conv_layers import fit_conv_layers, load_layer_file
 from simulator.core.errors import UserError
+from simulator.core.json_source import read_json_object, record_list
 from simulator.report.atomic import write_text_atomic
 from simulator.results.interval import band
 from workloads.builder import build_graph
@@ -38,12 +38,9 @@ HOST_BOUND_MODELS = ("mlp",)
 
 def step_records(path: Path) -> list[dict[str, Any]]:
     """The GPU step records of a zoo file (schema simulator.torch-zoo/1) for catalog models."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read step measurements: {err}") from None
+    data = read_json_object(path, "step measurements")
     known = set(catalog_models())
-    return [r for r in data.get("records", []) if r.get("device") == "gpu"
+    return [r for r in record_list(data, path) if r.get("device") == "gpu"
             and r.get("status") == "ok" and r.get("model") in known
             and r.get("input", "device") == "device"]
 

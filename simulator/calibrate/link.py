@@ -21,7 +21,6 @@ by path: `--intra-link FILE.yaml`.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from hardware_models.links import Link, LinkProfile
 from hardware_models.spec import LinkSpec
 from hardware_models.topology import build_cluster
 from simulator.core.errors import UserError
+from simulator.core.json_source import read_json_object, record_list
 from simulator.engine.loop import simulate
 from simulator.parallel.comm_plan import collective_plan
 from simulator.report.atomic import write_text_atomic
@@ -132,12 +132,10 @@ def fit_link(records: list[dict[str, Any]], hardware: str, link: str) -> dict[st
 
 def run_calibrate_link(measurements: str, hardware: str, link: str, out: str) -> None:
     path = Path(measurements)
-    if not path.is_file():
-        raise UserError(f"{path}: measurement file does not exist")
-    data = json.loads(path.read_text())
+    data = read_json_object(path, "collective measurements")
     if data.get("schema") != SCHEMA:
         raise UserError(f"{path}: schema: expected '{SCHEMA}'")
-    fitted = fit_link(data["records"], hardware, link)
+    fitted = fit_link(record_list(data, path), hardware, link)
     fitted["fitted_from"] = [path.name]
     write_text_atomic(Path(out), HEADER + yaml.safe_dump(fitted, sort_keys=True))
     rate = load_link(link).spec.bandwidth_bytes_per_s * fitted["efficiency"]

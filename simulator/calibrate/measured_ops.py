@@ -3,12 +3,12 @@ prices, so calibration and validation use exactly the model that `predict` uses.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from simulator.core.errors import UserError
+from simulator.core.json_source import read_json_object, record_list
 from workloads.ops import Gemm, Op, OpKind
 
 SCHEMA = "simulator.measurements/1"
@@ -30,15 +30,10 @@ def load_measurements(paths: list[Any]) -> list[dict[str, Any]]:
     """All records of the given files, each tagged with its file and backend."""
     records = []
     for path in map(Path, paths):
-        if not path.is_file():
-            raise UserError(f"{path}: measurement file does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        data = read_json_object(path, "kernel measurements")
+        if data.get("schema") != SCHEMA:
             raise UserError(f"{path}: schema: expected '{SCHEMA}'")
-        for rec in data.get("records", []):
+        for rec in record_list(data, path):
             records.append({**rec, "file": path.name, "backend": data.get("backend")})
     if not records:
         raise UserError(f"{', '.join(map(str, paths))}: no measurement records")

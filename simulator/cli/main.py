@@ -58,6 +58,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="implicit_gemm (cuDNN-style) or im2col (explicit lowering)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU: threads each op runs on (default: every core)")
+    p.add_argument("--straggler", action="append", metavar="DEVICE=SLOWDOWN", default=None,
+                   help="device DEVICE (0 to devices - 1) runs its kernels SLOWDOWN times slower, "
+                        "as YAML's hardware.stragglers (repeatable), e.g. 3=1.5")
     p.add_argument("--framework", default="pytorch",
                    help="whose kernels run: pytorch (default), cupy or numpy (per-kernel rates)")
     p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")

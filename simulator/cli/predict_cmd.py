@@ -4,7 +4,6 @@ scenario is (`simulator.config.request`), so every check is the config layer's."
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from typing import Any
@@ -15,6 +14,7 @@ from simulator.api.predict import predict_scenario
 from simulator.config.request import scenario_request, validated
 from simulator.config.schema import Hardware
 from simulator.core.errors import UserError
+from simulator.report.atomic import dumps_json
 from simulator.report.tables import collective_table, step_table
 
 OUT_OF_MEMORY_EXIT = 3
@@ -45,11 +45,31 @@ def _scalar(text: str) -> Any:
 
 
 def _print(result: dict[str, Any], as_json: bool, table: str) -> None:
-    print(json.dumps(result, sort_keys=True) if as_json else table)
+    print(dumps_json(result, "--json", indent=None).rstrip("\n") if as_json else table)
+
+
+def parse_stragglers(pairs: list[str] | None) -> list[dict[str, Any]]:
+    """`--straggler DEVICE=SLOWDOWN` pairs: YAML's `hardware.stragglers`."""
+    stragglers = []
+    for pair in pairs or []:
+        device, sep, slowdown = pair.partition("=")
+        if not sep or not device or not slowdown:
+            raise UserError(f"--straggler: expected DEVICE=SLOWDOWN (e.g. 3=1.5), got {pair!r}")
+        stragglers.append({"device": _scalar(device), "slowdown": _scalar(slowdown)})
+    return stragglers
+
+
+# flags of a step that mean nothing to a collective timed alone (given: an error, not ignored)
+STEP_ONLY = {"model": "--model", "straggler": "--straggler", "global_batch": "--global-batch",
+             "per_layer": "--per-layer"}
 
 
 def run_predict(**opts: Any) -> None:
     if opts["collective"] is not None:
+        given = [flag for key, flag in STEP_ONLY.items() if opts.get(key)]
+        if given:
+            raise UserError(f"{given[0]}: a step's option, but --collective times one "
+                            "collective alone; drop one of them")
         _run_collective(opts)
         return
     if opts.get("bytes_") is not None:
@@ -58,6 +78,7 @@ def run_predict(**opts: Any) -> None:
         raise UserError("predict needs --model (or --collective)")
     request = scenario_request(opts["model"], opts["hardware"], parallel=opts["parallel"],
                                options=parse_options(opts["option"]),
+                               stragglers=parse_stragglers(opts["straggler"]),
                                **{k: opts[k] for k in REQUEST_FLAGS})
     result = predict_scenario(request, opts["per_layer"]).result
     _print(result, opts["json_out"], step_table(result))

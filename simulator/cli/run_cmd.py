@@ -23,6 +23,7 @@ from simulator.report.figure_style import format_count, format_time
 from simulator.report.output_folder import check_target, default_folder, write_run
 from simulator.report.published_table import published_table
 from simulator.report.results_json import provenance
+from simulator.results.comparisons import comparison_rows, passes_implied
 
 OnDone = Callable[[int, Any], None]
 
@@ -86,11 +87,16 @@ def run_experiment_cli(experiment: str, out: str | None, quick: bool) -> None:
     with scenario_progress(len(config.scenarios)) as on_done:
         runs = run_experiment(config, on_done)
     print(f"writing {target} ...", flush=True)
+    rows = [run.row for run in runs]
+    findings: dict[str, Any] = {"comparisons": comparison_rows(config, rows),
+                "passes_implied": passes_implied(rows), "assumptions": list(config.assumptions)}
     write_run(target, config.title, config.description,
               [(run.row, run.prediction) for run in runs],
-              provenance(config, str(path), quick), config.outputs, figures=not quick)
-    print(summary_table([run.row for run in runs]))
-    published = published_table([run.row for run in runs])
+              provenance(config, str(path), quick), config.outputs, figures=not quick,
+              findings=findings)
+    print(summary_table(rows))
+    published = published_table(rows, findings["comparisons"], findings["passes_implied"],
+                                findings["assumptions"])
     if published:
         print("\npublished vs simulated:\n" + published)
     print(f"results written to {target}")

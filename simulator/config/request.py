@@ -27,7 +27,7 @@ FLAG_OF_FIELD: dict[tuple[str, ...], str] = {
     ("hardware", "devices_per_node"): "--devices-per-node",
     ("hardware", "intra_link"): "--intra-link", ("hardware", "inter_link"): "--inter-link",
     ("hardware", "spec_sheet"): "--spec-sheet", ("hardware", "framework"): "--framework",
-    ("hardware", "threads"): "--threads",
+    ("hardware", "threads"): "--threads", ("hardware", "stragglers"): "--straggler",
     ("parallel", "strategy"): "--parallel", ("parallel", "options"): "--option",
 }
 
@@ -40,6 +40,8 @@ def validated(cls: type[BaseModel], data: dict[str, Any]) -> Any:
         loc, message = first_error(err, cls)
         flag = FLAG_OF_FIELD.get(tuple(str(p) for p in loc[:2]))
         where = flag or ".".join(map(str, loc)) or cls.__name__
+        if flag and len(loc) > 2:  # a field inside the flag's value (a list of tables)
+            where = f"{flag} ({'.'.join(map(str, loc))})"
         raise UserError(f"{where}: {message}") from None
 
 
@@ -49,6 +51,7 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                      input: str = "pinned",
                      conv_algorithm: str = "implicit_gemm", framework: str = "pytorch",
                      threads: int | None = None,
+                     stragglers: list[dict[str, Any]] | None = None,
                      spec_sheet: bool = False, devices: int = 1,
                      devices_per_node: int | None = None, intra_link: str | None = None,
                      inter_link: str | None = None, parallel: str | None = None,
@@ -60,7 +63,7 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                 "conv_algorithm": conv_algorithm}
     hw = {"device": hardware, "count": devices, "devices_per_node": devices_per_node,
           "intra_link": intra_link, "inter_link": inter_link, "spec_sheet": spec_sheet,
-          "framework": framework, "threads": threads}
+          "framework": framework, "threads": threads, "stragglers": list(stragglers or [])}
     data: dict[str, Any] = {"name": "predict", "workload": workload, "hardware": hw}
     if parallel is not None or options:
         data["parallel"] = {"strategy": parallel or "data", "options": dict(options or {})}

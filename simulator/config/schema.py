@@ -27,9 +27,10 @@ from pydantic import (
     model_validator,
 )
 
+from hardware_models.costs import Server, server_names
 from hardware_models.failures import device_failure_rate, failure_rate_names
 from hardware_models.spec import CPUSpec, GPUSpec
-from simulator.config.errors import check_finite, first_error, invalid, one_of
+from simulator.config.errors import check_finite, first_error, invalid, nested, one_of
 from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
 from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
@@ -135,6 +136,18 @@ class Workload(_Strict):
         return isinstance(self.model, TaskGraph)
 
 
+class Straggler(_Strict):
+    """One device that runs its kernels `slowdown` times slower than the rest (throttling,
+    a degraded part): simulated device by device, so the step waits for it as a real
+    synchronous step does."""
+
+    device: Annotated[int, Field(strict=True, ge=0, le=MAX_DEVICES)] = Field(
+        description="its index in the cluster, 0 to count - 1")
+    slowdown: Annotated[float, BeforeValidator(_no_bool), Field(ge=1, le=1e6,
+                                                                allow_inf_nan=False)] = Field(
+        description="kernel time factor, at least 1 (1.5 = 50% slower)")
+
+
 class Hardware(_Strict):
     """Where it runs: a device (catalog or inline), how many, and how they are connected."""
 
@@ -148,6 +161,12 @@ class Hardware(_Strict):
                            "(selects the per-library kernel rates of a profile)")
     threads: PositiveCount | None = Field(None, description="CPU: threads each op runs on "
                                           "(default: every core)")
+    stragglers: list[Straggler] = Field(default_factory=list, max_length=MAX_DEVICES,
+                                        description="devices slower than the rest")
+    server: str | Server | None = Field(
+        None, description="the server around each node's devices, for its price and power: a "
+        "name in hardware_models/catalog/costs.yaml or a mapping of the same fields; default: "
+        "the catalog's server for the device, if any")
     pue: Annotated[float, BeforeValidator(_no_bool), Field(ge=1, le=10, allow_inf_nan=False)] \
         | None = Field(None, description="power usage effectiveness of the site: energy_j and "
                        "power_w are the machines' times this (default 1.0)")
@@ -162,6 +181,13 @@ class Hardware(_Strict):
     def _device(cls, value: Any) -> DeviceRef:
         return device_ref(value)
 
+    @field_validator("server", mode="before")
+    @classmethod
+    def _server(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return nested(Server, value)
+        return value if value is None else one_of("server", value, server_names())
+
     @field_validator("intra_link", "inter_link", mode="before")
     @classmethod
     def _link(cls, value: Any) -> str | None:
@@ -172,6 +198,15 @@ class Hardware(_Strict):
         if self.devices_per_node is not None and self.devices_per_node > self.count:
             raise invalid(f"must be at most count ({self.count}), got {self.devices_per_node}",
                           ("devices_per_node",))
+        seen: set[int] = set()
+        for i, straggler in enumerate(self.stragglers):
+            if straggler.device >= self.count:
+                raise invalid(f"device {straggler.device} is not in a cluster of {self.count} "
+                              f"(devices 0 to {self.count - 1})", ("stragglers", i, "device"))
+            if straggler.device in seen:
+                raise invalid(f"device {straggler.device} is listed twice",
+                              ("stragglers", i, "device"))
+            seen.add(straggler.device)
         if self.count % self.per_node:
             raise invalid(f"count ({self.count}) must be a multiple of devices_per_node "
                           f"({self.per_node})", ("devices_per_node",))
@@ -181,6 +216,11 @@ class Hardware(_Strict):
     def per_node(self) -> int:
         """Devices per node: as given, else up to MAX_DEVICES_PER_NODE (one DGX-like node)."""
         return self.devices_per_node or min(self.count, MAX_DEVICES_PER_NODE)
+
+    @property
+    def slowdowns(self) -> dict[int, float]:
+        """Device index -> kernel time factor, for the devices that straggle."""
+        return {s.device: s.slowdown for s in self.stragglers if s.slowdown != 1.0}
 
     @property
     def device_name(self) -> str:
@@ -325,6 +365,27 @@ class Outputs(_Strict):
     top_layers: PositiveCount = 12
 
 
+AT_EQUAL_WORK = ("time_to_train_s", "energy_j")  # totals over the dataset: same work only
+
+
+class Comparison(_Strict):
+    """The ratio of one number of two scenarios (`of` / `over`), beside a published ratio."""
+
+    name: Name
+    quantity: Literal["time_to_train_s", "step_time_s", "samples_per_s", "hardware_cost_usd",
+                      "energy_j"]
+    of: Name
+    over: Name
+    published: PositiveNumber | None = None
+    source: str = ""
+
+
+def samples_trained(scenario: Scenario) -> int | None:
+    """dataset_size x epochs (default 1): the work a time to train is for."""
+    work = scenario.workload
+    return work.dataset_size * (work.epochs or 1) if work.dataset_size else None
+
+
 class Experiment(_Strict):
     """A titled list of scenarios and what to write about them."""
 
@@ -332,7 +393,26 @@ class Experiment(_Strict):
     description: str = ""
     scenarios: list[Scenario] = Field(min_length=1)
     outputs: Outputs = Outputs()  # frozen, so one shared default is safe
+    comparisons: list[Comparison] = Field(default_factory=list, description="ratios between "
+                                          "scenarios, beside published ratios")
+    assumptions: list[str] = Field(default_factory=list, description="stated in the "
+                                   "published table (e.g. the number of passes)")
     _source: YamlSource | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _comparisons(self) -> Experiment:
+        by_name = {s.name: s for s in self.scenarios}
+        for i, comp in enumerate(self.comparisons):
+            for side in ("of", "over"):
+                if getattr(comp, side) not in by_name:
+                    raise invalid(str(unknown_name("scenario", getattr(comp, side),
+                                                   list(by_name))), ("comparisons", i, side))
+            work = [samples_trained(by_name[comp.of]), samples_trained(by_name[comp.over])]
+            if comp.quantity in AT_EQUAL_WORK and (None in work or work[0] != work[1]):
+                raise invalid(f"compares unlike work: {comp.of} trains {work[0]} samples, "
+                              f"{comp.over} {work[1]}; give both the same dataset_size and "
+                              "epochs", ("comparisons", i, "quantity"))
+        return self
 
     @model_validator(mode="after")
     def _names(self) -> Experiment:

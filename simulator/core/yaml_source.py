@@ -239,9 +239,10 @@ def parse_yaml_text(text: str, where: str, empty: str = EMPTY_EXPERIMENT) -> Yam
     return YamlSource(where, data, root)
 
 
-def read_text_bounded(path: Path) -> str:
-    """The UTF-8 text of a regular file of at most MAX_FILE_BYTES; any problem is one line."""
+def read_text_bounded(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `max_bytes`; any problem is one line."""
     where = str(path)
+    limit = f"{max_bytes:,} bytes ({max_bytes / 2**20:g} MiB)"
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -252,16 +253,15 @@ def read_text_bounded(path: Path) -> str:
         raise UserError(f"{where}: is not a file (it is a directory)")
     if not stat.S_ISREG(info.st_mode):
         raise UserError(f"{where}: is not a file (a device, pipe or socket)")
-    if info.st_size > MAX_FILE_BYTES:
-        raise UserError(f"{where}: {info.st_size:,} bytes; files are limited to "
-                        f"{MAX_FILE_BYTES:,} bytes (1 MiB)")
+    if info.st_size > max_bytes:
+        raise UserError(f"{where}: {info.st_size:,} bytes; files are limited to {limit}")
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(max_bytes + 1)
     except OSError as err:
         raise UserError(f"{where}: cannot be read: {err.strerror or err}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise UserError(f"{where}: files are limited to {MAX_FILE_BYTES:,} bytes (1 MiB)")
+    if len(data) > max_bytes:
+        raise UserError(f"{where}: files are limited to {limit}")
     return _decoded(data, where)
 
 

@@ -15,7 +15,7 @@ start to move; it does not occupy bandwidth.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,13 +32,13 @@ class LinkLike(Protocol):
     latency_s: float
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Flow:
     task: str
     hops: tuple[tuple[str, float], ...]
     size_bytes: float
     remaining_bytes: float
-    done: simpy.Event
+    on_done: Callable[[], None]
     started_s: float
     rate_bytes_per_s: float = 0.0
 
@@ -55,20 +55,54 @@ class Network:
     _version: int = 0
     _flush_pending: bool = False
 
+    def transfer(self, flows: Iterable[tuple[tuple[tuple[str, float], ...], float, float]],
+                 task: str = "") -> simpy.Event:
+        """Start (hops, size_bytes, latency_s) flows now; the event fires when the last ends.
+        Each flow waits its latency, then moves its bytes over its hops. Callbacks, not a
+        process per flow: a collective's thousands of flows cost events only as they end."""
+        done = self.env.event()
+        by_latency: dict[float, list[tuple[tuple[tuple[str, float], ...], float]]] = {}
+        for hops, size_bytes, latency_s in flows:
+            by_latency.setdefault(latency_s, []).append((hops, size_bytes))
+        left = [sum(len(group) for group in by_latency.values())]
+
+        def one_done() -> None:
+            left[0] -= 1
+            if left[0] == 0:
+                done.succeed()
+
+        if not left[0]:
+            done.succeed()
+        def starter(group: list[tuple[tuple[tuple[str, float], ...], float]]
+                    ) -> Callable[[Any], None]:
+            return lambda _event: self._start(group, task, one_done)
+
+        for latency_s, group in by_latency.items():
+            if latency_s > 0:
+                self.env.timeout(latency_s).callbacks.append(starter(group))
+            else:
+                self._start(group, task, one_done)
+        return done
+
     def send(self, hops: tuple[tuple[str, float], ...], size_bytes: float, latency_s: float,
              task: str = "") -> Generator[Any, Any, None]:
         """A SimPy process body: wait the latency, then move `size_bytes` over `hops`."""
-        if latency_s > 0:
-            yield self.env.timeout(latency_s)
-        if size_bytes <= 0 or not hops:
+        yield self.transfer([(hops, size_bytes, latency_s)], task)
+
+    def _start(self, group: list[tuple[tuple[tuple[str, float], ...], float]], task: str,
+               one_done: Callable[[], None]) -> None:
+        moving = [(hops, size) for hops, size in group if size > 0 and hops]
+        for _ in range(len(group) - len(moving)):
+            one_done()
+        if not moving:
             return
-        flow = _Flow(task, hops, size_bytes, size_bytes, self.env.event(), self.env.now)
         self._advance()
-        self._active.append(flow)
+        now = self.env.now
+        for hops, size_bytes in moving:
+            self._active.append(_Flow(task, hops, size_bytes, size_bytes, one_done, now))
         if not self._flush_pending:  # flows starting at the same instant share one recompute
             self._flush_pending = True
             self.env.timeout(0).callbacks.append(self._flush)
-        yield flow.done
 
     def _flush(self, _event: Any) -> None:
         self._flush_pending = False
@@ -111,7 +145,7 @@ class Network:
         self._active = active
         for flow in finished:
             self._record(flow)
-            flow.done.succeed()
+            flow.on_done()
         self._reschedule()
 
     def _record(self, flow: _Flow) -> None:
@@ -128,9 +162,13 @@ class Network:
         for flow in self._active:
             flow.rate_bytes_per_s = -1.0  # not yet fixed
             for channel, load in flow.hops:
-                free[channel] = self.bandwidth_bytes_per_s[channel]
-                demand[channel] = demand.get(channel, 0.0) + load
-                members.setdefault(channel, []).append(flow)
+                if channel not in free:
+                    free[channel] = self.bandwidth_bytes_per_s[channel]
+                    demand[channel] = load
+                    members[channel] = [flow]
+                else:
+                    demand[channel] += load
+                    members[channel].append(flow)
         while demand:
             level = min(free[c] / demand[c] for c in demand)
             full = [c for c in demand if free[c] / demand[c] <= level * (1 + LEVEL_TOLERANCE)]
@@ -138,7 +176,8 @@ class Network:
                 for flow in members[channel]:
                     if flow.rate_bytes_per_s < 0:
                         self._freeze(flow, level, free, demand)
-            for channel in [c for c in demand if all(f.rate_bytes_per_s >= 0 for f in members[c])]:
+                demand.pop(channel, None)  # every flow through a full channel is frozen now
+            for channel in [c for c, d in demand.items() if d <= 0]:
                 del demand[channel]
 
     @staticmethod
@@ -146,6 +185,7 @@ class Network:
                 demand: dict[str, float]) -> None:
         flow.rate_bytes_per_s = level
         for channel, load in flow.hops:
-            free[channel] = max(free[channel] - level * load, 0.0)
+            left = free[channel] - level * load
+            free[channel] = left if left > 0.0 else 0.0
             if channel in demand:
                 demand[channel] -= load

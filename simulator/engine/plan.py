@@ -8,17 +8,17 @@ so a plan is a pure description that can be simulated, stored or shipped to a wo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hardware_models.base import OpCost
 from workloads.ops import Op, OpGraph
 
 STREAM_OF_KIND = {"copy": "copy", "collective": "comm"}
+JOIN = "join"  # the stream of join tasks: no stream at all (they end with their last input)
 CATEGORY_OF_KIND = {"copy": "transfer", "collective": "communication"}
 
 
-@dataclass(frozen=True)
-class Flow:
+class Flow(NamedTuple):
     """Bytes moving from one device to another over a route of link channels.
 
     `hops` are (channel id, load): load > 1 says the flow stands for that many identical
@@ -87,3 +87,10 @@ def comm_task(name: str, device: int, transfer: Transfer, preds: tuple[str, ...]
     size = transfer.size_bytes
     op = Op(name, "collective", "comm", layer, 0.0, size, size, "fp32", max(1, len(transfer.flows)))
     return Task(name, op, device, "comm", preds, OpCost(0.0, 0.0), launch_s, transfer)
+
+
+def join_task(name: str, device: int, preds: tuple[str, ...], layer: str = "comm") -> Task:
+    """A task that takes no time and holds no stream: it ends when the last of `preds` does
+    (a barrier, so that n tasks can wait for n others through 2n edges, not n squared)."""
+    op = Op(name, "collective", "comm", layer, 0.0, 0.0, 0.0, "fp32", 1)
+    return Task(name, op, device, JOIN, preds, OpCost(0.0, 0.0), 0.0)

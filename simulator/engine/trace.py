@@ -5,10 +5,10 @@ multi-device plans, what crossed each link channel and when (`links`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     name: str
     layer: str
     phase: str
@@ -46,8 +46,7 @@ class Trace:
         return sorted(picked, key=lambda s: (s.start_s, s.end_s))
 
 
-@dataclass(frozen=True)
-class LinkSpan:
+class LinkSpan(NamedTuple):
     """One flow's stay on one link channel (one direction of one cable), for per-link traces.
 
     `load` is how many identical flows this one stands for on the channel (symmetry)."""

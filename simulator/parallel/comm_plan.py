@@ -46,7 +46,7 @@ import numpy as np
 
 from hardware_models.topology import Topology
 from simulator.core.errors import UserError
-from simulator.engine.plan import Flow, Plan, Transfer, comm_task
+from simulator.engine.plan import Flow, Plan, Transfer, comm_task, join_task
 from simulator.parallel.collectives import Collective, Phase, collective
 from simulator.parallel.nccl import PROTOCOLS, check_protocol, nccl
 
@@ -125,6 +125,8 @@ class CommPlanner:
     _routes: dict[Pair, tuple[tuple[str, ...], Unit]] = field(default_factory=dict)
     _speeds: dict[str, float] = field(default_factory=dict)
     _hops_of: dict[str, tuple[str | None, float]] = field(default_factory=dict)
+    _parts: dict[tuple[Variant, int, int], tuple[tuple[tuple[str, float], ...], float]] = field(
+        default_factory=dict)
 
     def add(self, name: str, kind: str, group: list[int], size_bytes: float, after: Done,
             layer: str = "comm", **options: Any) -> Done:
@@ -250,6 +252,18 @@ class CommPlanner:
             self._speeds[channel] = self.topo.bandwidth_bytes_per_s(channel)
         return self._speeds[channel]
 
+    def _flow_parts(self, variant: Variant, src: int, dst: int
+                    ) -> tuple[tuple[tuple[str, float], ...], float]:
+        """A full plan's flow from src to dst in `variant`: its hops (each channel at the
+        protocol's load) and one hop's latency (cached: thousands of flows share them)."""
+        key = (variant, src, dst)
+        if key not in self._parts:
+            route, unit = self._route(src, dst)
+            self._channels(route)
+            load = 1.0 / variant.factor
+            self._parts[key] = (tuple((c, load) for c in route), variant.hop_s(unit))
+        return self._parts[key]
+
     def _channels(self, route: tuple[str, ...]) -> None:
         for channel in route:
             if channel not in self.plan.links:
@@ -257,56 +271,59 @@ class CommPlanner:
 
     def _full(self, name: str, phases: list[Phase], after: Done, layer: str,
               variant: Variant) -> Done:
+        """Every device's flows, one task per device per phase: its steps merged (bytes and
+        hop latencies summed) and the phase gated by a join of its connected devices before
+        and after. For a ring this is exact in closed form: a step needs the neighbour's step
+        before, so after n - 1 steps every device has waited for the slowest start, and in
+        lockstep the steps add up. So the tasks grow linearly with the devices (2(n - 1) steps
+        of n flows would grow as n squared)."""
         # one collective at a time per device, as on an NCCL stream: a device's part starts
         # after its part in the previous one ended, receives included
         last: dict[int, tuple[str, ...]] = {}
         for d in set(after) | set(self._busy):
             last[d] = tuple(after.get(d, ())) + self._busy.get(d, ())
-        received: dict[int, list[str]] = {}
         started: set[int] = set()
-        warm: set[Pair] = set()  # the pairs of the step before
-        base_s = variant.base_s  # the library's fixed latency, on the collective's first flows
+        warm: set[Pair] = set()  # the pairs of the phase before
         for p, phase in enumerate(phases):
-            for step in range(phase.steps):
-                if phase.pipelined and step == 0 and phase.fresh is not None:
-                    warm = {(s, d) for s, d, _ in phase.pairs} - phase.fresh
-                tasks = self._full_step(f"{name}.p{p}.s{step}", phase, last, received, started,
-                                        layer, warm if phase.pipelined else set(), variant,
-                                        base_s if p == step == 0 else 0.0)
-                for src, dst, _ in phase.pairs:
-                    if phase.initiator == "src":
-                        received.setdefault(dst, []).append(tasks[src])
-                warm = {(src, dst) for src, dst, _ in phase.pairs}
-        done = {d: tuple(last.get(d, ())) + tuple(received.get(d, ()))
-                for d in set(last) | set(received)}
-        for p in {e for phase in phases for pair in phase.pairs for e in pair[:2]}:
-            self._busy[p] = done.get(p, ())
-        return done
+            info = {(s, d): self._route(s, d) for s, d, _ in phase.pairs}
+            hops = self._hops(phase, info, warm)
+            extra_s = variant.base_s if p == 0 else 0.0  # the library's latency, first flows
+            for c, (members, pairs) in enumerate(_components(phase.pairs)):
+                gate = f"{name}.p{p}.c{c}.start"
+                self.plan.add(join_task(gate, self.plan_index[members[0]], tuple(dict.fromkeys(
+                    t for d in members for t in last.get(d, ()))), layer))
+                ends = self._full_phase(f"{name}.p{p}", phase, pairs, gate, hops, started,
+                                        layer, variant, extra_s)
+                end = f"{name}.p{p}.c{c}.end"
+                self.plan.add(join_task(end, self.plan_index[members[0]], ends, layer))
+                for d in members:
+                    last[d] = (end,)
+            warm = set(info)
+        involved = {e for phase in phases for pair in phase.pairs for e in pair[:2]}
+        for d in involved:
+            self._busy[d] = last.get(d, ())
+        return {d: last.get(d, ()) for d in set(last) | involved}
 
-    def _full_step(self, name: str, phase: Phase, last: dict[int, tuple[str, ...]],
-                   received: dict[int, list[str]], started: set[int], layer: str,
-                   warm: set[Pair], variant: Variant, extra_s: float) -> dict[int, str]:
-        """One step's tasks; a pair in `warm` follows its chunk before (pipelined): no latency."""
+    def _full_phase(self, name: str, phase: Phase, pairs: list[tuple[int, int, float]],
+                    gate: str, hops: dict[Pair, float], started: set[int], layer: str,
+                    variant: Variant, extra_s: float) -> tuple[str, ...]:
+        """The merged tasks of one connected part (`pairs`) of a phase; returns their names."""
         flows: dict[int, list[Flow]] = {}
-        load = 1.0 / variant.factor
-        for src, dst, size in phase.pairs:
-            who = src if phase.initiator == "src" else dst
-            route, unit = self._route(src, dst)
-            self._channels(route)
-            hops = tuple((c, load) for c in route)
-            latency = extra_s + (0.0 if (src, dst) in warm else variant.hop_s(unit))
-            flows.setdefault(who, []).append(Flow(hops, size, latency, src, dst))
-        tasks = {}
+        by_src = phase.initiator == "src"
+        steps = phase.steps
+        for src, dst, size in pairs:
+            route, hop_s = self._flow_parts(variant, src, dst)
+            flows.setdefault(src if by_src else dst, []).append(
+                Flow(route, size * steps, extra_s + hops[(src, dst)] * hop_s, src, dst))
+        tasks = []
         for who, fl in flows.items():
             task = f"{name}.d{who}"
-            preds = tuple(dict.fromkeys(last.get(who, ()) + tuple(received.pop(who, ()))))
             launch = 0.0 if who in started else self.launch_s
             started.add(who)
-            self.plan.add(comm_task(task, self.plan_index[who], Transfer(tuple(fl)), preds,
+            self.plan.add(comm_task(task, self.plan_index[who], Transfer(tuple(fl)), (gate,),
                                     layer, launch))
-            last[who] = (task,)
-            tasks[who] = task
-        return tasks
+            tasks.append(task)
+        return tuple(tasks)
 
     def _analyse(self, phases: list[Phase], rep: int) -> list[_PhaseLoad]:
         """Per phase (at 1 byte): the load on every channel and each device's drain time;
@@ -501,6 +518,30 @@ def _check_options(kind: str, spec: Collective, options: dict[str, Any]) -> None
     if unknown:
         raise UserError(f"options: unknown key '{unknown[0]}' for collective {kind}; "
                         f"valid keys: {', '.join(sorted(valid | {'protocol'}))}")
+
+
+def _components(pairs: tuple[tuple[int, int, float], ...]
+                ) -> list[tuple[list[int], list[tuple[int, int, float]]]]:
+    """The devices of `pairs` by connected part (flows link their ends), each part's devices
+    sorted and its pairs in their order, the parts in order of their smallest device."""
+    parent: dict[int, int] = {}
+
+    def root(d: int) -> int:
+        while parent.setdefault(d, d) != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    for src, dst, _ in pairs:
+        a, b = root(src), root(dst)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    parts: dict[int, tuple[list[int], list[tuple[int, int, float]]]] = {}
+    for d in sorted(parent):
+        parts.setdefault(root(d), ([], []))[0].append(d)
+    for pair in pairs:
+        parts[root(pair[0])][1].append(pair)
+    return list(parts.values())
 
 
 def _initiates(phases: list[Phase], device: int) -> bool:

@@ -15,7 +15,6 @@ from simulator.parallel.job import (
     Job,
     check_options,
     new_plan,
-    op_task,
     prefixed,
     simulated_devices,
     strategy,
@@ -61,7 +60,7 @@ def data_parallel(job: Job) -> ClusterPlan:
             preds = prefixed(prefix, graph.predecessors(op.name))
             if op.phase == "update":
                 preds += synced[d]
-            plan.add(op_task(op, i, job.device, preds, prefix))
+            plan.add(job.task(op, i, d, preds, prefix))
         if op.name in buckets:
             name = f"allreduce.{op.layer}"
             after: dict[int, tuple[str, ...]] = {d: (f"d{d}.{op.name}",) for d in simulated}

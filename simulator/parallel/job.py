@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardware_models.slowed import slowed
 from hardware_models.topology import Topology
 from simulator.core import plugins
 from simulator.core.errors import UserError
@@ -53,7 +54,11 @@ class Job:
     collective: str = "allreduce"
     options: dict[str, Any] = field(default_factory=dict)
     global_batch: int | None = None
+    slowdowns: dict[int, float] = field(default_factory=dict)  # device -> kernel time factor
     _graphs: dict[int, OpGraph] = field(default_factory=dict, repr=False)
+    _slowed: dict[float, Any] = field(default_factory=dict, repr=False)
+    _costs: dict[tuple[int, str, int], tuple[Any, float, Op]] = field(default_factory=dict,
+                                                                    repr=False)
 
     def graph(self, batch: int) -> OpGraph:
         if batch not in self._graphs:
@@ -84,14 +89,38 @@ class Job:
         if how not in SIMULATE_CHOICES:
             raise UserError(f"options.simulate: must be one of {', '.join(SIMULATE_CHOICES)}, "
                             f"got {how!r}")
+        if how == "symmetric" and self.slowdowns:
+            raise UserError("options.simulate: 'symmetric' simulates one device for all, but "
+                            "hardware.stragglers makes devices differ; use 'full' or 'auto'")
         return how == "symmetric" or (
-            how == "auto" and self.topo.size > FULL_SIMULATION_MAX_DEVICES)
+            how == "auto" and not self.slowdowns and self.topo.size > FULL_SIMULATION_MAX_DEVICES)
 
     def int_option(self, name: str, default: int) -> int:
         value = self.options.get(name, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UserError(f"options.{name}: must be a positive integer, got {value!r}")
         return value
+
+    def device_of(self, d: int) -> Any:
+        """The model of topology device `d`: the job's device, slowed where it straggles."""
+        factor = self.slowdowns.get(d)
+        if factor is None:
+            return self.device
+        if factor not in self._slowed:
+            self._slowed[factor] = slowed(self.device, factor)
+        return self._slowed[factor]
+
+    def task(self, op: Op, plan_device: int, d: int, preds: tuple[str, ...],
+             prefix: str) -> Task:
+        """`op` on topology device `d` (plan device `plan_device`), as `op_task`; each device
+        model is asked once per op (a data-parallel group runs the same ops n times)."""
+        device = self.device_of(d)
+        key = (id(device), op.name, id(op))
+        cached = self._costs.get(key)
+        if cached is None or cached[2] is not op:
+            cached = self._costs[key] = (device.op_cost(op), device.launch_s(op), op)
+        stream = STREAM_OF_KIND.get(op.kind, "compute")
+        return Task(prefix + op.name, op, plan_device, stream, preds, cached[0], cached[1])
 
     def comm_launch_s(self) -> float:
         """Host time to launch one collective kernel (as one NCCL kernel per collective)."""
@@ -143,6 +172,6 @@ def simulated_devices(job: Job, group: list[int], rep: int) -> list[int]:
 def new_plan(job: Job, simulated: list[int]) -> tuple[Plan, CommPlanner]:
     """A plan over the simulated devices and a planner for their collectives."""
     replicas = job.topo.size if job.symmetric else 1
-    plan = Plan(devices=[job.device] * len(simulated), replicas=replicas)
+    plan = Plan(devices=[job.device_of(d) for d in simulated], replicas=replicas)
     index = {d: i for i, d in enumerate(simulated)}
     return plan, CommPlanner(plan, job.topo, index, job.symmetric, job.comm_launch_s())

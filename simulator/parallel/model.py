@@ -22,7 +22,6 @@ from simulator.parallel.job import (
     Job,
     check_options,
     new_plan,
-    op_task,
     prefixed,
     simulated_devices,
     strategy,
@@ -68,8 +67,8 @@ class SpatialReplica:
                 preds += after.get(d, ()) if not self.graph.predecessors(op.name) else ()
                 preds += synced[d] if op.phase == "update" else ()
                 plan_device = self.comm.plan_index[d]
-                self.comm.plan.add(op_task(shard_op(op, self.parts), plan_device, self.job.device,
-                                           preds, prefix))
+                self.comm.plan.add(self.job.task(shard_op(op, self.parts), plan_device, d, preds,
+                                                 prefix))
                 last[d] = (prefix + op.name,)
             self._after(op.layer, op.phase, op.name, synced)
         return last

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from simulator.core.errors import UserError
 from simulator.engine.plan import Plan, Task
-from simulator.parallel.job import ClusterPlan, Job, check_options, new_plan, op_task, strategy
+from simulator.parallel.job import ClusterPlan, Job, check_options, new_plan, strategy
 from simulator.parallel.model import SpatialReplica, divided_memory
 from simulator.parallel.pipeline import scale_op
 from simulator.parallel.shard import interior
@@ -74,7 +74,7 @@ def downpour(job: Job) -> ClusterPlan:
     if colocated:  # the workers apply the updates too, on their own compute streams
         for d in simulated:
             preds = pushed.get(d, ())
-            plan.add(op_task(update, comm.plan_index[d], job.device, preds, f"d{d}.ps."))
+            plan.add(job.task(update, comm.plan_index[d], d, preds, f"d{d}.ps."))
     else:
         _add_server_updates(job, plan, update, [comm.plan_index[d] for d in simulated])
     extra = {"replicas": replicas, "partitions": partitions, "ps_shards": len(servers),

@@ -18,7 +18,7 @@ from simulator.core.errors import UserError
 from simulator.engine.plan import Plan
 from simulator.parallel.collectives import Phase
 from simulator.parallel.comm_plan import CommPlanner
-from simulator.parallel.job import ClusterPlan, Job, check_options, op_task, strategy
+from simulator.parallel.job import ClusterPlan, Job, check_options, strategy
 from workloads.ops import Op, OpGraph
 from workloads.precision import get_precision
 
@@ -82,7 +82,7 @@ class _Pipeline:
         for p in self.micro.predecessors(op.name):
             src = self.stage[self.micro.op(p).layer]
             preds += (f"m{j}.{p}",) if src == s else self.send(j, p, src, s)
-        self.comm.plan.add(op_task(op, s, self.job.device, preds, f"m{j}."))
+        self.comm.plan.add(self.job.task(op, s, s, preds, f"m{j}."))
 
     def send(self, j: int, pred: str, src: int, dst: int) -> tuple[str, ...]:
         """The tensor `pred` produced for micro-batch j, sent from stage src to stage dst."""
@@ -106,7 +106,7 @@ def pipeline_plan(job: Job, replica_batch: int, micro_batches: int) -> ClusterPl
     full = job.graph(replica_batch)
     micro = job.graph(replica_batch // micro_batches)
     stage = _stage_of_layers(job, full, stages)
-    plan = Plan(devices=[job.device] * stages)
+    plan = Plan(devices=[job.device_of(d) for d in range(stages)])
     comm = CommPlanner(plan, job.topo, {d: d for d in range(stages)}, False, job.comm_launch_s())
     pipe = _Pipeline(job, micro, stage, comm)
     split = micro.order.index("loss.bwd") if job.mode == "train" else len(micro.order)
@@ -134,7 +134,7 @@ def _add_updates(job: Job, full: OpGraph, micro: OpGraph, stage: dict[str, int],
         mine = [p for p in micro.predecessors("optimizer.step") if stage[micro.op(p).layer] == s]
         share = sum(v for k, v in params.items() if stage.get(k) == s) / total
         preds = tuple(f"m{j}.{p}" for j in range(micro_batches) for p in mine)
-        plan.add(op_task(scale_op(step, share), s, job.device, preds, f"s{s}."))
+        plan.add(job.task(scale_op(step, share), s, s, preds, f"s{s}."))
 
 
 def _stage_memory(job: Job, full: OpGraph, stage: dict[str, int], stages: int) -> dict[str, float]:

@@ -14,5 +14,5 @@ def single(job: Job) -> ClusterPlan:
         raise UserError(f"parallel: strategy 'single' runs on 1 device, got {job.topo.size}; "
                         "use data, model, pipeline or parameter_server")
     graph = job.graph(job.replica_batch(1, 1))
-    return ClusterPlan(single_device_plan(graph, job.device), graph, graph.batch, graph.flops,
+    return ClusterPlan(single_device_plan(graph, job.device_of(0)), graph, graph.batch, graph.flops,
                        dict(graph.memory))

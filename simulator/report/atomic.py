@@ -52,15 +52,21 @@ def non_finite_field(obj: Any, path: tuple[PathPart, ...] = ()) -> Found | None:
     return None
 
 
-def dumps_json(obj: Any, where: str = "JSON") -> str:
-    """Deterministic JSON: sorted keys, fixed indentation, trailing newline. A non-finite
-    number is a UserError `WHERE: field.path: ...` (JSON has no infinity or NaN)."""
+def check_finite(obj: Any, where: str = "JSON") -> None:
+    """A non-finite number inside `obj` is a UserError `WHERE: field.path: ...` (JSON has no
+    infinity or NaN), raised before anything is written."""
     found = non_finite_field(obj)
     if found is not None:
         raise UserError(f"{where}: {format_path(found[0])}: {found[1]} is not a finite "
                         "number and JSON cannot hold one; a result overflowed (are the "
-                        "inputs' magnitudes sensible?); the file was not written")
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+                        "inputs' magnitudes sensible?); nothing was written")
+
+
+def dumps_json(obj: Any, where: str = "JSON", indent: int | None = 2) -> str:
+    """Deterministic JSON: sorted keys, fixed indentation (None: one line), trailing newline;
+    non-finite numbers refused (`check_finite`)."""
+    check_finite(obj, where)
+    return json.dumps(obj, indent=indent, sort_keys=True, allow_nan=False) + "\n"
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.engine.trace import Span, Trace
-from simulator.report.atomic import write_text_atomic
+from simulator.report.atomic import check_finite, write_text_atomic
 
 FILE_NAME = "trace.json"
 HOST = "host"
@@ -112,6 +112,7 @@ def trace_document(scenarios: list[tuple[str, Trace, LaunchCost]], title: str) -
 
 def write_chrome_trace(folder: Path, document: dict[str, Any]) -> Path:
     """One event per line: small enough to read, stable enough to diff."""
+    check_finite(document, str(folder / FILE_NAME))
     lines = [json.dumps(e, sort_keys=True, allow_nan=False) for e in document["traceEvents"]]
     head = {k: v for k, v in document.items() if k != "traceEvents"}
     text = "{\"traceEvents\": [\n" + ",\n".join(lines) + "\n],\n"

@@ -46,7 +46,7 @@ from simulator.core.version import VERSION
 from simulator.engine.trace import Span
 from simulator.report.atomic import write_json_atomic
 from simulator.report.chrome_trace import LaunchCost, trace_document, write_chrome_trace
-from simulator.report.published_table import write_published_table
+from simulator.report.published_table import published_table, write_published_table
 from simulator.report.results_csv import write_results_csv
 from simulator.report.results_json import results_document, write_results_json
 from simulator.results.prediction import Prediction
@@ -481,13 +481,19 @@ def launch_cost_of(prediction: Prediction) -> LaunchCost:
 
 def write_run(target: Path, title: str, description: str,
               scenarios: list[tuple[dict[str, Any], Prediction]], provenance: dict[str, Any],
-              outputs: Outputs, figures: bool) -> list[Path]:
-    """Write the whole output folder atomically; returns the final paths written."""
+              outputs: Outputs, figures: bool,
+              findings: dict[str, Any] | None = None) -> list[Path]:
+    """Write the whole output folder atomically; returns the final paths written.
+    `findings` (comparisons, passes_implied, assumptions) go into results.json and
+    published.md."""
     rows = [row for row, _ in scenarios]
     drawables = [(row, pred.trace, launch_cost_of(pred)) for row, pred in scenarios]
     with staged_folder(target) as folder:
         written = [write_results_csv(folder, rows)]
-        table = write_published_table(folder, rows)
+        extra = findings or {}
+        table = write_published_table(folder, published_table(
+            rows, extra.get("comparisons"), extra.get("passes_implied"),
+            extra.get("assumptions")))
         written += [table] if table else []
         if outputs.trace:
             traced = [(row["name"], trace, cost) for row, trace, cost in drawables
@@ -498,6 +504,6 @@ def write_run(target: Path, title: str, description: str,
 
             written += write_figures(folder, drawables, title, list(outputs.formats),
                                      outputs.timeline, outputs.top_layers)
-        document = results_document(title, description, rows, provenance)
+        document = {**results_document(title, description, rows, provenance), **extra}
         written.append(write_results_json(folder, document))
     return [Path(target) / path.name for path in written]

@@ -8,7 +8,9 @@ handler between two statements, so SIGINT or SIGTERM never leaves half a line, a
 SIGKILL or a power cut at most the last line is torn; opening the journal again drops a torn
 last line (truncating the file to its last whole line). Records are read back by key, the
 last one of a key winning (`--retry-failed` appends a point's new record after its old one).
-An exclusive lock on the file keeps two sweeps from writing into one folder at once.
+An exclusive record lock on the file (POSIX lockf: held by the sweep's process only, not by
+the worker processes it forks, and gone the moment it dies) keeps two sweeps from writing
+into one folder at once.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ def _whole_records(data: bytes) -> tuple[list[dict[str, Any]], int]:
     return records, good
 
 
+def _read_all(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
 class PointsJournal:
     """The journal of one output folder: `with PointsJournal(folder) as journal:` reads what
     is there (`journal.records`, by key) and `journal.append(record)` adds a point."""
@@ -69,7 +79,8 @@ class PointsJournal:
                            | getattr(os, "O_NOFOLLOW", 0), 0o666)
         try:
             self._lock()
-            data = path.read_bytes()
+            data = _read_all(self._fd)  # not through another descriptor: closing one drops
+            # the process's record lock on the file
             records, good = _whole_records(data)
             if good < len(data):
                 os.ftruncate(self._fd, good)
@@ -83,7 +94,7 @@ class PointsJournal:
         if fcntl is None:
             return
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise UserError(f"{self.folder}: another sweep is writing into this folder; wait "
                             "for it or choose another --out") from None

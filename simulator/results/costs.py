@@ -1,12 +1,13 @@
 """Cost, power and energy of a scenario, as users pay them (docs/costs.md has the formulas).
 
-- `hardware_cost_usd`: the whole cluster. Each node is a catalog server
-  (`hardware_models/catalog/costs.yaml`): its price without devices plus its devices at
-  `price_usd`, or a whole system's price; nodes over one server of that kind (or devices of a
-  kind without a server) count the devices only, and `hardware_cost_basis` says so. Between
-  nodes, every NIC costs its cable and switch ports: a fat tree of `levels` switch layers
-  (1 while the NICs fit one switch, 2 while they fit radix^2 / 2, else 3) takes
-  `2 levels - 1` ports and `levels` cables per NIC.
+- `hardware_cost_usd`: the whole cluster. Each node is a server (`hardware.server`, else
+  the catalog's for the device, `hardware_models/catalog/costs.yaml`): its price without
+  devices plus its devices at `price_usd`, or a whole system's price; nodes over one server
+  of that kind (or devices of a kind without a server) count the devices only, and
+  `hardware_cost_basis` says so. Between nodes, every NIC costs its cable and switch
+  ports: a fat tree of `levels` switch layers (1 while the NICs fit one switch, 2 while
+  they fit radix^2 / 2, else 3) takes `2 levels - 1` ports and `levels` cables per NIC (or
+  the server's own `network_usd_per_nic`).
 - `cloud_cost_usd`: the cheapest public on-demand offer whose instance holds a node,
   `ceil(devices / gpus per instance) x usd_per_hour x hours`, billed per second.
 - Power: each device draws `idle_w + (tdp_w - idle_w) x busy` and each server's host part
@@ -23,7 +24,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hardware_models.costs import cloud_offers, energy_model, network_for, server_for
+from hardware_models.costs import (
+    cloud_offers,
+    energy_model,
+    network_for,
+    server_for,
+    server_named,
+)
 from simulator.config.schema import Scenario, failure_rate_device
 
 COST_KEYS = ("hardware_cost_usd", "hardware_cost_basis", "servers", "network_cost_usd",
@@ -35,10 +42,14 @@ def _levels(nics: int, radix: int) -> int:
     return 1 if nics <= radix else 2 if nics <= radix * radix // 2 else 3
 
 
-def network_cost(nodes: int, nics_per_node: int, link: str) -> float | None:
-    """Cables and switch ports of the links between nodes (0 for one node)."""
+def network_cost(nodes: int, nics_per_node: int, link: str,
+                 usd_per_nic: float | None = None) -> float | None:
+    """Cables and switch ports of the links between nodes (0 for one node); `usd_per_nic`,
+    where a server gives it, is all of one NIC's share instead of the link's parts."""
     if nodes <= 1:
         return 0.0
+    if usd_per_nic is not None:
+        return nodes * nics_per_node * usd_per_nic
     parts = network_for(link)
     if parts is None:
         return None
@@ -48,7 +59,17 @@ def network_cost(nodes: int, nics_per_node: int, link: str) -> float | None:
 
 
 def _server(scenario: Scenario) -> tuple[str, Any] | None:
-    found = server_for(failure_rate_device(scenario.hardware.device))
+    """(name, server) around each node: the scenario's own, else the catalog's for the
+    device; None where none holds a node."""
+    given = scenario.hardware.server
+    named = server_named(given) if isinstance(given, str) else None
+    found: tuple[str, Any] | None
+    if isinstance(given, str) and named is not None:
+        found = (given, named)
+    elif given is not None and not isinstance(given, str):
+        found = (given.display_name, given)
+    else:
+        found = server_for(failure_rate_device(scenario.hardware.device))
     if found is None or scenario.hardware.per_node > found[1].devices_per_server:
         return None
     return found
@@ -67,7 +88,7 @@ def hardware_cost(scenario: Scenario, device: Any, inter_link: str | None) -> di
     name, server = found
     node = server.system_price_usd or (
         server.price_usd + hw.per_node * price if server.price_usd and price else None)
-    network = network_cost(nodes, server.nics, inter_link or "")
+    network = network_cost(nodes, server.nics, inter_link or "", server.network_usd_per_nic)
     total = nodes * node + network if node is not None and network is not None else None
     basis = f"{nodes} x {name}" + ("" if nodes == 1 else f" + {inter_link} network"
                                    if network is not None else " (network not priced)")

@@ -9,7 +9,6 @@ implicit GEMM cuDNN runs, so their error measures that difference as well as the
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 from hardware_models.catalog_io import make_device
 from simulator.calibrate.device import HOST_LAUNCH_LABELS, usable
 from simulator.calibrate.measured_ops import family, load_measurements, record_ops
+from simulator.core.errors import UserError
+from simulator.core.json_source import read_json_object
 
 
 def compare(records: list[dict[str, Any]], device: Any) -> list[dict[str, Any]]:
@@ -60,8 +61,8 @@ STEP_SCHEMA = "simulator.torch-zoo/1"  # step times (benchmarks/torch_zoo.py)
 
 def is_step_file(path: str) -> bool:
     try:
-        return json.loads(Path(path).read_text()).get("schema") == STEP_SCHEMA
-    except (OSError, ValueError, AttributeError):
+        return read_json_object(path).get("schema") == STEP_SCHEMA
+    except UserError:
         return False  # load_measurements reports what is wrong with it
 
 
