@@ -14,7 +14,7 @@ Dtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # no bool as int
 
 
 class _Sourced(_Strict):

@@ -517,3 +517,29 @@ def test_measurement_commands_on_hostile_json_are_one_line(tmp_path, cli, comman
     assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ")
     assert words in result.stderr, result.stderr
     assert not out.exists()
+
+
+@settings(FUZZ, max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["a", "A", "a-2", "a-3", "a 3", "A-2", "b"]), max_size=12))
+def test_figure_names_from_scenario_names_never_collide(names):
+    # regression: scenarios a, a-3 and A gave a, a-3 and a-3 (one figure overwritten)
+    from simulator.report.figures import _unique_slugs
+    stems = _unique_slugs(names)
+    assert len(set(stems)) == len(stems) == len(names)
+
+
+def test_inline_device_counts_are_not_booleans_and_dataset_sizes_are_bounded(tmp_path):
+    # regression: `sms: true` became 1 SM; dataset_size and epochs had no upper bound
+    from pydantic import ValidationError
+
+    from simulator.config.schema import Scenario
+    gpu = {"kind": "gpu", "name": "g", "display_name": "g", "sms": True, "cores_per_sm": 128,
+           "clock_ghz": 1.0, "memory_bytes": 1e9, "memory_bandwidth_bytes_per_s": 1e11,
+           "peak_flops": {"fp32": 1e12}, "sources": ["test"]}
+    with pytest.raises(ValidationError, match="sms"):
+        Scenario.model_validate({"name": "s", "workload": {"model": "mlp"},
+                                 "hardware": {"device": gpu}})
+    for field, value in (("dataset_size", 10**16), ("epochs", 10**7)):
+        with pytest.raises(ValidationError, match=field):
+            Scenario.model_validate({"name": "s", "hardware": {"device": "h200"}, "workload": {
+                "model": "mlp", "dataset_size": 1000, field: value}})

@@ -343,3 +343,23 @@ def test_sigint_while_files_move_waits_for_the_moves(tmp_path, monkeypatch):
     assert (out / "results.json").stat().st_ino != inode  # moved last, so all moved
     assert stray(tmp_path) == [] and (out / "thesis.tex").read_text() == THESIS
     assert {p.name for p in out.iterdir()} == set(listed(out)) | {MANIFEST, "thesis.tex"}
+
+
+def test_provenance_is_the_simulators_own_revision_not_an_enclosing_repos(tmp_path, monkeypatch):
+    # regression: an installed copy inside another repository (a venv in a project) reported
+    # that project's commit as the simulator's
+    import subprocess
+
+    from simulator.report import results_json
+    outer = tmp_path / "project"
+    installed = outer / ".venv" / "lib" / "site-packages"
+    installed.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(outer)], check=True)
+    subprocess.run(["git", "-C", str(outer), "-c", "user.name=t", "-c", "user.email=t@t",
+                    "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(["git", "-C", str(outer), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(results_json, "SOURCE_ROOT", outer.resolve())  # a checkout's own top
+    assert results_json.git_state() == {"commit": head, "dirty": False}
+    monkeypatch.setattr(results_json, "SOURCE_ROOT", installed.resolve())  # inside another
+    assert results_json.git_state() == {"commit": None, "dirty": None}

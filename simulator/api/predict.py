@@ -29,6 +29,7 @@ from simulator.results.interval import step_interval
 from simulator.results.metrics import per_layer, step_metrics
 from simulator.results.prediction import Prediction
 from workloads.memory import beside_peak, fits, required_bytes
+from workloads.task_graph import TaskGraph
 
 __all__ = ["Prediction", "predict", "predict_full", "predict_on", "predict_scenario",
            "predict_step"]
@@ -147,6 +148,13 @@ def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
                    plan_fn: Any) -> dict[str, Any]:
     """Not simulated: the memory numbers and the largest batch per device that fits."""
     device, memory = job.device, cplan.memory
+    if isinstance(job.model, TaskGraph):  # no batch to shrink: the data do not fit
+        result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,
+                      largest_batch_that_fits=None,
+                      error=(f"out of memory: task graph {job.model.name} needs "
+                             f"{required_bytes(memory, _is_gpu(device)) / 1e9:.2f} GB, "
+                             f"{device.name} has {device.memory_bytes / 1e9:.2f} GB"))
+        return result
     per_device = " per device" if job.topo.size > 1 else ""
     largest = _largest_batch_that_fits(job, plan_fn, result["batch"])
     gpu = _is_gpu(device)

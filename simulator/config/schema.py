@@ -55,6 +55,8 @@ def _no_bool(value: Any) -> Any:
 
 
 PositiveCount = Annotated[int, Field(strict=True, gt=0)]
+MAX_SAMPLES = 10**15  # samples of a dataset: 10^6 x the largest public image-text sets (5e9)
+MAX_EPOCHS = 10**6
 MAX_DEVICES = 131_072  # the largest cluster simulated (docs/reliability.md, "Hostile input")
 DeviceCount = Annotated[int, Field(strict=True, gt=0, le=MAX_DEVICES)]
 PositiveNumber = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
@@ -81,8 +83,9 @@ class Workload(_Strict):
         "host memory (DataLoader pin_memory=True) or in pageable host memory")
     conv_algorithm: str = Field("implicit_gemm", description="implicit_gemm (cuDNN) or im2col "
                                 "(explicit lowering: Caffe, Torch nn, CuPy)")
-    dataset_size: PositiveCount | None = Field(default=None, description="samples in one epoch")
-    epochs: PositiveCount | None = Field(default=None,
+    dataset_size: Annotated[int, Field(strict=True, gt=0, le=MAX_SAMPLES)] | None = Field(
+        default=None, description="samples in one epoch")
+    epochs: Annotated[int, Field(strict=True, gt=0, le=MAX_EPOCHS)] | None = Field(default=None,
                                          description="passes over the dataset (default 1)")
     sync_input: Annotated[bool, Field(strict=True)] = Field(
         False, description="the first layer waits for the input copy (latency of one request); "
@@ -362,7 +365,7 @@ class Outputs(_Strict):
     trace: Annotated[bool, Field(strict=True)] = True
     formats: list[FigureFormat] = Field(default_factory=_all_formats, min_length=1)
     timeline: list[str] | None = Field(default=None, description="scenarios to draw timelines for")
-    top_layers: PositiveCount = 12
+    top_layers: Annotated[int, Field(strict=True, gt=0, le=10_000)] = 12
 
 
 AT_EQUAL_WORK = ("time_to_train_s", "energy_j")  # totals over the dataset: same work only

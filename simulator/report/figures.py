@@ -38,10 +38,18 @@ def selected(drawables: list[Drawable], names: list[str] | None) -> list[Drawabl
 
 
 def _unique_slugs(names: list[str]) -> list[str]:
+    """File stems from scenario names, each unique: a stem taken already (`a` and `A`) gets
+    the scenario's number, and further numbers until it is free (`a`, `a-3`, `A`: a, a-3,
+    a-4), so no figure overwrites another."""
     slugs: list[str] = []
+    taken: set[str] = set()
     for i, name in enumerate(names):
-        s = slug(name)
-        slugs.append(s if s not in slugs else f"{s}-{i + 1}")
+        base = s = slug(name)
+        n = i + 1
+        while s in taken:
+            s, n = f"{base}-{n}", n + 1
+        taken.add(s)
+        slugs.append(s)
     return slugs
 
 

@@ -75,7 +75,12 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> dict[str, Any]:
-    """Commit of the simulator's source tree and whether it had uncommitted changes."""
+    """Commit of the simulator's source tree and whether it had uncommitted changes; None
+    where the package is not a checkout's own top level (an installed copy, say in a virtual
+    environment inside some other repository, whose commit would not be the simulator's)."""
+    top = _git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != SOURCE_ROOT:
+        return {"commit": None, "dirty": None}
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None}

@@ -152,6 +152,41 @@ def _conv_layers(layers: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _task_graphs(sections: list[dict[str, Any]], tpu: list[dict[str, Any]]) -> list[str]:
+    """Measured task graphs (LU, tiled GEMM) and the TPU against a published throughput."""
+    lines = ["## 7. Beyond networks and GPUs: task graphs, and the TPU model", "",
+             "Predicted out of sample (nothing fitted to these files): each measured case is "
+             "the generator's task graph (`blocked_lu` in blocks of 256, panels; "
+             "`tiled_gemm` at the measured tile) on the catalog device, with the measuring "
+             "library's profile (`python benchmarks/linalg_tasks.py --compare FILE "
+             "--hardware NAME`).", ""]
+    for sec in sections:
+        doc = sec["doc"]
+        load = doc.get("load_average_before_after")
+        where = f"; load average {load[0]:.1f} -> {load[1]:.1f} on 2 CPUs" if load else ""
+        lines += [f"`measurements/{sec['file']}` on `{sec['hardware']}` "
+                  f"({doc['device'].get('name', '?')}, {doc['backend']}, {doc['date'][:10]}"
+                  f"{where}):", "",
+                  "| case | measured (ms) | predicted (ms) | error | bottleneck |",
+                  "|---|---:|---:|---:|---|"]
+        for r in sec["rows"]:
+            args = ", ".join(f"{k}={v}" for k, v in r["case"].items() if k != "kind")
+            lines.append(f"| {r['case']['kind']} {args} | {_ms(r['measured_s'])} | "
+                         f"{_ms(r['predicted_s'])} | {_pct(r['error'])} | {r['bottleneck']} |")
+        errs = sorted(abs(r["error"]) for r in sec["rows"])
+        lines += ["", f"Median absolute error {_share(errs[len(errs) // 2])}, worst "
+                      f"{_share(errs[-1])} over {len(errs)} cases.", ""]
+    if tpu:
+        lines += ["TPU (`accelerators/tpu.py`, spec sheet only), "
+                  "`experiments/tpu_resnet50.yaml`:",
+                  "", "| scenario | published images/s | simulated | error |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {r['scenario']} | {r['published']:,.0f} | {r['simulated']:,.0f} | "
+                  f"{_pct(r['error'])} |" for r in tpu]
+        lines += ["", f"Source: {tpu[0]['source']}", ""]
+    return lines
+
+
 def write_doc(out: Path, results: dict[str, Any]) -> None:
     figures = out / "figures"
     lines = ["# Validation", "",
@@ -172,6 +207,7 @@ def write_doc(out: Path, results: dict[str, Any]) -> None:
     lines += _multi(results["multi_device"])
     lines += _published(results["published"])
     lines += _generalisation(results["generalisation"])
+    lines += _task_graphs(results.get("task_graphs", []), results.get("tpu", []))
     notes = out / "validation-notes.md"
     if notes.is_file():
         lines += [notes.read_text().rstrip(), ""]

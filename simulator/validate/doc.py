@@ -18,6 +18,7 @@ from typing import Any
 from hardware_models.catalog_io import catalog_profile, device_names, load_spec, make_device
 from simulator.api.predict import predict_full
 from simulator.calibrate.measured_ops import load_measurements
+from simulator.validate import beyond
 from simulator.validate.compare import compare, summarise
 from simulator.validate.holdout import held_out_errors
 
@@ -173,6 +174,8 @@ def collect() -> dict[str, Any]:
         "multi_device": multi_device(),
         "published": published(),
         "generalisation": generalisation(),
+        "task_graphs": beyond.task_graphs(MEASURED),
+        "tpu": beyond.tpu_published(ROOT),
     }
 
 
