@@ -153,7 +153,7 @@ BAD = {  # name: (edit of BASE, line, field path, words in the message)
                                    "device: gtx-1080\noutputs: {timeline: [zz]}"),
                                   9, "outputs.timeline[0]", ["unknown scenario 'zz'", "a"]),
     "unknown format": (("device: gtx-1080", "device: gtx-1080\noutputs: {formats: [jpg]}"), 9,
-                       "outputs.formats[0]", ["'png' or 'svg'"]),
+                       "outputs.formats[0]", ["'png', 'svg' or 'pdf'"]),
     "missing title": (("title: T\n", ""), 1, "title", ["missing"]),
 }
 

@@ -18,10 +18,11 @@ from simulator.api.experiment import run_experiment
 from simulator.config.schema import load_experiment
 from simulator.core.errors import UserError
 from simulator.report.chrome_trace import HOST, launch_intervals, trace_document
-from simulator.report.figure_style import format_time
-from simulator.report.figures import write_figures
-from simulator.report.output_folder import launch_cost_of, staged_folder
+from simulator.report.figure_data import figure_data
+from simulator.report.figures import figure_makers, render
+from simulator.report.output_folder import launch_cost_of, saved_form, staged_folder
 from simulator.report.results_csv import csv_text, flatten
+from simulator.report.units import format_time
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = """title: Report
@@ -135,20 +136,20 @@ def test_csv_reads_back_to_json(runs):
     assert table[3]["status"] == "out_of_memory" and table[3]["breakdown.compute"] == ""
 
 
-def test_figures_in_each_format_reproducibly(runs, tmp_path):
-    drawables = [(r.row, r.prediction.trace, launch_cost_of(r.prediction)) for r in runs]
-    for folder in (tmp_path / "a", tmp_path / "b"):
-        folder.mkdir()
-        write_figures(folder, drawables, "Report", ["png", "svg"], ["gpu infer", "gpu train"], 5)
-    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+def test_figures_in_each_format_reproducibly(runs):
+    scenarios = [(r.row, r.prediction, launch_cost_of(r.prediction)) for r in runs]
+    rows = saved_form([r.row for r in runs])
+    data = saved_form(figure_data("Report", scenarios))["scenarios"]
+    first, second = (render(figure_makers(rows, data, "Report", ["gpu infer", "gpu train"], 5),
+                            ["png", "svg"]) for _ in range(2))
     stems = {"breakdown", "comparison", "timeline-gpu-infer", "timeline-gpu-train",
-             "layers-gpu-infer", "layers-gpu-train"}
-    assert names == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))
-    for name in names:
-        data = (tmp_path / "a" / name).read_bytes()
-        assert data == (tmp_path / "b" / name).read_bytes(), name
-        assert data.startswith(b"\x89PNG") if name.endswith(".png") else b"<svg" in data
-    assert b"<dc:date>" not in (tmp_path / "a" / "breakdown.svg").read_bytes()
+             "layers-gpu-infer", "layers-gpu-train", "roofline", "pareto", "validation"}
+    assert set(first) == stems
+    for stem, by_format in first.items():
+        assert set(by_format) == {"png", "svg"}
+        assert by_format == second[stem], stem
+        assert by_format["png"].startswith(b"\x89PNG") and b"<svg" in by_format["svg"]
+    assert b"<dc:date>" not in first["breakdown"]["svg"]
 
 
 def test_staged_folder_appears_whole_or_not_at_all(tmp_path):

@@ -1,5 +1,5 @@
-"""Command line: `python -m simulator COMMAND ...` (predict, list, run, sweep, measure,
-calibrate, calibrate-host, calibrate-conv, calibrate-link, validate).
+"""Command line: `python -m simulator COMMAND ...` (predict, list, run, sweep, plot,
+measure, calibrate, calibrate-host, calibrate-conv, calibrate-link, validate).
 
 Only argument parsing lives here; each command imports its implementation lazily so that
 `measure` runs on a machine that has numpy/CuPy but not the simulation stack.
@@ -85,6 +85,18 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
                    help="run on Dask: tcp://HOST:8786, or local-cluster (needs the [dask] extra)")
     p.add_argument("--retry-failed", action="store_true", help="run the failed points again")
     p.add_argument("--quick", action="store_true", help="no figures (used by the tests)")
+    p = sub.add_parser("plot", help="redraw figures from a results folder (no simulation)")
+    p.add_argument("results_dir", help="a folder `run` wrote")
+    p.add_argument("--kind", default=None,
+                   help="figures to draw, comma-separated: timeline, breakdown, roofline, "
+                        "scaling, pareto, compare, layers, validation (default: all)")
+    p.add_argument("--style", default="slides", help="slides (16:9, large type) or paper "
+                   "(column widths, 8 pt, TrueType fonts in PDF)")
+    p.add_argument("--format", default="png,svg", dest="formats",
+                   help="file formats, comma-separated: png, svg, pdf")
+    p.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                   help="scenario for the timeline, layers and roofline figures (repeatable; "
+                        "default: the run's outputs.timeline, else the first)")
     p = sub.add_parser("measure", help="time real kernels with numpy or CuPy")
     p.add_argument("--backend", required=True, help="numpy or cupy")
     p.add_argument("--out", required=True, help="measurements JSON to write")
@@ -133,6 +145,7 @@ HANDLERS = {  # command -> (module, function), imported only when the command ru
     "list": ("simulator.cli.list_cmd", "run_list"),
     "run": ("simulator.cli.run_cmd", "run_experiment_cli"),
     "sweep": ("simulator.cli.sweep_cmd", "run_sweep_cli"),
+    "plot": ("simulator.cli.plot_cmd", "run_plot"),
     "measure": ("simulator.measure.runner", "run_measure"),
     "calibrate": ("simulator.calibrate.device", "run_calibrate"),
     "calibrate-host": ("simulator.calibrate.host", "run_calibrate_host"),

@@ -19,10 +19,10 @@ from typing import Any, TextIO
 
 from simulator.api.experiment import run_experiment
 from simulator.config.schema import load_experiment
-from simulator.report.figure_style import format_count, format_time
 from simulator.report.output_folder import check_target, default_folder, write_run
 from simulator.report.published_table import published_table
 from simulator.report.results_json import provenance
+from simulator.report.units import format_count, format_time
 from simulator.results.comparisons import comparison_rows, passes_implied
 
 OnDone = Callable[[int, Any], None]

@@ -26,11 +26,11 @@ from typing import Any, TextIO
 from simulator.api.sweep import PointTask, run_tasks, sweep_tasks
 from simulator.config.sweep import load_sweep
 from simulator.core.errors import UserError
-from simulator.report.figure_style import format_count, format_time
 from simulator.report.output_folder import Terminated, check_target, default_folder
 from simulator.report.results_json import provenance
 from simulator.report.sweep_journal import JOURNAL, PointsJournal
 from simulator.report.sweep_report import write_sweep
+from simulator.report.units import format_count, format_time
 from simulator.results.sweep_summary import point_rows, sweep_summary
 
 OnRecord = Callable[[dict[str, Any]], None]

@@ -42,7 +42,7 @@ from workloads.resolve import CONV_ALGORITHMS
 from workloads.task_graph import TaskGraph
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
-FigureFormat = Literal["png", "svg"]
+FigureFormat = Literal["png", "svg", "pdf"]
 FRAMEWORKS = ("pytorch", "cupy", "numpy")  # whose kernels run (selects per-library rates)
 MAX_DEVICES_PER_NODE = 8
 ANCHOR_PREFIX = "x-"  # top-level keys for YAML anchors only (as in docker compose), not read

@@ -1,67 +1,110 @@
-"""The look shared by every figure: slide-sized, large type, a colour-blind-safe palette
-(Okabe & Ito), time units chosen per figure, and deterministic PNG/SVG bytes.
+"""The look shared by every figure, in two styles, and deterministic PNG/SVG/PDF bytes.
 
-Colours mean the same thing in every figure: a breakdown category (compute, memory,
-launch, transfer, communication, idle) or a training phase has one colour everywhere.
+- `slides`: 16:9 (13.33 x 7.5 in), large type, Okabe & Ito's colour-blind-safe palette.
+- `paper`: one column (3.5 in) or two (7.16 in, IEEE/ACM text widths), 8 pt type, TrueType
+  fonts embedded in PDF (Type 42, never Type 3) and text as paths in SVG, and palettes from
+  Paul Tol's medium-contrast scheme, colour-blind safe and ordered so that no two colours of
+  one figure are closer than 7 units of lightness (L*): they read apart in greyscale too.
+
+Colours mean the same thing in every figure: a breakdown category (compute, memory, launch,
+transfer, communication, idle) or a training phase has one colour everywhere. Font sizes in
+the plotting code are relative ("small", "large"), so one maker draws both styles. Titles
+are wrapped to the figure's width after layout (`fit_titles`): a long scenario name never
+runs off the edge.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from typing import Any
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
 
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
              "#000000")
-CATEGORY_COLOURS = {"compute": "#0072B2", "memory": "#E69F00", "launch": "#CC79A7",
-                    "transfer": "#009E73", "communication": "#D55E00", "idle": "#BBBBBB"}
-PHASE_COLOURS = {"input": "#999999", "fwd": "#56B4E9", "loss": "#F0E442",
-                 "bwd_data": "#0072B2", "bwd_weight": "#009E73", "update": "#E69F00",
-                 "comm": "#D55E00", "task": "#56B4E9"}
+TOL_MEDIUM = ("#004488", "#EECC66", "#994455", "#6699CC", "#997700", "#EE99AA", "#000000")
 PHASE_LABELS = {"input": "input copy", "fwd": "forward", "loss": "loss",
                 "bwd_data": "backward (data)", "bwd_weight": "backward (weights)",
-                "update": "optimizer step", "comm": "communication",
-                "task": "task"}
-SLIDE_INCHES = (13.33, 7.5)  # 16:9
-DPI = 150
-RC = {"font.size": 16, "axes.titlesize": 20, "axes.titleweight": "bold",
-      "axes.labelsize": 17, "xtick.labelsize": 14, "ytick.labelsize": 14,
-      "legend.fontsize": 14, "legend.frameon": False, "axes.spines.top": False,
-      "axes.spines.right": False, "svg.hashsalt": "simulator", "svg.fonttype": "path",
-      "path.simplify": True}
+                "update": "optimizer step", "comm": "communication", "task": "task"}
 SETTING_KEYS = ("model", "mode", "batch", "precision", "devices")
-TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"))
+BASE_RC = {"axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+           "axes.titleweight": "bold", "figure.titleweight": "bold",
+           "svg.hashsalt": "simulator", "svg.fonttype": "path", "pdf.fonttype": 42,
+           "ps.fonttype": 42, "path.simplify": True}
+FORMATS = ("png", "svg", "pdf")
 
 
-def time_unit(seconds: float) -> tuple[float, str]:
-    """(scale in seconds, label) so that `seconds / scale` reads as a number >= 1."""
-    for scale, label in TIME_UNITS:
-        if seconds >= scale:
-            return scale, label
-    return TIME_UNITS[-1]
+@dataclass(frozen=True)
+class Style:
+    """Sizes, type and colours of one style (see the module docstring)."""
+
+    name: str
+    widths_in: tuple[float, float]  # one column, two columns (slides: the slide, both)
+    height_in: float
+    row_in: float  # height of one bar of a bar chart
+    dpi: int
+    rc: dict[str, Any]
+    categories: dict[str, str]
+    phases: dict[str, str]
+    palette: tuple[str, ...]
+    linewidth: float = 1.5
+    markersize: float = 9.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def width(self, columns: int = 2) -> float:
+        return self.widths_in[min(columns, 2) - 1]
+
+    def size(self, columns: int = 2, rows: int = 0, base_in: float | None = None,
+             aspect: float | None = None) -> tuple[float, float]:
+        """(width, height): the style's height, a taller one for many bar rows."""
+        width = self.width(columns)
+        height = width * aspect if aspect else (base_in or self.height_in)
+        return width, max(height, self.row_in * (rows + 4))
 
 
-LONG_UNITS = ((86400.0 * 2, 86400.0, "days"), (7200.0, 3600.0, "h"), (120.0, 60.0, "min"))
+SLIDES = Style(
+    name="slides", widths_in=(13.33, 13.33), height_in=7.5, row_in=0.5, dpi=150,
+    rc={"font.size": 16, "axes.titlesize": 20, "axes.labelsize": 17, "xtick.labelsize": 14,
+        "ytick.labelsize": 14, "legend.fontsize": 14, "figure.titlesize": 20},
+    categories={"compute": "#0072B2", "memory": "#E69F00", "launch": "#CC79A7",
+                "transfer": "#009E73", "communication": "#D55E00", "idle": "#BBBBBB"},
+    phases={"input": "#999999", "fwd": "#56B4E9", "loss": "#F0E442", "bwd_data": "#0072B2",
+            "bwd_weight": "#009E73", "update": "#E69F00", "comm": "#D55E00",
+            "task": "#56B4E9"},  # a task graph's tasks: never beside forward ops
+    palette=OKABE_ITO)
+PAPER = Style(
+    name="paper", widths_in=(3.5, 7.16), height_in=2.6, row_in=0.2, dpi=300,
+    rc={"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7,
+        "ytick.labelsize": 7, "legend.fontsize": 7, "figure.titlesize": 9,
+        "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6,
+        "lines.linewidth": 1.0, "legend.handlelength": 1.2, "figure.constrained_layout.h_pad":
+        0.02, "figure.constrained_layout.w_pad": 0.02},
+    categories={"compute": "#004488", "launch": "#994455", "communication": "#997700",
+                "transfer": "#6699CC", "memory": "#EE99AA", "idle": "#DDDDDD"},
+    phases={"comm": "#000000", "bwd_data": "#004488", "update": "#994455", "loss": "#997700",
+            "bwd_weight": "#6699CC", "input": "#BBBBBB", "fwd": "#EECC66", "task": "#EECC66"},
+    palette=TOL_MEDIUM, linewidth=0.8, markersize=4.0)
+STYLES = {style.name: style for style in (SLIDES, PAPER)}
 
 
-def format_time(seconds: float) -> str:
-    """Three significant digits in a readable unit: 1.24 ms, 34.9 s, 5.1 h, 7.60 days."""
-    for threshold, scale, label in LONG_UNITS:
-        if seconds >= threshold:
-            return f"{seconds / scale:.3g} {label}"
-    scale, label = time_unit(seconds)
-    return f"{seconds / scale:.3g} {label}"
+@contextmanager
+def styled(style: Style) -> Iterator[None]:
+    """Matplotlib's settings of `style` while figures are drawn and saved."""
+    with matplotlib.rc_context(cast(Any, {**BASE_RC, **style.rc})):
+        yield
 
 
-def format_count(value: float) -> str:
-    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
-
-
-def row_height_inches(rows: int) -> float:
+def row_height_inches(rows: int, style: Style = SLIDES) -> float:
     """Height of a bar chart's rows: roomy for a few scenarios, compact for many."""
-    return rows * (0.5 if rows <= 8 else 0.36)
+    return rows * style.row_in * (1.0 if rows <= 8 else 0.72)
 
 
 def setting_separators(ax: Any, rows: list[dict[str, Any]]) -> None:
@@ -71,19 +114,78 @@ def setting_separators(ax: Any, rows: list[dict[str, Any]]) -> None:
             ax.axhline(y - 0.5, color="#888888", linewidth=0.8)
 
 
-def hardware_colours(names: list[str]) -> dict[str, str]:
+def hardware_colours(names: list[str], style: Style = SLIDES) -> dict[str, str]:
     """One palette colour per distinct name, in order of first appearance."""
     unique = list(dict.fromkeys(names))
-    return {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(unique)}
+    return {name: style.palette[i % len(style.palette)] for i, name in enumerate(unique)}
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "scenario"
 
 
-def figure_bytes(fig: Figure, fmt: str) -> bytes:
-    """PNG or SVG bytes; no dates or random ids, so equal figures give equal bytes."""
+def titles(fig: Figure) -> list[Text]:
+    """The figure's own texts (its title among them) and every axes' title that holds text."""
+    return [t for t in [*fig.texts, *(ax.title for ax in fig.axes)] if t.get_text()]
+
+
+def fit_titles(fig: Figure) -> None:
+    """Wrap each title that would run past the figure's edges (or, with several panels, past
+    its own panel's width) onto more lines."""
+    for _ in range(4):  # layout moves titles as others wrap; a few passes settle it
+        renderer = lay_out(fig)
+        too_wide = [t for t in titles(fig) if _room(fig, t, renderer) is not None]
+        if not too_wide:
+            return
+        for text in too_wide:
+            _wrap(text, renderer, _room(fig, text, renderer) or fig.bbox.width)
+
+
+def lay_out(fig: Figure) -> Any:
+    """Place `fig`'s axes and texts as saving will (no pixels drawn); returns the renderer."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+    return renderer
+
+
+def draw(fig: Figure) -> Any:
+    """Lay out and draw `fig` on an Agg canvas; returns the renderer (for text extents)."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def inside_figure(fig: Figure, text: Text, renderer: Any) -> bool:
+    box, frame = text.get_window_extent(renderer), fig.bbox
+    return (box.x0 >= frame.x0 - 0.5 and box.x1 <= frame.x1 + 0.5
+            and box.y0 >= frame.y0 - 0.5 and box.y1 <= frame.y1 + 0.5)
+
+
+def _room(fig: Figure, text: Text, renderer: Any) -> float | None:
+    """The width `text` must shrink to (pixels), or None if it fits where it is."""
+    panel = next((ax for ax in fig.axes if ax.title is text), None)
+    box, frame = text.get_window_extent(renderer), fig.bbox
+    centre = (box.x0 + box.x1) / 2  # titles are centred: room on the nearer side counts
+    limit = 2 * min(centre - frame.x0, frame.x1 - centre)
+    if panel is not None and len(fig.axes) > 1:
+        limit = min(limit, panel.get_window_extent(renderer).width * 1.1)
+    if inside_figure(fig, text, renderer) and box.width <= limit + 0.5:
+        return None
+    return 0.92 * limit
+
+
+def _wrap(text: Text, renderer: Any, width_px: float) -> None:
+    flat = " ".join(text.get_text().split())
+    widest = max(len(line) for line in text.get_text().split("\n"))
+    chars_per_px = widest / max(text.get_window_extent(renderer).width, 1.0)
+    text.set_text("\n".join(textwrap.wrap(flat, max(12, int(width_px * chars_per_px)))))
+
+
+def figure_bytes(fig: Figure, fmt: str, style: Style = SLIDES) -> bytes:
+    """PNG, SVG or PDF bytes; no dates or random ids, so equal figures give equal bytes."""
     buffer = io.BytesIO()
-    metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {}
-    fig.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
+    metadata: dict[str, Any] = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})
+    fig.savefig(buffer, format=fmt, dpi=style.dpi, metadata=metadata)
     return buffer.getvalue()

@@ -1,40 +1,55 @@
-"""The figures of a run, as PNG and/or SVG: breakdown, comparison, and per selected
-scenario a timeline and a per-layer chart.
+"""The figures of a results folder, drawn from results.json's rows and figure-data.json
+(so `run` and `plot` draw the same figures from the same numbers), as PNG, SVG and/or PDF.
 
-Files: `breakdown.*` (shares of step time per scenario), `comparison.*` (step time,
-throughput and time to train, log scales), `timeline-<scenario>.*` and `layers-<scenario>.*`
-for the scenarios named in `outputs.timeline` (default: the first that ran). Matplotlib's
-object API (no pyplot, no global figure state) with the Agg renderer.
+Kinds and files (`KINDS`): `breakdown` (shares of step time per scenario), `compare`
+-> `comparison.*` (step time, throughput and time to train, with intervals and published
+numbers), `timeline-<scenario>.*` and `layers-<scenario>.*` for the scenarios named in
+`outputs.timeline` (default: the first that ran), `roofline` (those scenarios and the first
+of every other device, CPU and GPU side by side), and, where the rows hold something for
+them, `scaling`, `pareto` and `validation` (published against simulated). In the paper
+style the files are named `STEM-paper.*`. Matplotlib's object API (no pyplot, no global
+figure state) with the Agg renderer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import matplotlib
 from matplotlib.figure import Figure
 
-from simulator.engine.trace import Trace
-from simulator.report.atomic import write_bytes_atomic
-from simulator.report.chrome_trace import LaunchCost
-from simulator.report.figure_style import RC, figure_bytes, slug
+from simulator.report.figure_style import SLIDES, Style, figure_bytes, fit_titles, slug, styled
 from simulator.report.plot_bars import breakdown_figure, layers_figure
 from simulator.report.plot_comparison import comparison_figure
+from simulator.report.plot_roofline import MAX_PANELS, roofline_figure
 from simulator.report.plot_timeline import timeline_figure
+from simulator.report.plot_tradeoffs import pareto_figure, scaling_figure, validation_figure
 
-FigureMaker = Callable[[], Figure]
-Drawable = tuple[dict[str, Any], Trace | None, LaunchCost]  # row, trace, launch cost
+KINDS = ("timeline", "breakdown", "roofline", "scaling", "pareto", "compare", "layers",
+         "validation")
+STEMS = {"compare": "comparison"}
+FigureMaker = Callable[[], Figure | None]
+Rendered = dict[str, dict[str, bytes]]  # stem -> {format: bytes}
 
 
-def selected(drawables: list[Drawable], names: list[str] | None) -> list[Drawable]:
-    """The scenarios to draw in detail: those named, else the first that ran."""
-    ran = [d for d in drawables if d[1] is not None]
-    if names is None:
-        return ran[:1]
-    return [d for d in ran if d[0]["name"] in names]
+def selected(rows: list[dict[str, Any]], data: list[dict[str, Any]],
+             names: list[str] | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(row, figure data) of the scenarios to draw in detail: those named, else the first
+    that ran."""
+    by_name = {d["name"]: d for d in data}
+    ran = [(row, by_name[row["name"]]) for row in rows if row["name"] in by_name]
+    return ran[:1] if names is None else [pair for pair in ran if pair[0]["name"] in names]
+
+
+def roofline_picks(rows: list[dict[str, Any]], data: list[dict[str, Any]],
+                   names: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
+    """The selected scenarios, then the first scenario of each other device, one per device."""
+    picks: dict[str, tuple[str, dict[str, Any]]] = {}
+    for row, entry in selected(rows, data, names) + selected(rows, data, [r["name"] for r in rows]):
+        if entry["ops"]:
+            picks.setdefault(entry["device"]["name"], (row["name"], entry))
+    return list(picks.values())[:MAX_PANELS]
 
 
 def _unique_slugs(names: list[str]) -> list[str]:
@@ -53,32 +68,44 @@ def _unique_slugs(names: list[str]) -> list[str]:
     return slugs
 
 
-def figure_makers(drawables: list[Drawable], title: str, timeline: list[str] | None,
-                  top_layers: int) -> list[tuple[str, FigureMaker]]:
-    rows = [row for row, _, _ in drawables]
+def figure_makers(rows: list[dict[str, Any]], data: list[dict[str, Any]], title: str,
+                  timeline: list[str] | None, top_layers: int, style: Style = SLIDES,
+                  kinds: tuple[str, ...] = KINDS) -> list[tuple[str, str, FigureMaker]]:
+    """[(kind, stem, maker)] of every figure of `kinds` that has something to show."""
     if not any(row.get("step_time_s") for row in rows):
         return []  # every scenario out of memory: nothing to draw (regression test)
-    makers: list[tuple[str, FigureMaker]] = [
-        ("breakdown", partial(breakdown_figure, rows, title)),
-        ("comparison", partial(comparison_figure, rows, title))]
-    picked = selected(drawables, timeline)
-    for stem, (row, trace, cost) in zip(_unique_slugs([d[0]["name"] for d in picked]), picked,
-                                     strict=True):
-        assert trace is not None
-        makers.append((f"timeline-{stem}", partial(timeline_figure, row["name"], trace, cost)))
-        makers.append((f"layers-{stem}", partial(layers_figure, row, top_layers)))
-    return makers
+    makers: list[tuple[str, str, FigureMaker]] = [
+        ("breakdown", "breakdown", partial(breakdown_figure, rows, title, style)),
+        ("compare", "comparison", partial(comparison_figure, rows, title, style))]
+    picked = selected(rows, data, timeline)
+    for stem, (row, entry) in zip(_unique_slugs([r["name"] for r, _ in picked]), picked,
+                                  strict=True):
+        makers.append(("timeline", f"timeline-{stem}",
+                       partial(timeline_figure, row["name"], entry, style)))
+        makers.append(("layers", f"layers-{stem}",
+                       partial(layers_figure, row, top_layers, entry, style)))
+    roof = roofline_picks(rows, data, timeline)
+    if roof:
+        makers.append(("roofline", "roofline", partial(roofline_figure, roof, title, style)))
+    makers += [("scaling", "scaling", partial(scaling_figure, rows, title, style)),
+               ("pareto", "pareto", partial(pareto_figure, rows, title, style)),
+               ("validation", "validation", partial(validation_figure, rows, title, style))]
+    return [m for m in makers if m[0] in kinds]
 
 
-def write_figures(folder: Path, drawables: list[Drawable], title: str, formats: list[str],
-                  timeline: list[str] | None, top_layers: int) -> list[Path]:
-    """Draw every figure and write it in each format; returns the files written."""
-    written: list[Path] = []
-    with matplotlib.rc_context(cast(Any, RC)):
-        for stem, make in figure_makers(drawables, title, timeline, top_layers):
+def file_stem(stem: str, style: Style) -> str:
+    return stem if style is SLIDES else f"{stem}-{style.name}"
+
+
+def render(makers: list[tuple[str, str, FigureMaker]], formats: list[str],
+           style: Style = SLIDES) -> Rendered:
+    """Draw each figure (None: nothing to show, left out) and save it in each format."""
+    out: Rendered = {}
+    with styled(style):
+        for _, stem, make in makers:
             fig = make()
-            for fmt in formats:
-                path = folder / f"{stem}.{fmt}"
-                write_bytes_atomic(path, figure_bytes(fig, fmt))
-                written.append(path)
-    return written
+            if fig is None:
+                continue
+            fit_titles(fig)
+            out[file_stem(stem, style)] = {fmt: figure_bytes(fig, fmt, style) for fmt in formats}
+    return out

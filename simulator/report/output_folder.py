@@ -44,9 +44,11 @@ from simulator.config.schema import Outputs
 from simulator.core.errors import UserError
 from simulator.core.version import VERSION
 from simulator.engine.trace import Span
-from simulator.report.atomic import write_json_atomic
+from simulator.report.atomic import dumps_json, write_bytes_atomic, write_json_atomic
 from simulator.report.chrome_trace import LaunchCost, trace_document, write_chrome_trace
+from simulator.report.figure_data import figure_data, write_figure_data
 from simulator.report.published_table import published_table, write_published_table
+from simulator.report.report_page import write_report
 from simulator.report.results_csv import write_results_csv
 from simulator.report.results_json import results_document, write_results_json
 from simulator.results.prediction import Prediction
@@ -356,9 +358,11 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 @contextmanager
-def staged_folder(target: Path) -> Iterator[Path]:
+def staged_folder(target: Path, keep_others: bool = False) -> Iterator[Path]:
     """Yield an empty staging folder to write into; on success its files go into `target`
-    (see the module docstring); on any failure `target` is left as it was."""
+    (see the module docstring); on any failure `target` is left as it was. With
+    `keep_others` (adding figures to a folder a run wrote), the files of ours not staged
+    again stay and stay listed."""
     dest = destination(target)
     _check(dest)
     created: list[Path] = []
@@ -371,7 +375,7 @@ def staged_folder(target: Path) -> Iterator[Path]:
                 clean_leftovers(dest.real)
                 staging, lock_fd = _make_staging(dest.real)
             yield staging
-            _commit(staging, dest, created)
+            _commit(staging, dest, created, keep_others)
     except BaseException as err:
         _discard(staging, created)
         if isinstance(err, Terminated):
@@ -397,7 +401,7 @@ def _staged_files(staging: Path) -> frozenset[str]:
     return frozenset(files)
 
 
-def _commit(staging: Path, dest: Destination, created: list[Path]) -> None:
+def _commit(staging: Path, dest: Destination, created: list[Path], keep_others: bool) -> None:
     new = _staged_files(staging)
     created[:0] = _created_parents(dest.real)
     with _locked(dest.real), _signals_deferred():
@@ -406,10 +410,11 @@ def _commit(staging: Path, dest: Destination, created: list[Path]) -> None:
         _write_manifest(staging, dest.real, Manifest(old.files | new))  # a crash: all ours
         for name in sorted(new, key=lambda n: (n == LAST, n)):
             os.replace(staging / name, dest.real / name)
-        for name in sorted(old.files - new):
+        kept = old.files - new if keep_others else frozenset()
+        for name in sorted(old.files - new - kept):
             if old.owns(dest.real, name):
                 (dest.real / name).unlink()
-        _write_manifest(staging, dest.real, Manifest(new))
+        _write_manifest(staging, dest.real, Manifest(new | kept))
         _fsync_folder(dest.real)
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -479,6 +484,22 @@ def launch_cost_of(prediction: Prediction) -> LaunchCost:
     return cost
 
 
+def write_rendered(folder: Path, rendered: dict[str, dict[str, bytes]]) -> list[Path]:
+    """Write drawn figures ({stem: {format: bytes}}) into a staging folder."""
+    written = []
+    for stem, by_format in rendered.items():
+        for fmt, data in by_format.items():
+            path = folder / f"{stem}.{fmt}"
+            write_bytes_atomic(path, data)
+            written.append(path)
+    return written
+
+
+def saved_form(obj: Any) -> Any:
+    """`obj` as it reads back from its JSON file: figures are drawn from exactly that."""
+    return json.loads(dumps_json(obj))
+
+
 def write_run(target: Path, title: str, description: str,
               scenarios: list[tuple[dict[str, Any], Prediction]], provenance: dict[str, Any],
               outputs: Outputs, figures: bool,
@@ -487,23 +508,28 @@ def write_run(target: Path, title: str, description: str,
     `findings` (comparisons, passes_implied, assumptions) go into results.json and
     published.md."""
     rows = [row for row, _ in scenarios]
-    drawables = [(row, pred.trace, launch_cost_of(pred)) for row, pred in scenarios]
+    drawables = [(row, pred, launch_cost_of(pred)) for row, pred in scenarios]
+    data = figure_data(title, drawables)
     with staged_folder(target) as folder:
-        written = [write_results_csv(folder, rows)]
+        written = [write_results_csv(folder, rows), write_figure_data(folder, data)]
         extra = findings or {}
         table = write_published_table(folder, published_table(
             rows, extra.get("comparisons"), extra.get("passes_implied"),
             extra.get("assumptions")))
         written += [table] if table else []
         if outputs.trace:
-            traced = [(row["name"], trace, cost) for row, trace, cost in drawables
-                      if trace is not None]
+            traced = [(row["name"], pred.trace, cost) for row, pred, cost in drawables
+                      if pred.trace is not None]
             written.append(write_chrome_trace(folder, trace_document(traced, title)))
+        rendered: dict[str, dict[str, bytes]] = {}
         if figures and outputs.figures:
-            from simulator.report.figures import write_figures
+            from simulator.report.figures import figure_makers, render
 
-            written += write_figures(folder, drawables, title, list(outputs.formats),
-                                     outputs.timeline, outputs.top_layers)
+            makers = figure_makers(saved_form(rows), saved_form(data)["scenarios"], title,
+                                   outputs.timeline, outputs.top_layers)
+            rendered = render(makers, list(outputs.formats))
+            written += write_rendered(folder, rendered)
+        written += write_report(folder, title, description, rows, provenance, rendered)
         document = {**results_document(title, description, rows, provenance), **extra}
         written.append(write_results_json(folder, document))
     return [Path(target) / path.name for path in written]

@@ -7,7 +7,10 @@ rather than seconds, because step times across scenarios differ by orders of mag
 
 `layers_figure`: per-layer busy time on the critical device (all its streams) of one
 scenario, summed over phases (forward, backward data, backward weights, ...), the top N
-layers by total, largest at the top, each labelled with its share of the step.
+layers by total, largest at the top, each labelled with its share of the step and its
+bound: the category (compute, memory, transfer, communication) that holds most of the
+layer's device time, or `launch` when the host takes longer to launch the layer's kernels
+than the device takes to run them.
 """
 
 from __future__ import annotations
@@ -17,45 +20,45 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from simulator.report.figure_style import (
-    CATEGORY_COLOURS,
-    PHASE_COLOURS,
     PHASE_LABELS,
-    SLIDE_INCHES,
-    format_time,
+    SLIDES,
+    Style,
     row_height_inches,
     setting_separators,
-    time_unit,
 )
+from simulator.report.units import format_time, time_unit
 from simulator.results.metrics import CATEGORIES
 
 
-def breakdown_figure(rows: list[dict[str, Any]], title: str) -> Figure:
-    height = max(4.5, 2.4 + row_height_inches(len(rows)))
-    fig = Figure(figsize=(SLIDE_INCHES[0], height), layout="constrained")
+def breakdown_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES) -> Figure:
+    fig = Figure(figsize=(style.width(2), max(style.height_in * 0.6,
+                                              style.row_in * 5 + row_height_inches(len(rows),
+                                                                                  style))),
+                 layout="constrained")
     ax = fig.add_subplot()
-    names = [row["name"] for row in rows]
     ys = list(range(len(rows)))
     used = [c for c in CATEGORIES if any(r["breakdown"] and r["breakdown"][c] > 0 for r in rows)]
     left = [0.0] * len(rows)
     for category in used:
         shares = [100 * r["breakdown"][category] / r["step_time_s"] if r["breakdown"] else 0.0
                   for r in rows]
-        ax.barh(ys, shares, left=left, color=CATEGORY_COLOURS[category], label=category,
+        ax.barh(ys, shares, left=left, color=style.categories[category], label=category,
                 height=0.7)
         left = [a + b for a, b in zip(left, shares, strict=True)]
     for y, row in zip(ys, rows, strict=True):
         if row["status"] == "ok":
-            ax.text(101, y, format_time(row["step_time_s"]), va="center", fontsize=13)
+            ax.text(101, y, format_time(row["step_time_s"]), va="center", fontsize="small")
         else:
-            ax.text(1, y, _oom_text(row), va="center", fontsize=13, color="#D55E00")
-    ax.set(yticks=ys, yticklabels=names, xlim=(0, 100), xlabel="share of step time (%)")
+            ax.text(1, y, _oom_text(row), va="center", fontsize="small", color="#D55E00")
+    ax.set(yticks=ys, yticklabels=[row["name"] for row in rows], xlim=(0, 100),
+           xlabel="share of step time (%)")
     ax.set_ylim(len(rows) - 0.5, -0.5)
     setting_separators(ax, rows)
     ax.tick_params(axis="y", length=0)
-    ax.text(1.01, 1.01, "step time", transform=ax.transAxes, fontsize=13, color="#555555",
-            va="bottom")
-    fig.suptitle(title, fontsize=20, fontweight="bold")
-    ax.set_title("where the step time goes", fontsize=17, fontweight="normal", pad=14)
+    ax.text(1.01, 1.01, "step time", transform=ax.transAxes, fontsize="small",
+            color="#555555", va="bottom")
+    fig.suptitle(title)
+    ax.set_title("where the step time goes", fontweight="normal", fontsize="medium")
     fig.legend(loc="outside lower center", ncols=len(used), handlelength=1.2)
     return fig
 
@@ -76,30 +79,52 @@ def top_layers(layers: list[dict[str, Any]], top: int) -> list[tuple[str, dict[s
     return ranked[:top]
 
 
-def layers_figure(row: dict[str, Any], top: int) -> Figure:
+def layer_bounds(data: dict[str, Any]) -> dict[str, str]:
+    """{layer: what bounds it} on the critical device (see the module docstring)."""
+    device, layers, cats = data["critical_device"], data["layers"], data["categories"]
+    device_s: dict[str, dict[str, float]] = {}
+    for dev, _, _, duration, cat, layer in data["spans"]:
+        if dev == device:
+            by = device_s.setdefault(layers[layer], {})
+            by[cats[cat]] = by.get(cats[cat], 0.0) + duration
+    launch_s: dict[str, float] = {}
+    for dev, start, end, layer in data["launches"]:
+        if dev == device:
+            launch_s[layers[layer]] = launch_s.get(layers[layer], 0.0) + end - start
+    bounds = {}
+    for layer, by in device_s.items():
+        busiest = max(sorted(by), key=lambda c: by[c])
+        bounds[layer] = "launch" if launch_s.get(layer, 0.0) > sum(by.values()) else busiest
+    return bounds
+
+
+def layers_figure(row: dict[str, Any], top: int, data: dict[str, Any] | None = None,
+                  style: Style = SLIDES) -> Figure:
     ranked = top_layers(row["layers"] or [], top)
-    fig = Figure(figsize=SLIDE_INCHES, layout="constrained")
+    bounds = layer_bounds(data) if data else {}
+    fig = Figure(figsize=style.size(2, rows=len(ranked)), layout="constrained")
     ax = fig.add_subplot()
     longest = max((sum(p.values()) for _, p in ranked), default=0.0)
     scale, unit = time_unit(longest)
-    phases = [p for p in PHASE_COLOURS if any(p in ph for _, ph in ranked)]
+    phases = [p for p in style.phases if any(p in ph for _, ph in ranked)]
     ys = list(range(len(ranked)))
     left = [0.0] * len(ranked)
     for phase in phases:
         widths = [ph.get(phase, 0.0) / scale for _, ph in ranked]
-        ax.barh(ys, widths, left=left, height=0.7, color=PHASE_COLOURS[phase],
+        ax.barh(ys, widths, left=left, height=0.7, color=style.phases[phase],
                 label=PHASE_LABELS[phase])
         left = [a + b for a, b in zip(left, widths, strict=True)]
     step = row["step_time_s"]
-    for y, (_, ph) in zip(ys, ranked, strict=True):
-        ax.text(sum(ph.values()) / scale, y, f" {100 * sum(ph.values()) / step:.1f}%",
-                va="center", fontsize=13)
+    for y, (name, ph) in zip(ys, ranked, strict=True):
+        bound = f", {bounds[name]}-bound" if name in bounds else ""
+        ax.text(sum(ph.values()) / scale, y, f" {100 * sum(ph.values()) / step:.1f}%{bound}",
+                va="center", fontsize="small")
     ax.set_yticks(ys, [name for name, _ in ranked])
     ax.invert_yaxis()
-    ax.set_xlim(0, longest / scale * 1.15)
-    ax.set_xlabel(f"busy time per step ({unit}); labels: share of the step time")
+    ax.set_xlim(0, longest / scale * 1.3)
+    ax.set_xlabel(f"busy time per step ({unit}); labels: share of the step time, bound")
     ax.set_title(f"{row['name']}: top {len(ranked)} layers by time")
     ax.tick_params(axis="y", length=0)
     ax.grid(True, axis="x", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=len(phases), handlelength=1.2)
+    fig.legend(loc="outside lower center", ncols=min(len(phases), 4), handlelength=1.2)
     return fig

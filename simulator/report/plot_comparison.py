@@ -2,11 +2,14 @@
 (throughput), plus the time to train when any scenario gives a dataset.
 
 Bars are coloured by hardware so the same device reads the same across panels; each bar
-carries its value; an axis is logarithmic when its values span more than a factor of 20
-(else linear from zero, so small differences stay visible); published numbers, where a
-scenario gives them under the same name (`step_time_s`, `samples_per_s`,
-`time_to_train_s`), are black diamonds beside the bars.
-A thin rule separates runs of scenarios with different workload settings.
+carries its value, and the axis of a time is in the unit of its largest value (ms, s, min,
+h, days), the one its labels use; an axis is logarithmic when its values span more than a
+factor of 20 (else linear from zero, so small differences stay visible). A prediction's
+10-90% interval (`step_time_p10_s`, `step_time_p90_s`), where it has one, is an error bar
+on every panel (throughput and time to train follow the step time). Published numbers,
+where a scenario gives them under the same name (`step_time_s`, `samples_per_s`,
+`time_to_train_s`), are black diamonds, and the bar's label says both: "5.1 h (published
+4.6 h)". A thin rule separates runs of scenarios with different workload settings.
 """
 
 from __future__ import annotations
@@ -20,21 +23,24 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
 from simulator.report.figure_style import (
-    SLIDE_INCHES,
-    format_count,
-    format_time,
+    SLIDES,
+    Style,
     hardware_colours,
     row_height_inches,
     setting_separators,
 )
+from simulator.report.units import (
+    format_count,
+    format_time,
+    human_time_ticks,
+    time_axis_unit,
+)
 
-Panel = tuple[str, str, str, Callable[[float], str]]
-PANELS: tuple[Panel, ...] = (
-    ("step_time_s", "step time ↓", "seconds", format_time),
-    ("samples_per_s", "throughput ↑", "samples per second", format_count),
-    ("time_to_train_s", "time to train ↓", "seconds", format_time))
+PANELS = (("step_time_s", "step time ↓", True), ("samples_per_s", "throughput ↑", False),
+          ("time_to_train_s", "time to train ↓", True))
 LOG_SCALE_RATIO = 20  # values spanning more than this get a log axis
 
 
@@ -42,72 +48,107 @@ def _published(rows: list[dict[str, Any]], key: str) -> dict[int, float]:
     found = {}
     for y, row in enumerate(rows):
         value = (row.get("published") or {}).get(key)
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             found[y] = float(value)
     return found
 
 
-def _scale(ax: Axes, present: list[float]) -> None:
-    """Log axis with room for labels when values span decades, else linear from zero."""
+def interval(row: dict[str, Any], key: str) -> tuple[float, float] | None:
+    """(low, high) of `key` from the step time's 10-90% interval, or None."""
+    step, lo, hi, value = (row.get(k) for k in ("step_time_s", "step_time_p10_s",
+                                                "step_time_p90_s", key))
+    if not (step and lo and hi and value):
+        return None
+    if key == "samples_per_s":  # throughput is inverse to the step time
+        return value * step / hi, value * step / lo
+    return value * lo / step, value * hi / step
+
+
+def _scale(ax: Axes, present: list[float], is_time: bool) -> tuple[float, str]:
+    """Log axis with room for labels when values span decades, else linear from zero.
+    Returns (scale, axis label): seconds on a log axis of times (ticked at 1 min, 1 h,
+    1 day ...), the unit of the largest time on a linear one."""
     lo, hi = min(present), max(present)
     if hi / lo > LOG_SCALE_RATIO:
         ax.set_xscale("log")
-        ax.set_xlim(10 ** math.floor(math.log10(lo) - 0.3),
-                    10 ** math.ceil(math.log10(hi) + 0.8))
-    else:
-        ax.set_xlim(0, hi * 1.35)
+        left, right = 10 ** math.floor(math.log10(lo) - 0.3), 10 ** math.ceil(
+            math.log10(hi) + 0.8)
+        ax.set_xlim(left, right)
+        if is_time:
+            ticks = human_time_ticks(left, right)
+            ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
+            ax.xaxis.set_minor_locator(NullLocator())
+            return 1.0, "log scale"
+        return 1.0, "samples per second, log scale"
+    scale, unit = time_axis_unit(present) if is_time else (1.0, "samples per second")
+    ax.set_xlim(0, hi / scale * 1.45)
+    return scale, unit
 
 
-def _label(row: dict[str, Any], key: str, value: float | None,
+def _label(row: dict[str, Any], key: str, value: float | None, published: float | None,
            fmt: Callable[[float], str]) -> str:
     if key == "time_to_train_s" and not row.get("dataset_size"):
         return ""  # no dataset given: nothing to show, whether it fits or not
     if row["status"] != "ok":
         return "out of memory"
-    return fmt(value) if value else ""
+    text = fmt(value) if value else ""
+    return f"{text} (published {fmt(published)})" if published is not None else text
 
 
-def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, colours: dict[str, str],
-           fmt: Callable[[float], str]) -> bool:
+def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, is_time: bool,
+           colours: dict[str, str], style: Style) -> str:
+    """Draw one panel; returns its axis unit."""
     ys = list(range(len(rows)))
     values = [row.get(key) for row in rows]
     published = _published(rows, key)
-    _scale(ax, [v for v in values if v] + list(published.values()))
-    ax.barh(ys, [v or 0.0 for v in values], height=0.7,
+    fmt = format_time if is_time else format_count
+    intervals = {y: interval(row, key) for y, row in enumerate(rows)}
+    spread = [x for pair in intervals.values() if pair for x in pair]
+    scale, unit = _scale(ax, [v for v in values if v] + list(published.values()) + spread,
+                         is_time)
+    ax.barh(ys, [(v or 0.0) / scale for v in values], height=0.7,
             color=[colours[row["hardware"]] for row in rows])
+    for y, pair in intervals.items():
+        if pair:
+            ax.plot([pair[0] / scale, pair[1] / scale], [y, y], color="black",
+                    linewidth=style.linewidth, solid_capstyle="butt")
+            ax.plot([pair[0] / scale, pair[1] / scale], [y, y], color="black",
+                    marker="|", markersize=style.markersize, linestyle="none")
     for y, given in published.items():
-        ax.plot([given], [y], marker="D", color="black", markersize=9, linestyle="none")
+        ax.plot([given / scale], [y], marker="D", color="black", markersize=style.markersize,
+                linestyle="none")
     for y, (row, value) in enumerate(zip(rows, values, strict=True)):
-        end = max(value or float(ax.get_xlim()[0]), published.get(y, 0.0))
-        ax.annotate(_label(row, key, value, fmt), (end, y), xytext=(7, 0),
-                    textcoords="offset points", va="center", fontsize=12,
+        ends = [value or 0.0, published.get(y, 0.0), (intervals[y] or (0.0, 0.0))[1]]
+        end = max(max(ends) / scale, float(ax.get_xlim()[0]))
+        ax.annotate(_label(row, key, value, published.get(y), fmt), (end, y), xytext=(5, 0),
+                    textcoords="offset points", va="center", fontsize="small",
                     color="black" if row["status"] == "ok" else "#D55E00")
     ax.grid(True, axis="x", which="major", alpha=0.3)
-    return bool(published)
+    return unit
 
 
-def comparison_figure(rows: list[dict[str, Any]], title: str) -> Figure:
+def comparison_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES) -> Figure:
     panels = [p for p in PANELS if any(row.get(p[0]) for row in rows)]
-    height = max(SLIDE_INCHES[1], 2.6 + row_height_inches(len(rows)))
-    fig = Figure(figsize=(SLIDE_INCHES[0] + 1.5 * (len(panels) - 2), height),
-                 layout="constrained")
+    width = style.width(2) * (1 + 0.11 * (len(panels) - 2))
+    height = max(style.height_in, style.row_in * 5 + row_height_inches(len(rows), style))
+    fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-    colours = hardware_colours([row["hardware"] for row in rows])
-    any_published = False
-    for ax, (key, name, unit, fmt) in zip(axes, panels, strict=True):
-        any_published |= _panel(ax, rows, key, colours, fmt)
+    colours = hardware_colours([row["hardware"] for row in rows], style)
+    for ax, (key, name, is_time) in zip(axes, panels, strict=True):
+        unit = _panel(ax, rows, key, is_time, colours, style)
         setting_separators(ax, rows)
-        ax.set_title(name, fontsize=18, pad=12)
-        log = ax.get_xscale() == "log"
-        ax.set_xlabel(f"{unit}{', log scale' if log else ''}", fontsize=14)
-    axes[0].set_yticks(range(len(rows)), [row["name"] for row in rows], fontsize=13)
+        ax.set_title(name, fontsize="large")
+        ax.set_xlabel(unit)
+    axes[0].set_yticks(range(len(rows)), [row["name"] for row in rows])
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     for ax in axes:
         ax.tick_params(axis="y", length=0)
     handles: list[Artist] = [Patch(color=c, label=name) for name, c in colours.items()]
-    if any_published:
+    if any(_published(rows, key) for key, _, _ in panels):
         handles.append(Line2D([], [], marker="D", color="black", linestyle="none",
                               label="published"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6))
-    fig.suptitle(title, fontsize=20, fontweight="bold")
+    if any(interval(row, "step_time_s") for row in rows):
+        handles.append(Line2D([], [], marker="|", color="black", label="10-90% interval"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+    fig.suptitle(title)
     return fig

@@ -17,20 +17,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import matplotlib
 from matplotlib.figure import Figure
 
 from simulator.report.atomic import write_bytes_atomic
 from simulator.report.figure_style import (
     OKABE_ITO,
-    RC,
-    SLIDE_INCHES,
+    SLIDES,
     figure_bytes,
     hardware_colours,
     slug,
+    styled,
 )
+
+SLIDE_INCHES = SLIDES.size()
 
 LABELS = {"time_to_train_s": "time to train (s)", "step_time_s": "step time (s)",
           "hardware_cost_usd": "hardware cost (USD)", "cloud_cost_usd": "cloud cost (USD)",
@@ -146,7 +147,7 @@ def write_sweep_figures(folder: Path, rows: list[dict[str, Any]], summary: dict[
                         title: str, formats: list[str],
                         lines: dict[str, str | None] | None) -> list[Path]:
     written: list[Path] = []
-    with matplotlib.rc_context(cast(Any, RC)):
+    with styled(SLIDES):
         for stem, make in sweep_figure_makers(rows, summary, title, lines):
             fig = make()
             for fmt in formats:

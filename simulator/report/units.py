@@ -1,0 +1,92 @@
+"""Numbers for people, in one place: times (µs ... days), counts, rates (FLOP/s), bandwidths
+(B/s) and sizes (B), as figure labels, axis units and console tables write them.
+
+Every function gives three significant digits in the unit that makes the number read
+between 1 and 1,000. An axis picks its unit once for all its values (`time_axis_unit`,
+`si_axis_unit`), so ticks and bar labels of one figure agree: a time-to-train axis in
+hours carries bars labelled in hours, minutes or days, never in seconds.
+"""
+
+from __future__ import annotations
+
+TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"))
+LONG_UNITS = ((86400.0 * 2, 86400.0, "days"), (7200.0, 3600.0, "h"), (120.0, 60.0, "min"))
+SI_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+
+
+def time_unit(seconds: float) -> tuple[float, str]:
+    """(scale in seconds, label) among s, ms, µs so that `seconds / scale` reads >= 1."""
+    for scale, label in TIME_UNITS:
+        if seconds >= scale:
+            return scale, label
+    return TIME_UNITS[-1]
+
+
+def long_time_unit(seconds: float) -> tuple[float, str]:
+    """As `time_unit`, with min, h and days above two minutes, two hours, two days."""
+    for threshold, scale, label in LONG_UNITS:
+        if seconds >= threshold:
+            return scale, label
+    return time_unit(seconds)
+
+
+def format_time(seconds: float) -> str:
+    """Three significant digits in a readable unit: 1.24 ms, 34.9 s, 5.1 h, 7.60 days."""
+    scale, label = long_time_unit(seconds)
+    return f"{seconds / scale:.3g} {label}"
+
+
+def time_axis_unit(values_s: list[float]) -> tuple[float, str]:
+    """One unit for an axis of times: the unit of the largest value (s, min, h, days)."""
+    return long_time_unit(max(values_s, default=1.0))
+
+
+HUMAN_TIMES = ((1e-6, "1 µs"), (1e-5, "10 µs"), (1e-4, "100 µs"), (1e-3, "1 ms"),
+               (1e-2, "10 ms"), (0.1, "100 ms"), (1.0, "1 s"), (10.0, "10 s"), (60.0, "1 min"),
+               (600.0, "10 min"), (3600.0, "1 h"), (36000.0, "10 h"), (86400.0, "1 day"),
+               (604800.0, "1 week"), (2592000.0, "30 days"), (31557600.0, "1 year"),
+               (315576000.0, "10 years"))
+
+
+def human_time_ticks(lo_s: float, hi_s: float, most: int = 4) -> list[tuple[float, str]]:
+    """At most `most` ticks for a log axis of seconds, at times people count in (1 ms,
+    1 min, 1 h, 1 day), evenly thinned."""
+    inside = [(t, label) for t, label in HUMAN_TIMES if lo_s <= t <= hi_s]
+    step = -(-len(inside) // most) if inside else 1
+    return inside[::step]
+
+
+def format_count(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
+def si_unit(value: float, base: str) -> tuple[float, str]:
+    """(scale, unit) with an SI prefix: si_unit(3e12, 'FLOP/s') == (1e12, 'TFLOP/s')."""
+    for scale, prefix in SI_PREFIXES:
+        if abs(value) >= scale:
+            return scale, prefix + base
+    return 1.0, base
+
+
+def format_si(value: float, base: str) -> str:
+    scale, unit = si_unit(value, base)
+    return f"{value / scale:.3g} {unit}"
+
+
+def format_rate(flops_per_s: float) -> str:
+    """312 TFLOP/s."""
+    return format_si(flops_per_s, "FLOP/s")
+
+
+def format_bandwidth(bytes_per_s: float) -> str:
+    """3.35 TB/s (decimal prefixes, as spec sheets quote them)."""
+    return format_si(bytes_per_s, "B/s")
+
+
+def format_bytes(size_bytes: float) -> str:
+    """25.2 MB."""
+    return format_si(size_bytes, "B")
+
+
+def format_share(fraction: float) -> str:
+    return f"{100 * fraction:.1f}%"

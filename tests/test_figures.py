@@ -1,0 +1,380 @@
+"""Figures: every kind renders from a small saved result into valid PNG, SVG and PDF (no
+Type 3 font), `plot` redraws the run's figures byte for byte and refuses bad input in one
+line, titles stay inside the figure with the examples' longest names, and the regressions
+of issue 13 (a clipped timeline title, a published marker labelled with the simulated value,
+a time-to-train axis in seconds) stay fixed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zlib
+from itertools import combinations
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from matplotlib.colors import to_rgb
+
+from simulator.__main__ import main
+from simulator.config.schema import load_experiment
+from simulator.core.errors import UserError
+from simulator.report.figure_data import load
+from simulator.report.figure_style import PAPER, SLIDES, draw, inside_figure, styled, titles
+from simulator.report.figures import KINDS, figure_makers, render
+from simulator.report.plot_bars import layer_bounds
+from simulator.report.plot_timeline import BINS, DETAILED, FIRST, lanes, timeline_figure
+from simulator.report.plot_tradeoffs import pareto_front, scaling_series
+from simulator.report.units import (
+    format_bandwidth,
+    format_bytes,
+    format_rate,
+    format_time,
+    human_time_ticks,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+def _examples() -> list:
+    """The example experiments (sweep files, run by `sweep`, hold no scenario list)."""
+    found = []
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        try:
+            found.append(load_experiment(path))
+        except UserError:
+            assert "sweep" in path.read_text(), path
+    return found
+
+
+EXAMPLES = _examples()
+LONGEST_NAME = max((s.name for e in EXAMPLES for s in e.scenarios), key=len)
+LONGEST_TITLE = max((e.title for e in EXAMPLES), key=len)
+EXPERIMENT = f"""title: "{LONGEST_TITLE}"
+scenarios:
+  - name: "{LONGEST_NAME}"
+    workload: {{model: mlp, batch: 32, mode: train, dataset_size: 100000}}
+    hardware: {{device: gtx-1080}}
+    published: {{time_to_train_s: 60, source: made up}}
+  - name: cpu
+    workload: {{model: mlp, batch: 32, mode: train, dataset_size: 100000}}
+    hardware: {{device: i7-10700}}
+  - name: dp 4
+    workload: {{model: mlp, batch: 32, mode: train, dataset_size: 100000}}
+    hardware: {{device: h100-sxm, count: 4, intra_link: nvlink4}}
+outputs: {{timeline: ["{LONGEST_NAME}", dp 4]}}
+"""
+TIME_LABEL = re.compile(r"^[0-9.]+ (µs|ms|s|min|h|day|days|week|year|years)$")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("figures")
+    (base / "e.yaml").write_text(EXPERIMENT)
+    out = base / "out"
+    assert main(["run", str(base / "e.yaml"), "--out", str(out)]) == 0
+    return out
+
+
+def check_png(data: bytes) -> None:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    import io
+    image = matplotlib.image.imread(io.BytesIO(data), format="png")
+    assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def check_svg(data: bytes) -> None:
+    root = ET.fromstring(data)
+    assert root.tag.endswith("svg") and float(root.get("width", "0pt").rstrip("pt")) > 0
+
+
+def pdf_fonts(data: bytes) -> list[bytes]:
+    """The /Subtype of every font dictionary of a PDF (objects and compressed streams)."""
+    bodies = [data] + [zlib.decompress(m.group(1)) for m in re.finditer(
+        rb"/FlateDecode.*?stream\r?\n(.*?)\r?\nendstream", data, re.S)
+        if _inflates(m.group(1))]
+    found = []
+    for body in bodies:
+        for obj in re.finditer(rb"<<(.*?)>>", body, re.S):
+            if re.search(rb"/Type\s*/Font\b", obj.group(1)):
+                found += re.findall(rb"/Subtype\s*/(\w+)", obj.group(1))
+    return found
+
+
+def _inflates(blob: bytes) -> bool:
+    try:
+        zlib.decompress(blob)
+    except zlib.error:
+        return False
+    return True
+
+
+def check_pdf(data: bytes) -> None:
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    fonts = pdf_fonts(data)
+    assert fonts, "no font dictionary found"
+    assert b"Type3" not in fonts, fonts
+
+
+CHECKS = {"png": check_png, "svg": check_svg, "pdf": check_pdf}
+
+
+STEMS = ("breakdown", "comparison", "roofline", "scaling", "pareto", "validation",
+         "timeline-dp-4", "layers-dp-4")
+
+
+@pytest.mark.parametrize("style, formats", [
+    ("slides", "png,svg,pdf"), pytest.param("paper", "png,svg,pdf", marks=pytest.mark.slow)])
+def test_every_kind_renders_in_every_format(folder, tmp_path, style, formats):
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    assert main(["plot", str(work), "--kind", ",".join(KINDS), "--style", style,
+                 "--format", formats]) == 0
+    suffix = "" if style == "slides" else "-paper"
+    for stem in STEMS:
+        for fmt in formats.split(","):
+            CHECKS[fmt]((work / f"{stem}{suffix}.{fmt}").read_bytes())
+
+
+def test_type3_check_can_fail():
+    """The font check finds Type 3 fonts when matplotlib writes them (its default)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from simulator.report.figure_style import figure_bytes
+    with matplotlib.rc_context({"pdf.fonttype": 3}):
+        fig = Figure()
+        fig.suptitle("Type 3 here")
+        assert b"Type3" in pdf_fonts(figure_bytes(fig, "pdf"))
+
+
+def test_plot_redraws_the_run_figures_byte_for_byte(folder, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    before = {p.name: p.read_bytes() for p in work.glob("*.png")}
+    for path in work.glob("*.png"):
+        path.unlink()
+    assert main(["plot", str(work), "--format", "png"]) == 0
+    after = {p.name: p.read_bytes() for p in work.glob("*.png")}
+    assert sorted(after) == sorted(before) and "roofline.png" in after
+    for name, data in before.items():
+        assert after[name] == data, name
+    manifest = (work / ".simulator-manifest.json").read_text()
+    assert "results.json" in manifest and "roofline.png" in manifest
+
+
+def test_pdf_is_reproducible(folder, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    drawn = []
+    for _ in range(2):
+        assert main(["plot", str(work), "--kind", "breakdown", "--style", "paper",
+                     "--format", "pdf"]) == 0
+        drawn.append((work / "breakdown-paper.pdf").read_bytes())
+    check_pdf(drawn[0])
+    assert drawn[0] == drawn[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "simulator", "plot", *args],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_plot_bad_input_is_one_line_exit_2(folder, tmp_path, capsys):
+    single = tmp_path / "single"
+    shutil.copytree(folder, single)
+    (single / "figure-data.json").write_text("{")
+    cases = [([str(folder), "--kind", "pie"], "--kind: 'pie'"),
+             ([str(folder), "--format", "jpg"], "--format: 'jpg'"),
+             ([str(folder), "--style", "poster"], "--style: 'poster'"),
+             ([str(tmp_path / "nowhere")], "not a folder"),
+             ([str(ROOT / "docs")], "results.json: not found"),
+             ([str(single)], "figure-data.json: unreadable JSON"),
+             ([str(folder), "--scenario", "nope"], "--scenario: 'nope'")]
+    for args, message in cases:
+        assert main(["plot", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    proc = _cli(str(single))  # and as a user runs it: one line, no traceback
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_plot_kind_with_nothing_to_show(tmp_path):
+    path = tmp_path / "one.yaml"
+    path.write_text("title: One\nscenarios:\n  - name: a\n    workload: {model: mlp, batch: 8}\n"
+                    "    hardware: {device: gtx-1080}\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--quick"]) == 0
+    proc = _cli(str(tmp_path / "r"), "--kind", "scaling")
+    assert proc.returncode == 2 and "more than one device" in proc.stderr
+    assert not list((tmp_path / "r").glob("scaling*"))
+    assert main(["plot", str(tmp_path / "r"), "--kind", "roofline"]) == 0  # quick runs save it
+    assert (tmp_path / "r" / "roofline.png").is_file()
+
+
+def test_plot_never_overwrites_a_user_file(folder, tmp_path):
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    (work / "notes.txt").write_text("mine")
+    (work / "breakdown-paper.png").write_text("my own figure")
+    proc = _cli(str(work), "--style", "paper", "--kind", "breakdown", "--format", "png")
+    assert proc.returncode == 2 and "was not written by this simulator" in proc.stderr
+    assert (work / "breakdown-paper.png").read_text() == "my own figure"
+    (work / "breakdown-paper.png").unlink()
+    assert _cli(str(work), "--style", "paper", "--kind", "breakdown").returncode == 0
+    assert (work / "notes.txt").read_text() == "mine"
+    assert (work / "breakdown-paper.svg").is_file() and (work / "results.json").is_file()
+
+
+@pytest.mark.parametrize("style", [SLIDES, pytest.param(PAPER, marks=pytest.mark.slow)],
+                         ids=["slides", "paper"])
+def test_titles_never_clip(folder, style):
+    saved = load(folder)
+    makers = figure_makers(saved.rows, saved.scenarios, saved.title, [LONGEST_NAME, "dp 4"],
+                           12, style)
+    assert {kind for kind, _, _ in makers} == set(KINDS)
+    with styled(style):
+        for kind, stem, make in makers:
+            fig = make()
+            assert fig is not None, kind
+            from simulator.report.figure_style import fit_titles
+            fit_titles(fig)
+            renderer = draw(fig)
+            for text in titles(fig):
+                assert inside_figure(fig, text, renderer), (stem, text.get_text())
+
+
+def test_timeline_title_holds_the_whole_step_time(folder):
+    """Regression: '...: one step, 164' lost its unit off the figure's edge."""
+    saved = load(folder)
+    entry = saved.scenario(LONGEST_NAME)
+    with styled(SLIDES):
+        fig = timeline_figure(LONGEST_NAME, entry)
+        from simulator.report.figure_style import fit_titles
+        fit_titles(fig)
+        renderer = draw(fig)
+    title = fig.axes[0].title
+    assert f"one step, {format_time(entry['end_s'])}" in " ".join(title.get_text().split())
+    assert inside_figure(fig, title, renderer)
+
+
+def _comparison_axes(folder):
+    saved = load(folder)
+    makers = figure_makers(saved.rows, saved.scenarios, saved.title, None, 12,
+                           kinds=("compare",))
+    with styled(SLIDES):
+        fig = makers[0][2]()
+    return saved, {ax.get_title(): ax for ax in fig.axes}
+
+
+def test_published_marker_is_labelled_with_the_published_value(folder):
+    """Regression: the label beside the published diamond showed the simulated value."""
+    saved, axes = _comparison_axes(folder)
+    row = saved.rows[0]
+    texts = [t.get_text() for t in axes["time to train ↓"].texts]
+    label = next(t for t in texts if t)
+    assert label == f"{format_time(row['time_to_train_s'])} (published {format_time(60)})"
+
+
+def test_time_to_train_axis_reads_in_human_units(folder):
+    """Regression: the axis was in seconds while the bar labels were in h and min."""
+    _, axes = _comparison_axes(folder)
+    ax = axes["time to train ↓"]
+    assert "seconds" not in ax.get_xlabel()
+    if ax.get_xscale() == "log":
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert labels and all(TIME_LABEL.match(label) for label in labels), labels
+    else:
+        assert ax.get_xlabel() in ("ms", "s", "min", "h", "days")
+
+
+def test_interval_error_bars_span_p10_to_p90(folder):
+    saved, axes = _comparison_axes(folder)
+    row = saved.rows[0]
+    assert row["step_time_p10_s"] < row["step_time_s"] < row["step_time_p90_s"]
+    lines = [ln for ln in axes["step time ↓"].lines if len(ln.get_xdata()) == 2
+             and ln.get_linestyle() == "-"]
+    spans = sorted(tuple(ln.get_xdata()) for ln in lines)
+    scale = row["step_time_s"] / axes["step time ↓"].patches[0].get_width()
+    assert any(abs(a * scale - row["step_time_p10_s"]) < 1e-9 and
+               abs(b * scale - row["step_time_p90_s"]) < 1e-9 for a, b in spans), spans
+
+
+def synthetic(devices: int, ops: int = 20) -> dict:
+    spans, launches = [], []
+    for d in range(devices):
+        for i in range(ops):
+            spans.append([d, 0, i * 1e-3 + d * 1e-6, 0.8e-3, i % 2, i])
+            launches.append([d, i * 1e-3, i * 1e-3 + 1e-4, i])
+    return {"devices": devices, "replicas": 1, "end_s": ops * 1e-3 + devices * 1e-6,
+            "spans": spans, "launches": launches, "layers": [f"l{i}" for i in range(ops)],
+            "streams": ["compute"], "categories": ["compute", "memory"], "critical_device": 0,
+            "ops": [], "device": {"name": "x", "kind": "gpu", "peak_flops_per_s": {"fp32": 1.0},
+                                  "memory_bandwidth_bytes_per_s": 1.0, "fork_join_s": None}}
+
+
+def test_timeline_aggregates_beyond_the_detail_limit():
+    eight = lanes(synthetic(DETAILED))
+    assert len(eight) == 2 * DETAILED and all(lane.busy is None for lane in eight)
+    data = synthetic(1000)
+    many = lanes(data)
+    assert len(many) == 2 * FIRST + 2
+    pooled = [lane for lane in many if lane.busy is not None]
+    assert [lane.label for lane in pooled] == [
+        "dev 4-999 (996): host launch thread (share busy)", "dev 4-999 (996): compute (share busy)"]
+    width = data["end_s"] / BINS
+    busy_s = sum(v.sum() for v in pooled[1].busy.values()) * width * 996
+    assert busy_s == pytest.approx(996 * 20 * 0.8e-3, rel=1e-9)  # busy time is conserved
+    assert all((v <= 1.0).all() for v in pooled[1].busy.values())
+    with styled(SLIDES):
+        fig = timeline_figure("thousand", data)
+    assert fig.get_size_inches()[1] < 12  # as tall as a timeline of a few devices
+
+
+def test_layer_bound_is_launch_when_the_host_is_slower():
+    data = synthetic(1, ops=2)
+    assert layer_bounds(data) == {"l0": "compute", "l1": "memory"}
+    data["launches"] = [[0, 0.0, 0.0009, 0], [0, 0.0, 0.0001, 1]]
+    assert layer_bounds(data) == {"l0": "launch", "l1": "memory"}
+
+
+def test_scaling_series_and_pareto_front(folder):
+    saved = load(folder)
+    series = scaling_series(saved.rows)
+    dp = next(r for r in saved.rows if r["name"] == "dp 4")
+    assert list(series.values()) == [[(4, dp["scaling_efficiency"])]]
+    points = [(1.0, 5.0, "a"), (2.0, 3.0, "b"), (3.0, 4.0, "c"), (4.0, 1.0, "d")]
+    assert [p[2] for p in pareto_front(points)] == ["a", "b", "d"]
+
+
+def _lightness(colour: str) -> float:
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour)]
+    y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return 116 * y ** (1 / 3) - 16 if y > 0.008856 else 903.3 * y
+
+
+@pytest.mark.parametrize("palette", ["categories", "phases"])
+def test_paper_palette_reads_in_greyscale(palette):
+    colours = sorted(set(getattr(PAPER, palette).values()))  # task shares forward's colour
+    gaps = [abs(_lightness(a) - _lightness(b)) for a, b in combinations(colours, 2)]
+    assert min(gaps) >= 7.0
+
+
+def test_paper_sizes_are_column_widths_and_slides_are_16_9():
+    assert PAPER.width(1) == 3.5 and PAPER.width(2) == 7.16
+    assert SLIDES.width(2) / SLIDES.height_in == pytest.approx(16 / 9, rel=0.01)
+
+
+def test_units():
+    assert format_rate(3.12e14) == "312 TFLOP/s"
+    assert format_bandwidth(3.35e12) == "3.35 TB/s"
+    assert format_bytes(25.2e6) == "25.2 MB"
+    assert [label for _, label in human_time_ticks(3000, 4e6)] == ["1 h", "1 day", "30 days"]
+
+
+def test_render_leaves_out_kinds_with_nothing_to_show(folder):
+    saved = load(folder)
+    rows = [r for r in saved.rows if r["name"] == "cpu"]
+    makers = figure_makers(rows, saved.scenarios, "t", None, 5, kinds=("scaling", "breakdown"))
+    assert list(render(makers, ["png"])) == ["breakdown"]
