@@ -5,7 +5,9 @@ processes and on a 2-worker Dask LocalCluster (when Dask is installed).
 
 The sweep: an MLP training step on a GTX 1080 over `--points` batch sizes (a single-device
 point, the cheapest kind). Wall time from the first task submitted to the last record back,
-after the points are validated (validation is timed apart); nothing is written.
+after the points are validated (validation is timed apart), and the CPU time of one process
+per point after the first (wall time on a shared machine includes waiting for a core);
+nothing is written.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ def timed(tasks: list, workers: int, scheduler: str | None) -> float:
     return time.perf_counter() - start
 
 
+def cpu_per_point_s(tasks: list) -> float:
+    """CPU seconds of this process per point, after a first point warmed the caches."""
+    sum(1 for _ in run_tasks(tasks[:1], 1))
+    start = time.process_time()
+    sum(1 for _ in run_tasks(tasks[1:], 1))
+    return (time.process_time() - start) / max(1, len(tasks) - 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1000)
@@ -48,6 +58,8 @@ def main() -> None:
     assert not invalid
     print(f"{len(tasks)} single-device points (mlp, gtx-1080); validating them: "
           f"{validate_s:.2f} s ({len(tasks) / validate_s:,.0f} points/s)")
+    print(f"CPU per point in this process, after the first: "
+          f"{1e3 * cpu_per_point_s(tasks):.2f} ms")
     runs = [("this process", 1, None), (f"{args.workers} local processes", args.workers, None)]
     try:
         import distributed  # noqa: F401

@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 # property tests (tests/test_properties.py) take their number of examples from the profile:
 # 1,000 each by default (CI), 10,000 with --hypothesis-profile=thorough
-settings.register_profile("ci", max_examples=1000, deadline=None)
-settings.register_profile("thorough", max_examples=10000, deadline=None)
+# (input generation may be slow on a shared machine: not a failure of the code under test)
+SLOW_OK = [HealthCheck.too_slow]
+settings.register_profile("ci", max_examples=1000, deadline=None, suppress_health_check=SLOW_OK)
+settings.register_profile("thorough", max_examples=10000, deadline=None,
+                          suppress_health_check=SLOW_OK)
 settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]

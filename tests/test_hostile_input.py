@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.cli.list_cmd import run_list
@@ -334,7 +334,8 @@ def folder() -> Iterator[Path]:
         yield Path(name)
 
 
-FUZZ = settings(max_examples=150, deadline=1000)
+# generation may be slow on a loaded machine; each example is still held to the deadline
+FUZZ = settings(max_examples=150, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ

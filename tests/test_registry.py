@@ -219,7 +219,7 @@ def test_optimizers_and_precisions_are_registries():
     assert list(PRECISIONS) == ["bf16", "fp16", "fp32", "fp32-strict", "tf32"]
     assert get_precision("fp16").grad_scaler
     with pytest.raises(UserError,
-                       match="unknown optimizer 'lion'; valid optimizer names: adam, sgd"):
+                       match="unknown optimizer 'lion'; valid optimizer names: adam, adamw, sgd"):
         get_optimizer("lion")
 
 

@@ -128,6 +128,8 @@ def test_bad_point_gets_its_error_and_the_rest_completes(tmp_path, capsys):
                for r in records if r["status"] != "error")
     doc = json.loads((out / "results.json").read_text())
     assert doc["summary"]["failed"] == 2 and doc["summary"]["ok"] == 4
+    assert "device=h100-sxm batch=64" in (out / "report.md").read_text()  # run's page writer
+    assert (out / "report.html").exists()
     assert "sweep point 4 (device=h100-sxm batch=0)" in capsys.readouterr().out
 
 
@@ -305,3 +307,20 @@ def test_two_sweeps_cannot_share_a_journal(tmp_path):
         assert "another sweep is writing into this folder" in child.stderr
     with PointsJournal(out):  # released when the first closed it
         pass
+
+
+def test_a_model_file_is_parsed_once_and_again_when_it_changes(tmp_path):
+    """Sweeps parse each model once per process (workloads.model_def cache); an edited file
+    of the same size is parsed again."""
+    from workloads.model_def import load_model
+
+    assert load_model("vgg16") is load_model("vgg16")
+    path = tmp_path / "m.yaml"
+    text = ("name: tiny\ninput_shape: [3, 8, 8]\nlayers:\n"
+            "  - {name: flat, kind: flatten}\n  - {name: fc, kind: linear, out_features: 10}\n")
+    path.write_text(text)
+    first = load_model(str(path))
+    assert load_model(str(path)) is first
+    path.write_text(text.replace("out_features: 10", "out_features: 20"))
+    second = load_model(str(path))
+    assert second is not first and second.layers[-1].out_features == 20

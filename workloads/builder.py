@@ -110,21 +110,20 @@ class _Builder:
 
     def add_work(self, name: str, phase: str, layer: ResolvedLayer, work: Work,
                  after: list[str]) -> str:
-        """Prologue, main kernel and epilogue of a pass, in order; returns the last op's name."""
-        act = self.act_bytes(layer)
+        """Prologue, main kernel and epilogue of a pass, in order (each may have its own:
+        attention's chain of kernels); returns the last op's name."""
         if work.prologue is not None:
-            pro = work_op(f"{name}.prologue", phase, layer.name, work.prologue, self.prec, act)
-            after = [self.g.add(pro, after).name]
-        last = self.g.add(work_op(name, phase, layer.name, work, self.prec, act), after).name
+            after = [self.add_work(f"{name}.prologue", phase, layer, work.prologue, after)]
+        op = work_op(name, phase, layer.name, work, self.prec, self.act_bytes(layer))
+        last = self.g.add(op, after).name
         if work.epilogue is not None:
-            epi = work_op(f"{name}.epilogue", phase, layer.name, work.epilogue, self.prec, act)
-            last = self.g.add(epi, [last]).name
+            last = self.add_work(f"{name}.epilogue", phase, layer, work.epilogue, [last])
         return last
 
     def build(self) -> OpGraph:
         self.fwd_out[INPUT] = []
         if self.input_place != "device":
-            n_input = self.batch * math.prod(self.model.input_shape)
+            n_input = self.batch * math.prod(self.model.shape)
             size = n_input * self.model.input_bytes_per_element
             pinned = self.input_place == "pinned"
             self.g.add(Op("input.h2d", "copy", "input", "input", 0.0, size, size, "fp32", 1,
@@ -148,8 +147,8 @@ class _Builder:
         if work is None or (layer.cost.train_only and self.mode != "train"):
             self.fwd_out[layer.name] = deps
             return
-        if INPUT in layer.inputs and self.prec.mixed:  # the fp32 batch is cast once
-            n = self.batch * math.prod(self.model.input_shape)
+        if INPUT in layer.inputs and self.prec.mixed and layer.cost.lowp:  # cast once
+            n = self.batch * math.prod(self.model.shape)
             deps = [self.memop("input.cast", "fwd", layer.name, n * self.prec.master_bytes,
                                n * self.prec.lowp_bytes, n, deps)]
         cast = self.weight_cast(layer, "fwd", [])
@@ -212,6 +211,7 @@ class _Builder:
 
 
 WEIGHT_AND_BIAS_KINDS = ("conv2d", "linear", "locally_connected")
+WEIGHT_ONLY_KINDS = ("embedding",)  # one tensor: the table
 
 
 def parameter_tensors(model: ModelDef, layers: list[ResolvedLayer]) -> int:
@@ -222,7 +222,8 @@ def parameter_tensors(model: ModelDef, layers: list[ResolvedLayer]) -> int:
     for layer in layers:
         if layer.cost.params == 0:
             continue
-        has_bias = layer.kind not in WEIGHT_AND_BIAS_KINDS or args[layer.name].get("bias", True)
+        has_bias = layer.kind not in WEIGHT_ONLY_KINDS and (
+            layer.kind not in WEIGHT_AND_BIAS_KINDS or args[layer.name].get("bias", True))
         count += 2 if has_bias else 1
     return count
 

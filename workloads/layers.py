@@ -69,6 +69,7 @@ class LayerCost:
     fp32: bool = False  # autocast keeps it in fp32 (softmax, loss)
     train_only: bool = False  # an identity in inference (dropout in eval mode)
     infer_fwd: Work | None = None  # the forward pass in inference where it differs (batch norm)
+    index_input: bool = False  # reads integer ids (an embedding): autocast casts nothing
 
 
 LayerFn = Callable[[list[Shape], dict[str, Any], int], LayerCost]
@@ -107,7 +108,7 @@ def _out_hw(h: int, w: int, args: dict[str, Any]) -> tuple[int, int]:
     return ho, wo
 
 
-def _elementwise(n_in: float, n_out: float, flops_per: float, items: int, kernel: str) -> Work:
+def elementwise(n_in: float, n_out: float, flops_per: float, items: int, kernel: str) -> Work:
     return Work("elementwise", flops_per * n_out, n_in, n_out, items, kernel=kernel)
 
 
@@ -225,10 +226,10 @@ def linear(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     """A linear layer on the last dimension of any shape, as torch.nn.Linear: every leading
     position (a token, a pixel) is one more row of the GEMM. Flattening is the `flatten`
     layer's; `in_features`, where given, must be the last dimension."""
-    return _linear_on_last(shapes, args, batch, tied=False)
+    return linear_on_last(shapes, args, batch, tied=False)
 
 
-def _linear_on_last(shapes: list[Shape], args: dict[str, Any], batch: int,
+def linear_on_last(shapes: list[Shape], args: dict[str, Any], batch: int,
                     tied: bool) -> LayerCost:
     """A linear layer (or an output head tied to an embedding: no parameters of its own, no
     bias, its weight gradient accumulated into the embedding's) on the last dimension."""
@@ -306,7 +307,7 @@ def adaptive_avgpool2d(shapes: list[Shape], args: dict[str, Any], batch: int) ->
 def relu(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     n = batch * _prod(shapes[0])
     # in-place (torchvision's ReLU(inplace=True)): the output replaces the input it saves
-    fwd, bwd = _elementwise(n, n, 1, n, "relu"), _elementwise(2 * n, n, 1, n, "relu")
+    fwd, bwd = elementwise(n, n, 1, n, "relu"), elementwise(2 * n, n, 1, n, "relu")
     return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0)
 
 
@@ -360,13 +361,14 @@ def add(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
         raise ValueError(f"add needs two inputs of the same shape, got {shapes}")
     n = batch * _prod(shapes[0])
     # backward passes the gradient through to both inputs: no kernel of its own
-    return LayerCost(shapes[0], 0, _elementwise(2 * n, n, 1, n, "add"), None, None, 0.0)
+    return LayerCost(shapes[0], 0, elementwise(2 * n, n, 1, n, "add"), None, None, 0.0)
 
 
 @layer_kinds.register("softmax_cross_entropy")
 def softmax_cross_entropy(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
-    f = _prod(shapes[0])
-    n = batch * f
-    fwd = Work("reduction", 5.0 * n, n, batch, batch, kernels=2)  # log_softmax + nll
+    n = batch * _prod(shapes[0])
+    # a class distribution per token of a (seq, classes) output, else one per sample
+    rows = batch * shapes[0][0] if len(shapes[0]) == 2 else batch
+    fwd = Work("reduction", 5.0 * n, n, rows, rows, kernels=2)  # log_softmax + nll
     bwd = Work("elementwise", 3.0 * n, n, n, n, kernels=2)
     return LayerCost((1,), 0, fwd, bwd, None, float(n), fp32=True)

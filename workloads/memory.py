@@ -45,10 +45,12 @@ RESERVED_PER_ALLOCATED = 1.174
 IN_PLACE = ("relu", "relu6")  # torchvision's ReLU(inplace=True), ReLU6(inplace=True)
 SAVES_NOTHING = ("add", "dropout", "flatten")  # add: nothing; dropout: its mask only
 VIEWS = ("flatten",)
+SAVES_OUTPUT = ("softmax", "tanh")  # their derivatives are written in their results
+SAVES_STATISTICS = ("attention", "layernorm")
 WINOGRAD_TILE_GROWTH = 36 / 16  # F(4x4, 3x3): a 6x6 tile for every 4x4 tile
 # foreach temporaries of one optimizer step, per parameter (torch/optim/adam.py,
 # _multi_tensor_adam: exp_avg_sq_sqrt = torch._foreach_sqrt(exp_avg_sqs))
-STEP_TEMPORARIES = {"adam": 1}
+STEP_TEMPORARIES = {"adam": 1, "adamw": 1}
 CATEGORIES = ("weights", "weight_copies", "input", "activations", "gradients",
               "optimizer_state", "transient", "workspace")
 
@@ -184,7 +186,14 @@ def _saved(step: _Step, pool: _Pool, layer: ResolvedLayer, ins: list[int], resul
         return [pool.new(step.in_bytes(layer), "activations", 0)]  # the clone of its input
     if layer.kind == "adaptive_avgpool2d" and _pair(args["output_size"]) == (1, 1):
         return []  # a mean over H and W, which keeps only the shape
-    return [ins[0]]
+    if layer.kind in SAVES_OUTPUT:
+        return [result]
+    if layer.kind in SAVES_STATISTICS:  # attention's probabilities (or the log-sum-exp and
+        # the output of flash attention), layernorm's mean and 1/std
+        stats = pool.new(layer.cost.saved_extra_bytes, "activations", 0)
+        flash = args.get("implementation") == "flash"
+        return [*ins, *([result] if flash else []), stats]
+    return list(ins) if layer.kind in ("matmul", "bmm") else [ins[0]]
 
 
 def _forward(step: _Step, pool: _Pool, x: int) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -285,7 +294,7 @@ def _simulate(layers: list[ResolvedLayer], batch: int, model: ModelDef, prec: Pr
     pool.new((params + buffers) * prec.master_bytes, "weights")  # + running mean, var
     threads = 2 if step.train else 1
     pool.new(threads * CUBLAS_WORKSPACE_BYTES + CUBLASLT_WORKSPACE_BYTES, "workspace")
-    x = pool.new(batch * math.prod(model.input_shape) * model.input_bytes_per_element, "input")
+    x = pool.new(batch * math.prod(model.shape) * model.input_bytes_per_element, "input")
     if optimizer is not None:
         pool.new(optimizer.state_per_param * params * prec.master_bytes, "optimizer_state")
     out, saved = _forward(step, pool, x)

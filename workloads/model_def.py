@@ -2,7 +2,9 @@
 
 A model file has `name`, `input_shape` (per sample, e.g. [3, 224, 224]) and `layers`, each
 `{name, kind, ...args}`; `inputs` names earlier layers (default: the previous layer), which
-is how residual networks branch and join. Catalog models live in `workloads/models/`.
+is how residual networks branch and join (`input` is the model's input). An input_shape may
+hold `seq_len`, the sequence length, sized by the workload (default: the model's `seq_len`).
+Catalog models live in `workloads/models/`.
 Model files are read by the one YAML reader (`simulator.core.yaml_source`), so they get its
 limits and its `FILE:LINE: field: what is wrong` errors; every size is a bounded integer
 (`MAX_SIZE`), and layer names the step's own ops use (`RESERVED_LAYER_NAMES`) are refused.
@@ -10,10 +12,11 @@ limits and its `FILE:LINE: field: what is wrong` errors; every size is a bounded
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -27,6 +30,7 @@ from pydantic_core import ErrorDetails
 
 from simulator.core.errors import UserError, shown, unknown_name
 from simulator.core.yaml_source import (
+    MAX_FILE_BYTES,
     PathPart,
     YamlSource,
     format_path,
@@ -43,8 +47,15 @@ REQUIRED_ARGS = {
     "avgpool2d": ("kernel",),
     "l2pool2d": ("kernel",),
     "adaptive_avgpool2d": ("output_size",),
+    "embedding": ("num_embeddings", "embedding_dim"),
+    "attention": ("heads",),
+    "tied_linear": ("out_features", "tied_to"),
+    "reshape": ("shape",),
+    "elementwise": ("shape",),
 }
 INPUT = "<input>"  # the model's input, as resolved layers name it
+MODEL_INPUT = "input"  # what `inputs` calls the model's input (the first layer's default)
+SEQ_LEN = "seq_len"  # the sequence dimension of an input_shape, sized by the workload
 # the builder's own ops belong to these "layers" (input.h2d, loss.fwd, optimizer.step)
 RESERVED_LAYER_NAMES = ("input", "loss", "optimizer", INPUT)
 MAX_SIZE = 2**24  # any channel count, feature count, kernel, stride, padding or dimension
@@ -90,6 +101,16 @@ class LayerDef(BaseModel):
     bias: Annotated[bool, Field(strict=True)] | None = None
     output_size: SizeOrPair | None = None
     p: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
+    num_embeddings: Size | None = None
+    embedding_dim: Size | None = None
+    position: Annotated[bool, Field(strict=True)] | None = None
+    heads: Size | None = None
+    causal: Annotated[bool, Field(strict=True)] | None = None
+    implementation: Literal["unfused", "flash"] | None = None
+    index: Annotated[int, Field(strict=True, ge=0, le=MAX_SIZE)] | None = None
+    tied_to: LayerName | None = None
+    shape: tuple[Size, ...] | None = Field(default=None, min_length=1, max_length=8)
+    op: LayerName | None = None
 
     def args(self) -> dict[str, Any]:
         skip = {"name", "kind", "inputs"}
@@ -103,26 +124,54 @@ class ModelDef(BaseModel):
     description: str = ""
     sources: list[str] = []
     assumptions: list[str] = []
-    input_shape: tuple[Size, ...] = Field(min_length=1, max_length=3)
+    input_shape: tuple[Size | Literal["seq_len"], ...] = Field(min_length=1, max_length=3)
+    seq_len: Size | None = None  # the default sequence length where input_shape has seq_len
     input_bytes_per_element: float = Field(4.0, gt=0, le=64, allow_inf_nan=False)
     layers: list[LayerDef] = Field(min_length=1, max_length=MAX_LAYERS)
     _source: YamlSource | None = PrivateAttr(None)  # the file, for located errors
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The input shape of one sample, the sequence length put in for `seq_len`."""
+        return tuple((self.seq_len or 0) if d == SEQ_LEN else int(d) for d in self.input_shape)
+
+    @property
+    def has_sequence(self) -> bool:
+        return SEQ_LEN in self.input_shape
+
+    def with_seq_len(self, seq_len: int | None) -> ModelDef:
+        """This model for sequences of `seq_len` (None: its default); a model without a
+        sequence dimension is a UserError."""
+        if seq_len is None:
+            return self
+        if not self.has_sequence:
+            raise UserError(f"seq_len: model {self.name} has no sequence dimension (its "
+                            "input_shape has no seq_len); leave seq_len out")
+        bound = self.model_copy(update={"seq_len": seq_len})
+        bound._source = self._source
+        return bound
+
     def problem(self) -> tuple[tuple[PathPart, ...], str] | None:
         """The first problem the schema cannot see, as (field path, message), or None:
-        names unique and not reserved, kinds known, required arguments present, inputs
-        defined earlier."""
-        seen: set[str] = set()
+        a default seq_len where the input has a sequence dimension, names unique and not
+        reserved, kinds known, required arguments present, inputs defined earlier."""
+        if self.has_sequence != (self.seq_len is not None):
+            return (("seq_len",), "input_shape has seq_len: give seq_len, the default sequence "
+                    "length") if self.has_sequence else (("seq_len",), "seq_len is the default "
+                    "of a seq_len dimension, and input_shape has none")
+        seen: dict[str, LayerDef] = {}
         for i, layer in enumerate(self.layers):
             found = _layer_problem(layer, seen)
             if found is not None:
                 return ("layers", i, *found[0]), found[1]
-            seen.add(layer.name)
+            seen[layer.name] = layer
         return None
 
     def check(self, where: str) -> ModelDef:
         """`self`, or a UserError `WHERE: layers[I] (NAME): what is wrong`."""
         found = self.problem()
+        if found is not None and found[0][0] != "layers":
+            raise UserError(f"{where}: {format_path(found[0])}: {found[1]}")
         if found is not None:
             i = int(found[0][1])
             raise UserError(f"{where}: layers[{i}] ({self.layers[i].name}): {found[1]}")
@@ -133,7 +182,19 @@ class ModelDef(BaseModel):
         return self._source.error(path, what) if self._source is not None else None
 
 
-def _layer_problem(layer: LayerDef, seen: set[str]) -> tuple[tuple[PathPart, ...], str] | None:
+def _tie_problem(layer: LayerDef, seen: dict[str, LayerDef]) -> str | None:
+    """A tied head's weight must be an earlier embedding's, of its output width."""
+    table = seen.get(layer.tied_to or "")
+    if table is None or table.kind != "embedding" or table.position:
+        return f"tied_to '{layer.tied_to}' is not an earlier token embedding layer"
+    if table.num_embeddings != layer.out_features:
+        return (f"out_features {layer.out_features} differs from the {table.num_embeddings} "
+                f"rows of the embedding '{table.name}' it is tied to")
+    return None
+
+
+def _layer_problem(layer: LayerDef,
+                   seen: dict[str, LayerDef]) -> tuple[tuple[PathPart, ...], str] | None:
     if layer.name in seen:
         return ("name",), f"duplicate layer name '{layer.name}'"
     if layer.name in RESERVED_LAYER_NAMES:
@@ -145,9 +206,10 @@ def _layer_problem(layer: LayerDef, seen: set[str]) -> tuple[tuple[PathPart, ...
         if getattr(layer, arg) is None:
             return (), f"kind {layer.kind} needs '{arg}'"
     for j, src in enumerate(layer.inputs or []):
-        if src not in seen:
+        if src not in seen and src != MODEL_INPUT:
             return ("inputs", j), f"input '{src}' is not an earlier layer"
-    return None
+    tie = _tie_problem(layer, seen) if layer.kind == "tied_linear" else None
+    return (("tied_to",), tie) if tie else None
 
 
 def catalog_models() -> list[str]:
@@ -230,11 +292,40 @@ def _model_source(name_or_path: str) -> YamlSource:
     raise unknown_name("model", name_or_path, catalog_models())
 
 
+MODEL_CACHE_SIZE = 256  # models kept parsed (a sweep over models parses each file once)
+_parsed: dict[tuple[Any, ...], ModelDef] = {}
+
+
+def _cache_key(name_or_path: str) -> tuple[Any, ...] | None:
+    """A catalog model by its name; a file by its resolved path and the sha256 of its bytes
+    (an edited file is parsed again); None (not cached) where the file cannot be read here
+    or is over the reader's size limit (the reader then says what is wrong)."""
+    if not name_or_path.endswith((".yaml", ".yml")):
+        return ("catalog", name_or_path)
+    try:
+        path = Path(name_or_path).resolve()
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, RuntimeError):
+        return None
+    return ("file", str(path), digest)
+
+
 def load_model(name_or_path: str) -> ModelDef:
     """A catalog model by name (`vgg16`) or a model YAML file by path; a bad file is one
-    UserError line `FILE:LINE: field: what is wrong`."""
+    UserError line `FILE:LINE: field: what is wrong`. Parsed once per process (models are
+    frozen), again when the file changes."""
+    key = _cache_key(name_or_path)
+    if key is not None and key in _parsed:
+        return _parsed[key]
     source = _model_source(name_or_path)
     if not isinstance(source.data, dict):
         raise source.error((), "a model must be a mapping with name, input_shape and layers, "
                                f"got {type(source.data).__name__}")
-    return parse_model(source.data, source.where, source)
+    model = parse_model(source.data, source.where, source)
+    if key is not None:
+        if len(_parsed) >= MODEL_CACHE_SIZE:
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[key] = model
+    return model

@@ -36,7 +36,10 @@ OPTIMIZERS: Registry[Optimizer] = plugins.optimizer  # read-only mapping: OPTIMI
 SGD = Optimizer("sgd", 1, 3, 2, 4.0, 3)
 # m, v moments with bias correction: about a dozen flops per parameter
 ADAM = Optimizer("adam", 2, 4, 3, 12.0, 6)
-for _builtin in (SGD, ADAM):
+# AdamW: Adam plus decoupled weight decay, w *= 1 - lr * wd, one more foreach kernel over the
+# weights before the update (torch/optim/adam.py, _multi_tensor_adam, decoupled_weight_decay)
+ADAMW = Optimizer("adamw", 2, 5, 4, 13.0, 7)
+for _builtin in (SGD, ADAM, ADAMW):
     OPTIMIZERS.add(_builtin.name, _builtin)
 
 

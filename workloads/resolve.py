@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from simulator.core.errors import UserError, shown
 from workloads.layers import LayerCost, layer_kinds
-from workloads.model_def import INPUT, LayerDef, ModelDef
+from workloads.model_def import INPUT, MODEL_INPUT, LayerDef, ModelDef
 
 __all__ = ["CONV_ALGORITHMS", "INPUT", "MAX_BATCH", "ResolvedLayer", "resolve_layers"]
 
@@ -92,10 +92,10 @@ def resolve_layers(model: ModelDef, batch: int,
         raise UserError(f"unknown conv algorithm '{conv_algorithm}'; valid: "
                         f"{', '.join(CONV_ALGORITHMS)}")
     check_batch(batch)
-    shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(model.input_shape)}
+    shapes: dict[str, tuple[int, ...]] = {INPUT: model.shape}
     previous, resolved = INPUT, []
     for index, layer in enumerate(model.layers):
-        inputs = tuple(layer.inputs or [previous])
+        inputs = tuple(INPUT if i == MODEL_INPUT else i for i in layer.inputs or [previous])
         missing = [i for i in inputs if i not in shapes]
         if missing:
             raise _layer_error(model, index, layer, f"input '{missing[0]}' is not an earlier "

@@ -28,7 +28,8 @@ from simulator.config.refs import DerivedDevice
 from simulator.config.schema import Hardware, Scenario, Workload
 from simulator.core.errors import UserError
 from workloads.builder import build_graph, resolve_layers
-from workloads.model_def import ModelDef, load_model
+from workloads.importers import resolve_model
+from workloads.model_def import ModelDef
 from workloads.ops import OpGraph
 from workloads.resolve import ResolvedLayer
 from workloads.task_graph import TaskGraph, build_task_graph
@@ -38,8 +39,10 @@ DEFAULT_INTER = "ib-ndr"
 
 
 def workload_model(workload: Workload) -> ModelDef | TaskGraph:
-    model = workload.model
-    return load_model(model) if isinstance(model, str) else model
+    """The workload's model (for its sequence length where it gives one) or task graph."""
+    if isinstance(workload.model, TaskGraph):
+        return workload.model
+    return resolve_model(workload.model, workload.seq_len, workload.unsupported_as_elementwise)
 
 
 def _derived_device(ref: DerivedDevice, hw: Hardware) -> Any:

@@ -14,8 +14,9 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from simulator.core.errors import UserError
 
@@ -27,14 +28,19 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict one training or inference step")
-    p.add_argument("--model", help="catalog model name or model YAML file, e.g. vgg16")
+    p.add_argument("--model", help="catalog model name, model YAML file, FILE.onnx, "
+                   "torchvision:NAME or FILE.py:FACTORY, e.g. vgg16")
     p.add_argument("--hardware", required=True, help="catalog device name, e.g. h100-sxm")
     p.add_argument("--batch", type=int, default=1, help="samples each device processes per step")
     p.add_argument("--global-batch", type=int, default=None,
                    help="samples of the whole cluster per step (instead of --batch)")
     p.add_argument("--precision", default="fp32", help="fp32, tf32, bf16 or fp16")
     p.add_argument("--mode", default="train", help="train or infer")
-    p.add_argument("--optimizer", default="sgd", help="sgd (with momentum) or adam")
+    p.add_argument("--optimizer", default="sgd", help="sgd (with momentum), adam or adamw")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="tokens per sample of a sequence model (default: the model's)")
+    p.add_argument("--unsupported-as-elementwise", action="store_true",
+                   help="cost an imported model's unknown operators as elementwise kernels")
     p.add_argument("--devices", type=int, default=1, help="number of devices")
     p.add_argument("--devices-per-node", type=int, default=None)
     p.add_argument("--intra-link", default=None, help="link inside a node, e.g. nvlink4")
@@ -162,8 +168,14 @@ def _dispatch(args: argparse.Namespace) -> None:
     handler(**opts)
 
 
+def _warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)  # one line, as errors are
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs one command, turning bad input into one line and exit status 2."""
+    warnings.showwarning = _warning
     try:
         _dispatch(build_parser().parse_args(argv))
     except UserError as err:

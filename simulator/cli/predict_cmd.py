@@ -21,7 +21,8 @@ OUT_OF_MEMORY_EXIT = 3
 MAX_COLLECTIVE_BYTES = 1e15  # a petabyte: far beyond any device's memory
 REQUEST_FLAGS = ("batch", "global_batch", "precision", "mode", "optimizer", "sync_input", "input",
                  "conv_algorithm", "framework", "threads", "spec_sheet", "devices",
-                 "devices_per_node", "intra_link", "inter_link")
+                 "devices_per_node", "intra_link", "inter_link", "seq_len",
+                 "unsupported_as_elementwise")
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:

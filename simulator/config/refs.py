@@ -24,6 +24,7 @@ from simulator.config.errors import check_finite, invalid, nested
 from simulator.core.errors import UserError, unknown_name
 from workloads.builder import resolve_layers
 from workloads.generators import parse_spec_string, task_workload
+from workloads.importers import importer_for
 from workloads.model_def import ModelDef, catalog_models
 from workloads.task_graph import TaskGraph
 from workloads.workload_file import load_workload
@@ -69,7 +70,8 @@ def _task_graph(data: dict[str, Any]) -> TaskGraph:
 
 
 def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef | TaskGraph:
-    """A catalog name stays a name; a model file or an inline mapping becomes a ModelDef; a
+    """A catalog name or an importer's reference (`FILE.onnx`, `torchvision:NAME`,
+    `FILE.py:FACTORY`) stays a string; a model file or an inline mapping becomes a ModelDef; a
     mapping or file with `kind:` (task_graph, blocked_lu, tiled_gemm) or a generator string
     (`blocked_lu:n=4096,block=256`) becomes a TaskGraph."""
     if isinstance(value, ModelDef):
@@ -87,6 +89,13 @@ def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef | TaskGraph:
     spec = parse_spec_string(value)
     if spec is not None:
         return _task_graph(spec)
+    if importer_for(value) is not None:  # imported with the workload's seq_len (schema.py)
+        file = value if value.endswith(".onnx") else value.rsplit(":", 1)[0]
+        relative = base_dir is not None and not Path(file).is_absolute()
+        if relative and file.endswith((".onnx", ".py")):
+            assert base_dir is not None
+            return str(base_dir / value)
+        return value
     if value.endswith((".yaml", ".yml")):
         path = Path(value) if base_dir is None or Path(value).is_absolute() else base_dir / value
         try:

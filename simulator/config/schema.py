@@ -35,6 +35,7 @@ from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref
 from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
 from simulator.core.yaml_source import PathPart, YamlSource, read_yaml_source
+from workloads.importers import resolve_model
 from workloads.model_def import ModelDef
 from workloads.optimizers import OPTIMIZERS
 from workloads.precision import PRECISIONS
@@ -55,6 +56,8 @@ def _no_bool(value: Any) -> Any:
 
 
 PositiveCount = Annotated[int, Field(strict=True, gt=0)]
+MAX_SEQ_LEN = 2**20  # tokens per sample
+SeqLen = Annotated[int, Field(strict=True, gt=0, le=MAX_SEQ_LEN)]
 MAX_SAMPLES = 10**15  # samples of a dataset: 10^6 x the largest public image-text sets (5e9)
 MAX_EPOCHS = 10**6
 MAX_DEVICES = 131_072  # the largest cluster simulated (docs/reliability.md, "Hostile input")
@@ -90,6 +93,11 @@ class Workload(_Strict):
     sync_input: Annotated[bool, Field(strict=True)] = Field(
         False, description="the first layer waits for the input copy (latency of one request); "
                            "default: the copy of the next batch overlaps the step (prefetch)")
+    seq_len: SeqLen | None = Field(default=None, description="tokens per sample of a model "
+                                   "whose input_shape has seq_len (default: the model's)")
+    unsupported_as_elementwise: Annotated[bool, Field(strict=True)] = Field(
+        False, description="an imported model's operators without a formula are costed as "
+                           "memory-bound elementwise kernels (with a warning naming them)")
 
     @field_validator("model", mode="before")
     @classmethod
@@ -122,6 +130,21 @@ class Workload(_Strict):
         if self.batch is not None and self.global_batch is not None:
             raise invalid("give batch (samples per device) or global_batch, not both",
                           ("global_batch",))
+        return self
+
+    @model_validator(mode="after")
+    def _model_takes_its_options(self) -> Workload:
+        """An imported model imports (with seq_len bound); seq_len needs a sequence."""
+        if isinstance(self.model, TaskGraph):
+            if self.seq_len is not None or self.unsupported_as_elementwise:
+                raise invalid("seq_len and unsupported_as_elementwise apply to a model, not "
+                              "to a task graph", ("seq_len",))
+            return self
+        try:
+            resolve_model(self.model, self.seq_len, self.unsupported_as_elementwise)
+        except UserError as err:
+            raise invalid(str(err).removeprefix("seq_len: "), ("seq_len",) if str(err)
+                          .startswith("seq_len: ") else ("model",)) from None
         return self
 
     @model_validator(mode="after")

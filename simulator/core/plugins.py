@@ -23,7 +23,7 @@ optimizer: Registry[Any] = Registry("optimizer", builtins=True)  # sgd, adam
 precision: Registry[Any] = Registry("precision", builtins=True)  # fp32, tf32, bf16, fp16, ...
 framework: Registry[Any] = Registry("framework")
 conv_algorithm: Registry[Any] = Registry("conv_algorithm")
-importer: Registry[Any] = Registry("importer")
+importer: Registry[Any] = Registry("importer", builtins=True)  # onnx, torch: --model FILE.onnx, ...
 measure_backend: Registry[Any] = Registry("measure_backend")
 
 ALL: tuple[Registry[Any], ...] = (hardware, layer_kind, strategy, collective, optimizer,

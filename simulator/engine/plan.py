@@ -43,9 +43,9 @@ class Transfer:
         return sum(f.size_bytes for f in self.flows)
 
 
-@dataclass(frozen=True)
-class Task:
-    """One op placed on one device's stream, with its cost on that device."""
+class Task(NamedTuple):
+    """One op placed on one device's stream, with its cost on that device (a named tuple:
+    a full simulation holds millions of them)."""
 
     name: str
     op: Op

@@ -143,15 +143,23 @@ def sweep_figure_makers(rows: list[dict[str, Any]], summary: dict[str, Any], tit
     return makers
 
 
-def write_sweep_figures(folder: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
-                        title: str, formats: list[str],
-                        lines: dict[str, str | None] | None) -> list[Path]:
-    written: list[Path] = []
+def render_sweep_figures(rows: list[dict[str, Any]], summary: dict[str, Any], title: str,
+                         formats: list[str],
+                         lines: dict[str, str | None] | None) -> dict[str, dict[str, bytes]]:
+    """{stem: {format: bytes}} of every figure of the sweep (written by `write_rendered`,
+    embedded in report.html)."""
+    rendered: dict[str, dict[str, bytes]] = {}
     with styled(SLIDES):
         for stem, make in sweep_figure_makers(rows, summary, title, lines):
             fig = make()
-            for fmt in formats:
-                path = folder / f"{stem}.{fmt}"
-                write_bytes_atomic(path, figure_bytes(fig, fmt))
-                written.append(path)
+            rendered[stem] = {fmt: figure_bytes(fig, fmt) for fmt in formats}
+    return rendered
+
+
+def write_rendered_figures(folder: Path, rendered: dict[str, dict[str, bytes]]) -> list[Path]:
+    written = []
+    for stem, by_format in rendered.items():
+        for fmt, data in by_format.items():
+            write_bytes_atomic(folder / f"{stem}.{fmt}", data)
+            written.append(folder / f"{stem}.{fmt}")
     return written

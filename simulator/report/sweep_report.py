@@ -1,13 +1,14 @@
-"""The output folder of a finished sweep, written all at once like `run`'s.
-
-Files: `points.jsonl` (the journal rewritten in point order: one record per point, whatever
-order they finished in), `points.csv` (one flat row per point: index, label, a column per
-swept field (`swept.hardware.count`), status, error, feasible, the headline numbers),
+"""The output folder of a finished sweep, written all at once like `run`'s. Files:
+`points.jsonl` (the journal rewritten in point order: one record per point, whatever order
+they finished in), `points.csv` (one flat row per point: index, label, a column per swept
+field (`swept.hardware.count`), status, error, feasible, the headline numbers),
 `results.json` (title, description, the summary: counts, best per objective, Pareto fronts,
 scaling curves; the rows; provenance), `points.parquet` where pyarrow is installed (the rows
-of points.csv), and the figures (`simulator.report.plot_sweep`). Everything but
-`provenance.date` in results.json is the same, byte for byte, for the same sweep, whatever
-the number of workers or the scheduler."""
+of points.csv), and the figures (`simulator.report.plot_sweep`), and report.md / report.html
+(the run's page writer, `simulator.report.report_page`: the points' table, the figures, the
+provenance). Everything but `provenance.date` in results.json is the same, byte for byte,
+for the same sweep, whatever the number of workers or the scheduler.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 from simulator.config.sweep import SweepExperiment
 from simulator.report.atomic import write_bytes_atomic, write_text_atomic
 from simulator.report.output_folder import staged_folder
+from simulator.report.report_page import write_report
 from simulator.report.results_csv import csv_text
 from simulator.report.results_json import write_results_json
 from simulator.report.sweep_journal import JOURNAL, record_line
@@ -76,13 +78,18 @@ def write_sweep(target: Path, experiment: SweepExperiment, records: list[dict[st
         if parquet is not None:
             write_bytes_atomic(folder / PARQUET, parquet)
             written.append(folder / PARQUET)
+        rendered: dict[str, dict[str, bytes]] = {}
         if figures and experiment.outputs.figures:
-            from simulator.report.plot_sweep import write_sweep_figures
+            from simulator.report.plot_sweep import render_sweep_figures, write_rendered_figures
 
             spec = experiment.sweep.figure
-            written += write_sweep_figures(folder, rows, summary, experiment.title,
-                                           list(experiment.outputs.formats),
-                                           spec.model_dump() if spec is not None else None)
+            rendered = render_sweep_figures(rows, summary, experiment.title,
+                                            list(experiment.outputs.formats),
+                                            spec.model_dump() if spec is not None else None)
+            written += write_rendered_figures(folder, rendered)
+        written += write_report(folder, experiment.title, experiment.description,
+                                [{**row, "name": row["label"]} for row in rows], provenance,
+                                rendered)
         document = {"title": experiment.title, "description": experiment.description,
                     "summary": summary, "points": rows, "provenance": provenance}
         written.append(write_results_json(folder, document))

@@ -1,0 +1,184 @@
+"""torch.fx import: a user's own nn.Module (`FILE.py:FACTORY`) and torchvision constructors
+come in with torch's own parameter counts and the FLOPs of the same network written as
+layers; untraceable modules and unsupported operators give one clear line. GPT-2 and BERT
+from our layer definitions have the parameter counts of Hugging Face's implementation where
+`transformers` is installed."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import simulator  # noqa: E402
+from simulator.core.errors import UserError  # noqa: E402
+from workloads.builder import build_graph  # noqa: E402
+from workloads.importers import resolve_model  # noqa: E402
+from workloads.model_def import load_model, parse_model  # noqa: E402
+
+USER_FILE = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(16)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.drop = nn.Dropout(0.2)
+            self.fc = nn.Linear(16, 10)
+
+        def forward(self, x):
+            y = torch.relu(self.bn(self.conv(x)))
+            y = y + torch.relu(y)
+            return self.fc(self.drop(torch.flatten(self.pool(y), 1)))
+
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(100, 32)
+            self.ln = nn.LayerNorm(32)
+            self.fc = nn.Linear(32, 64)
+            self.act = nn.GELU()
+            self.out = nn.Linear(64, 100)
+
+        def forward(self, ids):
+            return self.out(self.act(self.fc(self.ln(self.emb(ids)))))
+
+
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+
+
+    class Shuffle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 12, 1)
+            self.shuffle = nn.PixelShuffle(2)
+
+        def forward(self, x):
+            return self.shuffle(self.conv(x))
+
+
+    def net():
+        return Net(), [3, 32, 32]
+
+
+    def tokens():
+        return Tokens(), ["seq_len"]
+
+
+    def branchy():
+        return Branchy(), [4]
+
+
+    def shuffle():
+        return Shuffle(), [3, 8, 8]
+''')
+
+SAME_NET = {"name": "net", "input_shape": [3, 32, 32], "layers": [
+    {"name": "conv", "kind": "conv2d", "out_channels": 16, "kernel": 3, "padding": 1,
+     "bias": False},
+    {"name": "bn", "kind": "batchnorm2d"}, {"name": "relu", "kind": "relu"},
+    {"name": "relu_1", "kind": "relu"},
+    {"name": "add", "kind": "add", "inputs": ["relu", "relu_1"]},
+    {"name": "pool", "kind": "adaptive_avgpool2d", "output_size": 1},
+    {"name": "flatten", "kind": "flatten"}, {"name": "drop", "kind": "dropout", "p": 0.2},
+    {"name": "fc", "kind": "linear", "out_features": 10}]}
+
+
+@pytest.fixture()
+def user_file(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text(USER_FILE)
+    return path
+
+
+def _torch_params(path, factory: str) -> int:
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    module, _shape = namespace[factory]()
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_a_user_module_costs_what_the_same_layers_cost(user_file):
+    imported = resolve_model(f"{user_file}:net")
+    assert [layer.kind for layer in imported.layers] == [
+        layer["kind"] for layer in SAME_NET["layers"]]
+    ours = parse_model(SAME_NET, "test")
+    for mode in ("train", "infer"):
+        a, b = build_graph(imported, 4, mode, "bf16"), build_graph(ours, 4, mode, "bf16")
+        assert a.params == b.params == _torch_params(user_file, "net")
+        assert (a.flops, a.bytes) == (b.flops, b.bytes)
+
+
+def test_a_token_model_binds_seq_len(user_file):
+    model = resolve_model(f"{user_file}:tokens", seq_len=12)
+    assert model.shape == (12,) and model.input_bytes_per_element == 8
+    g = build_graph(model, 2, "train", "fp32", "adamw")
+    assert g.params == _torch_params(user_file, "tokens")
+    assert g.op("out.fwd").gemm.m == 2 * 12  # per token
+    with pytest.raises(UserError, match="give --seq-len"):
+        resolve_model(f"{user_file}:tokens")
+    with pytest.raises(UserError, match="seq_len: .* has no seq_len in its input shape"):
+        resolve_model(f"{user_file}:net", seq_len=4)
+
+
+def test_an_untraceable_module_suggests_onnx_export(user_file, cli):
+    out = cli("predict", "--model", f"{user_file}:branchy", "--hardware", "h100-sxm")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "torch.fx cannot trace it" in out.stderr and "torch.onnx.export" in out.stderr
+
+
+def test_unsupported_modules_are_listed_or_costed_as_elementwise(user_file):
+    with pytest.raises(UserError, match=r"unsupported operators: PixelShuffle x1"):
+        resolve_model(f"{user_file}:shuffle")
+    with pytest.warns(UserWarning, match="costed as memory-bound elementwise kernels: "
+                                         "PixelShuffle x1"):
+        model = resolve_model(f"{user_file}:shuffle", unsupported_as_elementwise=True)
+    assert model.layers[-1].kind == "elementwise"
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("{dir}/mine.py:nothing", "has no function 'nothing'"),
+    ("{dir}/absent.py:net", "no such Python file"),
+])
+def test_bad_references(user_file, ref, message):
+    with pytest.raises(UserError, match=message):
+        simulator.predict(ref.format(dir=user_file.parent), "h100-sxm")
+
+
+def _reference_params(name: str) -> int:
+    transformers = pytest.importorskip("transformers")
+    if name == "bert-base":
+        model = transformers.BertModel(transformers.BertConfig())
+    else:
+        medium = dict(n_embd=1024, n_layer=24, n_head=16) if name == "gpt2-medium" else {}
+        model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**medium))
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ["gpt2", "gpt2-medium", "bert-base"])
+def test_transformers_match_the_reference_implementation(name):
+    ours = build_graph(load_model(name).with_seq_len(8), 1, "infer").params
+    assert ours == _reference_params(name)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50", "mobilenet_v2"])
+def test_torchvision_through_fx_matches_our_definitions(name):
+    pytest.importorskip("torchvision")
+    imported = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
+    ours = build_graph(load_model(name), 2, "train", "bf16")
+    assert imported.params == ours.params
+
+    def gemm_flops(g):
+        return sum(op.flops for op in g.ops() if op.kind == "gemm")
+
+    assert gemm_flops(imported) == gemm_flops(ours)
+    assert imported.flops == pytest.approx(ours.flops, rel=0.01)

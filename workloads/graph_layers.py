@@ -1,0 +1,45 @@
+"""Layer kinds that imported graphs (ONNX, torch.fx) need beside the named ones: `reshape`,
+a view to any `shape` of as many elements (no kernel), and `elementwise`, a memory-bound
+kernel that reads its inputs and writes `shape` (transpose copies, concatenation, arithmetic
+with broadcasting, and, where the user asks for it, operators we have no formula for); `op`
+names its kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from workloads.layers import LayerCost, Shape, Work, layer_kinds
+
+
+def _shape(args: dict[str, Any]) -> Shape:
+    shape = tuple(int(d) for d in args["shape"])
+    if not shape or min(shape) < 1:
+        raise ValueError(f"shape must be positive sizes, got {list(shape)}")
+    return shape
+
+
+@layer_kinds.register("reshape")
+def reshape(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    if len(shapes) != 1:
+        raise ValueError(f"reshape needs one input, got {len(shapes)}")
+    shape = _shape(args)
+    if math.prod(shape) != math.prod(shapes[0]):
+        raise ValueError(f"cannot view {list(shapes[0])} as {list(shape)}: "
+                         f"{math.prod(shapes[0])} elements, not {math.prod(shape)}")
+    return LayerCost(shape, 0, None, None, None, 0.0)
+
+
+@layer_kinds.register("elementwise")
+def elementwise_op(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    """One pass over the inputs and the output (one flop an element); backward one pass
+    that reads the output's gradient and the inputs and writes each input's gradient."""
+    shape = _shape(args)
+    kernel = str(args.get("op") or "elementwise")
+    n_in = batch * sum(math.prod(s) for s in shapes)
+    n_out = batch * math.prod(shape)
+    fwd = Work("elementwise", float(n_out), n_in, n_out, n_out, kernel=kernel)
+    bwd = Work("elementwise", float(n_in), n_out + n_in, n_in, max(n_in, 1),
+               kernel=f"{kernel}_bwd")
+    return LayerCost(shape, 0, fwd, bwd, None, float(n_in))
