@@ -80,6 +80,19 @@ USER_FILE = textwrap.dedent('''
 
     def shuffle():
         return Shuffle(), [3, 8, 8]
+
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 8, batch_first=True)
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+
+
+    def recurrent():
+        return Recurrent(), [5, 8]
 ''')
 
 SAME_NET = {"name": "net", "input_shape": [3, 32, 32], "layers": [
@@ -143,6 +156,9 @@ def test_unsupported_modules_are_listed_or_costed_as_elementwise(user_file):
                                          "PixelShuffle x1"):
         model = resolve_model(f"{user_file}:shuffle", unsupported_as_elementwise=True)
     assert model.layers[-1].kind == "elementwise"
+    with pytest.raises(UserError, match=r"unsupported operators: LSTM \(not one batched "
+                                        r"tensor\) x1"):
+        resolve_model(f"{user_file}:recurrent")
 
 
 @pytest.mark.parametrize("ref, message", [

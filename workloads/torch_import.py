@@ -185,7 +185,9 @@ class _Mapper:
         if node.op in ("get_attr", "output") or not acts or meta is None:
             return  # parameters, shapes and their arithmetic, the graph's output
         if out is None or not out:  # several tensors (a tuple), or one without a sample axis
-            self.unsupported[f"{_function_name(node)} (not one batched tensor)"] += 1
+            what = (type(self.modules[node.target]).__name__ if node.op == "call_module"
+                    else _function_name(node))
+            self.unsupported[f"{what} (not one batched tensor)"] += 1
             return
         if node.op == "call_module" and isinstance(self.modules[node.target],
                                                    self.torch.nn.Identity):
