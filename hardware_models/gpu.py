@@ -11,6 +11,14 @@ fill shared memory twice as fast as fp16's). The output tile is stored after its
 so a product's store of C (at the memory bandwidth) adds to its main loops: this is what
 makes a thin-K outer product (a weight gradient at a small batch) slower than its roofline.
 Everything else is costed as a roofline on the non-tensor units and memory bandwidth.
+A convolution run as an NHWC tensor-core kernel on NCHW tensors (`layout_bytes`, where its
+dtype runs on tensor cores: fp16 from Volta, tf32 and bf16 from Ampere) adds the transposes
+of its activations: two kernels that read and write those bytes at the profile's
+`layout_efficiency` of the memory bandwidth. A 3x3 stride-1 weight gradient whose dtype has
+no tensor cores is cuDNN's non-fused Winograd F(4x4, 3x3) (`winograd_tiles`): 36 products
+with a quarter of the multiplies, plus its transforms at the memory bandwidth. A 1x1
+convolution run as a GEMM (`algorithm: gemm`) goes at the GEMM library's rates
+("conv_gemm.DTYPE" where fitted), with the GEMM tile fill, not the convolution kernels'.
 Each kernel costs the host `launch_s` (the engine's host thread; per kind of kernel where the
 library's dispatch cost was measured) and the device a fixed `kernel_overhead_s` (ramp-up
 and tail).
@@ -80,13 +88,47 @@ class GPU:
                                          self.spec.l2_bytes)
         if op.kind == "gemm" and op.gemm is not None:
             kernel = str(op.attr("kernel", "gemm"))
+            if op.attr("algorithm") == "gemm":  # a 1x1 convolution handed to the GEMM library
+                kernel = "conv_gemm"  # its own fitted rate where there is one, else cuBLAS's
             g = op.gemm
             store_s = self.profile.memory_s(g.m * g.n * g.batch * DTYPE_BYTES.get(op.dtype, 4),
                                             self.spec.memory_bandwidth_bytes_per_s, None)
-            return OpCost(self.gemm_s(g, op.dtype, kernel) + store_s, memory_s, overhead)
+            layout_s, layout_kernels = self.layout_s(op)
+            main_s = self.winograd_s(op, g) if self.runs_winograd(op) else \
+                self.gemm_s(g, op.dtype, kernel) + store_s
+            return OpCost(main_s + layout_s, memory_s,
+                          overhead + self.profile.kernel_overhead_s * layout_kernels)
         vec_eff = self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
         vector_rate = self.peak_flops("fp32") * vec_eff
         return OpCost(op.flops / vector_rate, memory_s, overhead)
+
+    def tensor_cores(self, dtype: str) -> bool:
+        """Whether the GPU has tensor cores for `dtype` (a peak of its own beyond fp32's)."""
+        return dtype not in ("fp32", "fp64") and dtype in self.spec.peak_flops
+
+    def layout_s(self, op: Op) -> tuple[float, int]:
+        """Time and kernels of the NCHW <-> NHWC transposes around a tensor-core convolution
+        (each transposed byte read once and written once)."""
+        size = float(op.attr("layout_bytes", 0.0))
+        if not size or not self.tensor_cores(op.dtype):
+            return 0.0, 0
+        eff = self.profile.layout_eff(op.dtype)
+        return self.profile.memory_s(2.0 * size, self.spec.memory_bandwidth_bytes_per_s,
+                                     None) / eff, 2
+
+    def runs_winograd(self, op: Op) -> bool:
+        return bool(op.attr("winograd_tiles")) and not self.tensor_cores(op.dtype)
+
+    def winograd_s(self, op: Op, g: Gemm) -> float:
+        """A 3x3 weight gradient as non-fused Winograd F(4x4, 3x3): x and dy transformed to
+        6x6 tiles (written, then read by the products), 36 products (Cout x Cin, K = tiles),
+        and the 36 x Cout x Cin result transformed back to 3x3 filters."""
+        tiles = int(cast(float, op.attr("winograd_tiles", 0.0)))
+        cout, cin = g.m, g.n // 9
+        size = DTYPE_BYTES.get(op.dtype, 4)
+        moved = 36 * (tiles * (cout + cin) * 2 + cout * cin * 2) * size
+        transforms_s = self.profile.memory_s(moved, self.spec.memory_bandwidth_bytes_per_s, None)
+        return self.gemm_s(Gemm(cout, cin, tiles, 36), op.dtype, "conv") + transforms_s
 
     def gemm_s(self, g: Gemm, dtype: str, kernel: str = "gemm") -> float:
         """Time of the main loops: work units (one tile x one K block) spread evenly over the
@@ -100,12 +142,13 @@ class GPU:
         waves = math.ceil(tiles * blocks / self.spec.sms)
         sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype, kernel) / self.spec.sms
         block_k = min(g.k, K_BLOCK)
-        return waves * (2.0 * tm * tn * block_k) / (sm_rate * self.tile_fill(tm, tn, kernel, half))
+        fill = self.tile_fill(tm, tn, kernel, half, dtype)
+        return waves * (2.0 * tm * tn * block_k) / (sm_rate * fill)
 
-    def tile_fill(self, tm: int, tn: int, kernel: str, half: float) -> float:
+    def tile_fill(self, tm: int, tn: int, kernel: str, half: float, dtype: str = "") -> float:
         """Fraction of the full rate a tile reaches: each K step loads tm + tn operands for
         tm * tn multiply-adds, so small tiles (thin products) are starved of operands."""
-        if kernel == "conv" and self.profile.conv_half_dim is not None:
-            half = self.profile.conv_half_dim
+        if kernel == "conv":
+            half = self.profile.conv_half(dtype, half)
         intensity = tm * tn / (tm + tn)
         return intensity / (intensity + half)

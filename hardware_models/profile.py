@@ -32,7 +32,14 @@ class Profile(BaseModel):
         default_factory=dict, description="GPU: gemm_half_dim per dtype, where fitted per dtype")
     conv_half_dim: NonNegativeFloat | None = Field(
         None, description="gemm_half_dim for cuDNN convolutions, where fitted separately")
+    conv_half_dims: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="conv_half_dim per dtype, where fitted per dtype "
+        "(fp32's FFMA kernels and the tensor-core kernels have different tiles)")
     memory_efficiency: PositiveFloat = 1.0
+    layout_efficiency: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description="GPU: fraction of the achievable memory bandwidth "
+        "that the NCHW <-> NHWC transposes around tensor-core convolutions reach, per dtype "
+        "(the dtype of the same width where only it was fitted; absent: 1)")
     vector_efficiency: dict[str, PositiveFloat] = Field(
         default_factory=dict,
         description="achievable fraction of the non-tensor peak, per dtype or per kind.dtype"
@@ -100,6 +107,18 @@ class Profile(BaseModel):
             if key in eff:
                 return eff[key]
         return 1.0
+
+    def conv_half(self, dtype: str, default: float) -> float:
+        """The half-speed tile intensity of cuDNN's convolution kernels for `dtype`."""
+        halves = self.conv_half_dims
+        own = halves.get(dtype, halves.get(SAME_WIDTH.get(dtype, dtype)))
+        if own is not None:
+            return own
+        return default if self.conv_half_dim is None else self.conv_half_dim
+
+    def layout_eff(self, dtype: str) -> float:
+        eff = self.layout_efficiency
+        return eff.get(dtype, eff.get(SAME_WIDTH.get(dtype, dtype), 1.0))
 
     def memory_s(
         self, size_bytes: float, bandwidth_bytes_per_s: float, cache_bytes: float | None

@@ -19,7 +19,7 @@ from simulator.core.errors import UserError
 from workloads.layers import Work
 from workloads.memory import memory_estimate
 from workloads.model_def import ModelDef
-from workloads.ops import Op, OpGraph
+from workloads.ops import AttrValue, Op, OpGraph
 from workloads.optimizers import get_optimizer
 from workloads.precision import Precision, get_precision
 from workloads.resolve import CONV_ALGORITHMS, INPUT, ResolvedLayer, resolve_layers
@@ -40,7 +40,8 @@ def check_request(batch: int, mode: str) -> None:
         raise UserError(f"unknown mode '{mode}'; valid modes: {', '.join(MODES)}")
 
 
-def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_bytes: int) -> Op:
+def work_op(name: str, phase: str, layer: str, work: Work, prec: Precision,
+            act_bytes: int) -> Op:
     """Turn element counts into bytes for this precision; weights are read as cast copies."""
     if work.kind == "gemm":
         dtype = prec.gemm_dtype
@@ -57,7 +58,18 @@ def _op(name: str, phase: str, layer: str, work: Work, prec: Precision, act_byte
               bytes_read=read, bytes_written=written, dtype=dtype,
               work_items=max(1, work.work_items),
               param_bytes=work.weight_read * weight_bytes, gemm=work.gemm,
-              kernels=work.kernels, attrs=(("kernel", work.kernel),) if work.kernel else ())
+              kernels=work.kernels, attrs=_attrs(work, act_bytes))
+
+
+def _attrs(work: Work, act_bytes: int) -> tuple[tuple[str, AttrValue], ...]:
+    attrs: list[tuple[str, AttrValue]] = [("kernel", work.kernel)] if work.kernel else []
+    if work.algorithm:
+        attrs.append(("algorithm", work.algorithm))
+    if work.layout:
+        attrs.append(("layout_bytes", work.layout * act_bytes))
+    if work.winograd_tiles:
+        attrs.append(("winograd_tiles", work.winograd_tiles))
+    return tuple(attrs)
 
 
 class _Builder:
@@ -102,7 +114,7 @@ class _Builder:
         attention's chain of kernels); returns the last op's name."""
         if work.prologue is not None:
             after = [self.add_work(f"{name}.prologue", phase, layer, work.prologue, after)]
-        op = _op(name, phase, layer.name, work, self.prec, self.act_bytes(layer))
+        op = work_op(name, phase, layer.name, work, self.prec, self.act_bytes(layer))
         last = self.g.add(op, after).name
         if work.epilogue is not None:
             last = self.add_work(f"{name}.epilogue", phase, layer, work.epilogue, [last])
@@ -130,6 +142,8 @@ class _Builder:
     def forward(self, layer: ResolvedLayer) -> None:
         deps = [op for src in layer.inputs for op in self.fwd_out[src]]
         work = layer.cost.fwd
+        if self.mode != "train" and layer.cost.infer_fwd is not None:
+            work = layer.cost.infer_fwd
         if work is None or (layer.cost.train_only and self.mode != "train"):
             self.fwd_out[layer.name] = deps
             return
@@ -148,9 +162,9 @@ class _Builder:
         loss = softmax_cross_entropy([last.cost.out_shape], {}, self.batch)
         assert loss.fwd is not None and loss.bwd_data is not None
         pb = self.prec.master_bytes
-        self.g.add(_op("loss.fwd", "loss", "loss", loss.fwd, self.prec, pb),
+        self.g.add(work_op("loss.fwd", "loss", "loss", loss.fwd, self.prec, pb),
                    self.fwd_out[last.name])
-        self.g.add(_op("loss.bwd", "loss", "loss", loss.bwd_data, self.prec, pb), ["loss.fwd"])
+        self.g.add(work_op("loss.bwd", "loss", "loss", loss.bwd_data, self.prec, pb), ["loss.fwd"])
         grad_in: dict[str, list[str]] = {}  # layer -> ops producing the gradient of its input
         self.bwd_weight_ops: list[str] = []
         for layer in reversed(self.layers):
@@ -164,7 +178,7 @@ class _Builder:
             return sources[0]
         n = self.batch * math.prod(layer.cost.out_shape)
         work = Work("elementwise", float(n * (len(sources) - 1)), n * len(sources), n, n)
-        op = _op(f"{layer.name}.grad_accum", "bwd_data", layer.name, work, self.prec,
+        op = work_op(f"{layer.name}.grad_accum", "bwd_data", layer.name, work, self.prec,
                  self.act_bytes(layer))
         return [self.g.add(op, [o for s in sources for o in s]).name]
 

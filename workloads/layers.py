@@ -3,10 +3,19 @@ forward, backward-data and backward-weight passes.
 
 Shapes are per sample: (C, H, W) for images, (F,) for flat features. Work is counted in
 elements (dtype-free); the builder turns elements into bytes for the chosen precision.
-A convolution is costed as the implicit GEMM that cuDNN-style libraries run (direct
-convolution FLOPs; no Winograd or FFT savings are assumed), or with `algorithm: im2col` as
-explicit lowering (Caffe, Torch's "nn", CuPy): an im2col kernel writes the patch matrix, a
-GEMM reads it, and backward-data scatters the patch gradients back with col2im.
+A convolution is costed by the algorithm the library runs for its shape (`conv_algorithm`,
+as cuDNN 9 and PyTorch choose on NCHW tensors, read off the kernel names of
+measurements/h200-conv-layers.json): a depthwise convolution (groups = channels) is PyTorch's
+own depthwise kernel, a vector loop of 2 x taps FLOPs per output; a 1x1 stride-1 convolution
+is a plain GEMM per sample (cuBLAS); every other shape is an implicit GEMM (direct-convolution
+FLOPs), whose tensor-core kernels are NHWC: the NCHW activations it reads and writes are
+transposed around it (`layout` elements; the GPU model prices them where the dtype runs on
+tensor cores). Without tensor cores (fp32-strict) cuDNN runs the weight gradient of a 3x3
+stride-1 convolution as non-fused Winograd F(4x4, 3x3) (`winograd_tiles`); the FFT it chose
+for 30 of 292 fp32-strict forward and data-gradient passes (never under TF32 or bf16) is not
+modelled. With `algorithm: im2col` a convolution is explicit lowering (Caffe, Torch's "nn",
+CuPy): an im2col kernel writes the patch matrix, a GEMM reads it, and backward-data scatters
+the patch gradients back with col2im.
 """
 
 from __future__ import annotations
@@ -40,6 +49,9 @@ class Work:
     epilogue: Work | None = None  # a separate kernel that follows (e.g. a bias add)
     prologue: Work | None = None  # a separate kernel that comes first (e.g. im2col)
     kernel: str = ""  # the kernel's own name where its speed differs from its kind's (relu)
+    algorithm: str = ""  # a convolution's algorithm (conv_algorithm), shown per layer
+    layout: float = 0.0  # elements a tensor-core conv kernel transposes NCHW <-> NHWC
+    winograd_tiles: float = 0.0  # 4x4 output tiles of a Winograd F(4x4, 3x3) weight gradient
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class LayerCost:
     lowp: bool = False  # runs in low precision under autocast (matmul/conv)
     fp32: bool = False  # autocast keeps it in fp32 (softmax, loss)
     train_only: bool = False  # an identity in inference (dropout in eval mode)
+    infer_fwd: Work | None = None  # the forward pass in inference where it differs (batch norm)
     index_input: bool = False  # reads integer ids (an embedding): autocast casts nothing
 
 
@@ -140,9 +153,51 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int,
     if args.get("algorithm") == "im2col" and not untied:  # plain GEMMs on the patch matrix
         fwd, bwd_data, bwd_weight = _im2col(fwd, bwd_data, bwd_weight, n_in, n_out,
                                             batch * positions * c * taps, taps)
-    elif not untied:  # cuDNN's convolution kernels, whose rates differ from cuBLAS GEMMs'
-        fwd, bwd_data, bwd_weight = (replace(w, kernel="conv") for w in (fwd, bwd_data, bwd_weight))
+        fwd, bwd_data, bwd_weight = (replace(w, algorithm="im2col")
+                                     for w in (fwd, bwd_data, bwd_weight))
+    elif not untied:
+        algorithm = conv_algorithm(c, cout, (kh, kw), _pair(args.get("stride", 1)), groups)
+        fwd, bwd_data, bwd_weight = _by_algorithm(algorithm, (fwd, bwd_data, bwd_weight),
+                                                  n_in, n_out, taps, batch, positions)
+        if algorithm == "implicit_gemm" and (kh, kw) == (3, 3) and positions == h * w \
+                and groups == 1 and c > 4:  # cuDNN's CUDA-core weight gradient: Winograd
+            bwd_weight = replace(bwd_weight, winograd_tiles=float(
+                batch * math.ceil(ho / 4) * math.ceil(wo / 4)))
     return LayerCost((cout, ho, wo), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
+
+
+def conv_algorithm(channels: int, out_channels: int, kernel: tuple[int, int],
+                   stride: tuple[int, int], groups: int) -> str:
+    """The algorithm PyTorch and cuDNN run for a convolution of this shape on NCHW tensors."""
+    if groups > 1 and groups == channels and out_channels % channels == 0:
+        return "depthwise"
+    if kernel == (1, 1) and stride == (1, 1) and groups == 1:
+        return "gemm"
+    return "implicit_gemm"
+
+
+def _by_algorithm(algorithm: str, works: tuple[Work, Work, Work], n_in: int, n_out: int,
+                  taps: int, batch: int, positions: int) -> tuple[Work, Work, Work]:
+    """The three passes as the algorithm runs them (forward, backward-data, backward-weight)."""
+    fwd, bwd_data, bwd_weight = works
+    if algorithm == "depthwise":  # one vector loop per pass: 2 x taps FLOPs per element
+        dw = {"gemm": None, "kernel": "depthwise", "algorithm": algorithm}  # vector loops
+        return (replace(fwd, flops=2.0 * taps * n_out, **dw),  # type: ignore[arg-type]
+                replace(bwd_data, flops=2.0 * taps * n_in, **dw),  # type: ignore[arg-type]
+                replace(bwd_weight, flops=2.0 * taps * n_out, work_items=n_out, **dw))  # type: ignore[arg-type]
+    if algorithm == "gemm":  # per sample: W [Cout x Cin] times x [Cin x HW], no transposes
+        fwd_g, data_g = fwd.gemm, bwd_data.gemm
+        assert fwd_g is not None and data_g is not None
+        fwd = replace(fwd, gemm=Gemm(fwd_g.n, positions, fwd_g.k, batch))
+        bwd_data = replace(bwd_data, gemm=Gemm(data_g.n, positions, data_g.k, batch))
+        works = (fwd, bwd_data, bwd_weight)
+        return tuple(replace(w, kernel="conv", algorithm=algorithm) for w in works)  # type: ignore[return-value]
+    # NHWC tensor-core kernels on NCHW tensors: the forward pass transposes its input (its
+    # output is written NCHW by the kernel), each backward pass dy and x or dx (the kernel
+    # times of measurements/h200-conv-layers.json scale so)
+    layouts = (float(n_in), float(n_in + n_out), float(n_in + n_out))
+    return tuple(replace(w, kernel="conv", algorithm=algorithm, layout=layout)  # type: ignore[return-value]
+                 for w, layout in zip(works, layouts, strict=True))
 
 
 def _im2col(fwd: Work, bwd_data: Work, bwd_weight: Work, n_in: int, n_out: int, cols: int,
@@ -275,10 +330,13 @@ def dropout(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
 def batchnorm2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     c = shapes[0][0]
     n = batch * _prod(shapes[0])
-    fwd = Work("elementwise", 6.0 * n, 2 * n, n, n, weight_read=2 * c)  # stats pass + normalise
+    fwd = Work("elementwise", 6.0 * n, 2 * n, n, n, weight_read=2 * c,  # stats + normalise
+               kernel="batchnorm")
     bwd = Work("elementwise", 8.0 * n, 3 * n, n, n, weight_read=2 * c, weight_write=2 * c,
-               kernels=2)
-    return LayerCost(shapes[0], 2 * c, fwd, bwd, None, float(n), fp32=False)
+               kernels=2, kernel="batchnorm_bwd")
+    # eval mode: the running statistics, one affine pass (PyTorch's elementwise kernel)
+    infer = Work("elementwise", 2.0 * n, n, n, n, weight_read=4 * c)
+    return LayerCost(shapes[0], 2 * c, fwd, bwd, None, float(n), fp32=False, infer_fwd=infer)
 
 
 @layer_kinds.register("lcn")

@@ -43,8 +43,16 @@ def predict_scenario(scenario: Scenario, per_layer_times: bool = False) -> Predi
     pred = predict_step(scenario.workload, model, device, topo, scenario.strategy, options,
                         scenario.hardware.slowdowns)
     if per_layer_times and pred.trace is not None:
-        pred.result["layers"] = per_layer(pred.trace)
+        pred.result["layers"] = _with_algorithms(per_layer(pred.trace), pred.graph)
     return pred
+
+
+def _with_algorithms(layers: list[dict[str, Any]], graph: Any) -> list[dict[str, Any]]:
+    """Each convolution's (layer, phase) entry names the algorithm its kernel runs."""
+    chosen = {(op.layer, op.phase): op.attr("algorithm") for op in graph.ops()
+              if op.attr("algorithm")}
+    return [{**row, "algorithm": chosen[key]} if (key := (row["layer"], row["phase"])) in chosen
+            else row for row in layers]
 
 
 def _job(workload: Workload, model: Any, device: Any, topo: Topology,

@@ -20,7 +20,9 @@ import yaml
 
 from hardware_models.catalog_io import build_device, device_profile, load_spec
 from hardware_models.host import HostProfile, with_host
+from hardware_models.profile import Profile
 from hardware_models.topology import build_cluster
+from simulator.calibrate.conv_layers import fit_conv_layers, load_layer_file
 from simulator.core.errors import UserError
 from simulator.core.json_source import read_json_object, record_list
 from simulator.report.atomic import write_text_atomic
@@ -91,12 +93,14 @@ def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str]) -
                    "max_abs": float(np.max(np.abs(residual)))})
 
 
-def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile) -> float:
-    """The simulated step of `record` on the device, with `host` as the host profile."""
+def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile,
+                  profile: Profile | None = None) -> float:
+    """The simulated step of `record` on the device, with `host` as the host profile (and
+    `profile` as the device's, default its catalog profile)."""
     from simulator.api.predict import predict_on
 
     spec = load_spec(device_name)
-    device = build_device(spec, with_host(device_profile(spec), host))
+    device = build_device(spec, with_host(profile or device_profile(spec), host))
     result = predict_on(record["model"], device, build_cluster(1, 1, None, None, None),
                         batch=record["batch"], mode=record["mode"],
                         precision=record["precision"], input=record.get("input", "device")).result
@@ -104,13 +108,20 @@ def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile) -
 
 
 def held_out(records: list[dict[str, Any]], device_name: str, host: str,
-             fitted_from: list[str]) -> list[dict[str, Any]]:
-    """Every record predicted with a host profile fitted without its network."""
+             fitted_from: list[str], layers: dict[str, Any] | None = None
+             ) -> list[dict[str, Any]]:
+    """Every record predicted with a host profile fitted without its network; with `layers`
+    (a conv-layers file), also with the device's convolution and batch-norm terms fitted
+    without that network's layers."""
     rows = []
     for network in sorted({r["model"] for r in records}):
         profile = fit_host([r for r in records if r["model"] != network], host, fitted_from)
+        device = None
+        if layers is not None:
+            device = fit_conv_layers(layers, device_name, device_profile(load_spec(device_name)),
+                                     exclude=network)
         for rec in (r for r in records if r["model"] == network):
-            predicted = simulate_step(rec, device_name, profile)
+            predicted = simulate_step(rec, device_name, profile, device)
             rows.append({**{k: rec[k] for k in ("model", "mode", "batch", "precision")},
                          "host_bound": is_host_bound(rec), "measured_s": rec["median_s"],
                          "predicted_s": predicted, "error": predicted / rec["median_s"] - 1})
@@ -134,9 +145,11 @@ def host_yaml(profile: HostProfile) -> str:
 
 
 def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: str,
-                       intervals: str | None = None) -> None:
+                       intervals: str | None = None, layers: str | None = None) -> None:
     """`calibrate-host`: fit the framework's host profile from zoo step files, write it; with
-    `intervals`, also the prediction intervals from the held-out residuals."""
+    `intervals`, also the prediction intervals from the held-out residuals (with `layers`, a
+    conv-layers file, the device's convolution terms refitted without each held-out network,
+    as benchmarks/accuracy.py does)."""
     records = [r for path in measurements for r in step_records(Path(path))]
     names = sorted({Path(p).as_posix() for p in measurements})
     profile = fit_host(records, host, names)
@@ -147,7 +160,9 @@ def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: s
           f"{ {k: round(v * 1e6, 1) for k, v in profile.step_s.items()} } us; "
           f"median fit error {profile.fit_error['median_abs']:.1%}")
     if intervals is not None:
-        rows = held_out(records, hardware, host, names)
+        layer_data = load_layer_file(Path(layers)) if layers else None
+        rows = held_out(records, hardware, host, names, layer_data)
+        names = sorted({*names, *([Path(layers).as_posix()] if layers else [])})
         write_text_atomic(Path(intervals), intervals_yaml(rows, names))
         print(f"wrote {intervals}: held-out 10-90% coverage {interval_coverage(rows):.0%}")
 

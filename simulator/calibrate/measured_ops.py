@@ -3,6 +3,7 @@ prices, so calibration and validation use exactly the model that `predict` uses.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,16 @@ def record_op(rec: dict[str, Any]) -> Op | None:
     return None
 
 
+DTYPE_PRECISION = {"fp32": "fp32-strict", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16"}
+
+
 def _conv_ops(rec: dict[str, Any]) -> list[Op]:
-    """A measured convolution as the simulator builds it: cuDNN's implicit GEMM for the
-    pytorch backend, explicit im2col lowering (im2col, GEMM, col2im) for numpy and CuPy."""
+    """A measured convolution as the simulator builds it: the algorithm PyTorch and cuDNN run
+    for its shape for the pytorch backend, explicit im2col lowering (im2col, GEMM, col2im) for
+    numpy and CuPy; the ops the builder makes of it in the record's dtype."""
+    from workloads.builder import work_op
     from workloads.layers import conv2d
+    from workloads.precision import get_precision
 
     algorithm = "implicit_gemm" if rec.get("backend") == "pytorch" else "im2col"
     args = {"out_channels": rec["out_channels"], "kernel": rec["kernel"], "algorithm": algorithm,
@@ -70,13 +77,11 @@ def _conv_ops(rec: dict[str, Any]) -> list[Op]:
     work = {"conv2d_fwd": cost.fwd, "conv2d_bwd_data": cost.bwd_data,
             "conv2d_bwd_weight": cost.bwd_weight}[rec["op"]]
     assert work is not None
-    size = 2 if rec["dtype"] in ("fp16", "bf16") else 4
+    prec = get_precision(DTYPE_PRECISION.get(rec["dtype"], "fp32-strict"))
     parts = [w for w in (work.prologue, work, work.epilogue) if w is not None]
-    return [Op(f"{rec['label']}.{i}", w.kind, "fwd", "measured", w.flops,  # type: ignore[arg-type]
-               (w.act_read + w.weight_read) * size, (w.act_write + w.weight_write) * size,
-               rec["dtype"], w.work_items, gemm=w.gemm,
-               attrs=(("kernel", w.kernel),) if w.kernel else ())
-            for i, w in enumerate(parts)]
+    ops = [work_op(f"{rec['label']}.{i}", "fwd", "measured", w, prec, prec.act_bytes)
+           for i, w in enumerate(parts)]
+    return [replace(op, dtype=rec["dtype"]) for op in ops]
 
 
 def record_ops(rec: dict[str, Any]) -> list[Op]:

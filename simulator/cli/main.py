@@ -1,5 +1,5 @@
 """Command line: `python -m simulator COMMAND ...` (predict, list, run, sweep, plot,
-measure, calibrate, validate).
+measure, calibrate, calibrate-host, calibrate-conv, calibrate-link, validate).
 
 Only argument parsing lives here; each command imports its implementation lazily so that
 `measure` runs on a machine that has numpy/CuPy but not the simulation stack.
@@ -119,6 +119,15 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="host profile YAML to write")
     p.add_argument("--intervals", default=None,
                    help="also write the prediction intervals (held-out residuals) to this YAML")
+    p.add_argument("--layers", default=None, help="conv-layers file: refit the device's "
+                   "convolution terms without each held-out network (as benchmarks/accuracy.py)")
+    p = sub.add_parser("calibrate-conv",
+                       help="fit a GPU profile's convolution terms from layers timed alone")
+    p.add_argument("measurements", help="conv-layers file (benchmarks/torch_conv_layers.py)")
+    p.add_argument("--hardware", required=True, help="the catalog GPU the layers ran on")
+    p.add_argument("--base", required=True, help="the profile to start from: a catalog "
+                   "profile name (h100-sxm) or a profile YAML")
+    p.add_argument("--out", required=True, help="profile YAML to write")
     p = sub.add_parser("calibrate-link", help="fit a link's bandwidth and latency from collectives")
     p.add_argument("measurements")
     p.add_argument("--hardware", required=True, help="the GPUs the collectives ran on")
@@ -146,6 +155,7 @@ HANDLERS = {  # command -> (module, function), imported only when the command ru
     "measure": ("simulator.measure.runner", "run_measure"),
     "calibrate": ("simulator.calibrate.device", "run_calibrate"),
     "calibrate-host": ("simulator.calibrate.host", "run_calibrate_host"),
+    "calibrate-conv": ("simulator.calibrate.conv_layers", "run_calibrate_conv"),
     "calibrate-link": ("simulator.calibrate.link", "run_calibrate_link"),
     "validate": ("simulator.validate.compare", "run_validate"),
 }

@@ -136,19 +136,35 @@ def generalisation() -> list[dict[str, Any]]:
 
 
 def zoo() -> dict[str, Any]:
-    """The H200 PyTorch zoo, every step predicted with its network held out of the host fit."""
+    """The H200 PyTorch zoo, every step predicted with its network held out of the host fit
+    and of the fit of the convolution and batch-norm terms (as benchmarks/accuracy.py)."""
+    from simulator.calibrate.conv_layers import load_layer_file
     from simulator.calibrate.host import held_out, interval_coverage, step_records, summary
 
-    path = MEASURED / "h200-torch-zoo.json"
+    path, layers = MEASURED / "h200-torch-zoo.json", MEASURED / "h200-conv-layers.json"
     if not path.is_file():
         return {}
-    rows = held_out(step_records(path), "h200", "the H200 lease machine", [path.name])
+    layer_data = load_layer_file(layers) if layers.is_file() else None
+    rows = held_out(step_records(path), "h200", "the H200 lease machine", [path.name],
+                    layer_data)
     return {"summary": summary(rows), "coverage": interval_coverage(rows), "rows": len(rows)}
+
+
+def conv_layers() -> dict[str, Any]:
+    """Conv and batch-norm layers timed alone on the H200, per algorithm: the catalog profile
+    (fitted on all of them) and, per network, a fit without that network's layers."""
+    from simulator.calibrate.conv_layers import held_out_layers, load_layer_file
+
+    path = MEASURED / "h200-conv-layers.json"
+    if not path.is_file():
+        return {}
+    return held_out_layers(load_layer_file(path), "h200", make_device("h200").profile)
 
 
 def collect() -> dict[str, Any]:
     return {
         "zoo": zoo(),
+        "conv_layers": conv_layers(),
         "kernels": kernel_validation(),
         "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
         "torch_h200": end_to_end("h200-torch-vgg16.json", "h200", TORCH_PRECISION),

@@ -1,0 +1,257 @@
+"""Ground truth for the convolution-algorithm model: every distinct convolution and batch-norm
+layer of the zoo's CNNs timed alone on one GPU, with the cuDNN kernels that ran (their names
+say the algorithm: implicit_gemm, winograd, fft, gemm, depthwise...), and whole training and
+inference steps at a device-bound batch profiled kernel by kernel. Standalone except for
+benchmarks/torch_zoo.py beside it (models, precision flags, provenance). On a CUDA machine:
+
+    PYTHONUNBUFFERED=1 python3 benchmarks/torch_conv_layers.py --out OUT/h200-conv-layers.json
+
+Layers: each distinct Conv2d (input shape, out channels, kernel, stride, padding, groups) and
+BatchNorm2d input shape of torchvision's resnet18, resnet50, vgg16, mobilenet_v2 and alexnet
+(224x224 inputs), with the networks it occurs in. Per batch (128, 32), precision (fp32-strict:
+no TF32; fp32: cuDNN TF32 on; bf16: bf16 tensors, as autocast hands cuDNN) and
+cudnn.benchmark (off, as the zoo ran; on): aten.convolution (no bias) for the forward pass,
+aten.convolution_backward with output_mask [True, False, False] (data gradient) and
+[False, True, False] (weight gradient), NCHW contiguous tensors. Each pass: warm-up calls,
+then 3 repeats of n back-to-back calls between CUDA events (n so that a repeat is about 2 ms);
+median per call. One profiler pass per configuration records each kernel's name and device
+time per call. Batch norm (training mode; bf16 activations with fp32 weights, as autocast runs
+it): forward, and backward through autograd (data and weight gradients).
+
+Steps: each network, train and infer, the three precisions, at batch 128: torch.profiler over
+3 steps, every kernel name with its count and device time per step.
+
+Steps come first (a share of the budget), then the layers. --budget-s bounds the run: parts
+stop early (the file says which) and the JSON is rewritten
+after each part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any
+
+import torch
+import torch_zoo
+from torch.profiler import ProfilerActivity, profile
+
+SCHEMA = "simulator.conv-layers/1"
+NETWORKS = ("resnet18", "resnet50", "vgg16", "mobilenet_v2", "alexnet")
+BATCHES = (128, 32)
+PASSES = ("fwd", "bwd_data", "bwd_weight")
+REPEAT_S = 2e-3
+
+
+def layer_shapes() -> tuple[dict, dict]:
+    """Distinct conv and batch-norm layers of NETWORKS: key -> {fields, networks}."""
+    convs: dict[tuple, dict[str, Any]] = {}
+    norms: dict[tuple, dict[str, Any]] = {}
+    for name in NETWORKS:
+        model, sample, _ = torch_zoo.build_model(name)
+        hooks = []
+
+        def hook(mod: torch.nn.Module, inputs: tuple, _out: Any, name: str = name) -> None:
+            c, h, w = inputs[0].shape[1:]
+            if isinstance(mod, torch.nn.Conv2d):
+                key = (c, h, w, mod.out_channels, *mod.kernel_size, *mod.stride, *mod.padding,
+                       mod.groups)
+                fields = ("in_channels", "height", "width", "out_channels", "kernel_h",
+                          "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w", "groups")
+                entry = convs.setdefault(key, dict(zip(fields, key, strict=True), networks={}))
+            else:
+                key = (c, h, w)
+                fields = ("channels", "height", "width")
+                entry = norms.setdefault(key, dict(zip(fields, key, strict=True), networks={}))
+            entry["networks"][name] = entry["networks"].get(name, 0) + 1
+
+        for mod in model.modules():
+            if isinstance(mod, (torch.nn.Conv2d, torch.nn.BatchNorm2d)):
+                hooks.append(mod.register_forward_hook(hook))
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *sample))
+        for h in hooks:
+            h.remove()
+    return convs, norms
+
+
+def time_call(fn: Any) -> float:
+    """Median seconds per call over 3 repeats of n back-to-back calls (CUDA events)."""
+    fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    n = max(1, min(200, int(REPEAT_S / max(time.perf_counter() - t0, 1e-6))))
+    times = []
+    for _ in range(3):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(n):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) / 1e3 / n)
+    return statistics.median(times)
+
+
+def kernels_of(fns: list[Any], calls: int = 2) -> list[list[list[Any]]]:
+    """Per fn: [name, device us per call] of each kernel it ran (profiled, `calls` calls;
+    a sleep kernel separates the fns in the timeline)."""
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for fn in fns:
+            torch.cuda._sleep(1000)
+            for _ in range(calls):
+                fn()
+        torch.cuda._sleep(1000)
+        torch.cuda.synchronize()
+    events = sorted((e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA),
+                    key=lambda e: e.time_range.start)
+    groups: list[dict[str, float]] = []
+    for ev in events:
+        if "sleep" in ev.name or "spin" in ev.name:
+            groups.append({})
+        elif groups and not ev.name.startswith(("Memcpy", "Memset")):
+            groups[-1][ev.name[:220]] = groups[-1].get(ev.name[:220], 0.0) + \
+                ev.time_range.elapsed_us() / calls
+    return [[[k, round(v, 3)] for k, v in g.items()] for g in groups[:len(fns)]]
+
+
+def conv_passes(c: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
+    x = torch.randn(batch, c["in_channels"], c["height"], c["width"], device="cuda", dtype=dtype)
+    w = torch.randn(c["out_channels"], c["in_channels"] // c["groups"], c["kernel_h"],
+                    c["kernel_w"], device="cuda", dtype=dtype)
+    stride, pad = [c["stride_h"], c["stride_w"]], [c["pad_h"], c["pad_w"]]
+    y = torch.ops.aten.convolution(x, w, None, stride, pad, [1, 1], False, [0, 0], c["groups"])
+    gy = torch.randn_like(y)
+
+    def fwd() -> Any:
+        return torch.ops.aten.convolution(x, w, None, stride, pad, [1, 1], False, [0, 0],
+                                          c["groups"])
+
+    def grad(mask: list[bool]) -> Any:
+        return lambda: torch.ops.aten.convolution_backward(
+            gy, x, w, None, stride, pad, [1, 1], False, [0, 0], c["groups"], mask)
+
+    return [fwd, grad([True, False, False]), grad([False, True, False])]
+
+
+def norm_passes(n: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
+    bn = torch.nn.BatchNorm2d(n["channels"]).cuda().train()
+    x = torch.randn(batch, n["channels"], n["height"], n["width"], device="cuda", dtype=dtype,
+                    requires_grad=True)
+    y = bn(x)
+    gy = torch.randn_like(y)
+    params = [x, bn.weight, bn.bias]
+    return [lambda: bn(x), lambda: torch.autograd.grad(y, params, gy, retain_graph=True)]
+
+
+DTYPES = {"fp32-strict": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def measure_layers(doc: dict[str, Any], deadline: float, write: Any) -> None:
+    convs, norms = layer_shapes()
+    doc["conv_layers"], doc["norm_layers"] = list(convs.values()), list(norms.values())
+    for bench in (False, True):
+        torch.backends.cudnn.benchmark = bench
+        for batch in BATCHES:
+            for precision in torch_zoo.PRECISIONS:
+                if time.time() > deadline:
+                    doc["stopped"].append(f"layers benchmark={bench} batch={batch} {precision}")
+                    continue
+                torch_zoo.set_precision(precision)
+                for i, c in enumerate(convs.values()):
+                    if time.time() > deadline:
+                        doc["stopped"].append(f"conv {i}.. benchmark={bench} b{batch} {precision}")
+                        break
+                    rec: dict[str, Any] = {"layer": "conv", "index": i, "batch": batch,
+                                           "precision": precision, "cudnn_benchmark": bench}
+                    try:
+                        fns = conv_passes(c, batch, DTYPES[precision])
+                        rec["median_s"] = dict(zip(PASSES, map(time_call, fns), strict=True))
+                        rec["kernels"] = dict(zip(PASSES, kernels_of(fns), strict=False))
+                    except torch.cuda.OutOfMemoryError as exc:
+                        rec["error"] = str(exc).splitlines()[0][:200]
+                    doc["records"].append(rec)
+                    torch.cuda.empty_cache()
+                for i, n in enumerate(norms.values() if not bench else ()):
+                    rec = {"layer": "batchnorm", "index": i, "batch": batch,
+                           "precision": precision, "cudnn_benchmark": bench}
+                    try:
+                        fns = norm_passes(n, batch, DTYPES[precision])
+                        rec["median_s"] = dict(zip(("fwd", "bwd"), map(time_call, fns),
+                                                   strict=True))
+                        rec["kernels"] = dict(zip(("fwd", "bwd"), kernels_of(fns), strict=False))
+                    except Exception as exc:  # noqa: BLE001 (recorded, the sweep goes on)
+                        rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    doc["records"].append(rec)
+                write()
+                print(f"layers benchmark={bench} batch={batch} {precision}: "
+                      f"{len(doc['records'])} records, {deadline - time.time():.0f} s left")
+
+
+def measure_steps(doc: dict[str, Any], deadline: float, write: Any, batch: int) -> None:
+    torch.backends.cudnn.benchmark = False
+    for name in NETWORKS:
+        model, sample, classes = torch_zoo.build_model(name)
+        model = model.cuda()
+        torch_zoo.remember_weights(model)
+        for mode in ("train", "infer"):
+            for precision in torch_zoo.PRECISIONS:
+                if time.time() > deadline:
+                    doc["stopped"].append(f"step {name} {mode} {precision}")
+                    continue
+                flags = torch_zoo.set_precision(precision)
+                step, _ = torch_zoo.make_step(model, sample, classes, mode, precision, batch,
+                                              "cuda")
+                for _ in range(3):
+                    step()
+                torch.cuda.synchronize()
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    for _ in range(3):
+                        step()
+                    torch.cuda.synchronize()
+                kernels: dict[str, list[float]] = {}
+                for ev in prof.events():
+                    if ev.device_type == torch.autograd.DeviceType.CUDA:
+                        entry = kernels.setdefault(ev.name[:220], [0.0, 0.0])
+                        entry[0] += 1 / 3
+                        entry[1] += ev.time_range.elapsed_us() / 3
+                doc["steps"].append({"model": name, "mode": mode, "precision": precision,
+                                     "batch": batch, "flags": flags,
+                                     "kernels_per_step": {k: [round(c, 2), round(t, 2)]
+                                                          for k, (c, t) in kernels.items()}})
+        del model
+        torch.cuda.empty_cache()
+        write()
+        print(f"steps {name}: {deadline - time.time():.0f} s left")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--budget-s", type=float, default=420.0)
+    parser.add_argument("--step-share", type=float, default=0.2,
+                        help="fraction of the budget kept for the step profiles")
+    args = parser.parse_args()
+    from pathlib import Path
+
+    start = time.time()
+    doc = torch_zoo.provenance("python3 " + " ".join(sys.argv), SCHEMA)
+    doc.update(steps=[], stopped=[], passes=list(PASSES))
+    out = Path(args.out)
+
+    def write() -> None:
+        torch_zoo.write_json_atomic(out, doc)
+
+    measure_steps(doc, start + args.budget_s * args.step_share, write, 128)
+    measure_layers(doc, start + args.budget_s, write)
+    write()
+    print(f"done in {time.time() - start:.0f} s; stopped: {doc['stopped']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
