@@ -169,3 +169,15 @@ def test_pipeline_stages_are_never_folded_into_a_representative():
     # every stage was simulated
     result = _run(ALEXNET, IdealDevice(), cluster(2, 8), "pipeline", 16, {"micro_batches": 2})
     assert result["simulated"] == "full" and result["stages"] == 16
+
+
+def test_a_shard_holds_its_share_of_size_attributes():
+    # regression: a model-parallel convolution kept the whole layer's layout transposes and
+    # Winograd tiles on every device (counted `parts` times)
+    from simulator.parallel.shard import shard_op
+    from workloads.ops import Op
+    op = Op("c", "gemm", "bwd_weight", "conv", 8e9, 4e6, 2e6, "fp32", 64,
+            attrs=(("layout_bytes", 8e6), ("winograd_tiles", 10.0), ("algorithm", "x")))
+    part = shard_op(op, 4)
+    assert part.attr("layout_bytes") == 2e6 and part.attr("winograd_tiles") == 3.0
+    assert part.attr("algorithm") == "x" and part.bytes_read == 1e6

@@ -18,7 +18,7 @@ import math
 from dataclasses import replace
 
 from workloads.builder import ResolvedLayer
-from workloads.ops import Gemm, Op
+from workloads.ops import AttrValue, Gemm, Op
 
 
 def grid(parts: int) -> tuple[int, int]:
@@ -34,16 +34,29 @@ def _split_gemm(g: Gemm, parts: int) -> Gemm:
     return replace(g, **{dim: math.ceil(sizes[dim] / parts)})
 
 
+# op attributes that grow with the op's size: a device's share holds 1/parts of each (a
+# copy's bytes, a convolution's layout transposes, its Winograd tiles)
+SIZED_ATTRS = ("bytes_moved", "layout_bytes", "winograd_tiles")
+
+
+def _share(key: str, value: AttrValue, parts: int) -> AttrValue:
+    if key not in SIZED_ATTRS or not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    share = value / parts
+    return float(math.ceil(share)) if key == "winograd_tiles" else share  # whole tiles
+
+
 def shard_op(op: Op, parts: int) -> Op:
     """This device's 1/parts of an op (same name, so graph edges still apply)."""
     if parts == 1:
         return op
     gemm = _split_gemm(op.gemm, parts) if op.gemm is not None else None
     flops = gemm.flops if gemm is not None else op.flops / parts
+    attrs = tuple((k, _share(k, v, parts)) for k, v in op.attrs)
     return replace(op, flops=flops, bytes_read=op.bytes_read / parts,
                    bytes_written=op.bytes_written / parts,
                    work_items=max(1, math.ceil(op.work_items / parts)),
-                   param_bytes=op.param_bytes / parts, gemm=gemm)
+                   param_bytes=op.param_bytes / parts, gemm=gemm, attrs=attrs)
 
 
 def _window(layer: ResolvedLayer, model_layers: dict[str, dict]) -> tuple[int, int]:
