@@ -17,6 +17,10 @@ LOCAL_CLUSTER = "local-cluster"
 
 
 def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
+    # the address first: a typo is the user's to fix whether or not Dask is installed
+    if scheduler != LOCAL_CLUSTER and not scheduler.startswith(("tcp://", "tls://")):
+        raise UserError(f"--scheduler: '{scheduler}' is not a scheduler address (tcp://HOST:PORT) "
+                        f"or '{LOCAL_CLUSTER}'")
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -26,9 +30,6 @@ def _client(scheduler: str, workers: int) -> tuple[Any, Any]:
         cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                                dashboard_address=None)
         return Client(cluster), cluster
-    if not scheduler.startswith(("tcp://", "tls://")):
-        raise UserError(f"--scheduler: '{scheduler}' is not a scheduler address (tcp://HOST:PORT) "
-                        f"or '{LOCAL_CLUSTER}'")
     try:
         return Client(scheduler, timeout="10s"), None
     except (OSError, TimeoutError) as err:
