@@ -16,6 +16,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 from cluster_helpers import cluster
+from graph_helpers import random_graphs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,24 +26,9 @@ from simulator.engine.loop import simulate
 from simulator.engine.plan import single_device_plan
 from simulator.parallel.comm_plan import collective_plan
 from simulator.results.metrics import breakdown
-from workloads.ops import Op, OpGraph
+from workloads.ops import OpGraph
 
 EPS = 1e-9
-
-
-@st.composite
-def graphs(draw):
-    """A random DAG of compute ops and copies, in a valid program order."""
-    n = draw(st.integers(1, 25))
-    g = OpGraph("random", 1, "train", "fp32")
-    for i in range(n):
-        kind = draw(st.sampled_from(["gemm", "elementwise", "copy"]))
-        flops = draw(st.floats(0, 1e9)) if kind != "copy" else 0.0
-        size = draw(st.floats(0, 1e8))
-        preds = draw(st.lists(st.integers(0, i - 1), max_size=3, unique=True)) if i else []
-        g.add(Op(f"op{i}", kind, "fwd", f"l{i}", flops, size, size / 2, "fp32", 1,
-                 attrs=(("bytes_moved", size),)), [f"op{p}" for p in preds])
-    return g
 
 
 rates = st.tuples(st.floats(1e10, 1e13), st.floats(1e9, 1e12))
@@ -54,7 +40,7 @@ def _run(graph: OpGraph, flops_per_s: float, bytes_per_s: float, factor: float =
     return plan, simulate(plan)
 
 
-@given(graphs(), rates)
+@given(random_graphs(), rates)
 def test_bounds_precedence_and_well_formed_traces(graph, rate):
     plan, trace = _run(graph, *rate)
     dur = {t.name: t.cost.duration_s for t in plan.tasks}
@@ -88,7 +74,7 @@ def test_bounds_precedence_and_well_formed_traces(graph, rate):
     assert min(parts.values()) >= 0.0
 
 
-@given(graphs(), rates, st.floats(1.0, 4.0), st.floats(1.0, 4.0))
+@given(random_graphs(), rates, st.floats(1.0, 4.0), st.floats(1.0, 4.0))
 def test_faster_devices_and_fewer_slowdowns_are_never_slower(graph, rate, k, slowdown):
     base = _run(graph, *rate)[1].end_s
     assert _run(graph, rate[0] * k, rate[1])[1].end_s <= base * (1 + EPS) + 1e-15
@@ -96,7 +82,7 @@ def test_faster_devices_and_fewer_slowdowns_are_never_slower(graph, rate, k, slo
     assert _run(graph, *rate, factor=slowdown)[1].end_s >= base * (1 - EPS)
 
 
-@given(graphs(), rates, st.floats(0.01, 100.0))
+@given(random_graphs(), rates, st.floats(0.01, 100.0))
 def test_units_scale_out(graph, rate, k):
     # every rate k times higher: every time k times shorter (no constant hides in the engine)
     base = _run(graph, *rate)[1].end_s
@@ -104,7 +90,7 @@ def test_units_scale_out(graph, rate, k):
                                                                            abs=1e-18)
 
 
-@given(graphs(), rates)
+@given(random_graphs(), rates)
 def test_same_inputs_give_the_same_trace(graph, rate):
     assert _run(graph, *rate)[1].spans == _run(graph, *rate)[1].spans
 
