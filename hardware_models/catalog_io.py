@@ -13,7 +13,7 @@ may a calibrated profile. A kind without a `spec_model` (ideal) is a device by i
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from hardware_models.profile import Profile, for_framework, spec_sheet_profile
 from hardware_models.registry import hardware
 from hardware_models.spec import LinkSpec
 from simulator.core.errors import UserError, unknown_name
+from simulator.core.listing import yaml_names
 from simulator.core.yaml_source import parse_yaml_text, read_text_bounded
 
 # the profile a device of a kind borrows (per framework where a library's own was fitted: a
@@ -37,38 +38,39 @@ YAML_SUFFIXES = (".yaml", ".yml")
 Spec = Any  # a validated catalog entry: CPUSpec, GPUSpec or a plugin kind's spec model
 
 
+@cache
 def _folder(sub: str) -> Any:
     return resources.files("hardware_models") / "catalog" / sub
 
 
 def _names(sub: str) -> list[str]:
-    folder = _folder(sub)
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return list(yaml_names(_folder(sub)))
 
 
 def _device_files() -> dict[str, tuple[Any, str]]:
     """Every catalog device: name -> (its file, the name errors show). The catalog's own
     folder first, then each device kind's `catalog` folder (a plugin's entries)."""
-    files: dict[str, tuple[Any, str]] = {}
     folders = [(_folder("devices"), "hardware_models/catalog/devices")]
     for kind in hardware.names():
         extra = getattr(hardware.get(kind), "catalog", None)
         if extra is not None and extra.is_dir():
             folders.append((extra, f"{kind} catalog {extra}"))
-    for folder, where in folders:
-        for path in sorted(folder.iterdir(), key=lambda p: p.name):
-            name = path.name[:-5]
-            if not path.name.endswith(".yaml") or name in files:
-                continue
-            files[name] = (path, f"{where}/{path.name}" if "catalog " not in where else
-                           str(path))
+    return _files_in(tuple((folder, where, yaml_names(folder)) for folder, where in folders))
+
+
+@lru_cache(maxsize=16)
+def _files_in(listed: tuple[tuple[Any, str, tuple[str, ...]], ...]) -> dict[str, tuple[Any, str]]:
+    files: dict[str, tuple[Any, str]] = {}
+    for folder, where, names in listed:
+        for name in names:
+            if name not in files:
+                files[name] = (folder / f"{name}.yaml", f"{where}/{name}.yaml"
+                               if "catalog " not in where else str(folder / f"{name}.yaml"))
     return files
 
 
 def device_names() -> list[str]:
-    return sorted(_device_files())
+    return sorted(_device_files())  # a copy: the cached listing is never handed out
 
 
 def link_names() -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,6 +30,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from simulator.core.errors import UserError, shown, unknown_name
+from simulator.core.listing import yaml_names
 from simulator.core.yaml_source import (
     MAX_FILE_BYTES,
     PathPart,
@@ -212,9 +214,13 @@ def _layer_problem(layer: LayerDef,
     return (("tied_to",), tie) if tie else None
 
 
+@cache
+def _catalog_folder() -> Any:
+    return resources.files("workloads") / "models"
+
+
 def catalog_models() -> list[str]:
-    folder = resources.files("workloads") / "models"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return list(yaml_names(_catalog_folder()))
 
 
 def _data_path(data: Any, loc: Sequence[str | int]) -> tuple[PathPart, ...]:
