@@ -30,9 +30,10 @@ def test_run_is_bounded_by_critical_path_work_and_serial_sum(graph, flops_per_s,
     plan = single_device_plan(graph, device)
     trace = simulate(plan)
     dur = durations(plan)
-    for a, b in graph.graph.edges:
-        graph.graph.edges[a, b]["w"] = dur[a]
-    longest = nx.dag_longest_path(graph.graph, weight="w")
+    dag = graph.to_networkx()
+    for a, b in dag.edges:
+        dag.edges[a, b]["w"] = dur[a]
+    longest = nx.dag_longest_path(dag, weight="w")
     critical = sum(dur[n] for n in longest)
     serial = sum(dur.values())
     work = sum(op.flops for op in graph.ops()) / flops_per_s

@@ -44,9 +44,10 @@ def _run(graph: OpGraph, flops_per_s: float, bytes_per_s: float, factor: float =
 def test_bounds_precedence_and_well_formed_traces(graph, rate):
     plan, trace = _run(graph, *rate)
     dur = {t.name: t.cost.duration_s for t in plan.tasks}
-    for a, b in graph.graph.edges:
-        graph.graph.edges[a, b]["w"] = dur[a]
-    critical = sum(dur[n] for n in nx.dag_longest_path(graph.graph, weight="w"))
+    dag = graph.to_networkx()
+    for a, b in dag.edges:
+        dag.edges[a, b]["w"] = dur[a]
+    critical = sum(dur[n] for n in nx.dag_longest_path(dag, weight="w"))
     serial = sum(dur.values())
     per_stream: dict[str, float] = {}
     for task in plan.tasks:

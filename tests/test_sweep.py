@@ -400,3 +400,20 @@ def test_ctrl_c_stops_the_pool_while_its_workers_are_mid_point(tmp_path):
     for pid in os.listdir(tmp_path):  # no worker left behind
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+def test_a_graph_is_built_once_per_model_batch_and_options():
+    """Sweeps over devices, counts or links reuse the step's graph (simulator.api.build
+    cache): same model object, batch and options, same graph; any difference, a new one."""
+    from simulator.api.build import graph_factory
+    from simulator.config.schema import Workload
+    from workloads.model_def import load_model
+
+    model = load_model("mlp")
+    fp32 = graph_factory(model, Workload(model="mlp", batch=8))
+    assert fp32(8) is graph_factory(model, Workload(model="mlp", batch=8))(8)
+    assert fp32(16) is not fp32(8) and fp32(16).batch == 16
+    bf16 = graph_factory(model, Workload(model="mlp", batch=8, precision="bf16"))(8)
+    assert bf16 is not fp32(8) and bf16.precision == "bf16"
+    twin = model.model_copy()  # an equal model validated anew: its own entry
+    assert graph_factory(twin, Workload(model="mlp", batch=8))(8) is not fp32(8)

@@ -56,12 +56,12 @@ def test_linear_and_pool_formulas():
 
 def test_training_graph_is_a_dag_with_backward_for_every_weighted_layer():
     g = build_graph(load_model("vgg16"), 8, "train", "fp32")
-    assert nx.is_directed_acyclic_graph(g.graph)
+    assert nx.is_directed_acyclic_graph(g.to_networkx())
     names = set(g.order)
     assert "conv1_1.bwd_weight" in names and "conv1_1.bwd_data" not in names  # input needs no grad
     assert "conv1_2.bwd_data" in names and "optimizer.step" in names
     position = {n: i for i, n in enumerate(g.order)}
-    for a, b in g.graph.edges:
+    for a, b in g.edges():
         assert position[a] < position[b], "program order must respect dependencies"
 
 
@@ -77,7 +77,7 @@ def test_resnet_branches_accumulate_gradients():
     g = build_graph(load_model("resnet50"), 2, "train", "fp32")
     accum = [n for n in g.order if n.endswith(".grad_accum")]
     assert len(accum) == 16  # one per bottleneck block input
-    assert nx.is_directed_acyclic_graph(g.graph)
+    assert nx.is_directed_acyclic_graph(g.to_networkx())
 
 
 def test_mixed_precision_halves_activation_traffic_and_keeps_fp32_master_state():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -115,6 +115,13 @@ class LayerDef(BaseModel):
     op: LayerName | None = None
 
     def args(self) -> dict[str, Any]:
+        """The layer's arguments (the fields set, less name, kind and inputs)."""
+        return dict(self._args)
+
+    @cached_property
+    def _args(self) -> dict[str, Any]:
+        # dumped once per layer: every step built of the layer reads them (a layer is frozen;
+        # a changed copy is a new model_validate, not model_copy(update=...))
         skip = {"name", "kind", "inputs"}
         return {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
 

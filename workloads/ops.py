@@ -1,4 +1,5 @@
-"""Op (one unit of work a device executes) and OpGraph (a networkx DiGraph of ops).
+"""Op (one unit of work a device executes) and OpGraph (ops in program order and their
+dependencies).
 
 An op states how much work it has (flops, bytes read and written) and how parallel that
 work is (`work_items`); for matrix products it also carries the GEMM shape so that a GPU
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal, overload
-
-import networkx as nx
+from typing import Any, Literal, overload
 
 OpKind = Literal["gemm", "elementwise", "reduction", "pool", "optimizer", "copy", "collective"]
 Phase = Literal["input", "fwd", "loss", "bwd_data", "bwd_weight", "update", "comm", "task"]
@@ -62,46 +61,80 @@ class Op:
     def attr(self, key: str, default: AttrValue) -> AttrValue: ...
 
     def attr(self, key: str, default: AttrValue | None = None) -> AttrValue | None:
-        return dict(self.attrs).get(key, default)
+        for name, value in reversed(self.attrs):  # the last entry of a key wins
+            if name == key:
+                return value
+        return default
 
 
 @dataclass
 class OpGraph:
-    """Ops in program (launch) order plus their data dependencies as a DiGraph."""
+    """Ops in program (launch) order plus their data dependencies: each op's predecessors
+    (each once, in the order `add` was given them) and successors (in program order).
+    Plain dictionaries, not a networkx graph: a sweep builds one per point and a graph
+    library's bookkeeping cost more than the rest of the build (`to_networkx` for analysis)."""
 
     name: str
     batch: int
     mode: str
     precision: str
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
     order: list[str] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)
     params: int = 0
+    _ops: dict[str, Op] = field(default_factory=dict, repr=False)
+    _preds: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _succs: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def add(self, op: Op, after: list[str] | tuple[str, ...] = ()) -> Op:
-        """Append `op` in program order, depending on the ops named in `after`."""
-        if op.name in self.graph:
+        """Append `op` in program order, depending on the ops named in `after` (earlier ops)."""
+        if op.name in self._ops:
             raise ValueError(f"duplicate op name {op.name!r}")
-        self.graph.add_node(op.name, op=op)
+        preds = tuple(dict.fromkeys(after))
+        for pred in preds:
+            if pred not in self._ops:
+                raise ValueError(f"op {op.name!r} depends on {pred!r}, which is not an earlier op")
+        self._ops[op.name], self._preds[op.name], self._succs[op.name] = op, preds, []
         self.order.append(op.name)
-        for pred in after:
-            self.graph.add_edge(pred, op.name)
+        for pred in preds:
+            self._succs[pred].append(op.name)
         return op
 
     def op(self, name: str) -> Op:
-        return self.graph.nodes[name]["op"]
+        return self._ops[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ops
 
     def mark(self, name: str, key: str, value: float | str | bool) -> None:
-        """Add the attribute `key` to the op `name` (ops are frozen: the node gets a copy)."""
-        op = self.op(name)
-        self.graph.nodes[name]["op"] = replace(op, attrs=op.attrs + ((key, value),))
+        """Add the attribute `key` to the op `name` (ops are frozen: the graph gets a copy)."""
+        op = self._ops[name]
+        self._ops[name] = replace(op, attrs=op.attrs + ((key, value),))
 
     def ops(self) -> Iterator[Op]:
         for name in self.order:
-            yield self.op(name)
+            yield self._ops[name]
 
     def predecessors(self, name: str) -> list[str]:
-        return list(self.graph.predecessors(name))
+        return list(self._preds[name])
+
+    def successors(self, name: str) -> list[str]:
+        return list(self._succs[name])
+
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """Every dependency (from, to), in program order of `to`."""
+        for name in self.order:
+            for pred in self._preds[name]:
+                yield pred, name
+
+    def to_networkx(self) -> Any:
+        """The dependencies as a networkx DiGraph (nodes carry `op`), for analysis and tests."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        for op in self.ops():
+            graph.add_node(op.name, op=op)
+        graph.add_edges_from(self.edges())
+        return graph
 
     def __len__(self) -> int:
         return len(self.order)

@@ -8,6 +8,7 @@ nvlink3 for a100-sxm4) and the device's host link otherwise; the inter-node link
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,10 +120,30 @@ def graph_factory(model: ModelDef | TaskGraph,
     if isinstance(model, TaskGraph):
         return lambda _batch: build_task_graph(model)
 
+    options = (workload.mode, workload.precision, workload.optimizer, workload.sync_input,
+               workload.conv_algorithm, workload.input)
+
     def build(batch: int) -> OpGraph:
-        return build_graph(model, batch, workload.mode, workload.precision, workload.optimizer,
-                           workload.sync_input, workload.conv_algorithm, workload.input)
+        key = (id(model), batch, *options)
+        held = _graphs.get(key)
+        if held is not None and held[0] is model:
+            _graphs.move_to_end(key)
+            return held[1]
+        graph = build_graph(model, batch, *options)
+        _graphs[key] = (model, graph)
+        if len(_graphs) > GRAPH_CACHE_SIZE:
+            _graphs.popitem(last=False)
+        return graph
     return build
+
+
+# The graphs built last, by model and options (a sweep over devices, counts or links builds
+# each graph once per process). Keyed by the model object, which is held beside its graph so
+# that its id is not reused while the entry lives: load_model hands out one object per file,
+# so catalog and file models hit; a model validated anew (inline, or with a seq_len) misses.
+# Graphs are never changed after they are built (strategies read them; see Job).
+GRAPH_CACHE_SIZE = 64
+_graphs: OrderedDict[tuple[Any, ...], tuple[ModelDef, OpGraph]] = OrderedDict()
 
 
 def layers_factory(model: ModelDef | TaskGraph,

@@ -56,8 +56,8 @@ def run_on_dask(run: Callable[[Any], dict[str, Any]], tasks: list[Any], schedule
     try:
         futures = client.map(_run_all, [run] * len(chunks := _chunks(tasks, workers)), chunks,
                              pure=False)
-        for future in as_completed(futures):
-            yield from future.result()
+        for _future, records in as_completed(futures, with_results=True):  # results come
+            yield from records  # with the notice that a chunk finished, not one request each
     finally:
         client.close()
         if cluster is not None:

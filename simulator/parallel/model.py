@@ -104,7 +104,7 @@ class SpatialReplica:
         layer: ResolvedLayer | None = self.layers.get(layer_name)
         if layer is None:
             return
-        successors = list(self.graph.graph.successors(op_name))
+        successors = self.graph.successors(op_name)
         if phase == "bwd_data":
             pairs = halo_pairs(layer, self.args, self.group, self.graph.batch, self.act_bytes)
             back = tuple((dst, src, b) for src, dst, b in pairs)

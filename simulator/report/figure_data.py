@@ -66,7 +66,7 @@ class _Index(dict[str, int]):
 def _op_of(graph: Any, name: str) -> Any:
     """The graph's op behind a span: its name, or a device's copy of it (`d3.NAME`)."""
     for candidate in (name, DEVICE_PREFIX.sub("", name)):
-        if candidate in graph.graph:
+        if candidate in graph:
             return graph.op(candidate)
     return None
 

@@ -477,7 +477,7 @@ def launch_cost_of(prediction: Prediction) -> LaunchCost:
     graph, device = prediction.graph, prediction.device
 
     def cost(span: Span) -> float | None:
-        if span.name not in graph.graph or not hasattr(device, "launch_s"):
+        if span.name not in graph or not hasattr(device, "launch_s"):
             return None
         return float(device.launch_s(graph.op(span.name)))
 
