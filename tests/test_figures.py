@@ -378,3 +378,76 @@ def test_render_leaves_out_kinds_with_nothing_to_show(folder):
     rows = [r for r in saved.rows if r["name"] == "cpu"]
     makers = figure_makers(rows, saved.scenarios, "t", None, 5, kinds=("scaling", "breakdown"))
     assert list(render(makers, ["png"])) == ["breakdown"]
+
+
+def test_timeline_has_a_row_per_link_channel_from_a_saved_result(folder):
+    """The saved 4-GPU run: one lane per channel of its NVLink switch, filled exactly while
+    the saved transfers cross it, and drawn in the communication colour."""
+    entry = load(folder).scenario("dp 4")
+    assert entry is not None and entry["channels"]
+    link_rows = [lane for lane in lanes(entry) if lane.label.startswith("link")]
+    assert [lane.label for lane in link_rows] == [f"link {c}" for c in entry["channels"]]
+    assert any(c.startswith("d0>") for c in entry["channels"])
+    for index, lane in enumerate(link_rows):
+        saved = [(a, d) for c, a, d in entry["links"] if c == index]
+        assert saved and [(a, d) for a, d, _, _ in lane.bars] == saved
+        assert {bar[2] for bar in lane.bars} == {"communication"}
+    with styled(SLIDES):
+        fig = timeline_figure("dp 4", entry)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-len(link_rows):] == [lane.label for lane in link_rows]
+
+
+def test_link_intervals_are_merged_per_channel():
+    from simulator.engine.trace import LinkSpan, Trace
+    from simulator.report.figure_data import _Index, link_busy
+
+    trace = Trace(["d0"], links=[LinkSpan("d10>s", "a", 0.0, 2.0, 1.0, 1.0),
+                                 LinkSpan("d10>s", "b", 1.0, 3.0, 1.0, 1.0),
+                                 LinkSpan("d2>s", "c", 5.0, 6.0, 1.0, 1.0),
+                                 LinkSpan("d10>s", "d", 4.0, 4.5, 1.0, 1.0)])
+    channels = _Index()
+    assert link_busy(trace, channels) == [[0, 5.0, 1.0], [1, 0.0, 3.0], [1, 4.0, 0.5]]
+    assert list(channels) == ["d2>s", "d10>s"]  # natural order
+
+
+def synthetic_links(data: dict, devices: int) -> dict:
+    """Give `synthetic` data the channels of `devices` GPUs in nodes of 8 behind one spine,
+    each busy for the second half of every millisecond."""
+    names = [f"d{d}>n{d // 8}.fabric" for d in range(devices)] + [
+        f"n{n}.nic0>spine" for n in range(devices // 8)]
+    data["channels"] = names
+    data["links"] = [[c, i * 1e-3 + 0.5e-3, 0.5e-3] for c in range(len(names))
+                     for i in range(len(data["launches"]) // data["devices"])]
+    return data
+
+
+def test_link_lanes_are_aggregated_by_kind_at_a_thousand_devices():
+    data = synthetic_links(synthetic(1000), 1000)
+    link_rows = [lane for lane in lanes(data) if lane.label.startswith("link")]
+    assert [lane.label for lane in link_rows] == [
+        "links d*>n*.fabric (1,000, share busy)", "links n*.nic*>spine (125, share busy)"]
+    width = data["end_s"] / BINS
+    busy_s = sum(v.sum() for v in link_rows[0].busy.values()) * width * 1000
+    assert busy_s == pytest.approx(1000 * 20 * 0.5e-3, rel=1e-9)  # busy time is conserved
+    with styled(SLIDES):
+        fig = timeline_figure("thousand", data)
+    assert fig.get_size_inches()[1] < 13
+    eight = lanes(synthetic_links(synthetic(8), 8))  # 9 channels: past the limit of 8
+    assert [lane.label for lane in eight if lane.label.startswith("link")] == [
+        "links d*>n*.fabric (8, share busy)", "link n0.nic0>spine"]  # a kind of one: itself
+
+
+def test_many_kinds_of_links_share_a_last_lane():
+    from simulator.report.plot_timeline import LINK_KINDS, link_lanes
+
+    data = synthetic(1, ops=2)
+    data["channels"] = [f"{kind}{i}>x" for kind in "abcdefghij" for i in range(2)]
+    data["links"] = [[c, 0.0, 1e-3] for c in range(len(data["channels"]))]
+    rows = link_lanes(data)
+    assert len(rows) == LINK_KINDS and rows[-1].label == "links other links (10, share busy)"
+
+
+def test_timeline_of_an_older_file_without_links_still_draws():
+    data = synthetic(2)
+    assert not [lane for lane in lanes(data) if lane.label.startswith("link")]
