@@ -451,3 +451,94 @@ def test_many_kinds_of_links_share_a_last_lane():
 def test_timeline_of_an_older_file_without_links_still_draws():
     data = synthetic(2)
     assert not [lane for lane in lanes(data) if lane.label.startswith("link")]
+
+
+def dense_roofline(ops: int = 300) -> dict:
+    """A GPU panel crowded with ops, the five longest almost on one point."""
+    data = synthetic(1, ops=2)
+    data["device"] = {"name": "gpu", "kind": "gpu", "fork_join_s": None,
+                      "peak_flops_per_s": {"fp32": 6.7e13, "tf32": 4.9e14, "bf16": 9.9e14},
+                      "memory_bandwidth_bytes_per_s": 3.35e12}
+    kinds = ["conv2d", "linear", "batchnorm2d", "relu", "add", "maxpool2d", "attention",
+             "layernorm", "gelu", "softmax"]
+    data["layers"] = [f"layer{i}" for i in range(ops)]
+    data["layer_kinds"] = [kinds[i % len(kinds)] for i in range(ops)]
+    rows = []
+    for i in range(ops):
+        time_s = 1e-3 * (1 + (ops - i) / ops) if i < 5 else 1e-5 * (1 + i % 7)
+        intensity = 30.0 * (1 + 0.01 * i) if i < 5 else 10 ** (-1 + 3 * (i % 37) / 37)
+        flops = 1e11 * (1 + 0.001 * i) if i < 5 else 1e8 * (1 + i % 11)
+        rows.append([f"d0.layer{i}.fwd", i, "gemm", ["fwd", "bwd_data", "bwd_weight"][i % 3],
+                     "bf16", flops, flops / intensity, time_s, 5e-6])
+    data["ops"] = rows
+    data["end_s"] = sum(r[7] for r in rows)
+    return data
+
+
+def _text_boxes(fig, renderer):
+    from matplotlib.text import Text
+    return [(ax, t.get_text(), Text.get_window_extent(t, renderer))
+            for ax in fig.axes for t in ax.texts if t.get_text()]
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("color_by", ["phase", "layer"])
+def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
+    from simulator.report.label_layout import overlaps
+    from simulator.report.plot_roofline import LABELLED, roofline_figure
+
+    data = dense_roofline()
+    with styled(style):
+        fig = roofline_figure([("dense", data), ("dense too", dense_roofline(120))],
+                              "A crowded roofline", style, color_by)
+        renderer = draw(fig)
+    boxes = _text_boxes(fig, renderer)
+    names = [(ax, text) for ax, text, _ in boxes if text.startswith("layer")]
+    assert len(names) >= LABELLED, names  # the longest ops are named (where there is room)
+    for ax in fig.axes[:2]:
+        assert any(n.startswith("layer0.fwd (") for a, n in names if a is ax)
+    for (ax_a, a, box_a), (ax_b, b, box_b) in combinations(boxes, 2):  # ... apart
+        assert not (ax_a is ax_b and overlaps(box_a, box_b)), (a, b)
+    for ax, text, box in boxes:
+        frame = ax.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 + 0.5, text
+
+
+def test_overlap_check_can_fail():
+    from matplotlib.figure import Figure
+
+    from simulator.report.label_layout import overlaps
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, "one label")
+    ax.text(0.52, 0.5, "another")
+    (_, _, a), (_, _, b) = _text_boxes(fig, draw(fig))
+    assert overlaps(a, b) and not overlaps(a, a.translated(a.width + 1, 0))
+
+
+def test_roofline_by_layer_kind():
+    from simulator.report.plot_roofline import roofline_figure
+
+    with styled(SLIDES):
+        fig = roofline_figure([("dense", dense_roofline())], "t", SLIDES, "layer")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    data = dense_roofline()
+    time_s: dict = {}
+    for op in data["ops"]:
+        kind = data["layer_kinds"][op[1]]
+        time_s[kind] = time_s.get(kind, 0.0) + op[7]
+    assert legend[0] == max(time_s, key=time_s.get)  # the kinds by time, the rest "other"
+    assert "other kinds" in legend and "forward" not in legend
+    assert len(legend) == len(SLIDES.palette) + 1  # 7 kinds, other kinds, the launch floor
+
+
+def test_plot_color_by(folder, tmp_path, capsys):
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    assert main(["plot", str(work), "--kind", "roofline", "--color-by", "layer",
+                 "--format", "png"]) == 0
+    check_png((work / "roofline-by-layer.png").read_bytes())
+    assert load(work).scenario("dp 4")["layer_kinds"][:3] == ["", "linear", "relu"]
+    assert main(["plot", str(work), "--color-by", "dtype"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--color-by: 'dtype' is not one of phase, layer" in err

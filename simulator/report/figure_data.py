@@ -14,6 +14,9 @@ Per scenario that ran (one entry, in experiment order):
   overlap on a channel are merged into one interval (the channel is busy), channels in
   natural order (d2 before d10); absent in files of older runs (no link rows then);
 - `critical_device`: the device whose stream ends last (the breakdown's and layers' device);
+- `layer_kinds`: the kind of each of `layers` (`conv2d`, `linear`, ...; "" for what is no
+  layer of the model: the input copy, the loss, the optimizer step, collectives, a task
+  graph's tasks); absent in files of older runs;
 - `ops`: each op of the critical device (the one whose compute stream ends last) as
   `[name, layer, kind, phase, dtype, flops, bytes, time_s, launch_s]`.
 Times and sizes keep six significant digits (figures need fewer); keys are sorted, so the
@@ -106,7 +109,8 @@ def scenario_data(name: str, prediction: Prediction, launch_cost: LaunchCost) ->
             "devices": len(trace.device_names), "replicas": trace.replicas,
             "end_s": _r(trace.end_s), "spans": spans, "launches": launches, "ops": ops,
             "layers": list(layers), "streams": list(streams), "categories": list(categories),
-            "links": links, "channels": list(channels)}
+            "links": links, "channels": list(channels),
+            "layer_kinds": [prediction.graph.layer_kinds.get(layer, "") for layer in layers]}
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
