@@ -370,7 +370,10 @@ def test_units():
     assert format_rate(3.12e14) == "312 TFLOP/s"
     assert format_bandwidth(3.35e12) == "3.35 TB/s"
     assert format_bytes(25.2e6) == "25.2 MB"
-    assert [label for _, label in human_time_ticks(3000, 4e6)] == ["1 h", "1 day", "30 days"]
+    # evenly spread in decades (was 1 h, 1 day, 30 days: thinned by count, 10 h beside 1 day
+    # elsewhere)
+    assert [label for _, label in human_time_ticks(3000, 4e6)] == ["1 h", "10 h", "1 week",
+                                                                    "30 days"]
 
 
 def test_render_leaves_out_kinds_with_nothing_to_show(folder):
@@ -542,3 +545,47 @@ def test_plot_color_by(folder, tmp_path, capsys):
     assert main(["plot", str(work), "--color-by", "dtype"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--color-by: 'dtype' is not one of phase, layer" in err
+
+
+def _axis_texts(fig) -> list:
+    """(axes, kind, text) of every text drawn in an axes: its labels and its tick labels."""
+    out = []
+    for ax in fig.axes:
+        out += [(ax, "label", t) for t in ax.texts if t.get_text()]
+        for axis, name in ((ax.xaxis, "xtick"), (ax.yaxis, "ytick")):
+            lo, hi = sorted(axis.get_view_interval())
+            out += [(ax, name, tick.label1) for tick in axis.get_major_ticks()
+                    if tick.label1.get_visible() and tick.label1.get_text()
+                    and lo - 1e-12 <= tick.get_loc() <= hi + 1e-12]  # those drawn
+    return out
+
+
+@pytest.mark.parametrize("style", [SLIDES, pytest.param(PAPER, marks=pytest.mark.slow)],
+                         ids=["slides", "paper"])
+def test_no_text_overlaps_or_clips_with_the_longest_names(folder, style):
+    """Every figure kind drawn with the examples' longest scenario name and title: no two
+    labels of an axes and no two tick labels of an axis intersect, every text lies inside
+    the figure, and the labels of bars and points inside their axes."""
+    from matplotlib.text import Annotation, Text
+
+    from simulator.report.figure_style import fit_titles
+    from simulator.report.label_layout import overlaps
+    saved = load(folder)
+    makers = figure_makers(saved.rows, saved.scenarios, saved.title, [LONGEST_NAME, "dp 4"],
+                           12, style)
+    with styled(style):
+        for kind, stem, make in makers:
+            fig = make()
+            fit_titles(fig)
+            renderer = draw(fig)
+            found = _axis_texts(fig)
+            boxes = [(ax, what, t, Text.get_window_extent(t, renderer)) for ax, what, t in found]
+            for ax, what, text, box in boxes:
+                assert inside_figure(fig, text, renderer), (stem, text.get_text())
+                if what == "label" and (isinstance(text, Annotation) or kind == "layers"):
+                    frame = ax.get_window_extent(renderer)
+                    assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, (
+                        stem, text.get_text())
+            for (ax_a, what_a, a, box_a), (ax_b, what_b, b, box_b) in combinations(boxes, 2):
+                if ax_a is ax_b and what_a == what_b and overlaps(box_a, box_b):
+                    pytest.fail(f"{stem}: '{a.get_text()}' overlaps '{b.get_text()}'")

@@ -164,8 +164,9 @@ def _roofs(panel: Panel, top: list[tuple[float, str]], x_lo: float, x_hi: float,
                 linewidth=style.linewidth * (1.4 if i == 0 else 0.9),
                 linestyle="-" if i == 0 else (0, (4, 2)))
         sides = [above, below] if i == 0 else [below, above]
-        anchors = [(x_hi, y), (math.sqrt(start * x_hi), y)]
-        panel.labels.append(Label(label, [(a, side) for a in anchors for side in sides], "roof"))
+        right = [((x_hi, y), side) for side in sides]
+        left = [((start, y), (dx + 6, dy, "left", va)) for dx, dy, _, va in sides]
+        panel.labels.append(Label(label, right + left, "roof"))
     if bandwidth and top:
         ridge = top[0][0] / bandwidth
         ax.plot([x_lo, ridge], [x_lo * bandwidth / panel.scale, top[0][0] / panel.scale],
@@ -192,7 +193,7 @@ def _panel(ax: Axes, name: str, data: dict[str, Any], style: Style,
     _scatter(panel, colour, style)
     ax.set(xscale="log", yscale="log", xlim=(x_lo, x_hi))
     rates = [op["flops"] / op["time_s"] / scale for op in placed] or [top[0][0] / scale]
-    ax.set_ylim(min(rates) / 5, (top[0][0] / scale if top else max(rates)) * 3)
+    ax.set_ylim(min(rates) / 5, (top[0][0] / scale if top else max(rates)) * 5)
     ax.set_xlabel("intensity (FLOP/byte)")
     ax.set_ylabel(f"achieved rate ({unit})")
     notes = ([floor[1]] if floor else []) + (
