@@ -81,6 +81,7 @@ class OpGraph:
     order: list[str] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)
     params: int = 0
+    layer_kinds: dict[str, str] = field(default_factory=dict)  # layer name -> its kind
     _ops: dict[str, Op] = field(default_factory=dict, repr=False)
     _preds: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _succs: dict[str, list[str]] = field(default_factory=dict, repr=False)
