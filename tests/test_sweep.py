@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 
@@ -324,3 +325,78 @@ def test_a_model_file_is_parsed_once_and_again_when_it_changes(tmp_path):
     path.write_text(text.replace("out_features: 10", "out_features: 20"))
     second = load_model(str(path))
     assert second is not first and second.layers[-1].out_features == 20
+
+
+def test_an_interrupt_inside_pydantic_stays_an_interrupt(tmp_path, monkeypatch):
+    """Regression: SIGTERM (or Ctrl-C) arriving while pydantic-core runs a serializer function
+    (LayerDef.args -> model_dump, on every point) came back as a PydanticSerializationError;
+    run_point recorded it as the point's error and the process went on. Here the signal is
+    raised at that very place."""
+    from pydantic import BaseModel, WrapSerializer
+
+    import simulator.api.sweep as sweep_api
+    from simulator.cli.sweep_cmd import sigterm_unwinds
+    from simulator.report.output_folder import Terminated
+
+    def signalled(value, handler):
+        signal.raise_signal(signal.SIGTERM)  # runs the Python handler before returning
+        return handler(value)
+
+    class Layer(BaseModel):
+        kernel: Annotated[int, WrapSerializer(signalled)] = 3
+
+    monkeypatch.setattr(sweep_api, "predict_scenario", lambda scenario: Layer().model_dump())
+    config, source = load_sweep(write(tmp_path, SMALL))
+    task = sweep_api.sweep_tasks(config, source, tmp_path)[0][0]
+    with sigterm_unwinds(), pytest.raises(Terminated):
+        sweep_api.run_point(task)
+
+
+STUBBORN_POOL = """
+import os, sys, time
+import simulator.api.sweep as sweep
+from simulator.cli.sweep_cmd import sigterm_unwinds
+
+def stubborn(task):  # swallows whatever is raised in it, as pydantic-core's serializers do
+    open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+    while True:
+        try:
+            time.sleep(0.01)
+        except BaseException:
+            pass
+
+sweep.run_point = stubborn
+tasks = [sweep.PointTask(i, str(i), str(i), [], {}, None) for i in range(4)]
+with sigterm_unwinds():
+    try:
+        for record in sweep.run_tasks(tasks, 2):
+            pass
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+"""
+
+
+def test_ctrl_c_stops_the_pool_while_its_workers_are_mid_point(tmp_path):
+    """Regression (the hang behind the flaky SIGINT resume test): pool workers inherited the
+    sweep's SIGTERM handler through fork, so the pool's terminate() raised an exception in
+    each worker instead of killing it; one that swallowed it (inside pydantic-core) waited
+    for ever on the task queue while the main process waited for it. Ctrl-C arrives here
+    when both workers are inside a point that swallows every exception."""
+    proc = subprocess.Popen([sys.executable, "-c", STUBBORN_POOL, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(os.listdir(tmp_path)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(os.listdir(tmp_path)) == 2, "the workers did not start"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0 and stdout == "stopped\n", stderr
+    for pid in os.listdir(tmp_path):  # no worker left behind
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)

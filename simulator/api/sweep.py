@@ -77,16 +77,33 @@ def sweep_tasks(experiment: SweepExperiment, source: YamlSource | None,
     return tasks, failed
 
 
+def _reraise_interrupt(err: BaseException) -> None:
+    """Raise the Ctrl-C or SIGTERM (KeyboardInterrupt, SystemExit) behind `err`, if any: a
+    signal's handler raises wherever the process is, and pydantic-core turns whatever a
+    serializer function raises into a PydanticSerializationError (with the interrupt as its
+    cause), which must not become the point's error nor let the process go on."""
+    seen: set[int] = set()
+    link: BaseException | None = err
+    while link is not None and id(link) not in seen:
+        if not isinstance(link, Exception):
+            raise link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+
+
 def run_point(task: PointTask) -> dict[str, Any]:
-    """Simulate one point; any failure is its record's one-line error, never an exception."""
+    """Simulate one point; any failure is its record's one-line error, never an exception
+    (an interrupt stays an interrupt)."""
     try:
         base_dir = Path(task.base_dir) if task.base_dir is not None else None
         scenario = Scenario.model_validate(task.data, context={"base_dir": base_dir})
         prediction = predict_scenario(scenario)
         row = scenario_row(scenario, prediction)
     except UserError as err:
+        _reraise_interrupt(err)
         return _record(task, "error", f"sweep point {task.index} ({task.label}): {err}", None)
     except Exception as err:  # noqa: BLE001 - a point's failure must not stop the sweep
+        _reraise_interrupt(err)
         message = " ".join(f"{type(err).__name__}: {err}".split())[:1000]
         return _record(task, "error", f"sweep point {task.index} ({task.label}): internal "
                                       f"error: {message}", None)
@@ -96,9 +113,14 @@ def run_point(task: PointTask) -> dict[str, Any]:
 
 
 def _worker_init() -> None:
-    """A pool worker leaves Ctrl-C to the main process (which stops the pool) and dies with
-    it where the platform can say so (Linux), so a killed sweep leaves no workers behind."""
+    """A pool worker leaves Ctrl-C to the main process (which stops the pool), dies at once
+    on SIGTERM (the pool's terminate(); the sweep's own SIGTERM handler, inherited through
+    fork, would raise in the worker wherever it is, and a worker that swallowed it - see
+    `_reraise_interrupt` - waited for ever on the task queue's lock, which the stopping pool
+    holds) and dies with its parent where the platform can say so (Linux), so a killed
+    sweep leaves no workers behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -91,18 +90,6 @@ def sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-STOP_GRACE_S = 15.0  # time the worker pool gets to stop after Ctrl-C or SIGTERM
-
-
-def _exit_if_stuck(code: int) -> None:
-    """Exit with `code` if stopping the workers hangs (a fork()ed pool stopped mid-task can
-    deadlock in its own clean-up; one CI run hung after SIGINT, cause not found): every
-    finished point is already a whole line of the journal, so nothing is lost by leaving."""
-    timer = threading.Timer(STOP_GRACE_S, os._exit, args=(code,))
-    timer.daemon = True
-    timer.start()
-
-
 def pending_tasks(tasks: list[PointTask], records: dict[str, dict[str, Any]],
                   retry_failed: bool) -> list[PointTask]:
     """The tasks to run: not in the journal (or failed there, with --retry-failed), each key
@@ -139,10 +126,9 @@ def run_points(target: Path, tasks: list[PointTask], invalid: list[dict[str, Any
                 for record in results:
                     journal.append(record)
                     on_record(record)
-        except (KeyboardInterrupt, Terminated) as stop:
+        except (KeyboardInterrupt, Terminated):
             print(f"stopped: {len(journal.records)} points are in {target / JOURNAL}; run the "
                   "same command again to go on", file=sys.stderr, flush=True)
-            _exit_if_stuck(130 if isinstance(stop, KeyboardInterrupt) else 128 + signal.SIGTERM)
             raise
         done = [_as_point(journal.records[t.key], t) for t in tasks]
     return sorted(done + invalid, key=lambda r: r["index"])
