@@ -14,7 +14,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from simulator.calibrate.conv_layers import load_layer_file
+from simulator.calibrate.conv_layers import load_layer_files
 from simulator.calibrate.host import held_out, interval_coverage, step_records, summary
 from simulator.report.atomic import write_json_atomic
 
@@ -26,13 +26,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("measurements", nargs="?", default="measurements/h200-torch-zoo.json")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
-    parser.add_argument("--layers", default="measurements/h200-conv-layers.json",
+    parser.add_argument("--layers", nargs="+", default=["measurements/h200-conv-layers.json",
+                                                        "measurements/h200-conv-layers-extra.json"],
                         help="conv and batch-norm layers timed alone (schema "
                         "simulator.conv-layers/1): the device's convolution terms are fitted "
                         "on them without the held-out network's layers; 'none': the catalog's")
     args = parser.parse_args()
     records = step_records(Path(args.measurements))
-    layers = None if args.layers == "none" else load_layer_file(Path(args.layers))
+    layers = None if args.layers == ["none"] else load_layer_files([Path(p) for p in args.layers])
     rows = held_out(records, "h200", HOST, [args.measurements], layers)
     print(f"leave-one-network-out, {len(rows)} steps of {args.measurements}")
     print(f"{'group':30s} {'rows':>5s} {'median':>8s} {'worst':>8s}")

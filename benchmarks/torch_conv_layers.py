@@ -21,6 +21,10 @@ it): forward, and backward through autograd (data and weight gradients).
 Steps: each network, train and infer, the three precisions, at batch 128: torch.profiler over
 3 steps, every kernel name with its count and device time per step.
 
+With --extra NAME..., only the layers that occur in those torchvision networks (each still
+listing the zoo networks it also occurs in); --only-depthwise keeps only depthwise
+convolutions, --benchmark-off-only only cudnn.benchmark off, --step-share 0 no steps.
+
 Steps come first (a share of the budget), then the layers. --budget-s bounds the run: parts
 stop early (the file says which) and the JSON is rewritten
 after each part.
@@ -45,11 +49,13 @@ PASSES = ("fwd", "bwd_data", "bwd_weight")
 REPEAT_S = 2e-3
 
 
-def layer_shapes() -> tuple[dict, dict]:
-    """Distinct conv and batch-norm layers of NETWORKS: key -> {fields, networks}."""
+def layer_shapes(extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Distinct conv and batch-norm layers of NETWORKS (and `extra`): key -> {fields,
+    networks}. With `extra`, only the layers that occur in one of them, each still listing
+    every network of NETWORKS it also occurs in (so leave-one-network-out can drop it)."""
     convs: dict[tuple, dict[str, Any]] = {}
     norms: dict[tuple, dict[str, Any]] = {}
-    for name in NETWORKS:
+    for name in NETWORKS + extra:
         model, sample, _ = torch_zoo.build_model(name)
         hooks = []
 
@@ -74,6 +80,11 @@ def layer_shapes() -> tuple[dict, dict]:
             model.eval()(torch.zeros(1, *sample))
         for h in hooks:
             h.remove()
+    if extra:
+        def keep(entry: dict[str, Any]) -> bool:
+            return any(n in entry["networks"] for n in extra)
+        convs = {k: v for k, v in convs.items() if keep(v)}
+        norms = {k: v for k, v in norms.items() if keep(v)}
     return convs, norms
 
 
@@ -151,10 +162,15 @@ def norm_passes(n: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
 DTYPES = {"fp32-strict": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def measure_layers(doc: dict[str, Any], deadline: float, write: Any) -> None:
-    convs, norms = layer_shapes()
+def measure_layers(doc: dict[str, Any], deadline: float, write: Any,
+                   extra: tuple[str, ...] = (), benchmark_modes: tuple[bool, ...] = (False, True),
+                   only_depthwise: bool = False) -> None:
+    convs, norms = layer_shapes(extra)
+    if only_depthwise:
+        convs = {k: v for k, v in convs.items()
+                 if v["groups"] > 1 and v["groups"] == v["in_channels"]}
     doc["conv_layers"], doc["norm_layers"] = list(convs.values()), list(norms.values())
-    for bench in (False, True):
+    for bench in benchmark_modes:
         torch.backends.cudnn.benchmark = bench
         for batch in BATCHES:
             for precision in torch_zoo.PRECISIONS:
@@ -234,7 +250,13 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--budget-s", type=float, default=420.0)
     parser.add_argument("--step-share", type=float, default=0.2,
-                        help="fraction of the budget kept for the step profiles")
+                        help="fraction of the budget kept for the step profiles (0: none)")
+    parser.add_argument("--extra", nargs="*", default=[],
+                        help="torchvision networks beyond the zoo: time only their layers")
+    parser.add_argument("--only-depthwise", action="store_true",
+                        help="of the convolutions, only the depthwise ones")
+    parser.add_argument("--benchmark-off-only", action="store_true",
+                        help="cudnn.benchmark off only (as the zoo's steps ran)")
     args = parser.parse_args()
     from pathlib import Path
 
@@ -246,8 +268,10 @@ def main() -> int:
     def write() -> None:
         torch_zoo.write_json_atomic(out, doc)
 
-    measure_steps(doc, start + args.budget_s * args.step_share, write, 128)
-    measure_layers(doc, start + args.budget_s, write)
+    if args.step_share > 0:
+        measure_steps(doc, start + args.budget_s * args.step_share, write, 128)
+    measure_layers(doc, start + args.budget_s, write, tuple(args.extra),
+                   (False,) if args.benchmark_off_only else (False, True), args.only_depthwise)
     write()
     print(f"done in {time.time() - start:.0f} s; stopped: {doc['stopped']}")
     return 0

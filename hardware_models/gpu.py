@@ -19,6 +19,10 @@ no tensor cores is cuDNN's non-fused Winograd F(4x4, 3x3) (`winograd_tiles`): 36
 with a quarter of the multiplies, plus its transforms at the memory bandwidth. A 1x1
 convolution run as a GEMM (`algorithm: gemm`) goes at the GEMM library's rates
 ("conv_gemm.DTYPE" where fitted), with the GEMM tile fill, not the convolution kernels'.
+A kernel that runs one thread block per channel (cuDNN's NCHW batch norm in training, `ctas`)
+streams at most `cta_bandwidth_bytes_per_s` per block: a layer of 16 to 128 channels at a large
+image uses a few SMs and runs far below the memory bandwidth (measured: 140 GB/s at 16 channels,
+2 TB/s from about 256).
 Each kernel costs the host `launch_s` (the engine's host thread; per kind of kernel where the
 library's dispatch cost was measured), or only the driver's `kernel_launch_s` where a library
 call launches it from native code (cuSOLVER's kernels inside one getrf), and the device a
@@ -102,8 +106,12 @@ class GPU:
                 self.gemm_s(g, op.dtype, kernel) + store_s
             return OpCost(main_s + layout_s, memory_s,
                           overhead + self.profile.kernel_overhead_s * layout_kernels)
-        vec_eff = self.profile.vec_eff(op.dtype, str(op.attr("kernel", op.kind)))
-        vector_rate = self.peak_flops("fp32") * vec_eff
+        kernel = str(op.attr("kernel", op.kind))
+        vector_rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, kernel)
+        ctas = int(cast(float, op.attr("ctas", 0)))
+        cta_rate = self.profile.cta_rate(op.dtype, kernel) if ctas else None
+        if cta_rate is not None:  # one block per channel: the channels' blocks stream alone
+            memory_s = max(memory_s, op.bytes / ctas / cta_rate)
         return OpCost(op.flops / vector_rate, memory_s, overhead)
 
     def tensor_cores(self, dtype: str) -> bool:

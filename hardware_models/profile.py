@@ -44,6 +44,11 @@ class Profile(BaseModel):
         default_factory=dict,
         description="achievable fraction of the non-tensor peak, per dtype or per kind.dtype"
     )
+    cta_bandwidth_bytes_per_s: dict[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description="GPU: the bytes per second one thread block of a kernel that runs one block "
+        "per channel (cuDNN's NCHW batch norm) streams, per kind.dtype: with few channels such "
+        "a kernel cannot fill the GPU (absent: no such limit)")
     cache_speedup: PositiveFloat = Field(
         1.0, description="bandwidth multiplier for ops whose bytes fit in the last-level cache"
     )
@@ -107,6 +112,14 @@ class Profile(BaseModel):
             if key in eff:
                 return eff[key]
         return 1.0
+
+    def cta_rate(self, dtype: str, kind: str) -> float | None:
+        """The per-block streaming rate of `kind` in `dtype` (or the dtype of the same width)."""
+        rates = self.cta_bandwidth_bytes_per_s
+        for key in (f"{kind}.{dtype}", f"{kind}.{SAME_WIDTH.get(dtype, dtype)}"):
+            if key in rates:
+                return rates[key]
+        return None
 
     def conv_half(self, dtype: str, default: float) -> float:
         """The half-speed tile intensity of cuDNN's convolution kernels for `dtype`."""

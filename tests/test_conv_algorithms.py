@@ -16,6 +16,7 @@ from simulator.calibrate.conv_layers import (
     fit_conv_layers,
     layer_ops,
     layer_records,
+    load_layer_files,
     run_calibrate_conv,
     without_layer_terms,
 )
@@ -166,17 +167,17 @@ def test_calibrate_conv_writes_a_usable_profile(tmp_path):
     path = tmp_path / "layers.json"
     path.write_text(json.dumps(_layer_file(PROFILE)))
     out = tmp_path / "profile.yaml"
-    run_calibrate_conv(str(path), "h200", "h100-sxm", str(out))
+    run_calibrate_conv([str(path)], "h200", "h100-sxm", str(out))
     proc = subprocess.run([sys.executable, "-m", "simulator", "predict", "--model", "resnet18",
                            "--hardware", str(out), "--batch", "8", "--json"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["step_time_s"] > 0
     with pytest.raises(UserError, match="--base"):
-        run_calibrate_conv(str(path), "h200", "no-such-profile", str(tmp_path / "x.yaml"))
+        run_calibrate_conv([str(path)], "h200", "no-such-profile", str(tmp_path / "x.yaml"))
     path.write_text('{"schema": "other"}')
     with pytest.raises(UserError, match="schema"):
-        run_calibrate_conv(str(path), "h200", "h100-sxm", str(tmp_path / "x.yaml"))
+        run_calibrate_conv([str(path)], "h200", "h100-sxm", str(tmp_path / "x.yaml"))
 
 
 @pytest.mark.slow
@@ -196,3 +197,58 @@ def test_held_out_resnets_with_convolutions_by_algorithm():
                     load_layer_file(root / "h200-conv-layers.json"))
     resnet50 = [abs(r["error"]) for r in rows if r["model"] == "resnet50" and not r["host_bound"]]
     assert statistics.median(resnet50) < 0.18
+
+
+def _bn_train_op(channels: int, hw: int, batch: int):
+    graph_op = layer_ops(batchnorm2d([(channels, hw, hw)], {}, batch).bwd_data, "fp32")
+    return next(op for op in graph_op if op.attr("kernel") == "batchnorm_bwd")
+
+
+def test_batch_norm_of_few_channels_streams_through_one_block_per_channel():
+    """cuDNN's NCHW batch norm reduces each channel in one thread block (measured on the
+    H200: 140 GB/s at 16 channels of 112x112, 2 TB/s from about 256 channels): with a
+    per-block rate, 16 channels of the same bytes take far longer than 1,024; without one,
+    the same time."""
+    few, many = _bn_train_op(16, 112, 32), _bn_train_op(1024, 14, 32)
+    assert few.attr("ctas") == 16 and many.attr("ctas") == 1024
+    assert few.bytes == pytest.approx(many.bytes, rel=1e-3)  # but the per-channel weights
+    limited = PROFILE.model_copy(update={
+        "cta_bandwidth_bytes_per_s": {"batchnorm_bwd.fp32": 10e9}})
+    h200 = build_device(load_spec("h200"), limited)
+    slow, fast = h200.op_cost(few).duration_s, h200.op_cost(many).duration_s
+    assert slow == pytest.approx(few.bytes / 16 / 10e9, rel=1e-9)
+    assert slow > 5 * fast
+    plain = build_device(load_spec("h200"), PROFILE)
+    assert plain.op_cost(few).duration_s == pytest.approx(plain.op_cost(many).duration_s,
+                                                          rel=1e-3)
+
+
+def test_the_fit_recovers_a_per_block_rate_and_layer_files_merge(tmp_path):
+    truth = PROFILE.model_copy(update={
+        "vector_efficiency": {"batchnorm.fp32": 0.3, "batchnorm_bwd.fp32": 0.3},
+        "cta_bandwidth_bytes_per_s": {"batchnorm.fp32": 20e9, "batchnorm_bwd.fp32": 12e9}})
+    h200 = build_device(load_spec("h200"), truth)
+    norms = [{"channels": c, "height": hw, "width": hw, "networks": {net: 1}}
+             for c, hw, net in ((16, 112, "netA"), (64, 56, "netA"), (256, 28, "netB"),
+                                (1024, 7, "netB"))]
+    files = []
+    for part in (norms[:2], norms[2:]):
+        data = {"schema": "simulator.conv-layers/1", "conv_layers": [], "norm_layers": part,
+                "records": [{"layer": "batchnorm", "index": i, "batch": b, "precision": "fp32",
+                             "cudnn_benchmark": False, "kernels": {"fwd": [], "bwd": []}}
+                            for b in (32, 128) for i in range(len(part))]}
+        for row, rec in zip(layer_records(data), [r for r in data["records"] for _ in range(2)],
+                            strict=True):
+            rec["kernels"][row["pass"]] = [["k", 1e6 * sum(h200.op_cost(op).duration_s
+                                                           for op in row["ops"])]]
+        path = tmp_path / f"layers{len(files)}.json"
+        path.write_text(json.dumps(data))
+        files.append(path)
+    merged = load_layer_files(files)
+    assert [n["channels"] for n in merged["norm_layers"]] == [16, 64, 256, 1024]
+    assert {r["index"] for r in merged["records"]} == {0, 1, 2, 3}
+    fitted = fit_conv_layers(merged, "h200", PROFILE)
+    rates = fitted.cta_bandwidth_bytes_per_s
+    assert rates["batchnorm_bwd.fp32"] == pytest.approx(12e9, rel=0.05)
+    assert rates["batchnorm.fp32"] == pytest.approx(20e9, rel=0.05)
+    assert without_layer_terms(truth).cta_bandwidth_bytes_per_s == {}  # refitted per fold

@@ -69,6 +69,8 @@ def _attrs(work: Work, act_bytes: int) -> tuple[tuple[str, AttrValue], ...]:
         attrs.append(("layout_bytes", work.layout * act_bytes))
     if work.winograd_tiles:
         attrs.append(("winograd_tiles", work.winograd_tiles))
+    if work.ctas:
+        attrs.append(("ctas", work.ctas))
     return tuple(attrs)
 
 

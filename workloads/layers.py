@@ -52,6 +52,7 @@ class Work:
     algorithm: str = ""  # a convolution's algorithm (conv_algorithm), shown per layer
     layout: float = 0.0  # elements a tensor-core conv kernel transposes NCHW <-> NHWC
     winograd_tiles: float = 0.0  # 4x4 output tiles of a Winograd F(4x4, 3x3) weight gradient
+    ctas: int = 0  # thread blocks of a kernel that runs one per channel (0: enough for any GPU)
 
 
 @dataclass(frozen=True)
@@ -330,10 +331,12 @@ def dropout(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
 def batchnorm2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     c = shapes[0][0]
     n = batch * _prod(shapes[0])
+    # training: cuDNN's NCHW kernels (bn_fw_tr_1C11 / bn_bw_1C11) reduce each channel in one
+    # thread block, so a layer of few channels streams through few SMs (ctas = channels)
     fwd = Work("elementwise", 6.0 * n, 2 * n, n, n, weight_read=2 * c,  # stats + normalise
-               kernel="batchnorm")
+               kernel="batchnorm", ctas=c)
     bwd = Work("elementwise", 8.0 * n, 3 * n, n, n, weight_read=2 * c, weight_write=2 * c,
-               kernels=2, kernel="batchnorm_bwd")
+               kernels=2, kernel="batchnorm_bwd", ctas=c)
     # eval mode: the running statistics, one affine pass (PyTorch's elementwise kernel)
     infer = Work("elementwise", 2.0 * n, n, n, n, weight_read=4 * c)
     return LayerCost(shapes[0], 2 * c, fwd, bwd, None, float(n), fp32=False, infer_fwd=infer)

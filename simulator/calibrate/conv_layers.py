@@ -6,7 +6,9 @@
   layout_efficiency           NCHW <-> NHWC transposes around them, fraction of bandwidth
   conv_gemm.DTYPE             1x1 convolutions run as GEMMs (cuBLAS)
   depthwise.DTYPE             PyTorch's depthwise kernels, fraction of the fp32 vector peak
-  batchnorm(_bwd).DTYPE       batch norm in training, forward and backward
+  batchnorm(_bwd).DTYPE       batch norm in training, forward and backward: a rate and the
+                              bytes per second of one channel's thread block
+                              (cta_bandwidth_bytes_per_s)
 
 Every record is priced with the ops the builder makes of that layer (`layer_ops`), so the
 fit and `predict` use one model. `exclude` drops the layers of one network (every layer
@@ -43,6 +45,23 @@ def load_layer_file(path: Path) -> dict[str, Any]:
     if data.get("schema") != SCHEMA:
         raise UserError(f"{path}: schema: expected '{SCHEMA}'")
     return data
+
+
+def load_layer_files(paths: list[Path]) -> dict[str, Any]:
+    """Several conv-layers files as one: their layers side by side, each record pointing at
+    its own file's layer (a layer keeps the networks it occurs in, for leave-one-out)."""
+    merged: dict[str, Any] = {"schema": SCHEMA, "conv_layers": [], "norm_layers": [],
+                              "records": [], "sources": []}
+    for path in paths:
+        data = load_layer_file(path)
+        offsets = {"conv": len(merged["conv_layers"]), "norm": len(merged["norm_layers"])}
+        merged["conv_layers"] += data.get("conv_layers", [])
+        merged["norm_layers"] += data.get("norm_layers", [])
+        for rec in data.get("records", []):
+            table = "conv" if rec.get("layer") == "conv" else "norm"
+            merged["records"].append({**rec, "index": rec["index"] + offsets[table]})
+        merged["sources"].append(path.name)
+    return merged
 
 
 def _conv_cost(c: dict[str, Any], batch: int) -> LayerCost:
@@ -117,10 +136,17 @@ def _rate_update(table: str, key: str) -> Callable[[dict[str, float], Profile], 
     return update
 
 
+def _norm_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
+    def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
+        return {"vector_efficiency": {**prof.vector_efficiency, key: p["eff"]},
+                "cta_bandwidth_bytes_per_s": {**prof.cta_bandwidth_bytes_per_s, key: p["cta"]}}
+    return update
+
+
 RATE_GROUPS = (("gemm", "gemm_efficiency", "conv_gemm"),
-               ("depthwise", "vector_efficiency", "depthwise"),
-               ("batchnorm", "vector_efficiency", "batchnorm"),
-               ("batchnorm_bwd", "vector_efficiency", "batchnorm_bwd"))
+               ("depthwise", "vector_efficiency", "depthwise"))
+# batch norm in training: its rate and the bytes per second of one channel's thread block
+NORM_GROUPS = ("batchnorm", "batchnorm_bwd")
 
 
 def without_layer_terms(profile: Profile) -> Profile:
@@ -134,7 +160,9 @@ def without_layer_terms(profile: Profile) -> Profile:
         "gemm_efficiency": {k: v for k, v in profile.gemm_efficiency.items() if not fitted(k)},
         "vector_efficiency": {k: v for k, v in profile.vector_efficiency.items()
                               if not fitted(k)},
-        "layout_efficiency": {}})
+        "layout_efficiency": {},
+        "cta_bandwidth_bytes_per_s": {k: v for k, v in profile.cta_bandwidth_bytes_per_s.items()
+                                      if not fitted(k)}})
 
 
 def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
@@ -160,6 +188,11 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
         for dtype in dtypes:
             prof = _fit_group(spec, prof, of(group, dtype), {"eff": (1e-4, 1.0)},
                               _rate_update(table, f"{kernel}.{dtype}"))
+    for group in NORM_GROUPS:
+        for dtype in dtypes:
+            prof = _fit_group(spec, prof, of(group, dtype),
+                              {"eff": (1e-4, 1.0), "cta": (1e8, 1e12)},
+                              _norm_update(f"{group}.{dtype}"))
     return _same_width(prof, {r["dtype"] for r in rows})
 
 
@@ -215,19 +248,19 @@ def held_out_layers(data: dict[str, Any], hardware: str, base: Profile) -> dict[
     return {"fitted": group_errors(data, hardware, base), "held_out": _stats(held)}
 
 
-def run_calibrate_conv(measurements: str, hardware: str, base: str, out: str) -> None:
+def run_calibrate_conv(measurements: list[str], hardware: str, base: str, out: str) -> None:
     """`calibrate-conv`: the profile `base` (a catalog profile name or a profile YAML) with
-    its convolution and batch-norm terms fitted to a conv-layers file measured on
+    its convolution and batch-norm terms fitted to conv-layers files measured on
     `hardware` (efficiencies are fractions of that device's peaks), written to `out`."""
     from simulator.calibrate.device import profile_yaml
 
-    data = load_layer_file(Path(measurements))
+    data = load_layer_files([Path(m) for m in measurements])
     start = catalog_profile(base) if not base.endswith((".yaml", ".yml")) else \
         load_profile_file(Path(base))
     if start is None:
         raise UserError(f"--base: no catalog profile '{base}' (a name or a profile YAML)")
     profile = fit_conv_layers(data, hardware, start)
-    sources = sorted({*profile.fitted_from, Path(measurements).name})
+    sources = sorted({*profile.fitted_from, *data["sources"]})
     profile = profile.model_copy(update={"fitted_from": sources})
     write_text_atomic(Path(out), profile_yaml(profile))
     errors = group_errors(data, hardware, profile)

@@ -22,7 +22,7 @@ from hardware_models.catalog_io import build_device, device_profile, load_spec
 from hardware_models.host import HostProfile, with_host
 from hardware_models.profile import Profile
 from hardware_models.topology import build_cluster
-from simulator.calibrate.conv_layers import fit_conv_layers, load_layer_file
+from simulator.calibrate.conv_layers import fit_conv_layers, load_layer_files
 from simulator.core.errors import UserError
 from simulator.core.json_source import read_json_object, record_list
 from simulator.report.atomic import write_text_atomic
@@ -145,7 +145,7 @@ def host_yaml(profile: HostProfile) -> str:
 
 
 def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: str,
-                       intervals: str | None = None, layers: str | None = None) -> None:
+                       intervals: str | None = None, layers: list[str] | None = None) -> None:
     """`calibrate-host`: fit the framework's host profile from zoo step files, write it; with
     `intervals`, also the prediction intervals from the held-out residuals (with `layers`, a
     conv-layers file, the device's convolution terms refitted without each held-out network,
@@ -160,9 +160,9 @@ def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: s
           f"{ {k: round(v * 1e6, 1) for k, v in profile.step_s.items()} } us; "
           f"median fit error {profile.fit_error['median_abs']:.1%}")
     if intervals is not None:
-        layer_data = load_layer_file(Path(layers)) if layers else None
+        layer_data = load_layer_files([Path(p) for p in layers]) if layers else None
         rows = held_out(records, hardware, host, names, layer_data)
-        names = sorted({*names, *([Path(layers).as_posix()] if layers else [])})
+        names = sorted({*names, *(Path(p).as_posix() for p in layers or [])})
         write_text_atomic(Path(intervals), intervals_yaml(rows, names))
         print(f"wrote {intervals}: held-out 10-90% coverage {interval_coverage(rows):.0%}")
 

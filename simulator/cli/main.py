@@ -119,11 +119,13 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="host profile YAML to write")
     p.add_argument("--intervals", default=None,
                    help="also write the prediction intervals (held-out residuals) to this YAML")
-    p.add_argument("--layers", default=None, help="conv-layers file: refit the device's "
-                   "convolution terms without each held-out network (as benchmarks/accuracy.py)")
+    p.add_argument("--layers", nargs="+", default=None, help="conv-layers files: refit the "
+                   "device's convolution terms without each held-out network (as "
+                   "benchmarks/accuracy.py)")
     p = sub.add_parser("calibrate-conv",
                        help="fit a GPU profile's convolution terms from layers timed alone")
-    p.add_argument("measurements", help="conv-layers file (benchmarks/torch_conv_layers.py)")
+    p.add_argument("measurements", nargs="+",
+                   help="conv-layers files (benchmarks/torch_conv_layers.py)")
     p.add_argument("--hardware", required=True, help="the catalog GPU the layers ran on")
     p.add_argument("--base", required=True, help="the profile to start from: a catalog "
                    "profile name (h100-sxm) or a profile YAML")

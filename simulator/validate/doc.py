@@ -138,13 +138,12 @@ def generalisation() -> list[dict[str, Any]]:
 def zoo() -> dict[str, Any]:
     """The H200 PyTorch zoo, every step predicted with its network held out of the host fit
     and of the fit of the convolution and batch-norm terms (as benchmarks/accuracy.py)."""
-    from simulator.calibrate.conv_layers import load_layer_file
     from simulator.calibrate.host import held_out, interval_coverage, step_records, summary
 
-    path, layers = MEASURED / "h200-torch-zoo.json", MEASURED / "h200-conv-layers.json"
+    path = MEASURED / "h200-torch-zoo.json"
     if not path.is_file():
         return {}
-    layer_data = load_layer_file(layers) if layers.is_file() else None
+    layer_data = _layer_data()
     rows = held_out(step_records(path), "h200", "the H200 lease machine", [path.name],
                     layer_data)
     return {"summary": summary(rows), "coverage": interval_coverage(rows), "rows": len(rows)}
@@ -153,12 +152,22 @@ def zoo() -> dict[str, Any]:
 def conv_layers() -> dict[str, Any]:
     """Conv and batch-norm layers timed alone on the H200, per algorithm: the catalog profile
     (fitted on all of them) and, per network, a fit without that network's layers."""
-    from simulator.calibrate.conv_layers import held_out_layers, load_layer_file
+    from simulator.calibrate.conv_layers import held_out_layers
 
-    path = MEASURED / "h200-conv-layers.json"
-    if not path.is_file():
-        return {}
-    return held_out_layers(load_layer_file(path), "h200", make_device("h200").profile)
+    data = _layer_data()
+    return {} if data is None else held_out_layers(data, "h200", make_device("h200").profile)
+
+
+LAYER_FILES = ("h200-conv-layers.json", "h200-conv-layers-extra.json")
+
+
+def _layer_data() -> dict[str, Any] | None:
+    """The H200's conv-layers files (the zoo's layers, and depthwise and batch-norm layers of
+    networks beyond it), merged; None without them."""
+    from simulator.calibrate.conv_layers import load_layer_files
+
+    paths = [MEASURED / name for name in LAYER_FILES if (MEASURED / name).is_file()]
+    return load_layer_files(paths) if paths else None
 
 
 def collect() -> dict[str, Any]:
