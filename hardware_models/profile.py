@@ -49,6 +49,11 @@ class Profile(BaseModel):
         description="GPU: the bytes per second one thread block of a kernel that runs one block "
         "per channel (cuDNN's NCHW batch norm) streams, per kind.dtype: with few channels such "
         "a kernel cannot fill the GPU (absent: no such limit)")
+    gemm_alignment_efficiency: dict[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description="GPU: the fraction of the aligned rate a tensor-core GEMM reaches when its "
+        "strides are multiples of only this many bytes (keys '2', '4', '8'; 16 and above: 1): "
+        "the library falls back to kernels with narrower loads (cuBLAS's align1/align2)")
     cache_speedup: PositiveFloat = Field(
         1.0, description="bandwidth multiplier for ops whose bytes fit in the last-level cache"
     )
@@ -120,6 +125,15 @@ class Profile(BaseModel):
             if key in rates:
                 return rates[key]
         return None
+
+    def alignment_eff(self, align_bytes: int) -> float:
+        """The rate factor of a tensor-core GEMM whose strides are multiples of
+        `align_bytes` (the fitted factor of that alignment or of the next narrower one)."""
+        if align_bytes >= 16:
+            return 1.0
+        fitted = sorted((int(k), v) for k, v in self.gemm_alignment_efficiency.items())
+        below = [v for k, v in fitted if k <= align_bytes]
+        return below[-1] if below else (fitted[0][1] if fitted else 1.0)
 
     def conv_half(self, dtype: str, default: float) -> float:
         """The half-speed tile intensity of cuDNN's convolution kernels for `dtype`."""

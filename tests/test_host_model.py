@@ -122,3 +122,19 @@ def test_validate_accepts_step_time_files(cli):
     out = cli("validate", str(ZOO), "--hardware", "h200")
     assert out.returncode == 0, out.stderr
     assert "mlp host-bound" in out.stdout and "resnet50 device" in out.stdout
+
+
+def test_runs_of_the_same_zoo_become_one_record_per_configuration_at_the_median():
+    from simulator.calibrate.host import median_of_runs
+
+    def rec(model, batch, step_s, issue_s):
+        return {"model": model, "mode": "train", "batch": batch, "precision": "fp32",
+                "median_s": step_s, "issue_median_s": issue_s}
+
+    runs = [[rec("mlp", 1, 1.0, 0.9), rec("vgg16", 8, 5.0, 1.0)],
+            [rec("mlp", 1, 3.0, 2.9)],
+            [rec("mlp", 1, 2.0, 1.5), rec("vgg16", 8, 7.0, 2.0)]]
+    merged = median_of_runs(runs)
+    assert [(r["model"], r["runs"]) for r in merged] == [("mlp", 3), ("vgg16", 2)]
+    assert merged[0]["median_s"] == 2.0 and merged[0]["issue_median_s"] == 1.5
+    assert merged[1]["median_s"] == 6.0

@@ -53,6 +53,8 @@ class Work:
     layout: float = 0.0  # elements a tensor-core conv kernel transposes NCHW <-> NHWC
     winograd_tiles: float = 0.0  # 4x4 output tiles of a Winograd F(4x4, 3x3) weight gradient
     ctas: int = 0  # thread blocks of a kernel that runs one per channel (0: enough for any GPU)
+    align: int = 0  # a GEMM's operand alignment: the largest power of two (<= 64) dividing the
+    #                 dimensions its leading strides are made of (0: not a library GEMM)
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,15 @@ def locally_connected(shapes: list[Shape], args: dict[str, Any], batch: int) -> 
     return _patch_product(shapes, args, batch, untied=True)
 
 
+def alignment(*dims: int) -> int:
+    """The largest power of two, at most 64, that divides every dimension: a GEMM library's
+    vector loads need strides of a multiple of 16 bytes (8 bf16 elements)."""
+    align = 64
+    while align > 1 and any(d % align for d in dims):
+        align //= 2
+    return align
+
+
 @layer_kinds.register("linear")
 def linear(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     """A linear layer on the last dimension of any shape, as torch.nn.Linear: every leading
@@ -249,11 +260,15 @@ def linear_on_last(shapes: list[Shape], args: dict[str, Any], batch: int,
     fwd_g, bwd_d, bwd_w = Gemm(rows, o, f), Gemm(rows, f, o), Gemm(o, f, rows)
     n_in, n_out = rows * f, rows * o
     grads = weights + (o if bias else 0)
-    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g)
-    bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d)
+    # every pass's leading strides are the feature sizes (rows are never a stride)
+    align = alignment(f, o)
+    fwd = Work("gemm", fwd_g.flops, n_in, n_out, n_out, weight_read=weights, gemm=fwd_g,
+               align=align)
+    bwd_data = Work("gemm", bwd_d.flops, n_out, n_in, n_in, weight_read=weights, gemm=bwd_d,
+                    align=align)
     # a tied head adds its gradient to the embedding's: it reads the gradient it adds to
     bwd_weight = Work("gemm", bwd_w.flops, n_in + n_out, 0, grads, weight_write=grads,
-                      weight_read=weights if tied else 0.0, gemm=bwd_w)
+                      weight_read=weights if tied else 0.0, gemm=bwd_w, align=align)
     return LayerCost((*lead, o), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
 
 

@@ -106,7 +106,8 @@ class LayerDef(BaseModel):
     position: Annotated[bool, Field(strict=True)] | None = None
     heads: Size | None = None
     causal: Annotated[bool, Field(strict=True)] | None = None
-    implementation: Literal["unfused", "flash"] | None = None
+    # attention: unfused or flash; gelu: fused or unfused_tanh
+    implementation: Literal["unfused", "flash", "fused", "unfused_tanh"] | None = None
     index: Annotated[int, Field(strict=True, ge=0, le=MAX_SIZE)] | None = None
     tied_to: LayerName | None = None
     shape: tuple[Size, ...] | None = Field(default=None, min_length=1, max_length=8)

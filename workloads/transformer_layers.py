@@ -85,10 +85,32 @@ def _activation(shapes: list[Shape], batch: int, kernel: str, flops: float) -> L
     return LayerCost(shape, 0, fwd, bwd, None, float(n))
 
 
+GELU_IMPLEMENTATIONS = ("fused", "unfused_tanh")
+
+
 @layer_kinds.register("gelu")
 def gelu(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
-    """GELU (the tanh approximation GPT-2 and BERT use: about 8 flops an element)."""
-    return _activation(shapes, batch, "gelu", 8.0)
+    """GELU (the tanh approximation GPT-2 and BERT use: about 8 flops an element).
+    `implementation: fused` (default) is one kernel (F.gelu); `unfused_tanh` is Hugging Face's
+    NewGELUActivation as eager PyTorch runs it, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715
+    x^3))): eight elementwise kernels forward (pow, three scalar multiplies, two adds, tanh,
+    a product), about ten backward, each through memory, in fp32 under autocast (the H200
+    profile of GPT-2 shows <float> pow, tanh and multiply kernels: measurements/
+    h200-torch-transformers-profiles.json)."""
+    impl = args.get("implementation", "fused")
+    if impl not in GELU_IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {', '.join(GELU_IMPLEMENTATIONS)}, "
+                         f"got {impl!r}")
+    if impl == "fused":
+        return _activation(shapes, batch, "gelu", 8.0)
+    shape = _one(shapes, "gelu")
+    n = batch * math.prod(shape)
+    # forward: 6 kernels read one tensor, 2 read two (the adds of x and of the product)
+    fwd = Work("elementwise", 8.0 * n, 10 * n, 8 * n, n, kernels=8, kernel="gelu_unfused")
+    bwd = Work("elementwise", 12.0 * n, 20 * n, 10 * n, n, kernels=10,
+               kernel="gelu_unfused_bwd")
+    # autograd keeps x, x^3 and the tanh of the chain for the backward pass
+    return LayerCost(shape, 0, fwd, bwd, None, 3.0 * n, fp32=True)
 
 
 @layer_kinds.register("tanh")

@@ -45,6 +45,28 @@ def step_records(path: Path) -> list[dict[str, Any]]:
             and r.get("input", "device") == "device"]
 
 
+def median_of_runs(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One record per configuration (model, mode, batch, precision, input) of several runs of
+    the same zoo: the median over the runs of its step and host issue times (the host's
+    time drifts by up to 2x between runs of an hour apart), in the first run's order."""
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["model"], r["mode"], r["batch"], r["precision"], r.get("input", "device"))
+
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for run in runs:
+        for rec in run:
+            groups.setdefault(key(rec), []).append(rec)
+    out = []
+    for recs in groups.values():
+        merged = dict(recs[0], runs=len(recs))
+        for field in ("median_s", "issue_median_s"):
+            values = [float(r[field]) for r in recs if field in r]
+            if values:
+                merged[field] = statistics.median(values)
+        out.append(merged)
+    return out
+
+
 def is_host_bound(record: dict[str, Any]) -> bool:
     return record["batch"] == 1 or record["model"] in HOST_BOUND_MODELS
 

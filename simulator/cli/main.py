@@ -1,5 +1,6 @@
 """Command line: `python -m simulator COMMAND ...` (predict, list, run, sweep, plot,
-measure, calibrate, calibrate-host, calibrate-conv, calibrate-link, validate).
+measure, calibrate, calibrate-host, calibrate-conv, calibrate-alignment, calibrate-link,
+validate).
 
 Only argument parsing lives here; each command imports its implementation lazily so that
 `measure` runs on a machine that has numpy/CuPy but not the simulation stack.
@@ -130,6 +131,13 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", required=True, help="the profile to start from: a catalog "
                    "profile name (h100-sxm) or a profile YAML")
     p.add_argument("--out", required=True, help="profile YAML to write")
+    p = sub.add_parser("calibrate-alignment",
+                       help="fit a GPU profile's GEMM rate at strides that are not 16-byte "
+                       "multiples from products timed alone")
+    p.add_argument("measurements", help="gemm-alignment file (benchmarks/torch_gemm_alignment.py)")
+    p.add_argument("--base", required=True, help="the profile to start from: a catalog "
+                   "profile name (h100-sxm) or a profile YAML")
+    p.add_argument("--out", required=True, help="profile YAML to write")
     p = sub.add_parser("calibrate-link", help="fit a link's bandwidth and latency from collectives")
     p.add_argument("measurements")
     p.add_argument("--hardware", required=True, help="the GPUs the collectives ran on")
@@ -158,6 +166,7 @@ HANDLERS = {  # command -> (module, function), imported only when the command ru
     "calibrate": ("simulator.calibrate.device", "run_calibrate"),
     "calibrate-host": ("simulator.calibrate.host", "run_calibrate_host"),
     "calibrate-conv": ("simulator.calibrate.conv_layers", "run_calibrate_conv"),
+    "calibrate-alignment": ("simulator.calibrate.gemm_alignment", "run_calibrate_alignment"),
     "calibrate-link": ("simulator.calibrate.link", "run_calibrate_link"),
     "validate": ("simulator.validate.compare", "run_validate"),
 }

@@ -1,0 +1,83 @@
+"""Fitting a GPU's GEMM alignment factors (`Profile.gemm_alignment_efficiency`) from matrix
+products timed alone with and without 16-byte-aligned strides
+(`benchmarks/torch_gemm_alignment.py`, schema simulator.gemm-alignment/1).
+
+Each product whose feature sizes (n, k) are not both multiples of 16 bytes is paired with the
+aligned product of the same rows, layout and dtype whose sizes are nearest (50,257 with
+50,304; 2,303 with 2,304); its factor is its rate over the twin's. The factor of an alignment
+(in bytes: the largest power of two dividing n and k, times the element size) is the median
+over its pairs. Only tensor-core dtypes: the FP32 units' kernels do not depend on it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from hardware_models.catalog_io import catalog_profile, load_profile_file
+from simulator.core.errors import UserError
+from simulator.core.json_source import read_json_object, record_list
+from simulator.report.atomic import write_text_atomic
+from workloads.layers import alignment
+from workloads.ops import DTYPE_BYTES
+
+SCHEMA = "simulator.gemm-alignment/1"
+TENSOR_DTYPES = ("bf16", "fp16", "tf32")
+
+
+def alignment_bytes(rec: dict[str, Any]) -> int:
+    return alignment(int(rec["n"]), int(rec["k"])) * DTYPE_BYTES.get(str(rec["dtype"]), 4)
+
+
+def alignment_pairs(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """Each misaligned tensor-core product with its aligned twin and the ratio of rates."""
+    rows = [r for r in record_list(data, path) if r.get("status") == "ok"
+            and r.get("dtype") in TENSOR_DTYPES and float(r.get("median_s", 0)) > 0]
+    aligned = [r for r in rows if alignment_bytes(r) >= 16]
+    pairs = []
+    for rec in (r for r in rows if alignment_bytes(r) < 16):
+        twins = [a for a in aligned if (a["m"], a["layout"], a["dtype"])
+                 == (rec["m"], rec["layout"], rec["dtype"])]
+        if not twins:
+            continue
+        twin = min(twins, key=lambda a: abs(a["n"] - rec["n"]) + abs(a["k"] - rec["k"]))
+
+        def rate(r: dict[str, Any]) -> float:
+            return 2.0 * r["m"] * r["n"] * r["k"] / r["median_s"]
+
+        pairs.append({"record": rec, "twin": twin, "bytes": alignment_bytes(rec),
+                      "factor": rate(rec) / rate(twin)})
+    return pairs
+
+
+def fit_alignment(data: dict[str, Any], path: Path) -> dict[str, float]:
+    """The median rate factor per alignment in bytes ('2', '4', '8')."""
+    by_bytes: dict[int, list[float]] = {}
+    for pair in alignment_pairs(data, path):
+        by_bytes.setdefault(pair["bytes"], []).append(pair["factor"])
+    if not by_bytes:
+        raise UserError(f"{path}: no misaligned tensor-core product with an aligned twin")
+    return {str(b): min(1.0, statistics.median(v)) for b, v in sorted(by_bytes.items())}
+
+
+def run_calibrate_alignment(measurements: str, base: str, out: str) -> None:
+    """`calibrate-alignment`: the profile `base` (a catalog profile name or a profile YAML)
+    with its GEMM alignment factors fitted to a gemm-alignment file, written to `out`."""
+    from simulator.calibrate.device import profile_yaml
+
+    path = Path(measurements)
+    data = read_json_object(path, "GEMM measurements")
+    if data.get("schema") != SCHEMA:
+        raise UserError(f"{path}: schema: expected '{SCHEMA}'")
+    start = catalog_profile(base) if not base.endswith((".yaml", ".yml")) else \
+        load_profile_file(Path(base))
+    if start is None:
+        raise UserError(f"--base: no catalog profile '{base}' (a name or a profile YAML)")
+    factors = fit_alignment(data, path)
+    profile = start.model_copy(update={
+        "gemm_alignment_efficiency": factors,
+        "fitted_from": sorted({*start.fitted_from, path.name})})
+    write_text_atomic(Path(out), profile_yaml(profile))
+    print(f"wrote {out}: GEMM rate at " + ", ".join(
+        f"{b}-byte strides {f:.2f}x" for b, f in factors.items()) + " of aligned")
