@@ -116,19 +116,37 @@ def _generalisation(rows: list[dict[str, Any]]) -> list[str]:
 def _zoo(zoo: dict[str, Any]) -> list[str]:
     if not zoo:
         return []
+    runs = ", ".join(f"`measurements/{r}`" for r in zoo.get("runs", []))
     lines = ["## 0. PyTorch zoo on the H200, leave one network out", "",
-             f"{zoo['rows']} training and inference steps of six networks "
-             "(`measurements/h200-torch-zoo.json`: batch 1 to 256, fp32-strict, fp32, bf16, "
-             "data on the device), each predicted with a host profile, and convolution and "
-             "batch-norm rates (section 0b), fitted without its network "
-             "(`benchmarks/accuracy.py`). Host-bound: batch 1, and the MLP at every "
-             "batch; device: the rest.", "",
+             f"{zoo['rows']} training and inference steps of six networks (batch 1 to 256, "
+             "fp32-strict, fp32, bf16, data on the device; each configuration's time the "
+             f"median of {len(zoo.get('runs', []))} runs of the zoo: {runs}), each predicted "
+             "with a host profile, and convolution and batch-norm rates (section 0b), fitted "
+             "without its network (`benchmarks/accuracy.py`). Host-bound: batch 1, and the "
+             "MLP at every batch; device: the rest.", "",
              "| network, regime | steps | median error | worst error |", "|---|---:|---:|---:|"]
     for group, stats in zoo["summary"].items():
         lines.append(f"| {group} | {stats['rows']} | {_share(stats['median'])} | "
                      f"{_share(stats['worst'])} |")
     return lines + ["", f"10-90% prediction intervals held out (nested): "
                         f"{_share(zoo['coverage'])} of the measured steps inside.", ""]
+
+
+def _transformers(data: dict[str, Any]) -> list[str]:
+    if not data:
+        return []
+    lines = ["## 0c. Transformers on the H200, nothing fitted on them", "",
+             f"GPT-2 small and medium and BERT-base (`measurements/{data['file']}`, "
+             "`benchmarks/torch_transformers.py`: Hugging Face transformers, PyTorch eager, "
+             "AdamW, fp32 and bf16 autocast, batch 1 to 32, sequences of 128 to 1,024) "
+             "predicted with the catalog's profiles (`benchmarks/accuracy_transformers.py`). "
+             "Host-bound: the measured host issue time is at least 90% of the step.", "",
+             "| network, precision, regime | steps | MAPE | median | worst |",
+             "|---|---:|---:|---:|---:|"]
+    for group, s in data["summary"].items():
+        lines.append(f"| {group} | {s['rows']} | {_share(s['mape'])} | {_share(s['median'])} "
+                     f"| {_share(s['worst'])} |")
+    return lines + [""]
 
 
 def _conv_layers(layers: dict[str, Any]) -> list[str]:
@@ -194,6 +212,7 @@ def write_doc(out: Path, results: dict[str, Any]) -> None:
              "do not edit by hand (the discussion comes from `docs/validation-notes.md`).", ""]
     lines += _zoo(results.get("zoo", {}))
     lines += _conv_layers(results.get("conv_layers", {}))
+    lines += _transformers(results.get("transformers", {}))
     lines += _kernels(results["kernels"], figures)
     lines += _steps("## 2. End to end: VGG16 built from CuPy kernels on the H100",
                     results["cupy_step"], "im2col convolutions, predicted with "

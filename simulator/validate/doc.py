@@ -138,15 +138,34 @@ def generalisation() -> list[dict[str, Any]]:
 def zoo() -> dict[str, Any]:
     """The H200 PyTorch zoo, every step predicted with its network held out of the host fit
     and of the fit of the convolution and batch-norm terms (as benchmarks/accuracy.py)."""
-    from simulator.calibrate.host import held_out, interval_coverage, step_records, summary
+    from simulator.calibrate.host import (
+        held_out,
+        interval_coverage,
+        median_of_runs,
+        step_records,
+        summary,
+    )
 
-    path = MEASURED / "h200-torch-zoo.json"
+    paths = [MEASURED / name for name in ZOO_RUNS if (MEASURED / name).is_file()]
+    if not paths:
+        return {}
+    records = median_of_runs([step_records(p) for p in paths])
+    rows = held_out(records, "h200", "the H200 lease machine", [p.name for p in paths],
+                    _layer_data())
+    return {"summary": summary(rows), "coverage": interval_coverage(rows), "rows": len(rows),
+            "runs": [p.name for p in paths]}
+
+
+ZOO_RUNS = ("h200-torch-zoo-run1.json", "h200-torch-zoo.json", "h200-run3-torch-zoo.json")
+
+
+def transformers() -> dict[str, Any]:
+    from simulator.validate.transformers import transformer_rows, transformer_summary
+
+    path = MEASURED / "h200-torch-transformers.json"
     if not path.is_file():
         return {}
-    layer_data = _layer_data()
-    rows = held_out(step_records(path), "h200", "the H200 lease machine", [path.name],
-                    layer_data)
-    return {"summary": summary(rows), "coverage": interval_coverage(rows), "rows": len(rows)}
+    return {"summary": transformer_summary(transformer_rows(path)), "file": path.name}
 
 
 def conv_layers() -> dict[str, Any]:
@@ -174,6 +193,7 @@ def collect() -> dict[str, Any]:
     return {
         "zoo": zoo(),
         "conv_layers": conv_layers(),
+        "transformers": transformers(),
         "kernels": kernel_validation(),
         "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
         "torch_h200": end_to_end("h200-torch-vgg16.json", "h200", TORCH_PRECISION),
