@@ -370,7 +370,10 @@ def test_units():
     assert format_rate(3.12e14) == "312 TFLOP/s"
     assert format_bandwidth(3.35e12) == "3.35 TB/s"
     assert format_bytes(25.2e6) == "25.2 MB"
-    assert [label for _, label in human_time_ticks(3000, 4e6)] == ["1 h", "1 day", "30 days"]
+    # evenly spread in decades (was 1 h, 1 day, 30 days: thinned by count, 10 h beside 1 day
+    # elsewhere)
+    assert [label for _, label in human_time_ticks(3000, 4e6)] == ["1 h", "10 h", "1 week",
+                                                                    "30 days"]
 
 
 def test_render_leaves_out_kinds_with_nothing_to_show(folder):
@@ -378,3 +381,211 @@ def test_render_leaves_out_kinds_with_nothing_to_show(folder):
     rows = [r for r in saved.rows if r["name"] == "cpu"]
     makers = figure_makers(rows, saved.scenarios, "t", None, 5, kinds=("scaling", "breakdown"))
     assert list(render(makers, ["png"])) == ["breakdown"]
+
+
+def test_timeline_has_a_row_per_link_channel_from_a_saved_result(folder):
+    """The saved 4-GPU run: one lane per channel of its NVLink switch, filled exactly while
+    the saved transfers cross it, and drawn in the communication colour."""
+    entry = load(folder).scenario("dp 4")
+    assert entry is not None and entry["channels"]
+    link_rows = [lane for lane in lanes(entry) if lane.label.startswith("link")]
+    assert [lane.label for lane in link_rows] == [f"link {c}" for c in entry["channels"]]
+    assert any(c.startswith("d0>") for c in entry["channels"])
+    for index, lane in enumerate(link_rows):
+        saved = [(a, d) for c, a, d in entry["links"] if c == index]
+        assert saved and [(a, d) for a, d, _, _ in lane.bars] == saved
+        assert {bar[2] for bar in lane.bars} == {"communication"}
+    with styled(SLIDES):
+        fig = timeline_figure("dp 4", entry)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-len(link_rows):] == [lane.label for lane in link_rows]
+
+
+def test_link_intervals_are_merged_per_channel():
+    from simulator.engine.trace import LinkSpan, Trace
+    from simulator.report.figure_data import _Index, link_busy
+
+    trace = Trace(["d0"], links=[LinkSpan("d10>s", "a", 0.0, 2.0, 1.0, 1.0),
+                                 LinkSpan("d10>s", "b", 1.0, 3.0, 1.0, 1.0),
+                                 LinkSpan("d2>s", "c", 5.0, 6.0, 1.0, 1.0),
+                                 LinkSpan("d10>s", "d", 4.0, 4.5, 1.0, 1.0)])
+    channels = _Index()
+    assert link_busy(trace, channels) == [[0, 5.0, 1.0], [1, 0.0, 3.0], [1, 4.0, 0.5]]
+    assert list(channels) == ["d2>s", "d10>s"]  # natural order
+
+
+def synthetic_links(data: dict, devices: int) -> dict:
+    """Give `synthetic` data the channels of `devices` GPUs in nodes of 8 behind one spine,
+    each busy for the second half of every millisecond."""
+    names = [f"d{d}>n{d // 8}.fabric" for d in range(devices)] + [
+        f"n{n}.nic0>spine" for n in range(devices // 8)]
+    data["channels"] = names
+    data["links"] = [[c, i * 1e-3 + 0.5e-3, 0.5e-3] for c in range(len(names))
+                     for i in range(len(data["launches"]) // data["devices"])]
+    return data
+
+
+def test_link_lanes_are_aggregated_by_kind_at_a_thousand_devices():
+    data = synthetic_links(synthetic(1000), 1000)
+    link_rows = [lane for lane in lanes(data) if lane.label.startswith("link")]
+    assert [lane.label for lane in link_rows] == [
+        "links d*>n*.fabric (1,000, share busy)", "links n*.nic*>spine (125, share busy)"]
+    width = data["end_s"] / BINS
+    busy_s = sum(v.sum() for v in link_rows[0].busy.values()) * width * 1000
+    assert busy_s == pytest.approx(1000 * 20 * 0.5e-3, rel=1e-9)  # busy time is conserved
+    with styled(SLIDES):
+        fig = timeline_figure("thousand", data)
+    assert fig.get_size_inches()[1] < 13
+    eight = lanes(synthetic_links(synthetic(8), 8))  # 9 channels: past the limit of 8
+    assert [lane.label for lane in eight if lane.label.startswith("link")] == [
+        "links d*>n*.fabric (8, share busy)", "link n0.nic0>spine"]  # a kind of one: itself
+
+
+def test_many_kinds_of_links_share_a_last_lane():
+    from simulator.report.plot_timeline import LINK_KINDS, link_lanes
+
+    data = synthetic(1, ops=2)
+    data["channels"] = [f"{kind}{i}>x" for kind in "abcdefghij" for i in range(2)]
+    data["links"] = [[c, 0.0, 1e-3] for c in range(len(data["channels"]))]
+    rows = link_lanes(data)
+    assert len(rows) == LINK_KINDS and rows[-1].label == "links other links (10, share busy)"
+
+
+def test_timeline_of_an_older_file_without_links_still_draws():
+    data = synthetic(2)
+    assert not [lane for lane in lanes(data) if lane.label.startswith("link")]
+
+
+def dense_roofline(ops: int = 300) -> dict:
+    """A GPU panel crowded with ops, the five longest almost on one point."""
+    data = synthetic(1, ops=2)
+    data["device"] = {"name": "gpu", "kind": "gpu", "fork_join_s": None,
+                      "peak_flops_per_s": {"fp32": 6.7e13, "tf32": 4.9e14, "bf16": 9.9e14},
+                      "memory_bandwidth_bytes_per_s": 3.35e12}
+    kinds = ["conv2d", "linear", "batchnorm2d", "relu", "add", "maxpool2d", "attention",
+             "layernorm", "gelu", "softmax"]
+    data["layers"] = [f"layer{i}" for i in range(ops)]
+    data["layer_kinds"] = [kinds[i % len(kinds)] for i in range(ops)]
+    rows = []
+    for i in range(ops):
+        time_s = 1e-3 * (1 + (ops - i) / ops) if i < 5 else 1e-5 * (1 + i % 7)
+        intensity = 30.0 * (1 + 0.01 * i) if i < 5 else 10 ** (-1 + 3 * (i % 37) / 37)
+        flops = 1e11 * (1 + 0.001 * i) if i < 5 else 1e8 * (1 + i % 11)
+        rows.append([f"d0.layer{i}.fwd", i, "gemm", ["fwd", "bwd_data", "bwd_weight"][i % 3],
+                     "bf16", flops, flops / intensity, time_s, 5e-6])
+    data["ops"] = rows
+    data["end_s"] = sum(r[7] for r in rows)
+    return data
+
+
+def _text_boxes(fig, renderer):
+    from matplotlib.text import Text
+    return [(ax, t.get_text(), Text.get_window_extent(t, renderer))
+            for ax in fig.axes for t in ax.texts if t.get_text()]
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("color_by", ["phase", "layer"])
+def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
+    from simulator.report.label_layout import overlaps
+    from simulator.report.plot_roofline import LABELLED, roofline_figure
+
+    data = dense_roofline()
+    with styled(style):
+        fig = roofline_figure([("dense", data), ("dense too", dense_roofline(120))],
+                              "A crowded roofline", style, color_by)
+        renderer = draw(fig)
+    boxes = _text_boxes(fig, renderer)
+    names = [(ax, text) for ax, text, _ in boxes if text.startswith("layer")]
+    assert len(names) >= LABELLED, names  # the longest ops are named (where there is room)
+    for ax in fig.axes[:2]:
+        assert any(n.startswith("layer0.fwd (") for a, n in names if a is ax)
+    for (ax_a, a, box_a), (ax_b, b, box_b) in combinations(boxes, 2):  # ... apart
+        assert not (ax_a is ax_b and overlaps(box_a, box_b)), (a, b)
+    for ax, text, box in boxes:
+        frame = ax.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 + 0.5, text
+
+
+def test_overlap_check_can_fail():
+    from matplotlib.figure import Figure
+
+    from simulator.report.label_layout import overlaps
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, "one label")
+    ax.text(0.52, 0.5, "another")
+    (_, _, a), (_, _, b) = _text_boxes(fig, draw(fig))
+    assert overlaps(a, b) and not overlaps(a, a.translated(a.width + 1, 0))
+
+
+def test_roofline_by_layer_kind():
+    from simulator.report.plot_roofline import roofline_figure
+
+    with styled(SLIDES):
+        fig = roofline_figure([("dense", dense_roofline())], "t", SLIDES, "layer")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    data = dense_roofline()
+    time_s: dict = {}
+    for op in data["ops"]:
+        kind = data["layer_kinds"][op[1]]
+        time_s[kind] = time_s.get(kind, 0.0) + op[7]
+    assert legend[0] == max(time_s, key=time_s.get)  # the kinds by time, the rest "other"
+    assert "other kinds" in legend and "forward" not in legend
+    assert len(legend) == len(SLIDES.palette) + 1  # 7 kinds, other kinds, the launch floor
+
+
+def test_plot_color_by(folder, tmp_path, capsys):
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    assert main(["plot", str(work), "--kind", "roofline", "--color-by", "layer",
+                 "--format", "png"]) == 0
+    check_png((work / "roofline-by-layer.png").read_bytes())
+    assert load(work).scenario("dp 4")["layer_kinds"][:3] == ["", "linear", "relu"]
+    assert main(["plot", str(work), "--color-by", "dtype"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--color-by: 'dtype' is not one of phase, layer" in err
+
+
+def _axis_texts(fig) -> list:
+    """(axes, kind, text) of every text drawn in an axes: its labels and its tick labels."""
+    out = []
+    for ax in fig.axes:
+        out += [(ax, "label", t) for t in ax.texts if t.get_text()]
+        for axis, name in ((ax.xaxis, "xtick"), (ax.yaxis, "ytick")):
+            lo, hi = sorted(axis.get_view_interval())
+            out += [(ax, name, tick.label1) for tick in axis.get_major_ticks()
+                    if tick.label1.get_visible() and tick.label1.get_text()
+                    and lo - 1e-12 <= tick.get_loc() <= hi + 1e-12]  # those drawn
+    return out
+
+
+@pytest.mark.parametrize("style", [SLIDES, pytest.param(PAPER, marks=pytest.mark.slow)],
+                         ids=["slides", "paper"])
+def test_no_text_overlaps_or_clips_with_the_longest_names(folder, style):
+    """Every figure kind drawn with the examples' longest scenario name and title: no two
+    labels of an axes and no two tick labels of an axis intersect, every text lies inside
+    the figure, and the labels of bars and points inside their axes."""
+    from matplotlib.text import Annotation, Text
+
+    from simulator.report.figure_style import fit_titles
+    from simulator.report.label_layout import overlaps
+    saved = load(folder)
+    makers = figure_makers(saved.rows, saved.scenarios, saved.title, [LONGEST_NAME, "dp 4"],
+                           12, style)
+    with styled(style):
+        for kind, stem, make in makers:
+            fig = make()
+            fit_titles(fig)
+            renderer = draw(fig)
+            found = _axis_texts(fig)
+            boxes = [(ax, what, t, Text.get_window_extent(t, renderer)) for ax, what, t in found]
+            for ax, what, text, box in boxes:
+                assert inside_figure(fig, text, renderer), (stem, text.get_text())
+                if what == "label" and (isinstance(text, Annotation) or kind == "layers"):
+                    frame = ax.get_window_extent(renderer)
+                    assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, (
+                        stem, text.get_text())
+            for (ax_a, what_a, a, box_a), (ax_b, what_b, b, box_b) in combinations(boxes, 2):
+                if ax_a is ax_b and what_a == what_b and overlaps(box_a, box_b):
+                    pytest.fail(f"{stem}: '{a.get_text()}' overlaps '{b.get_text()}'")

@@ -5,6 +5,7 @@ figure (driven over the DevTools protocol on a pipe: no extra packages)."""
 from __future__ import annotations
 
 import fcntl
+import html
 import json
 import os
 import re
@@ -203,3 +204,27 @@ def test_browser_check_sees_a_broken_image(tmp_path):
         tools.close()
     assert result["result"]["value"] == 0
     assert _errors(tools.events)
+
+
+def test_report_shows_what_the_console_shows(tmp_path):
+    """The main job's report: the published section of report.md is published.md's table,
+    verdicts, comparisons (which scenarios, which quantity), passes and assumptions, and
+    report.html shows the same cells."""
+    out = tmp_path / "sg"
+    assert main(["run", str(Path(__file__).parents[1] / "experiments/stanford_vs_google.yaml"),
+                 "--out", str(out), "--quick"]) == 0
+    published = (out / "published.md").read_text().split("\n", 2)[2]
+    report = (out / "report.md").read_text()
+    section = report.split("## Published vs simulated\n\n", 1)[1].split("\n## ", 1)[0]
+    assert section.strip() == published.strip()
+    for text in ("| verdict |", "Ratios between scenarios", "| scenarios (of / over) |",
+                 "Passes over the data", "Assumptions:", "Sources:", "| kind |"):
+        assert text in section, text
+    page = (out / "report.html").read_text()
+    doc = json.loads((out / "results.json").read_text())
+    for cells in published_rows(doc["scenarios"], doc["passes_implied"]):
+        assert "<td>" + "</td><td>".join(cells[:3]) in page  # scenario, quantity, kind
+        assert all(html.escape(c) in page for c in cells)
+    for comparison in doc["comparisons"]:
+        assert html.escape(f"{comparison['of']} / {comparison['over']}") in page
+    assert all(html.escape(a) in page for a in doc["assumptions"])

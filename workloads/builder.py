@@ -86,6 +86,7 @@ class _Builder:
         self.layers = resolve_layers(model, batch, conv_algorithm)
         self.g = OpGraph(model.name, batch, mode, prec.name)
         self.g.params = sum(layer.cost.params for layer in self.layers)
+        self.g.layer_kinds = {layer.name: layer.kind for layer in self.layers}
         self.fwd_out: dict[str, list[str]] = {}  # layer -> ops that produce its output
         self.consumers: dict[str, list[str]] = {}
         for layer in self.layers:

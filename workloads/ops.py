@@ -91,6 +91,7 @@ class OpGraph:
     order: list[str] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)
     params: int = 0
+    layer_kinds: dict[str, str] = field(default_factory=dict)  # layer name -> its kind
 
     def add(self, op: Op, after: list[str] | tuple[str, ...] = ()) -> Op:
         """Append `op` in program order, depending on the ops named in `after`."""

@@ -104,6 +104,9 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", action="append", default=None, metavar="NAME",
                    help="scenario for the timeline, layers and roofline figures (repeatable; "
                         "default: the run's outputs.timeline, else the first)")
+    p.add_argument("--color-by", default="phase", dest="color_by",
+                   help="the roofline's colours: phase (default) or layer (layer kind, into "
+                        "roofline-by-layer.*)")
     p = sub.add_parser("measure", help="time real kernels with numpy or CuPy")
     p.add_argument("--backend", required=True, help="numpy or cupy")
     p.add_argument("--out", required=True, help="measurements JSON to write")

@@ -1,6 +1,6 @@
 """`python -m simulator plot RESULTS_DIR [--kind K,...] [--style paper|slides]
-[--format png,svg,pdf] [--scenario NAME]`: redraw figures from a results folder without
-simulating again.
+[--format png,svg,pdf] [--scenario NAME] [--color-by phase|layer]`: redraw figures from a
+results folder without simulating again.
 
 The figures come from results.json and figure-data.json (what `run` saved) through the
 same code `run` draws with, so `plot` in the slides style reproduces the run's figures byte
@@ -19,6 +19,7 @@ from simulator.report.figure_data import FILE_NAME, load
 from simulator.report.figure_style import FORMATS, STYLES
 from simulator.report.figures import KINDS, figure_makers, render
 from simulator.report.output_folder import staged_folder, write_rendered
+from simulator.report.plot_roofline import COLOR_BY
 from simulator.report.plot_tradeoffs import missing
 
 DEFAULT_FORMATS = "png,svg"
@@ -43,12 +44,14 @@ def _outputs(provenance: dict[str, Any]) -> tuple[list[str] | None, int]:
 
 
 def run_plot(results_dir: str, kind: str | None, style: str, formats: str,
-             scenario: list[str] | None) -> None:
+             scenario: list[str] | None, color_by: str = "phase") -> None:
     folder = Path(results_dir)
     kinds = _choices("--kind", kind, KINDS) if kind else KINDS
     fmts = _choices("--format", formats, FORMATS)
     if style not in STYLES:
         raise UserError(f"--style: '{style}' is not one of {', '.join(STYLES)}")
+    if color_by not in COLOR_BY:
+        raise UserError(f"--color-by: '{color_by}' is not one of {', '.join(COLOR_BY)}")
     saved = load(folder)
     timeline, top = _outputs(saved.provenance)
     names = scenario or timeline
@@ -58,7 +61,7 @@ def run_plot(results_dir: str, kind: str | None, style: str, formats: str,
             raise UserError(f"--scenario: '{name}' is not a scenario of {folder} "
                             f"(scenarios: {', '.join(known)})")
     makers = figure_makers(saved.rows, saved.scenarios, saved.title, names, top,
-                           STYLES[style], kinds)
+                           STYLES[style], kinds, color_by)
     try:
         rendered = render(makers, list(fmts), STYLES[style])
     except (KeyError, TypeError, ValueError, IndexError) as err:

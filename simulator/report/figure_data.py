@@ -9,7 +9,14 @@ Per scenario that ran (one entry, in experiment order):
 - `spans`: every span of the trace as `[device, stream, start_s, duration_s, category, layer]`
   with the strings as indexes into `streams`, `categories` and `layers`;
 - `launches`: the host launch thread's intervals `[device, start_s, end_s, layer]`;
+- `links`: when a transfer crossed each link channel (one direction of one cable), as
+  `[channel, start_s, duration_s]` with the channel an index into `channels`; flows that
+  overlap on a channel are merged into one interval (the channel is busy), channels in
+  natural order (d2 before d10); absent in files of older runs (no link rows then);
 - `critical_device`: the device whose stream ends last (the breakdown's and layers' device);
+- `layer_kinds`: the kind of each of `layers` (`conv2d`, `linear`, ...; "" for what is no
+  layer of the model: the input copy, the loss, the optimizer step, collectives, a task
+  graph's tasks); absent in files of older runs;
 - `ops`: each op of the critical device (the one whose compute stream ends last) as
   `[name, layer, kind, phase, dtype, flops, bytes, time_s, launch_s]`.
 Times and sizes keep six significant digits (figures need fewer); keys are sorted, so the
@@ -96,10 +103,39 @@ def scenario_data(name: str, prediction: Prediction, launch_cost: LaunchCost) ->
                 for s, a, b in launch_intervals(trace.on(device), launch_cost)]
     critical = critical_device(trace)
     ops = _ops(prediction, trace.on(critical), layers)
+    channels = _Index()
+    links = link_busy(trace, channels)
     return {"name": name, "device": device_roofs(prediction.device), "critical_device": critical,
             "devices": len(trace.device_names), "replicas": trace.replicas,
             "end_s": _r(trace.end_s), "spans": spans, "launches": launches, "ops": ops,
-            "layers": list(layers), "streams": list(streams), "categories": list(categories)}
+            "layers": list(layers), "streams": list(streams), "categories": list(categories),
+            "links": links, "channels": list(channels),
+            "layer_kinds": [prediction.graph.layer_kinds.get(layer, "") for layer in layers]}
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """Sort key that orders the numbers inside names by value: d2 before d10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"([0-9]+)", name))
+
+
+def link_busy(trace: Trace, channels: _Index) -> list[list[Any]]:
+    """[channel, start_s, duration_s] of every interval a channel carried a flow, overlapping
+    flows merged."""
+    by_channel: dict[str, list[tuple[float, float]]] = {}
+    for record in trace.links:
+        if record.end_s > record.start_s:
+            by_channel.setdefault(record.channel, []).append((record.start_s, record.end_s))
+    out: list[list[Any]] = []
+    for channel in sorted(by_channel, key=natural_key):
+        merged: list[list[float]] = []
+        for start, end in sorted(by_channel[channel]):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        index = channels.of(channel)
+        out += [[index, _r(start), _r(end - start)] for start, end in merged]
+    return out
 
 
 def figure_data(title: str, scenarios: list[tuple[dict[str, Any], Prediction, LaunchCost]]

@@ -16,6 +16,7 @@ runs off the edge.
 from __future__ import annotations
 
 import io
+import math
 import re
 import textwrap
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ BASE_RC = {"axes.spines.top": False, "axes.spines.right": False, "legend.frameon
            "svg.hashsalt": "simulator", "svg.fonttype": "path", "pdf.fonttype": 42,
            "ps.fonttype": 42, "path.simplify": True}
 FORMATS = ("png", "svg", "pdf")
+LABEL_CHARS = 32  # characters per line of a scenario's name on an axis
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,34 @@ def _wrap(text: Text, renderer: Any, width_px: float) -> None:
     widest = max(len(line) for line in text.get_text().split("\n"))
     chars_per_px = widest / max(text.get_window_extent(renderer).width, 1.0)
     text.set_text("\n".join(textwrap.wrap(flat, max(12, int(width_px * chars_per_px)))))
+
+
+def wrap_label(name: str, width: int = LABEL_CHARS) -> str:
+    """A long axis label (a scenario's name) on two or more lines of at most `width`
+    characters, so it does not take half the figure's width."""
+    return "\n".join(textwrap.wrap(name, width)) if len(name) > width else name
+
+
+def fit_right(ax: Any, texts: list[Text], renderer: Any) -> None:
+    """Widen `ax`'s x range to the right (linear or log) so that each of `texts`, placed by
+    a data x and running to its right, ends inside the axes; a text wider than most of the
+    axes is left as it is."""
+    frame = ax.get_window_extent(renderer)
+    log = ax.get_xscale() == "log"
+    lo, hi = (math.log10(v) if log else v for v in ax.get_xlim())
+    span = need = hi - lo
+    for text in texts:
+        if not text.get_text():
+            continue
+        anchor = getattr(text, "xy", None) or text.get_position()
+        at_px = ax.transData.transform(anchor)[0]
+        used = (at_px - frame.x0) / frame.width  # of the axes' width, left of the text
+        wide = (text.get_window_extent(renderer).x1 - at_px) / frame.width
+        if used + wide > 1 and wide < 0.8:
+            need = max(need, used * span / (1 - wide))
+    if need > span:
+        top = lo + need * 1.02
+        ax.set_xlim(ax.get_xlim()[0], 10 ** top if log else top)
 
 
 def figure_bytes(fig: Figure, fmt: str, style: Style = SLIDES) -> bytes:

@@ -5,7 +5,8 @@ Kinds and files (`KINDS`): `breakdown` (shares of step time per scenario), `comp
 -> `comparison.*` (step time, throughput and time to train, with intervals and published
 numbers), `timeline-<scenario>.*` and `layers-<scenario>.*` for the scenarios named in
 `outputs.timeline` (default: the first that ran), `roofline` (those scenarios and the first
-of every other device, CPU and GPU side by side), and, where the rows hold something for
+of every other device, CPU and GPU side by side; `roofline-by-layer` coloured by layer
+kind), and, where the rows hold something for
 them, `scaling`, `pareto` and `validation` (published against simulated). In the paper
 style the files are named `STEM-paper.*`. Matplotlib's object API (no pyplot, no global
 figure state) with the Agg renderer.
@@ -70,8 +71,10 @@ def _unique_slugs(names: list[str]) -> list[str]:
 
 def figure_makers(rows: list[dict[str, Any]], data: list[dict[str, Any]], title: str,
                   timeline: list[str] | None, top_layers: int, style: Style = SLIDES,
-                  kinds: tuple[str, ...] = KINDS) -> list[tuple[str, str, FigureMaker]]:
-    """[(kind, stem, maker)] of every figure of `kinds` that has something to show."""
+                  kinds: tuple[str, ...] = KINDS,
+                  color_by: str = "phase") -> list[tuple[str, str, FigureMaker]]:
+    """[(kind, stem, maker)] of every figure of `kinds` that has something to show; the
+    roofline coloured by `color_by` (phase: `roofline`, layer: `roofline-by-layer`)."""
     if not any(row.get("step_time_s") for row in rows):
         return []  # every scenario out of memory: nothing to draw (regression test)
     makers: list[tuple[str, str, FigureMaker]] = [
@@ -86,7 +89,8 @@ def figure_makers(rows: list[dict[str, Any]], data: list[dict[str, Any]], title:
                        partial(layers_figure, row, top_layers, entry, style)))
     roof = roofline_picks(rows, data, timeline)
     if roof:
-        makers.append(("roofline", "roofline", partial(roofline_figure, roof, title, style)))
+        stem = "roofline" if color_by == "phase" else f"roofline-by-{color_by}"
+        makers.append(("roofline", stem, partial(roofline_figure, roof, title, style, color_by)))
     makers += [("scaling", "scaling", partial(scaling_figure, rows, title, style)),
                ("pareto", "pareto", partial(pareto_figure, rows, title, style)),
                ("validation", "validation", partial(validation_figure, rows, title, style))]

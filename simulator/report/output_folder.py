@@ -529,7 +529,7 @@ def write_run(target: Path, title: str, description: str,
                                    outputs.timeline, outputs.top_layers)
             rendered = render(makers, list(outputs.formats))
             written += write_rendered(folder, rendered)
-        written += write_report(folder, title, description, rows, provenance, rendered)
+        written += write_report(folder, title, description, rows, provenance, rendered, extra)
         document = {**results_document(title, description, rows, provenance), **extra}
         written.append(write_results_json(folder, document))
     return [Path(target) / path.name for path in written]

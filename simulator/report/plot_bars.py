@@ -23,8 +23,12 @@ from simulator.report.figure_style import (
     PHASE_LABELS,
     SLIDES,
     Style,
+    fit_right,
+    fit_titles,
+    lay_out,
     row_height_inches,
     setting_separators,
+    wrap_label,
 )
 from simulator.report.units import format_time, time_unit
 from simulator.results.metrics import CATEGORIES
@@ -50,7 +54,7 @@ def breakdown_figure(rows: list[dict[str, Any]], title: str, style: Style = SLID
             ax.text(101, y, format_time(row["step_time_s"]), va="center", fontsize="small")
         else:
             ax.text(1, y, _oom_text(row), va="center", fontsize="small", color="#D55E00")
-    ax.set(yticks=ys, yticklabels=[row["name"] for row in rows], xlim=(0, 100),
+    ax.set(yticks=ys, yticklabels=[wrap_label(row["name"]) for row in rows], xlim=(0, 100),
            xlabel="share of step time (%)")
     ax.set_ylim(len(rows) - 0.5, -0.5)
     setting_separators(ax, rows)
@@ -121,10 +125,12 @@ def layers_figure(row: dict[str, Any], top: int, data: dict[str, Any] | None = N
                 va="center", fontsize="small")
     ax.set_yticks(ys, [name for name, _ in ranked])
     ax.invert_yaxis()
-    ax.set_xlim(0, longest / scale * 1.3)
+    ax.set_xlim(0, longest / scale * 1.05)
     ax.set_xlabel(f"busy time per step ({unit}); labels: share of the step time, bound")
     ax.set_title(f"{row['name']}: top {len(ranked)} layers by time")
     ax.tick_params(axis="y", length=0)
     ax.grid(True, axis="x", alpha=0.3)
     fig.legend(loc="outside lower center", ncols=min(len(phases), 4), handlelength=1.2)
+    fit_titles(fig)
+    fit_right(ax, list(ax.texts), lay_out(fig))  # every layer's label inside the axes
     return fig

@@ -23,17 +23,22 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from simulator.report.figure_style import (
     SLIDES,
     Style,
+    fit_right,
+    fit_titles,
     hardware_colours,
+    lay_out,
     row_height_inches,
     setting_separators,
+    wrap_label,
 )
 from simulator.report.units import (
     format_count,
+    format_si,
     format_time,
     human_time_ticks,
     time_axis_unit,
@@ -75,14 +80,19 @@ def _scale(ax: Axes, present: list[float], is_time: bool) -> tuple[float, str]:
             math.log10(hi) + 0.8)
         ax.set_xlim(left, right)
         if is_time:
-            ticks = human_time_ticks(left, right)
-            ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
-            ax.xaxis.set_minor_locator(NullLocator())
+            _time_ticks(ax)
             return 1.0, "log scale"
         return 1.0, "samples per second, log scale"
     scale, unit = time_axis_unit(present) if is_time else (1.0, "samples per second")
-    ax.set_xlim(0, hi / scale * 1.45)
+    ax.set_xlim(0, hi / scale * 1.15)
     return scale, unit
+
+
+def _time_ticks(ax: Axes) -> None:
+    """Ticks of a log axis of seconds at times people count in (1 ms, 1 min, 1 h)."""
+    ticks = human_time_ticks(*ax.get_xlim())
+    ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _label(row: dict[str, Any], key: str, value: float | None, published: float | None,
@@ -117,12 +127,16 @@ def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, is_time: bool,
     for y, given in published.items():
         ax.plot([given / scale], [y], marker="D", color="black", markersize=style.markersize,
                 linestyle="none")
+    gap = 3 + 0.75 * style.markersize  # clear of a diamond (its half diagonal) at the end
     for y, (row, value) in enumerate(zip(rows, values, strict=True)):
         ends = [value or 0.0, published.get(y, 0.0), (intervals[y] or (0.0, 0.0))[1]]
         end = max(max(ends) / scale, float(ax.get_xlim()[0]))
-        ax.annotate(_label(row, key, value, published.get(y), fmt), (end, y), xytext=(5, 0),
+        ax.annotate(_label(row, key, value, published.get(y), fmt), (end, y), xytext=(gap, 0),
                     textcoords="offset points", va="center", fontsize="small",
                     color="black" if row["status"] == "ok" else "#D55E00")
+    if not is_time and ax.get_xscale() == "linear":  # 150 k, not 150000
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.xaxis.set_major_formatter(lambda x, _: format_si(x, "") if x else "0")
     ax.grid(True, axis="x", which="major", alpha=0.3)
     return unit
 
@@ -139,7 +153,7 @@ def comparison_figure(rows: list[dict[str, Any]], title: str, style: Style = SLI
         setting_separators(ax, rows)
         ax.set_title(name, fontsize="large")
         ax.set_xlabel(unit)
-    axes[0].set_yticks(range(len(rows)), [row["name"] for row in rows])
+    axes[0].set_yticks(range(len(rows)), [wrap_label(row["name"]) for row in rows])
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     for ax in axes:
         ax.tick_params(axis="y", length=0)
@@ -151,4 +165,10 @@ def comparison_figure(rows: list[dict[str, Any]], title: str, style: Style = SLI
         handles.append(Line2D([], [], marker="|", color="black", label="10-90% interval"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
     fig.suptitle(title)
+    fit_titles(fig)
+    renderer = lay_out(fig)
+    for ax, (_, _, is_time) in zip(axes, panels, strict=True):  # every bar's label inside
+        fit_right(ax, list(ax.texts), renderer)
+        if is_time and ax.get_xscale() == "log":
+            _time_ticks(ax)
     return fig

@@ -7,10 +7,17 @@ for the host, for the PCIe copy or for the network. Up to `DETAILED` devices are
 by lane; with more, the first `FIRST` are, and the rest share one lane per resource that
 shows, over time, the fraction of those devices busy (stacked by category), so a timeline
 of 1,000 devices has as many lanes as one of five.
+
+Below the devices, one lane per link channel (one direction of one cable, `d0>n0.fabric`),
+filled in the communication colour while a transfer crosses it. Up to `DETAILED` channels
+are drawn one by one; with more, the channels of one kind (their names with the numbers
+taken out: `d*>n*.fabric`, `n*.nic*>spine`) share one lane that shows the fraction of them
+busy, at most `LINK_KINDS` such lanes (further kinds share a last lane, `other links`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +35,8 @@ FIRST = 4  # devices drawn lane by lane before the aggregated lanes
 BINS = 400  # time bins of an aggregated lane
 LANE_ORDER = ("host", "compute", "copy", "comm")
 LABEL_PT = 0.62 / 72  # width of one character per point of font size, in inches
+LINK_KINDS = 6  # aggregated link lanes at most
+LINK_CATEGORY = "communication"
 
 Bar = tuple[float, float, str, str]  # start_s, duration_s, category, layer
 
@@ -63,11 +72,39 @@ def _busy(bars: list[Bar], end_s: float, devices: int) -> dict[str, np.ndarray]:
     width = end_s / BINS
     out: dict[str, np.ndarray] = {}
     for start, duration, category, _ in bars:
-        first, last = int(start / width), min(BINS - 1, int((start + duration) / width))
+        start, duration = min(start, end_s), min(duration, end_s - min(start, end_s))
+        first, last = min(BINS - 1, int(start / width)), min(BINS - 1,
+                                                              int((start + duration) / width))
         lo = np.maximum(edges[first:last + 1], start)
         hi = np.minimum(edges[first + 1:last + 2], start + duration)
         out.setdefault(category, np.zeros(BINS))[first:last + 1] += np.maximum(hi - lo, 0.0)
     return {c: np.minimum(v / (width * devices), 1.0) for c, v in out.items()}
+
+
+def link_lanes(data: dict[str, Any]) -> list[Lane]:
+    """The link channels' lanes (see the module docstring); none in files without links."""
+    names = data.get("channels", [])
+    bars: dict[str, list[Bar]] = {name: [] for name in names}
+    for channel, start, duration in data.get("links", []):
+        bars[names[channel]].append((start, duration, LINK_CATEGORY, ""))
+    if len(names) <= DETAILED:
+        return [Lane(f"link {name}", bars[name]) for name in names]
+    kinds: dict[str, list[str]] = {}
+    for name in names:
+        kinds.setdefault(re.sub(r"[0-9]+", "*", name), []).append(name)
+    groups = list(kinds.items())
+    if len(groups) > LINK_KINDS:
+        rest = [name for _, members in groups[LINK_KINDS - 1:] for name in members]
+        groups = groups[:LINK_KINDS - 1] + [("other links", rest)]
+    out = []
+    for kind, members in groups:
+        if len(members) == 1:
+            out.append(Lane(f"link {members[0]}", bars[members[0]]))
+            continue
+        pooled = [bar for name in members for bar in bars[name]]
+        out.append(Lane(f"links {kind} ({format_count(len(members))}, share busy)",
+                        busy=_busy(pooled, data["end_s"], len(members))))
+    return out
 
 
 def lanes(data: dict[str, Any]) -> list[Lane]:
@@ -90,7 +127,7 @@ def lanes(data: dict[str, Any]) -> list[Lane]:
         out += [Lane(f"{label}{THREAD_NAMES.get(k, k)} (share busy)",
                      busy=_busy(pooled[k], data["end_s"], len(rest)))
                 for k in _ordered(pooled)]
-    return out
+    return out + link_lanes(data)
 
 
 def _label_long_bars(ax: Axes, y: int, bars: list[Bar], end_s: float, scale: float,

@@ -18,8 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, LogLocator, NullLocator
 
-from simulator.report.figure_style import SLIDES, Style, hardware_colours
+from simulator.report.figure_style import (
+    SLIDES,
+    Style,
+    fit_titles,
+    hardware_colours,
+    lay_out,
+    wrap_label,
+)
+from simulator.report.label_layout import Placer, around
 from simulator.report.published_table import LABELS
 from simulator.report.units import format_count, time_axis_unit
 
@@ -63,12 +72,26 @@ def scaling_figure(rows: list[dict[str, Any]], title: str,
               title="speed-up")
     eff.set(xscale="log", xlabel="devices", ylabel="scaling efficiency (%)",
             title="efficiency", ylim=(0, 110))
-    for ax in (speed, eff):
-        ax.xaxis.set_major_formatter(lambda x, _: format_count(x))
+    counts = sorted({1, *(d for points in series.values() for d, _ in points)})
+    for ax, axis in ((speed, speed.xaxis), (speed, speed.yaxis), (eff, eff.xaxis)):
+        axis.set_major_locator(FixedLocator(_spread(counts)))  # the device counts run
+        axis.set_minor_locator(NullLocator())
+        axis.set_major_formatter(lambda x, _: format_count(x))
         ax.grid(True, which="major", alpha=0.3)
-    fig.legend(*speed.get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    fig.legend(*speed.get_legend_handles_labels(), loc="outside lower center",
+               ncols=min(2, len(series) + 1))
     fig.suptitle(title)
     return fig
+
+
+def _spread(counts: list[int], most: int = 8) -> list[int]:
+    """At most `most` of the sorted device counts, at least a factor of 1.8 apart."""
+    picked = [counts[0]]
+    for count in counts[1:]:
+        if count >= 1.8 * picked[-1]:
+            picked.append(count)
+    step = -(-len(picked) // most)
+    return picked[::step]
 
 
 def pareto_front(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
@@ -95,17 +118,25 @@ def pareto_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES)
     for cost, time_s, name in points:
         ax.scatter(cost, time_s / scale, color=colours[hardware[name]], zorder=3,
                    s=style.markersize ** 2, edgecolors="black", linewidths=0.4)
-        ax.annotate(name, (cost, time_s / scale), xytext=(5, 4), textcoords="offset points",
-                    fontsize="x-small")
     front = pareto_front(points)
     ax.step([p[0] for p in front], [p[1] / scale for p in front], where="post",
             color="#555555", linestyle="--", label="Pareto front")
     ax.set(xscale="log", yscale="log", xlabel="hardware cost (USD)",
            ylabel=f"{LABELS[key]} ({unit})", title=f"cost against {LABELS[key]}")
+    ax.margins(0.15)
     ax.xaxis.set_major_formatter(lambda x, _: f"${format_count(x)}")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20 ...
+    ax.yaxis.set_major_formatter(lambda y, _: format_count(y))
+    ax.yaxis.set_minor_formatter(lambda y, _: "")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper right")
+    fig.legend(loc="outside lower center")
     fig.suptitle(title)
+    fit_titles(fig)
+    renderer = lay_out(fig)
+    placer = Placer(ax, renderer, [])
+    for cost, time_s, name in sorted(points, key=lambda p: p[1]):  # names beside the points
+        placer.place(wrap_label(name), [((cost, time_s / scale), place) for place in around()],
+                     fontsize="x-small")
     return fig
 
 
@@ -142,7 +173,7 @@ def validation_figure(rows: list[dict[str, Any]], title: str,
     ax.axvline(1.0, color="#333333", linewidth=style.linewidth, label="simulated = published")
     ax.set(xscale="log", xlim=(1 / span, span), xlabel="simulated / published (log scale)",
            title="simulated against published")
-    ax.set_yticks(range(len(pairs)), [f"{name}: {LABELS.get(key, key)}"
+    ax.set_yticks(range(len(pairs)), [wrap_label(f"{name}: {LABELS.get(key, key)}")
                                       for name, key, _, _ in pairs])
     ax.set_ylim(len(pairs) - 0.5, -0.7)
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:.3g}×")

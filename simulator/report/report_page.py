@@ -7,26 +7,26 @@ offline and can be mailed as one file. report.md shows the same page with the fi
 links to the files beside it. Both are built from one list of sections, and hold no date
 (results.json has it), so the same run gives the same bytes.
 
-`write_report(folder, title, description, rows, provenance, rendered)` is the function to call
-from any command that writes a results folder (`run`, `sweep`): `rows` are results rows,
-`provenance` as `results_json.provenance` builds it, `rendered` {stem: {format: bytes}} as
-`figures.render` returns it (empty: a page without figures).
+`write_report(folder, title, description, rows, provenance, rendered, findings)` is the
+function to call from any command that writes a results folder (`run`, `sweep`): `rows` are
+results rows, `provenance` as `results_json.provenance` builds it, `rendered` {stem: {format:
+bytes}} as `figures.render` returns it (empty: a page without figures), `findings` the run's
+`comparisons`, `passes_implied` and `assumptions` (the published-vs-simulated section is
+`published_table.published_blocks`, the same blocks as published.md and the console's table).
 """
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 from typing import Any
 
 from simulator.report.atomic import write_text_atomic
-from simulator.report.published_table import published_rows
+from simulator.report.blocks import MIME, Block, html_block, markdown_blocks
+from simulator.report.published_table import published_blocks
 from simulator.report.units import format_bytes, format_count, format_time
 
 MARKDOWN, HTML = "report.md", "report.html"
-MIME = {"png": "image/png", "svg": "image/svg+xml"}
-Block = tuple[Any, ...]  # ("p", text) | ("table", header, rows) | ("figure", stem, fmt, bytes)
 Section = tuple[str, list[Block]]
 CSS = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;"
        "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
@@ -77,14 +77,15 @@ def provenance_block(prov: dict[str, Any]) -> Block:
 
 
 def sections(title: str, description: str, rows: list[dict[str, Any]],
-             provenance: dict[str, Any], rendered: dict[str, dict[str, bytes]]) -> list[Section]:
+             provenance: dict[str, Any], rendered: dict[str, dict[str, bytes]],
+             findings: dict[str, Any] | None = None) -> list[Section]:
     out: list[Section] = [("Configuration", [configuration(rows)]),
                           ("Key numbers", [key_numbers(rows)])]
-    published = published_rows(rows)
+    found = findings or {}
+    published = published_blocks(rows, found.get("comparisons"), found.get("passes_implied"),
+                                 found.get("assumptions"))
     if published:
-        out.append(("Published vs simulated", [(
-            "table", ("scenario", "quantity", "published", "simulated", "simulated / published"),
-            published)]))
+        out.append(("Published vs simulated", published))
     figures: list[Block] = []
     for stem, by_format in rendered.items():
         fmt = next((f for f in MIME if f in by_format), None)
@@ -96,37 +97,13 @@ def sections(title: str, description: str, rows: list[dict[str, Any]],
     return [(title, [("p", description)] if description else [])] + out
 
 
-def _md_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(page: list[Section]) -> str:
     lines: list[str] = []
     for i, (heading, blocks) in enumerate(page):
         lines += [f"{'#' if i == 0 else '##'} {heading}", ""]
-        for block in blocks:
-            if block[0] == "p":
-                lines += [block[1], ""]
-            elif block[0] == "table":
-                lines += ["| " + " | ".join(map(_md_cell, block[1])) + " |",
-                          "|" + "---|" * len(block[1])]
-                lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in block[2]] + [""]
-            else:
-                lines += [f"![{block[1]}]({block[1]}.{block[2]})", ""]
+        if blocks:
+            lines.append(markdown_blocks(blocks))
     return "\n".join(lines)
-
-
-def _html_block(block: Block) -> str:
-    if block[0] == "p":
-        return f"<p>{html.escape(block[1])}</p>"
-    if block[0] == "table":
-        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block[1])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
-                       for r in block[2])
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    data = base64.b64encode(block[3]).decode("ascii")
-    return (f'<figure><img alt="{html.escape(block[1])}" src="data:{MIME[block[2]]};base64,'
-            f'{data}"><figcaption>{html.escape(block[1])}</figcaption></figure>')
 
 
 def html_page(page: list[Section]) -> str:
@@ -135,15 +112,15 @@ def html_page(page: list[Section]) -> str:
     for i, (heading, blocks) in enumerate(page):
         tag = "h1" if i == 0 else "h2"
         parts.append(f"<{tag}>{html.escape(heading)}</{tag}>")
-        parts += [_html_block(b) for b in blocks]
+        parts += [html_block(b) for b in blocks]
     return "\n".join(parts + ["</body></html>", ""])
 
 
 def write_report(folder: Path, title: str, description: str, rows: list[dict[str, Any]],
-                 provenance: dict[str, Any],
-                 rendered: dict[str, dict[str, bytes]]) -> list[Path]:
+                 provenance: dict[str, Any], rendered: dict[str, dict[str, bytes]],
+                 findings: dict[str, Any] | None = None) -> list[Path]:
     """Write report.md and report.html into `folder` (a staging folder); returns them."""
-    page = sections(title, description, rows, provenance, rendered)
+    page = sections(title, description, rows, provenance, rendered, findings)
     write_text_atomic(folder / MARKDOWN, markdown(page))
     write_text_atomic(folder / HTML, html_page(page))
     return [folder / MARKDOWN, folder / HTML]

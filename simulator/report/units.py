@@ -9,6 +9,8 @@ hours carries bars labelled in hours, minutes or days, never in seconds.
 
 from __future__ import annotations
 
+import math
+
 TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"))
 LONG_UNITS = ((86400.0 * 2, 86400.0, "days"), (7200.0, 3600.0, "h"), (120.0, 60.0, "min"))
 SI_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
@@ -49,11 +51,18 @@ HUMAN_TIMES = ((1e-6, "1 µs"), (1e-5, "10 µs"), (1e-4, "100 µs"), (1e-3, "1 m
 
 
 def human_time_ticks(lo_s: float, hi_s: float, most: int = 4) -> list[tuple[float, str]]:
-    """At most `most` ticks for a log axis of seconds, at times people count in (1 ms,
-    1 min, 1 h, 1 day), evenly thinned."""
+    """About `most` ticks for a log axis of seconds, at times people count in (1 ms, 1 min,
+    1 h, 1 day), each at least 1/(most + 1) of the axis's decades after the one before (so
+    uneven steps such as 10 h -> 1 day never put two labels side by side)."""
     inside = [(t, label) for t, label in HUMAN_TIMES if lo_s <= t <= hi_s]
-    step = -(-len(inside) // most) if inside else 1
-    return inside[::step]
+    if not inside:
+        return []
+    gap = math.log10(hi_s / lo_s) / (most + 1)
+    picked = [inside[0]]
+    for t, label in inside[1:]:
+        if math.log10(t / picked[-1][0]) >= gap - 1e-9:
+            picked.append((t, label))
+    return picked
 
 
 def format_count(value: float) -> str:
