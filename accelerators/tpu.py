@@ -4,12 +4,20 @@ A chip has `tensor_cores`, each with `mxus_per_core` matrix units of `mxu_rows` 
 multiply-accumulate cells, a vector unit, on-chip vector memory (VMEM) and HBM. A matrix
 product (m x k) @ (k x n) is mapped as XLA maps it: the weights are loaded into the array in
 tiles of mxu_rows (k) x mxu_cols (n), padded up to whole tiles, and the m rows of the other
-operand stream through each tile, which takes m cycles plus mxu_rows to fill the pipeline.
-Tiles are spread over all matrix units; where there are fewer tiles than units, the m rows
-are split among the idle units. So a 64 x 64 product on a 128 x 128 array uses a quarter of
-it, and a thin stream (small m) spends most of its time filling the array.
+operand stream through each tile. The next tile's weights shift in while the current one
+computes (double-buffered: the first TPU's matrix unit holds a second weight tile to hide
+the shift-in, Jouppi et al., ISCA 2017; assumed for v2 on), so a tile costs
+max(m, mxu_rows) cycles and a product one pipeline fill of mxu_rows. Tiles are spread over
+all matrix units; where there are fewer tiles than units, the m rows are split among the
+idle units. So a 64 x 64 product on a 128 x 128 array uses a quarter of it, and a thin
+stream (small m) waits for its weights. A convolution is an NHWC
+product over every pixel of every sample (m = N x H x W): the per-sample GEMMs that cuDNN
+runs for a 1x1 convolution on NCHW tensors (`algorithm: gemm`) are one product here.
 Every other op runs on the vector units (`vector_flops_per_s`) or streams from HBM, whichever
-is slower; an op whose bytes fit in VMEM is taken to stay on chip (fused by XLA, no HBM time).
+is slower. XLA fuses an elementwise op, a pooling or a reduction with the op that produces
+its input, so one operand of its output's size reaches it on chip: it pays HBM time for the
+rest of what it reads and for what it writes (an op whose bytes all fit in VMEM stays on
+chip).
 fp32 products run as `fp32_passes` bf16 passes (XLA's default precision: 1); there are no
 fp64 units. XLA compiles the whole step into one program: no launch per op, only a fixed
 `op_overhead_s` per op. The batch crosses the host link (PCIe); chips talk over ICI
@@ -31,6 +39,7 @@ from simulator.core.errors import UserError
 from workloads.ops import Gemm, Op
 
 MATRIX_DTYPES = ("bf16", "fp16")  # what the matrix units multiply natively (fp16 as bf16)
+FUSED_KINDS = ("elementwise", "pool", "reduction")  # fused with their producer by XLA
 
 
 class TPUSpec(BaseModel):
@@ -101,18 +110,31 @@ class TPU:
         return 0.0
 
     def matmul_s(self, g: Gemm, dtype: str) -> float:
-        """Weight tiles padded to the array, spread over the units, m rows streamed each."""
+        """Weight tiles padded to the array, spread over the units, m rows streamed each
+        while the next tile's weights shift in; one pipeline fill per product."""
         s = self.spec
         tiles = g.batch * math.ceil(g.k / s.mxu_rows) * math.ceil(g.n / s.mxu_cols)
         waves = math.ceil(tiles / s.matrix_units)
         split = max(1, s.matrix_units // tiles)  # idle units share the rows of a tile
-        cycles = waves * (math.ceil(g.m / split) + s.mxu_rows)
+        cycles = waves * max(math.ceil(g.m / split), s.mxu_rows) + s.mxu_rows
         return self.passes(dtype) * cycles / s.clock_hz
 
+    def product(self, op: Op) -> Gemm:
+        """The op's matrix product as XLA runs it: a convolution's per-sample GEMMs
+        (W [a x c] times x [c x HW] for each of N samples) as one NHWC product."""
+        g = op.gemm
+        assert g is not None
+        if op.attr("algorithm") == "gemm" and g.batch > 1:
+            return Gemm(g.batch * g.n, g.m, g.k)
+        return g
+
     def memory_s(self, op: Op) -> float:
-        if op.bytes <= self.spec.vmem_bytes and op.kind != "gemm":
+        if op.kind == "gemm":
+            return op.bytes / self.spec.memory_bandwidth_bytes_per_s
+        if op.bytes <= self.spec.vmem_bytes:
             return 0.0  # fused into its neighbours by XLA, kept in VMEM
-        return op.bytes / self.spec.memory_bandwidth_bytes_per_s
+        fused = min(op.bytes_read, op.bytes_written) if op.kind in FUSED_KINDS else 0.0
+        return (op.bytes - fused) / self.spec.memory_bandwidth_bytes_per_s
 
     def op_cost(self, op: Op) -> OpCost:
         if op.kind == "copy":
@@ -120,7 +142,7 @@ class TPU:
             return self.host_link.copy_cost(size, self.profile, bool(op.attr("pinned", False)))
         overhead = self.spec.op_overhead_s * op.kernels
         if op.kind == "gemm" and op.gemm is not None:
-            return OpCost(self.matmul_s(op.gemm, op.dtype), self.memory_s(op), overhead)
+            return OpCost(self.matmul_s(self.product(op), op.dtype), self.memory_s(op), overhead)
         return OpCost(op.flops / self.spec.vector_flops_per_s, self.memory_s(op), overhead)
 
 

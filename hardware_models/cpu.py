@@ -8,12 +8,14 @@ thin product (batch 1, a weight gradient at batch 1) or many threads make slow b
 t threads compute at t / (1 + c (t - 1)) times one thread's rate (they share the power
 budget, the clock, the caches); memory streams at t times one core's bandwidth up to the
 socket's, `cache_speedup` times faster when the op's bytes fit in the last-level cache.
-Elementwise work runs on the library's vector threads (numpy: one). Each op call pays a
-fixed dispatch time and, on more than one thread, a fork/join time per thread beyond the
-first; an output larger than the allocator's mmap threshold (32 MiB) is fresh memory, whose
-pages fault when first written (not an op marked `in_place`: a task graph's tasks update
-their data where it lies). The host *is* the device: nothing is launched ahead, and the
-framework's per-step and per-parameter-tensor host terms are part of the ops' time.
+Elementwise work runs on the library's vector threads (numpy: one). Each op call through the
+framework pays a fixed dispatch time (not the calls a library makes inside one of its own,
+LAPACK's BLAS calls inside dgetrf) and, on more than one thread, each call a fork/join time
+per thread beyond the first; an output larger than the allocator's mmap threshold (32 MiB)
+is fresh memory, whose pages fault when first written (not an op marked `in_place`: a task
+graph's tasks update their data where it lies). The host *is* the device: nothing is
+launched ahead, and the framework's per-step and per-parameter-tensor host terms are part
+of the ops' time.
 
 Peaks are cores x the peak clock x the ISA's FLOPs per cycle for the dtype (fp16 and bf16
 converted and computed on the fp32 units where the cores have none); a profile's
@@ -99,14 +101,16 @@ class CPU:
         return size_bytes / min(socket, cores or socket)
 
     def fixed_s(self, op: Op, threads: int) -> float:
-        """Dispatch, fork/join of the threads beyond the first, first touch of a fresh
-        output, and the host terms."""
+        """Dispatch of each call through the framework (a library call's own BLAS calls
+        have none), fork/join of the threads beyond the first per call, first touch of a
+        fresh output, and the host terms."""
         prof = self.profile
         kernel = str(op.attr("kernel", op.kind))
         per_thread = prof.fork_join_s.get(kernel, prof.fork_join_s.get("default"))
         if per_thread is None:  # the spec's cost of one parallel region over all cores
             per_thread = self.spec.thread_fork_join_s / max(1, self.cores - 1)
-        calls = (prof.kernel_overhead_s + per_thread * (threads - 1)) * op.kernels
+        calls = (prof.kernel_overhead_s * op.framework_calls
+                 + per_thread * (threads - 1) * op.kernels)
         fresh = 0.0 if op.attr("in_place", False) else self.first_touch_s(op.bytes_written,
                                                                           threads)
         return calls + fresh + host_extra_s(prof, op)

@@ -27,8 +27,9 @@ streams at most `cta_bandwidth_bytes_per_s` per block: a layer of 16 to 128 chan
 image uses a few SMs and runs far below the memory bandwidth (measured: 140 GB/s at 16 channels,
 2 TB/s from about 256).
 Each kernel costs the host `launch_s` (the engine's host thread; per kind of kernel where the
-library's dispatch cost was measured) and the device a fixed `kernel_overhead_s` (ramp-up
-and tail).
+library's dispatch cost was measured), or only the driver's `kernel_launch_s` where a library
+call launches it from native code (cuSOLVER's kernels inside one getrf), and the device a
+fixed `kernel_overhead_s` (ramp-up and tail).
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ class GPU:
         return peaks.get(cast(Dtype, dtype), peaks["fp32"])
 
     def launch_s(self, op: Op) -> float:
-        """Host time to issue `op`: the library's measured cost for its kind of kernel, else
-        the profile's (or the spec sheet's) cost of one tiny kernel, per kernel, backward
-        kernels at the host profile's backward rate where it has one; plus, for a
-        data-gradient op, the autograd engine's cost of the backward node that issues it;
-        plus the host profile's per-step and per-parameter-tensor terms (see `host`)."""
+        """Host time to issue `op`: per kernel issued through the framework, the library's
+        measured cost for its kind of kernel, else the profile's (or the spec sheet's) cost
+        of one tiny kernel, backward kernels at the host profile's backward rate where it has
+        one; per kernel a library call launches itself from native code, the driver's
+        launch alone (the spec's `kernel_launch_s`); plus, for a data-gradient op, the
+        autograd engine's cost of the backward node that issues it; plus the host profile's
+        per-step and per-parameter-tensor terms (see `host`)."""
         prof = self.profile
         per = prof.launch_s if prof.launch_s is not None else self.spec.kernel_launch_s
         if op.phase in BACKWARD_PHASES and prof.backward_launch_s is not None:
@@ -84,7 +87,8 @@ class GPU:
         kernel, by_kernel = str(op.attr("kernel", op.kind)), prof.launch_s_by_kernel
         per = by_kernel.get(f"{kernel}.{op.phase}", by_kernel.get(kernel, per))
         autograd = prof.autograd_node_s if op.phase == "bwd_data" else 0.0
-        return per * op.kernels + autograd + host_extra_s(prof, op)
+        native = self.spec.kernel_launch_s * op.library_kernels
+        return per * op.framework_calls + native + autograd + host_extra_s(prof, op)
 
     def op_cost(self, op: Op) -> OpCost:
         overhead = self.profile.kernel_overhead_s * op.kernels

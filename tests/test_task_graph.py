@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from workloads.generators import (
     parse_spec_string,
     tiled_gemm,
 )
+from workloads.ops import Op
 from workloads.task_graph import build_task_graph, critical_path_s, parse_task_graph
 
 
@@ -111,6 +113,62 @@ def test_fp64_on_a_kepler_geforce_is_slow():
     assert f64["step_time_s"] > 3 * f32["step_time_s"]
 
 
+def test_a_panels_lu_is_one_library_call():
+    """scipy's lu_factor and torch.linalg.lu_factor are one call: the program dispatches
+    the first kernel, the library launches all the others itself."""
+    ops = list(build_task_graph(blocked_lu(BlockedLUArgs(n=1024, block=256))).ops())
+    assert [op.framework_calls for op in ops] == [1] + [0] * (len(ops) - 1)
+    assert sum(op.library_kernels for op in ops) == sum(op.kernels for op in ops) - 1
+    tiles = build_task_graph(blocked_lu(BlockedLUArgs(n=1024, block=256, layout="tiles")))
+    assert all(op.library_kernels == 0 for op in tiles.ops())  # each task a call of its own
+
+
+def test_a_library_kernel_costs_the_gpu_host_the_driver_launch_not_the_dispatch():
+    """Regression: each of GETRF's per-column kernels was charged PyTorch's dispatch (about
+    30 us on the H200's host), so small LUs were predicted 5-12x too slow
+    (docs/validation.md section 7)."""
+    gpu = make_device("h200", framework="pytorch")
+    ops = build_task_graph(blocked_lu(BlockedLUArgs(n=1024, block=256))).ops()
+    pivots = [op for op in ops if op.kernels == 256][1]  # the second panel's
+    dispatched = replace(pivots, calls=None)
+    assert gpu.launch_s(pivots) == pytest.approx(256 * gpu.spec.kernel_launch_s)
+    assert gpu.launch_s(dispatched) == pytest.approx(256 * gpu.profile.launch_s)
+    assert gpu.profile.launch_s > gpu.spec.kernel_launch_s  # the framework costs more
+    assert gpu.op_cost(pivots) == gpu.op_cost(dispatched)  # the device does the same work
+
+
+def test_a_library_kernel_skips_the_cpu_dispatch_but_not_the_fork_join():
+    cpu = make_device("xeon-e5-2670")
+    op = Op("t", "elementwise", "task", "t", 1e3, 8e3, 8e3, "fp64", 10**6, kernels=100)
+    inside = replace(op, calls=0)
+    dispatch = cpu.profile.kernel_overhead_s * 100
+    assert cpu.op_cost(op).overhead_s - cpu.op_cost(inside).overhead_s == pytest.approx(dispatch)
+    assert cpu.op_cost(inside).overhead_s > 0  # the threads still fork and join per call
+
+
+def test_the_lu_per_column_kernels_bound_a_small_gpu_lu_from_below():
+    """A small LU on a GPU is bound by its n per-column kernels, launched back to back by the
+    library: at least n of the driver's launches or n kernel overheads, whichever is more."""
+    gpu = make_device("h200", framework="pytorch")
+    result = simulator.predict("blocked_lu:n=1024,block=256", "h200", framework="pytorch")
+    per_column = max(gpu.spec.kernel_launch_s, gpu.profile.kernel_overhead_s)
+    assert 1024 * per_column < result["step_time_s"] < 2 * 1024 * per_column
+
+
+def test_an_lu_trailing_update_costs_what_the_same_gemm_costs_alone():
+    """The trailing updates go through the device's matrix-product model with the GEMM
+    library's rates, as a lone product of that shape does (no efficiency of their own)."""
+    gpu = make_device("h200", framework="pytorch")
+    ops = build_task_graph(blocked_lu(BlockedLUArgs(n=8192, block=256))).ops()
+    update = next(op for op in ops if op.layer == "gemm")
+    g = update.gemm
+    alone = parse_task_graph({"kind": "task_graph", "name": "one", "tasks": [
+        {"name": "u", "kind": "gemm", "dtype": "fp64", "gemm": {"m": g.m, "n": g.n, "k": g.k},
+         "flops": update.flops, "bytes_read": update.bytes_read,
+         "bytes_written": update.bytes_written}]}, "test")
+    assert gpu.op_cost(build_task_graph(alone).op("u")) == gpu.op_cost(update)
+
+
 DAG = """kind: task_graph
 name: diamond
 tasks:
@@ -164,6 +222,8 @@ BAD = [
     ("  - {name: a, gemm: {m: 0, n: 1, k: 1}}\n", "tasks[0].gemm.m: must be greater than"),
     ("  - {name: a, colour: red}\n", "tasks[0].colour: unknown field"),
     ("  - {name: a, kind: fft}\n", "tasks[0].kind: must be 'gemm', 'elementwise' or"),
+    ("  - {name: a, kernels: 2, calls: 3}\n", "tasks[0].calls: at most kernels (2), got 3"),
+    ("  - {name: a, calls: -1}\n", "tasks[0].calls: must be greater than or equal to 0"),
 ]
 
 

@@ -14,7 +14,9 @@ from accelerators.tpu import TPU, utilisation
 from hardware_models.catalog_io import device_kinds, device_names, load_spec, make_device
 from simulator.core import plugins
 from tests.conftest import run_cli
-from workloads.ops import Gemm
+from workloads.builder import build_graph
+from workloads.model_def import load_model
+from workloads.ops import Gemm, Op
 
 ROOT = Path(__file__).resolve().parents[1]
 TPUS = ["tpu-v2", "tpu-v3", "tpu-v4", "tpu-v5e"]
@@ -82,3 +84,41 @@ def test_the_worked_example_in_the_docs_is_this_file():
     assert set(shown) == {"accelerators/tpu.py", "accelerators/catalog/tpu-v4.yaml"}
     for path, text in shown.items():
         assert text == (ROOT / path).read_text(), path
+
+
+def test_weight_tiles_are_double_buffered():
+    """A tile's weights shift in while the one before computes: a tile costs the longer of
+    its stream and the shift-in, and a product one pipeline fill (not one per tile)."""
+    tpu = make_device("tpu-v2")  # 2 matrix units of 128 x 128
+    rows, clock = tpu.spec.mxu_rows, tpu.spec.clock_hz
+    # 8 tiles (k = 4 x 128, n = 2 x 128) over 2 units: 4 waves
+    assert tpu.matmul_s(Gemm(1000, 256, 512), "bf16") * clock == pytest.approx(4 * 1000 + rows)
+    assert tpu.matmul_s(Gemm(16, 256, 512), "bf16") * clock == pytest.approx(4 * rows + rows)
+
+
+def test_a_1x1_convolution_is_one_nhwc_product_on_a_tpu():
+    """Regression: the per-sample GEMMs cuDNN runs for a 1x1 convolution on NCHW tensors
+    (Cout x HW for each sample) were mapped to the array as they are, streaming only Cout
+    rows per weight tile; XLA runs the convolution over all pixels of all samples."""
+    tpu = make_device("tpu-v2")
+    graph = build_graph(load_model("resnet50"), 256, "train", "bf16", "sgd", False,
+                        "implicit_gemm", "device")
+    op = graph.op("layer4.0.conv3.fwd")  # 1x1, 512 -> 2048 channels at 7 x 7
+    assert op.attr("algorithm") == "gemm" and op.gemm == Gemm(2048, 7 * 7, 512, 256)
+    assert tpu.product(op) == Gemm(256 * 7 * 7, 2048, 512)
+    assert tpu.op_cost(op).compute_s == tpu.matmul_s(Gemm(256 * 7 * 7, 2048, 512), "bf16")
+    # per sample, the 49 pixels were the array's width: 49 of its 128 columns did work
+    assert tpu.op_cost(op).compute_s < tpu.matmul_s(op.gemm, "bf16") / 2
+
+
+def test_an_elementwise_op_gets_its_producers_output_on_chip():
+    """XLA fuses an elementwise op with its producer: one output-sized operand arrives on
+    chip; an optimizer step's bytes all cross HBM."""
+    tpu = make_device("tpu-v2")
+    bandwidth, size = tpu.spec.memory_bandwidth_bytes_per_s, 1e9  # far beyond VMEM
+    relu = Op("r", "elementwise", "fwd", "r", size, size, size, "bf16", 10**8)
+    add = Op("a", "elementwise", "fwd", "a", size, 2 * size, size, "bf16", 10**8)
+    step = Op("o", "optimizer", "update", "o", size, 3 * size, 2 * size, "fp32", 10**8)
+    assert tpu.memory_s(relu) == pytest.approx(size / bandwidth)
+    assert tpu.memory_s(add) == pytest.approx(2 * size / bandwidth)
+    assert tpu.memory_s(step) == pytest.approx(5 * size / bandwidth)

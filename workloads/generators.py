@@ -15,9 +15,13 @@ Both do the arithmetic of unblocked Gaussian elimination: 2/3 n^3 - 1/2 n^2 - 1/
 where b does not divide n.
 
 Cost assumptions (docs/task_graphs.md): a TRSM runs as a matrix product half as deep as its
-triangle (its FLOPs: b^2 per row); a GETRF is two tasks: its pivot searches and swaps, one call per
-column (`kernels` = b) on one core, and its elimination, recursive as dgetrf2 does it: its
-FLOPs in products of depth b/2, the panel read and written once per level of the recursion.
+triangle (its FLOPs: b^2 per row); a GETRF is two tasks: its pivot searches and swaps, one
+kernel per column (`kernels` = b) on one core, and its elimination, recursive as dgetrf2 does
+it: its FLOPs in products of depth b/2, the panel read and written once per level of the
+recursion. The `panels` factorisation is one library call (scipy's lu_factor -> dgetrf,
+torch.linalg.lu_factor -> cuSOLVER's getrf): the program dispatches it once (`calls` = 1 on
+the first task, 0 on the others) and the library launches every kernel after that itself,
+from native code. The `tiles` tasks are each issued by the program.
 """
 
 from __future__ import annotations
@@ -118,7 +122,7 @@ def getrf_flops(m: int, n: int) -> float:
 
 
 def _getrf(name: str, m: int, b: int, dtype: Dtype, after: list[str]) -> list[TaskDef]:
-    """A panel's pivot searches and swaps (one call per column, on one core: `kernels` = b,
+    """A panel's pivot searches and swaps (one kernel per column, on one core: `kernels` = b,
     no FLOPs counted), then its elimination as a recursive factorisation does it (dgetrf2):
     products of depth b / 2, the panel read and written once per level of the recursion."""
     e = DTYPE_BYTES[dtype]
@@ -204,7 +208,11 @@ def blocked_lu(args: BlockedLUArgs) -> TaskGraph:
     sizes = _blocks(n, min(args.block, n))
     _check_tasks(lu_task_count(len(sizes), args.layout),
                  f"n = {n:,} in blocks of {args.block:,} ({args.layout})")
-    tasks = _lu_panels(n, sizes, dtype) if args.layout == "panels" else _lu_tiles(sizes, dtype)
+    if args.layout == "panels":  # one library call: dispatched once, its kernels its own
+        tasks = [t.model_copy(update={"calls": 1 if i == 0 else 0})
+                 for i, t in enumerate(_lu_panels(n, sizes, dtype))]
+    else:
+        tasks = _lu_tiles(sizes, dtype)
     return _graph(f"lu-n{n}-b{args.block}", f"blocked LU of {n} x {n} {dtype}, blocks of "
                   f"{args.block}, {args.layout}", tasks, DTYPE_BYTES[dtype] * n * n)
 

@@ -36,7 +36,10 @@ class Gemm:
 
 @dataclass(frozen=True)
 class Op:
-    """One kernel-level unit of work (or a few kernels issued together)."""
+    """One kernel-level unit of work (or a few kernels issued together). `calls`: how many
+    of its `kernels` the program issues through the framework (None: each of them); the
+    rest are launched by a library call from native code (cuSOLVER's or LAPACK's own
+    kernels inside one `lu_factor`), which costs the host no framework dispatch."""
 
     name: str
     kind: OpKind
@@ -51,6 +54,17 @@ class Op:
     gemm: Gemm | None = None
     kernels: int = 1
     attrs: tuple[tuple[str, AttrValue], ...] = field(default=())
+    calls: int | None = None
+
+    @property
+    def framework_calls(self) -> int:
+        """Kernels issued through the framework, each paying its dispatch."""
+        return self.kernels if self.calls is None else min(self.calls, self.kernels)
+
+    @property
+    def library_kernels(self) -> int:
+        """Kernels a library call launches itself (the driver's launch, no dispatch)."""
+        return self.kernels - self.framework_calls
 
     @property
     def bytes(self) -> float:

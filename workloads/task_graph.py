@@ -1,9 +1,11 @@
 """Workloads that are not networks: a task graph, as YAML or Python, and its OpGraph.
 
 A task graph is a list of tasks, each with its work (`flops`, `bytes_read`, `bytes_written`,
-`dtype`), how parallel it is (`parallelism`: independent work items; `kernels`: library
-calls it makes), optionally the shape of its matrix product (`gemm: {m, n, k}`), and the
-tasks it waits for (`after`). A file has `kind: task_graph`, `name` and `tasks`:
+`dtype`), how parallel it is (`parallelism`: independent work items; `kernels`: kernels
+it launches, of which `calls` go through the framework's dispatch and the rest are a
+library call's own, launched from native code), optionally the shape of its matrix product
+(`gemm: {m, n, k}`), and the tasks it waits for (`after`). A file has `kind: task_graph`,
+`name` and `tasks`:
 
     kind: task_graph
     name: two-products
@@ -15,7 +17,8 @@ tasks it waits for (`after`). A file has `kind: task_graph`, `name` and `tasks`:
 A `gemm` task without `flops` or bytes gets them from its shape (2 m n k; A, B and C read,
 C written). Tasks run in the order of the file where their dependencies allow (a stable
 topological order), so `after` may name a later task. The checks the schema cannot make are
-`TaskGraph.problem()`: unique names, known dependencies, no cycle; every number is bounded.
+`TaskGraph.problem()`: unique names, calls <= kernels, known dependencies, no cycle; every
+number is bounded.
 Generators (`workloads.generators`: tiled GEMM, blocked LU) build graphs of this type.
 """
 
@@ -75,7 +78,11 @@ class TaskDef(_Strict):
     parallelism: Annotated[int, Field(strict=True, ge=1, le=MAX_ITEMS)] | None = Field(
         None, description="independent work items (default: outputs written)")
     kernels: Annotated[int, Field(strict=True, ge=1, le=MAX_SIZE)] = Field(
-        1, description="library calls or kernels the task issues (each pays a fixed cost)")
+        1, description="kernels (or library calls) the task issues (each pays a fixed cost)")
+    calls: Annotated[int, Field(strict=True, ge=0, le=MAX_SIZE)] | None = Field(
+        None, description="how many of its kernels the program issues through the framework, "
+        "each paying its dispatch (default: all); the others are launched from native code "
+        "by a library call made by an earlier task (0: the task is inside that call)")
     gemm: GemmShape | None = None
     after: list[LayerName] = Field(default_factory=list, max_length=MAX_TASKS)
 
@@ -92,7 +99,8 @@ class TaskDef(_Strict):
         items = self.parallelism or max(1, int(written // e))
         return Op(self.name, self.kind, "task", self.group or self.kind, float(flops), float(read),  # type: ignore[arg-type]
                   float(written), self.dtype, items, gemm=g, kernels=self.kernels,
-                  attrs=(("kernel", self.group or self.kind), ("in_place", True)))
+                  attrs=(("kernel", self.group or self.kind), ("in_place", True)),
+                  calls=self.calls)
 
 
 class TaskGraph(_Strict):
@@ -108,14 +116,17 @@ class TaskGraph(_Strict):
     _source: YamlSource | None = PrivateAttr(None)
 
     def problem(self) -> tuple[tuple[PathPart, ...], str] | None:
-        """The first problem the schema cannot see: a duplicate name, an unknown
-        dependency, a task that waits for itself or a cycle."""
+        """The first problem the schema cannot see: a duplicate name, more framework calls
+        than kernels, an unknown dependency, a task that waits for itself or a cycle."""
         index: dict[str, int] = {}
         for i, task in enumerate(self.tasks):
             if task.name in index:
                 return ("tasks", i, "name"), f"duplicate task name '{task.name}'"
             index[task.name] = i
         for i, task in enumerate(self.tasks):
+            if task.calls is not None and task.calls > task.kernels:
+                return ("tasks", i, "calls"), (f"at most kernels ({task.kernels}), got "
+                                               f"{task.calls}")
             for j, dep in enumerate(task.after):
                 if dep not in index:
                     return ("tasks", i, "after", j), f"unknown task {shown(dep)}"
