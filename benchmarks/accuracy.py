@@ -38,7 +38,8 @@ def main() -> None:
         "measurements/h200-run3-torch-zoo.json"])
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--layers", nargs="+", default=["measurements/h200-conv-layers.json",
-                                                        "measurements/h200-conv-layers-extra.json"],
+                                                        "measurements/h200-conv-layers-extra.json",
+                                                        "measurements/h200-norm-layers.json"],
                         help="conv and batch-norm layers timed alone (schema "
                         "simulator.conv-layers/1): the device's convolution terms are fitted "
                         "on them without the held-out network's layers; 'none': the catalog's")

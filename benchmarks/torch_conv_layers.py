@@ -16,7 +16,8 @@ aten.convolution_backward with output_mask [True, False, False] (data gradient) 
 then 3 repeats of n back-to-back calls between CUDA events (n so that a repeat is about 2 ms);
 median per call. One profiler pass per configuration records each kernel's name and device
 time per call. Batch norm (training mode; bf16 activations with fp32 weights, as autocast runs
-it): forward, and backward through autograd (data and weight gradients).
+it): forward, and backward through autograd (data and weight gradients); and in eval mode
+under torch.inference_mode() ("infer": one affine pass with the running statistics).
 
 Steps: each network, train and infer, the three precisions, at batch 128: torch.profiler over
 3 steps, every kernel name with its count and device time per step.
@@ -150,13 +151,22 @@ def conv_passes(c: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
 
 
 def norm_passes(n: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
+    """Training forward and backward, and (with --norm-infer) the eval-mode forward."""
     bn = torch.nn.BatchNorm2d(n["channels"]).cuda().train()
     x = torch.randn(batch, n["channels"], n["height"], n["width"], device="cuda", dtype=dtype,
                     requires_grad=True)
     y = bn(x)
     gy = torch.randn_like(y)
     params = [x, bn.weight, bn.bias]
-    return [lambda: bn(x), lambda: torch.autograd.grad(y, params, gy, retain_graph=True)]
+    bn_eval = torch.nn.BatchNorm2d(n["channels"]).cuda().eval()
+    x_eval = x.detach()
+
+    def infer() -> Any:
+        with torch.inference_mode():
+            return bn_eval(x_eval)
+
+    return [lambda: bn(x), lambda: torch.autograd.grad(y, params, gy, retain_graph=True),
+            infer]
 
 
 DTYPES = {"fp32-strict": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16}
@@ -164,11 +174,13 @@ DTYPES = {"fp32-strict": torch.float32, "fp32": torch.float32, "bf16": torch.bfl
 
 def measure_layers(doc: dict[str, Any], deadline: float, write: Any,
                    extra: tuple[str, ...] = (), benchmark_modes: tuple[bool, ...] = (False, True),
-                   only_depthwise: bool = False) -> None:
+                   only_depthwise: bool = False, only_norms: bool = False) -> None:
     convs, norms = layer_shapes(extra)
     if only_depthwise:
         convs = {k: v for k, v in convs.items()
                  if v["groups"] > 1 and v["groups"] == v["in_channels"]}
+    if only_norms:
+        convs = {}
     doc["conv_layers"], doc["norm_layers"] = list(convs.values()), list(norms.values())
     for bench in benchmark_modes:
         torch.backends.cudnn.benchmark = bench
@@ -197,9 +209,9 @@ def measure_layers(doc: dict[str, Any], deadline: float, write: Any,
                            "precision": precision, "cudnn_benchmark": bench}
                     try:
                         fns = norm_passes(n, batch, DTYPES[precision])
-                        rec["median_s"] = dict(zip(("fwd", "bwd"), map(time_call, fns),
-                                                   strict=True))
-                        rec["kernels"] = dict(zip(("fwd", "bwd"), kernels_of(fns), strict=False))
+                        names = ("fwd", "bwd", "infer")
+                        rec["median_s"] = dict(zip(names, map(time_call, fns), strict=True))
+                        rec["kernels"] = dict(zip(names, kernels_of(fns), strict=False))
                     except Exception as exc:  # noqa: BLE001 (recorded, the sweep goes on)
                         rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
                     doc["records"].append(rec)
@@ -255,6 +267,7 @@ def main() -> int:
                         help="torchvision networks beyond the zoo: time only their layers")
     parser.add_argument("--only-depthwise", action="store_true",
                         help="of the convolutions, only the depthwise ones")
+    parser.add_argument("--only-norms", action="store_true", help="no convolutions at all")
     parser.add_argument("--benchmark-off-only", action="store_true",
                         help="cudnn.benchmark off only (as the zoo's steps ran)")
     args = parser.parse_args()
@@ -271,7 +284,8 @@ def main() -> int:
     if args.step_share > 0:
         measure_steps(doc, start + args.budget_s * args.step_share, write, 128)
     measure_layers(doc, start + args.budget_s, write, tuple(args.extra),
-                   (False,) if args.benchmark_off_only else (False, True), args.only_depthwise)
+                   (False,) if args.benchmark_off_only else (False, True), args.only_depthwise,
+                   args.only_norms)
     write()
     print(f"done in {time.time() - start:.0f} s; stopped: {doc['stopped']}")
     return 0

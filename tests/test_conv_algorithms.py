@@ -101,7 +101,8 @@ def test_batch_norm_in_eval_mode_is_one_affine_pass():
     train = build_graph(load_model("resnet18"), 8, "train", "fp32", input_place="device")
     bn_infer = infer.op("bn1.fwd")
     bn_train = train.op("bn1.fwd")
-    assert bn_infer.attr("kernel") is None and bn_train.attr("kernel") == "batchnorm"
+    assert bn_infer.attr("kernel") == "batchnorm_infer" and bn_train.attr("kernel") == "batchnorm"
+    assert bn_infer.attr("ctas") == bn_train.attr("ctas") == 64  # one block per channel
     assert bn_infer.bytes < bn_train.bytes
 
 

@@ -352,8 +352,10 @@ def batchnorm2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerC
                kernel="batchnorm", ctas=c)
     bwd = Work("elementwise", 8.0 * n, 3 * n, n, n, weight_read=2 * c, weight_write=2 * c,
                kernels=2, kernel="batchnorm_bwd", ctas=c)
-    # eval mode: the running statistics, one affine pass (PyTorch's elementwise kernel)
-    infer = Work("elementwise", 2.0 * n, n, n, n, weight_read=4 * c)
+    # eval mode: the running statistics, one affine pass (cuDNN's bn_fw_inf_1C11 in fp32,
+    # PyTorch's batch_norm_transform_input for bf16), one block per channel too
+    infer = Work("elementwise", 2.0 * n, n, n, n, weight_read=4 * c, kernel="batchnorm_infer",
+                 ctas=c)
     return LayerCost(shapes[0], 2 * c, fwd, bwd, None, float(n), fp32=False, infer_fwd=infer)
 
 

@@ -6,7 +6,8 @@
   layout_efficiency           NCHW <-> NHWC transposes around them, fraction of bandwidth
   conv_gemm.DTYPE             1x1 convolutions run as GEMMs (cuBLAS)
   depthwise.DTYPE             PyTorch's depthwise kernels, fraction of the fp32 vector peak
-  batchnorm(_bwd).DTYPE       batch norm in training, forward and backward: a rate and the
+  batchnorm(_bwd|_infer).DTYPE  batch norm in training, forward and backward, and in eval
+                              mode (one affine pass): a rate and the
                               bytes per second of one channel's thread block
                               (cta_bandwidth_bytes_per_s)
 
@@ -36,8 +37,10 @@ from workloads.ops import Op
 from workloads.precision import get_precision
 
 SCHEMA = "simulator.conv-layers/1"
-FITTED_KERNELS = ("conv", "conv_gemm", "depthwise", "batchnorm", "batchnorm_bwd")
-PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "bwd": "bwd_data"}
+FITTED_KERNELS = ("conv", "conv_gemm", "depthwise", "batchnorm", "batchnorm_bwd",
+                  "batchnorm_infer")
+PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "bwd": "bwd_data",
+             "infer": "infer_fwd"}
 
 
 def load_layer_file(path: Path) -> dict[str, Any]:
@@ -146,7 +149,7 @@ def _norm_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, An
 RATE_GROUPS = (("gemm", "gemm_efficiency", "conv_gemm"),
                ("depthwise", "vector_efficiency", "depthwise"))
 # batch norm in training: its rate and the bytes per second of one channel's thread block
-NORM_GROUPS = ("batchnorm", "batchnorm_bwd")
+NORM_GROUPS = ("batchnorm", "batchnorm_bwd", "batchnorm_infer")
 
 
 def without_layer_terms(profile: Profile) -> Profile:

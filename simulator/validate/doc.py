@@ -177,7 +177,7 @@ def conv_layers() -> dict[str, Any]:
     return {} if data is None else held_out_layers(data, "h200", make_device("h200").profile)
 
 
-LAYER_FILES = ("h200-conv-layers.json", "h200-conv-layers-extra.json")
+LAYER_FILES = ("h200-conv-layers.json", "h200-conv-layers-extra.json", "h200-norm-layers.json")
 
 
 def _layer_data() -> dict[str, Any] | None:
