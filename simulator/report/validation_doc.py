@@ -155,7 +155,10 @@ def _conv_layers(layers: dict[str, Any]) -> list[str]:
     lines = ["## 0b. Convolution and batch-norm layers on the H200, by algorithm", "",
              "Every distinct conv and batch-norm layer of ResNet-18/50, VGG16, MobileNetV2 and "
              "AlexNet timed alone at batch 32 and 128 (`measurements/h200-conv-layers.json`, "
-             "`benchmarks/torch_conv_layers.py`; device time of the profiled kernels), "
+             "`benchmarks/torch_conv_layers.py`; device time of the profiled kernels), the "
+             "depthwise and batch-norm layers of MNASNet, EfficientNet-B0, ShuffleNetV2 and "
+             "ConvNeXt-T (`measurements/h200-conv-layers-extra.json`) and the zoo's batch norm "
+             "in eval mode too (`measurements/h200-norm-layers.json`), "
              "predicted with the catalog profile (fitted on all of them by `calibrate-conv`) "
              "and held out: each network's layers with the terms fitted without them (a "
              "layer shared by two networks is held out with either). fp32 convolutions keep "
