@@ -8,6 +8,8 @@ two. Its costs belong to the framework and the host CPU, not to the GPU, so one 
 profile has no host measurement:
 - `launch_s` per kernel issued in the forward pass and `backward_launch_s` per kernel of the
   backward pass (autograd's node evaluation included), per kernel and not per op,
+- `cast_launch_s` per dtype cast autocast issues (weights, activations, their gradients):
+  the dispatcher's own call, no Python module around it,
 - `optimizer_tensor_s` per parameter tensor of an optimizer step (the foreach lists, the
   AccumulateGrad nodes, zero_grad), and
 - `step_s` per step by mode (the Python of one iteration: the call of the model, the loss,
@@ -36,6 +38,8 @@ class HostProfile(BaseModel):
     launch_s: NonNegativeFloat = Field(description="host time per forward kernel issued")
     backward_launch_s: NonNegativeFloat = Field(
         description="host time per backward kernel issued, autograd's node evaluation included")
+    cast_launch_s: NonNegativeFloat | None = Field(
+        None, description="host time per dtype cast kernel autocast issues (absent: launch_s)")
     optimizer_tensor_s: NonNegativeFloat = Field(
         0.0, description="host time per parameter tensor per optimizer step")
     step_s: dict[str, NonNegativeFloat] = Field(
@@ -63,8 +67,9 @@ def with_host(profile: Profile, host: HostProfile | None) -> Profile:
     update: dict[str, object] = {"optimizer_tensor_s": host.optimizer_tensor_s,
                                  "step_s": dict(host.step_s), "host_origin": host.origin}
     if profile.launch_s is None:
+        by_kernel = {} if host.cast_launch_s is None else {"cast": host.cast_launch_s}
         update.update(launch_s=host.launch_s, backward_launch_s=host.backward_launch_s,
-                      launch_s_by_kernel={}, autograd_node_s=0.0)
+                      launch_s_by_kernel=by_kernel, autograd_node_s=0.0)
     return profile.model_copy(update=update)
 
 

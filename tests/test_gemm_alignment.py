@@ -101,3 +101,24 @@ def test_a_gelu_implementation_that_does_not_exist_is_named():
              "layers": [{"name": "act", "kind": "gelu", "implementation": "flash"}]}
     with pytest.raises(UserError, match="fused, unfused_tanh"):
         build_graph(parse_model(model, "m.yaml"), 1, "infer", "fp32")
+
+
+def test_autocast_keeps_the_residual_stream_fp32_and_casts_before_each_product():
+    """autocast's dtypes flow through the graph: layer norm hands on fp32, a product casts
+    its fp32 input down (every call), an add promotes to its widest input, an fp32 layer
+    (the unfused GELU) casts its bf16 input up; a CNN has no activation casts at all."""
+    graph = build_graph(load_model("gpt2").with_seq_len(64), 2, "train", "bf16",
+                        input_place="device")
+    n = 2 * 64 * 768
+    cast = graph.op("transformer.h.0.attn.c_attn.input_cast0")
+    assert cast.attr("kernel") == "cast"
+    assert (cast.bytes_read, cast.bytes_written) == (4 * n, 2 * n)
+    assert graph.op("transformer.h.0.add_1.fwd").bytes_written == 4 * n  # fp32 residual
+    up = graph.op("transformer.h.0.mlp.act.input_cast0")
+    assert (up.bytes_read, up.bytes_written) == (2 * 4 * n, 4 * 4 * n)  # 3072 = 4 x 768 wide
+    assert "transformer.h.0.attn.c_attn.grad_cast_in0" in graph.order  # its backward
+    cnn = build_graph(load_model("resnet18"), 2, "train", "bf16", input_place="device")
+    assert not [name for name in cnn.order if ".input_cast" in name]
+    fp32 = build_graph(load_model("gpt2").with_seq_len(64), 2, "train", "fp32",
+                       input_place="device")
+    assert not [name for name in fp32.order if "cast" in name]

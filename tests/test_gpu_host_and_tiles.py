@@ -69,7 +69,9 @@ def test_library_host_costs_do_not_carry_to_another_library_or_device():
     assert for_framework(pytorch, "cupy").autograd_node_s == 0.0
     transferred = default_profile(load_spec("a100-sxm4"), "pytorch")
     assert transferred.origin.startswith("transferred")
-    assert not transferred.launch_s_by_kernel and transferred.autograd_node_s == 0.0
+    # the H100's own per-library costs stay behind; the framework's host profile's cast term
+    # (autocast's dtype casts, a property of the host and PyTorch) comes with the host
+    assert set(transferred.launch_s_by_kernel) <= {"cast"} and transferred.autograd_node_s == 0.0
 
 
 def _rec(op: str, median_s: float, host_s: float | None = None, **shape) -> dict:

@@ -64,7 +64,7 @@ def test_nnls_is_non_negative_and_exact_on_consistent_data():
 
 
 def test_the_fit_recovers_known_host_costs():
-    truth = np.array([20e-6, 40e-6, 10e-6, 300e-6, 50e-6])
+    truth = np.array([20e-6, 40e-6, 10e-6, 300e-6, 50e-6, 8e-6])
     records = []
     for model in ("mlp", "alexnet", "vgg16", "resnet50"):
         for mode in ("train", "infer"):
@@ -75,7 +75,7 @@ def test_the_fit_recovers_known_host_costs():
                 records.append(rec)
     host = fit_host(records, "synthetic", [])
     got = [host.launch_s, host.backward_launch_s, host.optimizer_tensor_s,
-           host.step_s["train"], host.step_s["infer"]]
+           host.step_s["train"], host.step_s["infer"], host.cast_launch_s]
     assert got == pytest.approx(list(truth), rel=1e-6)
 
 

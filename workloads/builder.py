@@ -88,13 +88,46 @@ class _Builder:
         self.g.params = sum(layer.cost.params for layer in self.layers)
         self.g.layer_kinds = {layer.name: layer.kind for layer in self.layers}
         self.fwd_out: dict[str, list[str]] = {}  # layer -> ops that produce its output
+        # autocast: the bytes per element a layer computes in and hands on (fp32 layers and
+        # embeddings hand on fp32, products low precision, the rest their inputs' widest)
+        self.layer_bytes: dict[str, int] = {}
+        self.out_bytes: dict[str, int] = {INPUT: prec.master_bytes}
+        self.input_casts: dict[str, list[tuple[str, float]]] = {}  # layer -> (source, elems)
         self.consumers: dict[str, list[str]] = {}
         for layer in self.layers:
             for src in layer.inputs:
                 self.consumers.setdefault(src, []).append(layer.name)
 
     def act_bytes(self, layer: ResolvedLayer) -> int:
+        if layer.name in self.layer_bytes:
+            return self.layer_bytes[layer.name]
         return self.prec.master_bytes if layer.cost.fp32 else self.prec.act_bytes
+
+    def dtype_flow(self, layer: ResolvedLayer) -> list[tuple[str, float, int, int]]:
+        """autocast's dtypes (mixed precision only): the bytes `layer` computes in, what it
+        hands on, and the casts of its inputs it needs, as (source, elements, bytes read,
+        bytes written per element). A product casts an fp32 input to the low dtype (every
+        call: autocast caches weights, not activations), an fp32 layer (layer norm, softmax)
+        casts a low-precision input up, an elementwise layer promotes to its widest input;
+        an embedding hands on its fp32 table's rows."""
+        hi, lo = self.prec.master_bytes, self.prec.lowp_bytes
+        cost = layer.cost
+        widths = [self.out_bytes.get(src, hi) for src in layer.inputs]
+        casts: list[tuple[str, float, int, int]] = []
+        if cost.lowp or cost.fp32:
+            own = lo if cost.lowp else hi
+            for src, width in zip(layer.inputs, widths, strict=True):
+                if src != INPUT and width != own:
+                    shape = next(x.cost.out_shape for x in self.layers if x.name == src)
+                    casts.append((src, float(self.batch * math.prod(shape)), width, own))
+            computed = handed = own
+        elif cost.index_input:
+            computed = handed = hi
+        else:
+            computed = handed = max(widths) if widths else lo
+        self.layer_bytes[layer.name] = computed
+        self.out_bytes[layer.name] = handed
+        return casts
 
     def weight_cast(self, layer: ResolvedLayer, phase: str, after: list[str]) -> str | None:
         """autocast: fp32 weights -> low-precision copy in forward (once per step), and the
@@ -108,9 +141,9 @@ class _Builder:
 
     def memop(self, name: str, phase: str, layer: str, read: float, written: float,
               items: float, after: list[str]) -> str:
-        """A memory-bound elementwise kernel (casts, copies within the device)."""
+        """A dtype cast autocast issues: a memory-bound elementwise kernel (kernel "cast")."""
         op = Op(name, "elementwise", phase, layer, float(items), read, written,  # type: ignore[arg-type]
-                "fp32", max(1, int(items)))
+                "fp32", max(1, int(items)), attrs=(("kernel", "cast"),))
         return self.g.add(op, after).name
 
     def add_work(self, name: str, phase: str, layer: ResolvedLayer, work: Work,
@@ -146,6 +179,7 @@ class _Builder:
 
     def forward(self, layer: ResolvedLayer) -> None:
         deps = [op for src in layer.inputs for op in self.fwd_out[src]]
+        casts = self.dtype_flow(layer) if self.prec.mixed else []
         work = layer.cost.fwd
         if self.mode != "train" and layer.cost.infer_fwd is not None:
             work = layer.cost.infer_fwd
@@ -156,6 +190,10 @@ class _Builder:
             n = self.batch * math.prod(self.model.shape)
             deps = [self.memop("input.cast", "fwd", layer.name, n * self.prec.master_bytes,
                                n * self.prec.lowp_bytes, n, deps)]
+        if casts:
+            self.input_casts[layer.name] = [(src, n) for src, n, _, _ in casts]
+            deps = [self.memop(f"{layer.name}.input_cast{i}", "fwd", layer.name, n * rb,
+                               n * wb, n, deps) for i, (_, n, rb, wb) in enumerate(casts)]
         cast = self.weight_cast(layer, "fwd", [])
         deps = deps + ([cast] if cast else [])
         self.fwd_out[layer.name] = [self.add_work(f"{layer.name}.fwd", "fwd", layer, work, deps)]
@@ -195,6 +233,12 @@ class _Builder:
             name = f"{layer.name}.bwd_data"
             produced.append(self.add_work(name, "bwd_data", layer, cost.bwd_data,
                                           grad_out + self.fwd_out[layer.name]))
+            own = self.act_bytes(layer)
+            for i, (src, n) in enumerate(self.input_casts.get(layer.name, [])):
+                # the cast's backward: the input's gradient back to the input's dtype
+                produced.append(self.memop(f"{layer.name}.grad_cast_in{i}", "bwd_data",
+                                           layer.name, n * own, n * self.out_bytes[src], n,
+                                           [produced[0]]))
         if cost.bwd_weight is not None:
             last = self.add_work(f"{layer.name}.bwd_weight", "bwd_weight", layer, cost.bwd_weight,
                                  grad_out + self.fwd_out[layer.name])

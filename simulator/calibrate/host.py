@@ -4,9 +4,11 @@ training and inference steps, and judging it out of sample (leave one network ou
 The host-bound rows, where the GPU waits for the host thread (batch 1, and the MLP at any
 batch), measure the host: their step time is the host's issue time of the step. The host's
 time is linear in what the step issues (our own OpGraph of the same step): forward kernels,
-backward kernels, parameter tensors of the optimizer step, and one step's Python by mode. A
-non-negative least-squares fit on relative errors gives the five terms. Held-out error: each
-network's rows (all of them, host-bound or not) simulated with a profile fitted without it.
+backward kernels, autocast's dtype casts, parameter tensors of the optimizer step, and one
+step's Python by mode. A non-negative least-squares fit on relative errors gives the six
+terms (the casts from the difference of bf16 and fp32 steps of the same network).
+Held-out error: each network's rows (all of them, host-bound or not) simulated with a
+profile fitted without it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from workloads.builder import build_graph
 from workloads.model_def import catalog_models, load_model
 from workloads.ops import OpGraph
 
-TERMS = ("launch_s", "backward_launch_s", "optimizer_tensor_s", "step_train_s", "step_infer_s")
+TERMS = ("launch_s", "backward_launch_s", "optimizer_tensor_s", "step_train_s", "step_infer_s",
+         "cast_launch_s")
 BACKWARD = ("bwd_data", "bwd_weight")
 HOST_BOUND_MODELS = ("mlp",)
 
@@ -79,11 +82,13 @@ def step_graph(record: dict[str, Any]) -> OpGraph:
 def features(graph: OpGraph) -> np.ndarray:
     """What the step makes the host issue, in the order of TERMS."""
     ops = list(graph.ops())
+    casts = sum(op.kernels for op in ops if op.attr("kernel") == "cast")
+    ops = [op for op in ops if op.attr("kernel") != "cast"]
     backward = sum(op.kernels for op in ops if op.phase in BACKWARD)
     forward = sum(op.kernels for op in ops if op.phase not in BACKWARD and op.kind != "copy")
     tensors = sum(float(op.attr("tensors", 0)) for op in ops if op.kind == "optimizer")
     train = graph.mode == "train"
-    return np.array([forward, backward, tensors, float(train), float(not train)])
+    return np.array([forward, backward, tensors, float(train), float(not train), casts])
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -110,7 +115,8 @@ def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str]) -
     return HostProfile(
         framework="pytorch", host=host, origin=f"fitted on {len(rows)} host-bound steps",
         launch_s=float(x[0]), backward_launch_s=float(x[1]), optimizer_tensor_s=float(x[2]),
-        step_s={"train": float(x[3]), "infer": float(x[4])}, fitted_from=fitted_from,
+        step_s={"train": float(x[3]), "infer": float(x[4])}, cast_launch_s=float(x[5]),
+        fitted_from=fitted_from,
         fit_error={"median_abs": float(np.median(np.abs(residual))),
                    "max_abs": float(np.max(np.abs(residual)))})
 
@@ -168,16 +174,18 @@ def host_yaml(profile: HostProfile) -> str:
 
 def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: str,
                        intervals: str | None = None, layers: list[str] | None = None) -> None:
-    """`calibrate-host`: fit the framework's host profile from zoo step files, write it; with
+    """`calibrate-host`: fit the framework's host profile from zoo step files (runs of the
+    same configuration: their median), write it; with
     `intervals`, also the prediction intervals from the held-out residuals (with `layers`, a
     conv-layers file, the device's convolution terms refitted without each held-out network,
     as benchmarks/accuracy.py does)."""
-    records = [r for path in measurements for r in step_records(Path(path))]
+    records = median_of_runs([step_records(Path(path)) for path in measurements])
     names = sorted({Path(p).as_posix() for p in measurements})
     profile = fit_host(records, host, names)
     write_text_atomic(Path(out), host_yaml(profile))
     print(f"wrote {out}: {profile.launch_s * 1e6:.1f} us per forward kernel, "
           f"{profile.backward_launch_s * 1e6:.1f} us per backward kernel, "
+          f"{(profile.cast_launch_s or 0.0) * 1e6:.1f} us per autocast cast, "
           f"{profile.optimizer_tensor_s * 1e6:.1f} us per parameter tensor, step "
           f"{ {k: round(v * 1e6, 1) for k, v in profile.step_s.items()} } us; "
           f"median fit error {profile.fit_error['median_abs']:.1%}")
