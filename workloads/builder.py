@@ -93,6 +93,7 @@ class _Builder:
         self.layer_bytes: dict[str, int] = {}
         self.out_bytes: dict[str, int] = {INPUT: prec.master_bytes}
         self.input_casts: dict[str, list[tuple[str, float]]] = {}  # layer -> (source, elems)
+        self.out_shapes = {layer.name: layer.cost.out_shape for layer in self.layers}
         self.consumers: dict[str, list[str]] = {}
         for layer in self.layers:
             for src in layer.inputs:
@@ -118,8 +119,8 @@ class _Builder:
             own = lo if cost.lowp else hi
             for src, width in zip(layer.inputs, widths, strict=True):
                 if src != INPUT and width != own:
-                    shape = next(x.cost.out_shape for x in self.layers if x.name == src)
-                    casts.append((src, float(self.batch * math.prod(shape)), width, own))
+                    elems = float(self.batch * math.prod(self.out_shapes[src]))
+                    casts.append((src, elems, width, own))
             computed = handed = own
         elif cost.index_input:
             computed = handed = hi
