@@ -253,3 +253,11 @@ def test_the_fit_recovers_a_per_block_rate_and_layer_files_merge(tmp_path):
     assert rates["batchnorm_bwd.fp32"] == pytest.approx(12e9, rel=0.05)
     assert rates["batchnorm.fp32"] == pytest.approx(20e9, rel=0.05)
     assert without_layer_terms(truth).cta_bandwidth_bytes_per_s == {}  # refitted per fold
+
+
+def test_a_layer_record_pointing_nowhere_is_named(tmp_path):
+    path = tmp_path / "layers.json"
+    path.write_text(json.dumps({"schema": "simulator.conv-layers/1", "conv_layers": [],
+                                "norm_layers": [], "records": [{"layer": "conv", "index": 3}]}))
+    with pytest.raises(UserError, match=r"records\[0\].index: must point at one of the 0"):
+        load_layer_files([path])

@@ -122,3 +122,19 @@ def test_autocast_keeps_the_residual_stream_fp32_and_casts_before_each_product()
     fp32 = build_graph(load_model("gpt2").with_seq_len(64), 2, "train", "fp32",
                        input_place="device")
     assert not [name for name in fp32.order if "cast" in name]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("median_s", "x", "records\\[0\\].median_s: must be a positive number"),
+    ("median_s", -1.0, "records\\[0\\].median_s"),
+    ("n", 2.5, "records\\[0\\].n: must be a whole number"),
+    ("k", True, "records\\[0\\].k"),
+])
+def test_a_bad_record_is_named_by_index_and_field(tmp_path, field, value, message):
+    data = _file({2: 0.2})
+    data["records"][0][field] = value
+    path = tmp_path / "gemm.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=message):
+        run_calibrate_alignment(str(path), "h100-sxm", str(tmp_path / "x.yaml"))
+    assert not (tmp_path / "x.yaml").exists()

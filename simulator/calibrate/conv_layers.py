@@ -60,9 +60,13 @@ def load_layer_files(paths: list[Path]) -> dict[str, Any]:
         offsets = {"conv": len(merged["conv_layers"]), "norm": len(merged["norm_layers"])}
         merged["conv_layers"] += data.get("conv_layers", [])
         merged["norm_layers"] += data.get("norm_layers", [])
-        for rec in data.get("records", []):
+        for i, rec in enumerate(data.get("records", [])):
             table = "conv" if rec.get("layer") == "conv" else "norm"
-            merged["records"].append({**rec, "index": rec["index"] + offsets[table]})
+            index, size = rec.get("index"), len(data.get(f"{table}_layers", []))
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+                raise UserError(f"{path}: records[{i}].index: must point at one of the "
+                                f"{size} {table}_layers, got {index!r}")
+            merged["records"].append({**rec, "index": index + offsets[table]})
         merged["sources"].append(path.name)
     return merged
 

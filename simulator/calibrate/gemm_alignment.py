@@ -33,11 +33,28 @@ def alignment_bytes(rec: dict[str, Any]) -> int:
     return alignment(int(rec["n"]), int(rec["k"])) * DTYPE_BYTES.get(str(rec["dtype"]), 4)
 
 
+def _check(rec: dict[str, Any], where: str) -> None:
+    """A timed product: whole positive sizes and a positive, finite time."""
+    for field in ("m", "n", "k"):
+        value = rec.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**40:
+            raise UserError(f"{where}.{field}: must be a whole number from 1 to 2^40, "
+                            f"got {value!r}")
+    seconds = rec.get("median_s")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+            or not 0 < seconds < float("inf"):
+        raise UserError(f"{where}.median_s: must be a positive number of seconds, "
+                        f"got {seconds!r}")
+
+
 def alignment_pairs(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     """Each misaligned tensor-core product with its aligned twin and the ratio of rates."""
-    rows = [r for r in record_list(data, path) if r.get("status") == "ok"
-            and r.get("dtype") in TENSOR_DTYPES and r.get("layout", LAYOUT) == LAYOUT
-            and float(r.get("median_s", 0)) > 0]
+    records = record_list(data, path)
+    for i, rec in enumerate(records):
+        if rec.get("status") == "ok":
+            _check(rec, f"{path}: records[{i}]")
+    rows = [r for r in records if r.get("status") == "ok"
+            and r.get("dtype") in TENSOR_DTYPES and r.get("layout", LAYOUT) == LAYOUT]
     aligned = [r for r in rows if alignment_bytes(r) >= 16]
     pairs = []
     for rec in (r for r in rows if alignment_bytes(r) < 16):
