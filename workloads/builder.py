@@ -93,7 +93,8 @@ class _Builder:
         self.layer_bytes: dict[str, int] = {}
         self.out_bytes: dict[str, int] = {INPUT: prec.master_bytes}
         self.input_casts: dict[str, list[tuple[str, float]]] = {}  # layer -> (source, elems)
-        self.out_shapes = {layer.name: layer.cost.out_shape for layer in self.layers}
+        self.out_shapes = {INPUT: model.shape,
+                           **{layer.name: layer.cost.out_shape for layer in self.layers}}
         self.consumers: dict[str, list[str]] = {}
         for layer in self.layers:
             for src in layer.inputs:
@@ -110,7 +111,8 @@ class _Builder:
         bytes written per element). A product casts an fp32 input to the low dtype (every
         call: autocast caches weights, not activations), an fp32 layer (layer norm, softmax)
         casts a low-precision input up, an elementwise layer promotes to its widest input;
-        an embedding hands on its fp32 table's rows."""
+        an embedding hands on its fp32 table's rows. The model's input is fp32: a product
+        that reads it casts it once (token ids go to an embedding, which casts nothing)."""
         hi, lo = self.prec.master_bytes, self.prec.lowp_bytes
         cost = layer.cost
         widths = [self.out_bytes.get(src, hi) for src in layer.inputs]
@@ -118,7 +120,7 @@ class _Builder:
         if cost.lowp or cost.fp32:
             own = lo if cost.lowp else hi
             for src, width in zip(layer.inputs, widths, strict=True):
-                if src != INPUT and width != own:
+                if width != own:
                     elems = float(self.batch * math.prod(self.out_shapes[src]))
                     casts.append((src, elems, width, own))
             computed = handed = own
@@ -187,14 +189,11 @@ class _Builder:
         if work is None or (layer.cost.train_only and self.mode != "train"):
             self.fwd_out[layer.name] = deps
             return
-        if INPUT in layer.inputs and self.prec.mixed and layer.cost.lowp:  # cast once
-            n = self.batch * math.prod(self.model.shape)
-            deps = [self.memop("input.cast", "fwd", layer.name, n * self.prec.master_bytes,
-                               n * self.prec.lowp_bytes, n, deps)]
         if casts:
-            self.input_casts[layer.name] = [(src, n) for src, n, _, _ in casts]
-            deps = [self.memop(f"{layer.name}.input_cast{i}", "fwd", layer.name, n * rb,
-                               n * wb, n, deps) for i, (_, n, rb, wb) in enumerate(casts)]
+            self.input_casts[layer.name] = [(src, n) for src, n, _, _ in casts if src != INPUT]
+            deps = [self.memop("input.cast" if src == INPUT else f"{layer.name}.input_cast{i}",
+                               "fwd", layer.name, n * rb, n * wb, n, deps)
+                    for i, (src, n, rb, wb) in enumerate(casts)]
         cast = self.weight_cast(layer, "fwd", [])
         deps = deps + ([cast] if cast else [])
         self.fwd_out[layer.name] = [self.add_work(f"{layer.name}.fwd", "fwd", layer, work, deps)]

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hardware_models.catalog_io import build_device, catalog_profile, load_profile_file, load_spec
+from hardware_models.catalog_io import build_device, load_spec
 from hardware_models.profile import SAME_WIDTH, Profile
 from simulator.calibrate.fit import fit, msle
 from simulator.core.errors import UserError
@@ -44,10 +44,7 @@ PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "
 
 
 def load_layer_file(path: Path) -> dict[str, Any]:
-    data = read_json_object(path, "layer measurements")
-    if data.get("schema") != SCHEMA:
-        raise UserError(f"{path}: schema: expected '{SCHEMA}'")
-    return data
+    return read_json_object(path, "layer measurements", SCHEMA)
 
 
 def load_layer_files(paths: list[Path]) -> dict[str, Any]:
@@ -259,13 +256,10 @@ def run_calibrate_conv(measurements: list[str], hardware: str, base: str, out: s
     """`calibrate-conv`: the profile `base` (a catalog profile name or a profile YAML) with
     its convolution and batch-norm terms fitted to conv-layers files measured on
     `hardware` (efficiencies are fractions of that device's peaks), written to `out`."""
-    from simulator.calibrate.device import profile_yaml
+    from simulator.calibrate.device import base_profile, profile_yaml
 
     data = load_layer_files([Path(m) for m in measurements])
-    start = catalog_profile(base) if not base.endswith((".yaml", ".yml")) else \
-        load_profile_file(Path(base))
-    if start is None:
-        raise UserError(f"--base: no catalog profile '{base}' (a name or a profile YAML)")
+    start = base_profile(base)
     profile = fit_conv_layers(data, hardware, start)
     sources = sorted({*profile.fitted_from, *data["sources"]})
     profile = profile.model_copy(update={"fitted_from": sources})

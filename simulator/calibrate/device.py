@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from hardware_models.catalog_io import build_device, load_spec
+from hardware_models.catalog_io import build_device, catalog_profile, load_profile_file, load_spec
 from hardware_models.profile import Profile, spec_sheet_profile
 from simulator.calibrate.fit import fit, msle
 from simulator.calibrate.measured_ops import family, load_measurements, record_op, record_ops
@@ -303,6 +303,15 @@ def fit_errors(profile: Profile, records: list[dict[str, Any]]) -> dict[str, flo
         if pairs:
             out[fam] = round(statistics.median(abs(p / m - 1) for p, m in pairs), 4)
     return out
+
+
+def base_profile(base: str) -> Profile:
+    """The profile a refit starts from (`--base`): a catalog profile name or a profile YAML."""
+    start = catalog_profile(base) if not base.endswith((".yaml", ".yml")) else \
+        load_profile_file(Path(base))
+    if start is None:
+        raise UserError(f"--base: no catalog profile '{base}' (a name or a profile YAML)")
+    return start
 
 
 def profile_yaml(profile: Profile) -> str:

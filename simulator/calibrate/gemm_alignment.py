@@ -17,7 +17,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from hardware_models.catalog_io import catalog_profile, load_profile_file
 from simulator.core.errors import UserError
 from simulator.core.json_source import read_json_object, record_list
 from simulator.report.atomic import write_text_atomic
@@ -85,16 +84,11 @@ def fit_alignment(data: dict[str, Any], path: Path) -> dict[str, float]:
 def run_calibrate_alignment(measurements: str, base: str, out: str) -> None:
     """`calibrate-alignment`: the profile `base` (a catalog profile name or a profile YAML)
     with its GEMM alignment factors fitted to a gemm-alignment file, written to `out`."""
-    from simulator.calibrate.device import profile_yaml
+    from simulator.calibrate.device import base_profile, profile_yaml
 
     path = Path(measurements)
-    data = read_json_object(path, "GEMM measurements")
-    if data.get("schema") != SCHEMA:
-        raise UserError(f"{path}: schema: expected '{SCHEMA}'")
-    start = catalog_profile(base) if not base.endswith((".yaml", ".yml")) else \
-        load_profile_file(Path(base))
-    if start is None:
-        raise UserError(f"--base: no catalog profile '{base}' (a name or a profile YAML)")
+    data = read_json_object(path, "GEMM measurements", SCHEMA)
+    start = base_profile(base)
     factors = fit_alignment(data, path)
     profile = start.model_copy(update={
         "gemm_alignment_efficiency": factors,

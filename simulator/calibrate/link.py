@@ -132,9 +132,7 @@ def fit_link(records: list[dict[str, Any]], hardware: str, link: str) -> dict[st
 
 def run_calibrate_link(measurements: str, hardware: str, link: str, out: str) -> None:
     path = Path(measurements)
-    data = read_json_object(path, "collective measurements")
-    if data.get("schema") != SCHEMA:
-        raise UserError(f"{path}: schema: expected '{SCHEMA}'")
+    data = read_json_object(path, "collective measurements", SCHEMA)
     fitted = fit_link(record_list(data, path), hardware, link)
     fitted["fitted_from"] = [path.name]
     write_text_atomic(Path(out), HEADER + yaml.safe_dump(fitted, sort_keys=True))

@@ -30,9 +30,7 @@ def load_measurements(paths: list[Any]) -> list[dict[str, Any]]:
     """All records of the given files, each tagged with its file and backend."""
     records = []
     for path in map(Path, paths):
-        data = read_json_object(path, "kernel measurements")
-        if data.get("schema") != SCHEMA:
-            raise UserError(f"{path}: schema: expected '{SCHEMA}'")
+        data = read_json_object(path, "kernel measurements", SCHEMA)
         for rec in record_list(data, path):
             records.append({**rec, "file": path.name, "backend": data.get("backend")})
     if not records:

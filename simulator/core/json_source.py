@@ -48,8 +48,10 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def read_json_object(path: str | Path, what: str = "file") -> dict[str, Any]:
-    """The top-level object of a JSON file; `what` says what the file should be."""
+def read_json_object(path: str | Path, what: str = "file",
+                     schema: str | None = None) -> dict[str, Any]:
+    """The top-level object of a JSON file; `what` says what the file should be, `schema`
+    (where given) the value its "schema" field must have."""
     path = Path(path)
     text = read_text_bounded(path, MAX_JSON_BYTES)
     try:
@@ -64,6 +66,8 @@ def read_json_object(path: str | Path, what: str = "file") -> dict[str, Any]:
         raise UserError(f"{path}: nested more than {MAX_JSON_DEPTH} levels deep")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object ({what}), got {type(data).__name__}")
+    if schema is not None and data.get("schema") != schema:
+        raise UserError(f"{path}: schema: expected '{schema}'")
     return data
 
 
