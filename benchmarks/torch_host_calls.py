@@ -7,10 +7,11 @@ zoo (benchmarks/torch_zoo.py: same modules, NCHW, cudnn.benchmark off, fp32), th
 wall time per call of the module, with tensors small enough that the GPU never holds the
 host back:
 - `fwd.infer`: `module(x)` under `model.eval()` and `torch.inference_mode()`,
-- `fwd.train`: `module(x)` in train mode with autograd recording (x requires grad),
-- `bwd`: the autograd node's cost in `backward()`: K independent branches `layer_i(x).sum()`
-  summed, minus the same graph with the layer left out, per branch (the layer's
-  AccumulateGrad nodes for its own parameters included).
+- `fwd.train`: `module(x)` in train mode with autograd recording (x requires grad; each
+  call on a copy of x, the copy's own cost taken off),
+- `bwd`: the autograd node's cost in `backward()`: K independent branches
+  `layer_i(x.clone()).sum()` summed, minus the same graph with the layer left out, per
+  branch (the layer's AccumulateGrad nodes for its own parameters included).
 Medians of repeated timings; raw times are kept. On a CUDA machine:
 
     python benchmarks/torch_host_calls.py --out measurements/h200-host-calls.json
@@ -91,7 +92,7 @@ def backward_s(modules: list[nn.Module] | None, x: torch.Tensor, reps: int = REP
     out = []
     for _ in range(reps + 1):
         layers = modules or [nn.Identity()] * BRANCHES
-        total = sum(m(x).sum() for m in layers)
+        total = sum(m(x.clone()).sum() for m in layers)
         torch.cuda.synchronize()
         start = time.perf_counter()
         total.backward()  # type: ignore[union-attr]
@@ -114,8 +115,12 @@ def measure(dev: str) -> list[dict[str, Any]]:
             infer = per_call_s(lambda m=module, x=x: m(x))
         module.train()
         xg_in = x.clone().requires_grad_(True)
-        per_call_s(lambda m=module, x=xg_in: m(x), 20, 1)
-        train = per_call_s(lambda m=module, x=xg_in: m(x))
+        # each call on its own copy (in-place layers cannot write a leaf), the copy's cost
+        # measured alone and taken off
+        per_call_s(lambda m=module, x=xg_in: m(x.clone()), 20, 1)
+        copied = per_call_s(lambda m=module, x=xg_in: m(x.clone()))
+        copy = per_call_s(lambda x=xg_in: x.clone())
+        train = [a - b for a, b in zip(copied, copy, strict=True)]
         branches = [make().to(dev).train() for _ in range(BRANCHES)]
         with_layer = backward_s(branches, xg_in)
         without = backward_s(None, xg_in)
