@@ -6,12 +6,13 @@ not a test: it prints figures.
   (one representative GPU, every link carrying the load of the whole group); medians of a
   few runs.
 - full, one straggler: every GPU simulated, GPU 0 running its kernels 1.2x slower
-  (`--straggler 0=1.2`), as a cluster whose devices differ must be. One run per size, each
-  in a fresh process so that its peak memory (max RSS) is its own; CPU seconds (user +
-  system) are what one core spent, wall seconds include the machine's other load.
+  (`--straggler 0=1.2`), as a cluster whose devices differ must be. `--repeats` runs per
+  size (default 3), each in a fresh process so that its peak memory (max RSS) is its own;
+  medians of CPU seconds (what one core spent) and wall seconds (which include the
+  machine's other load), and the largest peak memory.
 
     python benchmarks/scale.py                 # both, full up to 4,096 GPUs
-    python benchmarks/scale.py --full 1024 16384
+    python benchmarks/scale.py --full 1024 16384 [--repeats 3]
 """
 
 from __future__ import annotations
@@ -61,21 +62,29 @@ def symmetric(sizes: tuple[int, ...]) -> None:
               f" {result['scaling_efficiency'] * 100:>12.1f} %")
 
 
-def full(sizes: tuple[int, ...]) -> None:
-    print("full, GPU 0 a straggler (kernels 1.2x slower): every GPU simulated")
+def full(sizes: tuple[int, ...], repeats: int) -> None:
+    print(f"full, GPU 0 a straggler (kernels 1.2x slower): every GPU simulated; medians of "
+          f"{repeats} runs, largest peak memory")
     print(f"{'GPUs':>7} {'CPU':>9} {'wall':>9} {'peak memory':>12} {'simulated step':>15}")
     for n in sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True,
-                             capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
-        assert r["simulated"] == "full"
-        print(f"{n:>7} {r['cpu_s']:>7.2f} s {r['wall_s']:>7.2f} s {r['peak_bytes'] / 1e9:>9.2f} GB"
-              f" {r['step_time_s'] * 1e3:>12.2f} ms")
+        runs = []
+        for _ in range(repeats):
+            out = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True,
+                                 capture_output=True, text=True).stdout
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+            assert runs[-1]["simulated"] == "full"
+            assert runs[-1]["step_time_s"] == runs[0]["step_time_s"]  # deterministic
+        cpu = statistics.median(r["cpu_s"] for r in runs)
+        wall = statistics.median(r["wall_s"] for r in runs)
+        peak = max(r["peak_bytes"] for r in runs)
+        print(f"{n:>7} {cpu:>7.2f} s {wall:>7.2f} s {peak / 1e9:>9.2f} GB"
+              f" {runs[0]['step_time_s'] * 1e3:>12.2f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", type=int, nargs="*", default=None, help="full sizes")
+    parser.add_argument("--repeats", type=int, default=3, help="full runs per size")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -83,7 +92,7 @@ def main() -> None:
         return
     if args.full is None:
         symmetric(SYMMETRIC_SIZES)
-    full(tuple(args.full) if args.full else FULL_SIZES)
+    full(tuple(args.full) if args.full else FULL_SIZES, args.repeats)
 
 
 if __name__ == "__main__":

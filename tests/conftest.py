@@ -1,7 +1,9 @@
-"""Shared fixtures: the ideal device, small graphs, and a CLI runner in a subprocess."""
+"""Shared fixtures: the ideal device, small graphs, a CLI runner in a subprocess, and
+torchvision for the torch.fx importer's tests."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +33,14 @@ def run_cli(*args: str, cwd: Path | None = None,
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def torchvision():
+    """torchvision as the torch.fx importer loads it; the test skips where it is missing."""
+    torch = pytest.importorskip("torch")
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed")
+    from workloads.torch_import import load_torchvision
+
+    return load_torchvision(torch, "tests")

@@ -128,9 +128,9 @@ def test_symmetric_shortcut_equals_full_simulation(kind, nodes, per_node):
         rounds = (n - 1).bit_length()
         assert abs(symmetric - full) <= rounds * 1e-6
     elif _chosen(kind, topo, S) == "allreduce_tree":
-        # the shortcut runs the pipeline's filling and draining steps in lockstep, where
-        # the full run lets a device run ahead; the steady state is the same, and the two
-        # differ by at most a few of the tree's hop latencies (4 us each, NCCL's Simple)
+        # the shortcut runs the pipeline's steps in lockstep; the full run's streams of
+        # chunks start on that schedule and end no earlier, but share the links as they go;
+        # the two differ by at most a few of the tree's hop latencies (4 us, NCCL's Simple)
         assert symmetric == pytest.approx(full, rel=1e-3, abs=4 * 4e-6)
     else:
         assert symmetric == pytest.approx(full, rel=1e-9)

@@ -19,6 +19,7 @@ from simulator.config.request import scenario_request
 from simulator.core.errors import UserError
 from simulator.engine.loop import simulate
 from simulator.parallel import strategy
+from simulator.parallel.collectives import collective
 from simulator.parallel.comm_plan import collective_plan
 from workloads.model_def import load_model
 
@@ -50,6 +51,34 @@ def test_tasks_grow_linearly_with_the_devices(kind):
     # each bucket's ring had 2(n - 1) steps of n flows: tasks grew as n squared
     per_device = {n: _tasks(n, 8, {"collective": kind}) / n for n in (16, 64, 256)}
     assert per_device[256] <= per_device[16] * 1.5, per_device
+
+
+def test_a_tree_in_full_is_one_task_per_device_and_one_flow_per_stream_of_chunks():
+    # one task per device per run of steps cost 2 x depth + 1 tasks a device (55 over 1,024)
+    topo = cluster(4, 4)
+    plan = collective_plan("allreduce_tree", topo, 64e6, IdealDevice(), False)
+    spans, _ = collective.get("allreduce_tree").spans(list(range(16)), topo, 64e6)
+    comm = [t for t in plan.tasks if t.stream == "comm"]
+    assert sorted(t.device for t in comm) == list(range(16))
+    moving = [f for t in comm for f in t.transfer.flows if f.size_bytes > 0]
+    assert sorted((f.src, f.dst) for f in moving) == sorted((s, d) for _, _, s, d in spans)
+
+
+@pytest.mark.parametrize("nodes, per_node", [(1, 8), (2, 4), (4, 2), (3, 1), (8, 4)])
+def test_a_tree_in_full_follows_the_lockstep_schedule_at_least(nodes, per_node):
+    # each stream of chunks ends no earlier than its last step in the lockstep schedule (the
+    # symmetric shortcut's), and later where the links it shares in flight hold it up
+    topo = cluster(nodes, per_node)
+    for size in (1e3, 1e6, 256e6):
+        sym = simulate(collective_plan("allreduce_tree", topo, size, IdealDevice(), True)).end_s
+        full = simulate(collective_plan("allreduce_tree", topo, size, IdealDevice(), False)).end_s
+        assert sym * (1 - 1e-12) <= full <= sym * 1.05, (size, sym, full)
+
+
+def test_a_tree_in_full_waits_for_a_straggler():
+    tree = {"collective": "allreduce_tree"}
+    base = _step(16, 4, "full", options=tree)["step_time_s"]
+    assert _step(16, 4, "full", {6: 1.5}, options=tree)["step_time_s"] > base
 
 
 @pytest.mark.parametrize("nodes, per_node", [(1, 8), (4, 8), (8, 4), (16, 8)])

@@ -6,11 +6,14 @@ from our layer definitions have the parameter counts of Hugging Face's implement
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from torch_helpers import torch_params  # noqa: E402
 
 import simulator  # noqa: E402
 from simulator.core.errors import UserError  # noqa: E402
@@ -113,12 +116,6 @@ def user_file(tmp_path):
     return path
 
 
-def _torch_params(path, factory: str) -> int:
-    namespace: dict = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    module, _shape = namespace[factory]()
-    return sum(p.numel() for p in module.parameters())
-
 
 def test_a_user_module_costs_what_the_same_layers_cost(user_file):
     imported = resolve_model(f"{user_file}:net")
@@ -127,7 +124,7 @@ def test_a_user_module_costs_what_the_same_layers_cost(user_file):
     ours = parse_model(SAME_NET, "test")
     for mode in ("train", "infer"):
         a, b = build_graph(imported, 4, mode, "bf16"), build_graph(ours, 4, mode, "bf16")
-        assert a.params == b.params == _torch_params(user_file, "net")
+        assert a.params == b.params == torch_params(user_file, "net")
         assert (a.flops, a.bytes) == (b.flops, b.bytes)
 
 
@@ -135,7 +132,7 @@ def test_a_token_model_binds_seq_len(user_file):
     model = resolve_model(f"{user_file}:tokens", seq_len=12)
     assert model.shape == (12,) and model.input_bytes_per_element == 8
     g = build_graph(model, 2, "train", "fp32", "adamw")
-    assert g.params == _torch_params(user_file, "tokens")
+    assert g.params == torch_params(user_file, "tokens")
     assert g.op("out.fwd").gemm.m == 2 * 12  # per token
     with pytest.raises(UserError, match="give --seq-len"):
         resolve_model(f"{user_file}:tokens")
@@ -187,8 +184,7 @@ def test_transformers_match_the_reference_implementation(name):
 
 
 @pytest.mark.parametrize("name", ["vgg16", "resnet50", "mobilenet_v2"])
-def test_torchvision_through_fx_matches_our_definitions(name):
-    pytest.importorskip("torchvision")
+def test_torchvision_through_fx_matches_our_definitions(name, torchvision):
     imported = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
     ours = build_graph(load_model(name), 2, "train", "bf16")
     assert imported.params == ours.params
@@ -198,3 +194,27 @@ def test_torchvision_through_fx_matches_our_definitions(name):
 
     assert gemm_flops(imported) == gemm_flops(ours)
     assert imported.flops == pytest.approx(ours.flops, rel=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mnasnet1_0", "efficientnet_b0", "shufflenet_v2_x1_0",
+                                  "convnext_tiny"])
+def test_torchvision_networks_import_and_predict(name, torchvision, cli):
+    """Networks with channel shuffles (chunk), stochastic depth, layer scale and LayerNorm2d
+    (F.layer_norm): torch's parameter count, and `predict` runs end to end."""
+    module = torchvision.models.get_model(name, weights=None)
+    graph = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    out = cli("predict", "--model", f"torchvision:{name}", "--hardware", "h100-sxm",
+              "--batch", "4", "--precision", "bf16", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "ok" and result["step_time_s"] > 0
+    assert result["flops"] == build_graph(resolve_model(f"torchvision:{name}"), 4, "train",
+                                          "bf16").flops
+
+
+def test_an_unknown_torchvision_model_is_one_line(torchvision, cli):
+    out = cli("predict", "--model", "torchvision:resnet_nope", "--hardware", "h100-sxm")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "unknown torchvision classification model 'resnet_nope'" in out.stderr

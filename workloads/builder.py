@@ -260,7 +260,7 @@ class _Builder:
 
 
 WEIGHT_AND_BIAS_KINDS = ("conv2d", "linear", "locally_connected")
-WEIGHT_ONLY_KINDS = ("embedding",)  # one tensor: the table
+WEIGHT_ONLY_KINDS = ("embedding", "elementwise")  # one tensor: the table, a learned tensor
 
 
 def parameter_tensors(model: ModelDef, layers: list[ResolvedLayer]) -> int:

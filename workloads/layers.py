@@ -356,6 +356,17 @@ def dropout(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0, saved_extra_bytes=float(n), train_only=True)
 
 
+@layer_kinds.register("stochastic_depth")
+def stochastic_depth(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
+    """torchvision's StochasticDepth (EfficientNet, ConvNeXt): in training each sample's
+    residual branch is multiplied by 0 or 1 / (1 - p), one kernel each way (the per-sample
+    noise is negligible); an identity in inference."""
+    n = batch * _prod(shapes[0])
+    fwd = elementwise(n, n, 1, n, "stochastic_depth")
+    bwd = elementwise(n, n, 1, n, "stochastic_depth_bwd")
+    return LayerCost(shapes[0], 0, fwd, bwd, None, 0.0, train_only=True)
+
+
 @layer_kinds.register("batchnorm2d")
 def batchnorm2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     c = shapes[0][0]

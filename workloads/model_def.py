@@ -114,6 +114,8 @@ class LayerDef(BaseModel):
     tied_to: LayerName | None = None
     shape: tuple[Size, ...] | None = Field(default=None, min_length=1, max_length=8)
     op: LayerName | None = None
+    # elementwise: the elements of a learned tensor it reads (a position embedding added)
+    params: Annotated[int, Field(strict=True, ge=0, le=2**40)] | None = None
 
     def args(self) -> dict[str, Any]:
         """The layer's arguments (the fields set, less name, kind and inputs)."""

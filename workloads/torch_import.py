@@ -4,19 +4,24 @@ the user's file that returns an `nn.Module`, or `(module, input_shape)` with the
 input shape, which may hold `seq_len`; default [3, 224, 224]) -> a ModelDef of our layer kinds
 (`pip install 'simulator[torch]'`).
 
-The module is traced symbolically (torch.fx), run once on a batch of one sample in eval mode
-to give every node its shape (ShapeProp), and mapped node by node: torch.nn leaf modules
-(`MODULES`), functions and methods (`FUNCTIONS`); views cost nothing, arithmetic and copies
-are memory-bound elementwise kernels, computations on shapes are skipped. A module that fx
-cannot trace (data-dependent control flow) is an error that suggests ONNX export; operators
-without a formula are listed by name and count (or costed as elementwise kernels where the
-user asks for it), as for ONNX.
+The module is traced symbolically (torch.fx) and run in eval mode on batches of one and of
+two samples (ShapeProp): the axis that doubles is each tensor's batch axis (first or not,
+as nn.MultiheadAttention's batch_first=False puts it), taken out to give per-sample shapes.
+Nodes are mapped one by one (`workloads.torch_nodes`); views cost nothing, arithmetic and
+copies are memory-bound elementwise kernels, computations on shapes are skipped; a learned
+tensor that an elementwise operation reads (ViT's class token and position embedding,
+ConvNeXt's layer scale) is that layer's parameter. The imported model must have torch's own
+parameter count. A module that fx cannot trace (data-dependent control flow) is an error that
+suggests ONNX export; operators without a formula are listed by name and count (or costed as
+elementwise kernels where the user asks for it), as for ONNX.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
+import sys
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -26,25 +31,46 @@ from simulator.core.errors import UserError
 from workloads.importers import Importer, ImportOptions, ModelWarning, require
 from workloads.model_def import MODEL_INPUT, RESERVED_LAYER_NAMES, SEQ_LEN, ModelDef, parse_model
 from workloads.resolve import resolve_layers
+from workloads.torch_nodes import (
+    PART_NAMES,
+    Shape,
+    Unsupported,
+    function_layer,
+    function_name,
+    module_layer,
+    multihead_attention,
+    sdpa,
+    sdpa_arguments,
+)
 
 DEFAULT_INPUT = (3, 224, 224)
 FACTORY_REF = re.compile(r"^(?P<file>.+\.py):(?P<factory>[A-Za-z_]\w*)$")
-VIEW_NAMES = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
-              "expand", "unflatten", "narrow", "select", "t", "getitem"}
-ELEMENTWISE_NAMES = {"add", "sub", "mul", "truediv", "div", "iadd", "imul", "cat", "concat",
-                     "contiguous", "mean", "sum", "sigmoid", "silu", "hardswish",
-                     "hardsigmoid", "exp", "sqrt", "rsqrt", "pow", "neg", "clamp", "masked_fill",
-                     "where", "pad", "layer_norm_stats", "interpolate", "amax", "to", "float"}
+_TORCHVISION_OPS: list[Any] = []  # the fallback operator schemas, kept alive
 
 
-class _Unsupported(Exception):
-    pass
+def load_torchvision(torch: Any, ref: str) -> Any:
+    """torchvision, also where its compiled operators do not load (a wheel built for another
+    torch, as PyPI's CUDA build of torchvision beside a CPU torch): torchvision 0.28 then
+    fails on import registering fake kernels for nms and qnms, which the classification
+    models never call, so their schemas are defined for it and the import is tried again."""
+    try:
+        return require("torchvision", ref, "torch")
+    except RuntimeError as err:
+        if "torchvision::" not in str(err):
+            raise
+    for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
+        del sys.modules[name]
+    lib = torch.library.Library("torchvision", "FRAGMENT")
+    for op in ("nms", "qnms"):
+        lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _TORCHVISION_OPS.append(lib)
+    return importlib.import_module("torchvision")
 
 
-def _torch_module(ref: str) -> tuple[Any, tuple[int | str, ...]]:
+def _torch_module(torch: Any, ref: str) -> tuple[Any, tuple[int | str, ...]]:
     """The nn.Module a reference names, and its per-sample input shape."""
     if ref.startswith("torchvision:"):
-        torchvision = require("torchvision", ref, "torch")
+        torchvision = load_torchvision(torch, ref)
         name = ref.split(":", 1)[1]
         models = torchvision.models.list_models(module=torchvision.models)
         if name not in models:
@@ -71,6 +97,9 @@ def _torch_module(ref: str) -> tuple[Any, tuple[int | str, ...]]:
         raise UserError(f"{ref}: {found['factory']}() raised "
                         f"{type(err).__name__}: {err}") from None
     made, shape = made if isinstance(made, tuple) else (made, DEFAULT_INPUT)
+    if not isinstance(made, torch.nn.Module):
+        raise UserError(f"{ref}: {found['factory']}() returned {type(made).__name__}, "
+                        "not an nn.Module")
     return made, tuple(shape)
 
 
@@ -84,95 +113,57 @@ def _traced(torch: Any, module: Any, ref: str) -> Any:
                         "torch.onnx.export and pass --model FILE.onnx") from None
 
 
-def _example(torch: Any, gm: Any, shape: tuple[int, ...]) -> Any:
-    """One sample: token ids where the input goes into an embedding, else floats."""
+def _example(torch: Any, gm: Any, shape: tuple[int, ...], batch: int) -> Any:
+    """A batch: token ids where the input goes into an embedding, else floats."""
     modules = dict(gm.named_modules())
     first = next(n for n in gm.graph.nodes if n.op == "placeholder")
     ids = any(u.op == "call_module" and isinstance(modules.get(u.target), torch.nn.Embedding)
               for u in first.users)
-    return torch.zeros((1, *shape), dtype=torch.long) if ids else torch.zeros((1, *shape))
+    return torch.zeros((batch, *shape), dtype=torch.long if ids else torch.float32)
 
 
-def _shape(node: Any) -> tuple[int, ...] | None:
-    """The per-sample shape of a node's tensor (ShapeProp ran on one sample), else None."""
-    shape = getattr(node.meta.get("tensor_meta"), "shape", None)
-    return tuple(int(d) for d in shape)[1:] if shape is not None else None
+def _propagated(torch: Any, gm: Any, example: Any, ref: str) -> dict[Any, Shape]:
+    """Every tensor-valued node's full shape for one run on `example`."""
+    try:
+        with torch.no_grad():
+            torch.fx.passes.shape_prop.ShapeProp(gm).propagate(example)
+    except Exception as err:
+        raise UserError(f"{ref}: running it on an input of {list(example.shape)[1:]} failed: "
+                        f"{type(err).__name__}: {str(err).splitlines()[0][:300]}") from None
+    shapes = {}
+    for node in gm.graph.nodes:
+        shape = getattr(node.meta.get("tensor_meta"), "shape", None)
+        if shape is not None:
+            shapes[node] = tuple(int(d) for d in shape)
+    return shapes
 
 
-def _pair(value: Any) -> list[int]:
-    return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value)] * 2
-
-
-def _module_layer(torch: Any, mod: Any, out: tuple[int, ...]) -> dict[str, Any]:
-    nn = torch.nn
-    if isinstance(mod, nn.Conv2d):
-        if _pair(mod.dilation) != [1, 1] or isinstance(mod.padding, str):
-            raise _Unsupported("Conv2d (dilated or string padding)")
-        return {"kind": "conv2d", "out_channels": mod.out_channels,
-                "kernel": _pair(mod.kernel_size), "stride": _pair(mod.stride),
-                "padding": _pair(mod.padding), "groups": mod.groups, "bias": mod.bias is not None}
-    if isinstance(mod, nn.Linear):
-        return {"kind": "linear", "out_features": mod.out_features, "bias": mod.bias is not None}
-    if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
-        kernel = _pair(mod.kernel_size)
-        return {"kind": "maxpool2d" if isinstance(mod, nn.MaxPool2d) else "avgpool2d",
-                "kernel": kernel, "stride": _pair(mod.stride or kernel),
-                "padding": _pair(mod.padding)}
-    if isinstance(mod, nn.AdaptiveAvgPool2d):
-        return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
-    if isinstance(mod, nn.Embedding):
-        return {"kind": "embedding", "num_embeddings": mod.num_embeddings,
-                "embedding_dim": mod.embedding_dim}
-    if isinstance(mod, nn.Dropout):
-        return {"kind": "dropout", "p": float(mod.p)}
-    if isinstance(mod, nn.Flatten):
-        return {"kind": "flatten"} if len(out) == 1 else {"kind": "reshape", "shape": list(out)}
-    simple = [(nn.ReLU, "relu"), (nn.ReLU6, "relu6"), (nn.BatchNorm2d, "batchnorm2d"),
-              (nn.LayerNorm, "layernorm"), (nn.GELU, "gelu"), (nn.Tanh, "tanh"),
-              (nn.Softmax, "softmax")]
-    for cls, kind in simple:
-        if isinstance(mod, cls):
-            return {"kind": kind}
-    if isinstance(mod, (nn.SiLU, nn.Sigmoid, nn.Hardswish, nn.Hardsigmoid)):
-        return {"kind": "elementwise", "shape": list(out), "op": type(mod).__name__.lower()}
-    raise _Unsupported(type(mod).__name__)
-
-
-def _function_name(node: Any) -> str:
-    target = node.target
-    return target if isinstance(target, str) else getattr(target, "__name__", str(target))
-
-
-def _function_layer(node: Any, acts: list[Any], out: tuple[int, ...]) -> dict[str, Any]:
-    name = _function_name(node).strip("_")
-    same = len(acts) == 2 and _shape(acts[0]) == _shape(acts[1])
-    if name in ("add", "iadd") and same:
-        return {"kind": "add"}
-    if name in ("matmul", "bmm") and len(acts) == 2:
-        return {"kind": "matmul"}
-    kinds = {"relu": "relu", "gelu": "gelu", "tanh": "tanh", "softmax": "softmax",
-             "dropout": "dropout", "relu6": "relu6", "hardtanh": "relu6"}
-    if name in kinds:
-        return {"kind": kinds[name]}
-    if name == "adaptive_avg_pool2d":
-        return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
-    if name in VIEW_NAMES:
-        return {"kind": "flatten"} if name == "flatten" and len(out) == 1 else {
-            "kind": "reshape", "shape": list(out)}
-    if name in ELEMENTWISE_NAMES:
-        return {"kind": "elementwise", "shape": list(out), "op": name}
-    raise _Unsupported(name)
+def per_sample(one: Shape | None, two: Shape | None) -> Shape | None:
+    """The per-sample shape of a tensor shaped `one` for one sample and `two` for two: the
+    axis that doubles is the batch's, taken out where it has size one and divided out where
+    the batch is folded into it (a (batch x seq, d) view); None without one such axis."""
+    if one is None or two is None or len(one) != len(two):
+        return None
+    axes = [i for i, (a, b) in enumerate(zip(one, two, strict=True)) if a != b]
+    if len(axes) != 1 or two[axes[0]] != 2 * one[axes[0]]:
+        return None
+    axis = axes[0]
+    return one[:axis] + one[axis + 1:] if one[axis] == 1 else one
 
 
 class _Mapper:
     """fx nodes -> our layer definitions, in graph order."""
 
-    def __init__(self, torch: Any, gm: Any, as_elementwise: bool):
-        self.torch, self.as_elementwise = torch, as_elementwise
+    def __init__(self, torch: Any, gm: Any, shapes: dict[Any, Shape], as_elementwise: bool):
+        self.torch, self.as_elementwise, self.shapes = torch, as_elementwise, shapes
         self.modules = dict(gm.named_modules())
+        self.parameters = dict(gm.named_parameters())
+        self.learned: dict[Any, set[str]] = {}  # a node computed from parameters only
+        self.claimed: set[str] = set()
         self.producer: dict[Any, str] = {}
+        self.parts: dict[Any, str] = {}  # a node of several tensors -> what its items are from
         self.layers: list[dict[str, Any]] = []
-        self.expected: dict[str, tuple[int, ...]] = {}
+        self.expected: dict[str, Shape] = {}
         self.unsupported: Counter[str] = Counter()
         self.approximated: Counter[str] = Counter()
 
@@ -180,48 +171,142 @@ class _Mapper:
         if node.op == "placeholder":
             self.producer[node] = MODEL_INPUT
             return
-        acts = [a for a in node.all_input_nodes if a in self.producer]
-        meta, out = node.meta.get("tensor_meta"), _shape(node)
-        if node.op in ("get_attr", "output") or not acts or meta is None:
-            return  # parameters, shapes and their arithmetic, the graph's output
-        if out is None or not out:  # several tensors (a tuple), or one without a sample axis
-            what = (type(self.modules[node.target]).__name__ if node.op == "call_module"
-                    else _function_name(node))
-            self.unsupported[f"{what} (not one batched tensor)"] += 1
+        if node.op == "get_attr" and node.target in self.parameters:
+            self.learned[node] = {node.target}
             return
-        if node.op == "call_module" and isinstance(self.modules[node.target],
-                                                   self.torch.nn.Identity):
+        acts = [a for a in node.all_input_nodes if a in self.producer or a in self.parts]
+        if node.op == "output" or not acts:
+            learned = set().union(*(self.learned.get(a, set()) for a in node.all_input_nodes))
+            if learned and node.op != "output":
+                self.learned[node] = learned
+            return  # parameters, shapes and their arithmetic, the graph's output
+        if any(a in self.parts for a in acts):
+            self._item(node, acts)
+        elif self._what(node) in PART_NAMES or self._is_attention_module(node):
+            self._several(node, acts)
+        elif node in self.shapes:
+            self._one(node, acts)
+        elif node.meta.get("tensor_meta") is not None:  # tensors without one batch axis
+            self.unsupported[f"{self._what(node)} (not one batched tensor)"] += 1
+
+    def _what(self, node: Any) -> str:
+        return (type(self.modules[node.target]).__name__ if node.op == "call_module"
+                else function_name(node).strip("_"))
+
+    def _is_attention_module(self, node: Any) -> bool:
+        return node.op == "call_module" and isinstance(self.modules[node.target],
+                                                       self.torch.nn.MultiheadAttention)
+
+    def _is_identity(self, node: Any) -> bool:
+        """nn.Identity, and a dropout of p = 0 (PyTorch returns its input: no kernel)."""
+        nn, mod = self.torch.nn, self.modules.get(node.target) if node.op == "call_module" else None
+        return isinstance(mod, nn.Identity) or (isinstance(mod, nn.Dropout) and mod.p == 0)
+
+    def _one(self, node: Any, acts: list[Any]) -> None:
+        out = self.shapes[node]
+        if not out:
+            self.unsupported[f"{self._what(node)} (not one batched tensor)"] += 1
+            return
+        if self._is_identity(node):
             self.producer[node] = self.producer[acts[0]]
             return
-        definition = self._definition(node, acts, out)
+        if self._what(node) == "scaled_dot_product_attention":
+            args = sdpa_arguments(node)  # q, k, v: the same node more than once
+            acts = [args.get(a) for a in ("query", "key", "value")]
+            if not all(a in self.producer for a in acts):
+                self.unsupported["scaled_dot_product_attention (of a learned tensor)"] += 1
+                return
+        definition: dict[str, Any] | None
+        try:
+            definition = self._definition(node, acts, out)
+        except Unsupported as err:
+            definition = self._approximate(str(err), out)
         if definition is None:
             return
-        name = self._name(node)
-        inputs = [self.producer[a] for a in acts]
-        self.layers.append({"name": name, "inputs": inputs, **definition})
-        self.expected[name] = out
-        self.producer[node] = name
+        self.producer[node] = self._append(node.name if node.op != "call_module"
+                                           else str(node.target), definition, acts, out)
 
-    def _definition(self, node: Any, acts: list[Any],
-                    out: tuple[int, ...]) -> dict[str, Any] | None:
-        try:
-            if node.op == "call_module":
-                return _module_layer(self.torch, self.modules[node.target], out)
-            return _function_layer(node, acts, out)
-        except _Unsupported as err:
-            label = str(err)
-            if not self.as_elementwise:
-                self.unsupported[label] += 1
-                return None
-            self.approximated[label] += 1
-            return {"kind": "elementwise", "shape": list(out), "op": label.lower()[:60]}
+    def _definition(self, node: Any, acts: list[Any], out: Shape) -> dict[str, Any]:
+        shapes = [self.shapes[a] for a in acts]
+        if node.op == "call_module":
+            return module_layer(self.torch, self.modules[node.target], out)
+        if self._what(node) == "scaled_dot_product_attention":
+            return sdpa(node, shapes)
+        definition = function_layer(node, shapes, out)
+        learned = set().union(*(self.learned.get(a, set()) for a in node.all_input_nodes))
+        learned -= self.claimed
+        if definition["kind"] == "layernorm":  # F.layer_norm: its weight and bias are its own
+            self.claimed |= learned
+        elif learned:
+            if definition["kind"] != "elementwise":
+                raise Unsupported(f"{self._what(node)} (of a learned tensor)")
+            self.claimed |= learned
+            definition["params"] = sum(self.parameters[p].numel() for p in sorted(learned))
+        return definition
 
-    def _name(self, node: Any) -> str:
-        name = str(node.target) if node.op == "call_module" else node.name
+    def _approximate(self, label: str, out: Shape) -> dict[str, Any] | None:
+        if not self.as_elementwise:
+            self.unsupported[label] += 1
+            return None
+        self.approximated[label] += 1
+        return {"kind": "elementwise", "shape": list(out), "op": label.lower()[:60]}
+
+    def _append(self, name: str, definition: dict[str, Any], acts: list[Any],
+                out: Shape, inputs: list[str] | None = None) -> str:
         taken = {layer["name"] for layer in self.layers}
         if name in taken or name in RESERVED_LAYER_NAMES:
             name = f"{name}_{len(self.layers)}"
-        return name[:120]
+        name = name[:120]
+        sources = inputs if inputs is not None else [self.producer[a] for a in acts]
+        self.layers.append({"name": name, "inputs": sources, **definition})
+        self.expected[name] = out
+        return name
+
+    def _several(self, node: Any, acts: list[Any]) -> None:
+        """A node of several tensors: chunk/split (views of its input, one `slice` layer for
+        each item used) or nn.MultiheadAttention (its layers; item 0 is the output)."""
+        if not self._is_attention_module(node):
+            self.parts[node] = self.producer[acts[0]]
+            return
+        try:
+            layers = multihead_attention(self.modules[node.target], node, self.shapes)
+        except Unsupported as err:
+            self.unsupported[str(err)] += 1
+            return
+        *projections, attention, out_proj = layers
+        t = self.shapes[acts[0]][:-1]
+        projected = []
+        for definition in projections:
+            part, source = definition.pop("part"), definition.pop("source")
+            if source not in self.producer:
+                self.unsupported["MultiheadAttention (of a learned tensor)"] += 1
+                return
+            projected.append(self._append(f"{node.target}.{part}", definition, [],
+                                          (*t, definition["out_features"]),
+                                          [self.producer[source]]))
+        attention.pop("part")
+        d = out_proj["out_features"]
+        name = self._append(str(node.target), attention, [], (*t, d), projected)
+        self.parts[node] = self._append(f"{node.target}.{out_proj.pop('part')}", out_proj,
+                                        [], (*t, d), [name])
+
+    def _item(self, node: Any, acts: list[Any]) -> None:
+        """An item of a node of several tensors."""
+        if function_name(node) != "getitem" or len(acts) != 1:
+            self.unsupported[f"{self._what(node)} (of several tensors)"] += 1
+            return
+        source = acts[0]
+        if not node.users or node not in self.shapes:
+            return  # an item nobody reads (attention weights not asked for)
+        if self._is_attention_module(source):
+            if node.args[1] != 0:
+                self.unsupported["MultiheadAttention (its attention weights used)"] += 1
+                return
+            self.producer[node] = self.parts[source]
+            return
+        out = self.shapes[node]
+        self.producer[node] = self._append(node.name, {"kind": "slice", "shape": list(out)},
+                                           [], out, [self.parts[source]])
 
 
 def _counted(counts: Counter[str]) -> str:
@@ -230,31 +315,36 @@ def _counted(counts: Counter[str]) -> str:
 
 def load_torch(ref: str, options: ImportOptions) -> ModelDef:
     torch = require("torch", ref, "torch")
-    module, spec_shape = _torch_module(ref)
+    module, spec_shape = _torch_module(torch, ref)
     if options.seq_len is not None and SEQ_LEN not in spec_shape:
         raise UserError(f"seq_len: {ref} has no seq_len in its input shape; leave it out")
     if SEQ_LEN in spec_shape and options.seq_len is None:
         raise UserError(f"{ref}: its input shape has seq_len: give --seq-len")
     shape = tuple(int(options.seq_len or 0) if d == SEQ_LEN else int(d) for d in spec_shape)
     gm = _traced(torch, module.eval(), ref)
-    example = _example(torch, gm, shape)
-    try:
-        with torch.no_grad():
-            torch.fx.passes.shape_prop.ShapeProp(gm).propagate(example)
-    except Exception as err:
-        raise UserError(f"{ref}: running it on an input of {list(shape)} failed: "
-                        f"{type(err).__name__}: {str(err).splitlines()[0][:300]}") from None
-    mapper = _Mapper(torch, gm, options.unsupported_as_elementwise)
+    two = _propagated(torch, gm, _example(torch, gm, shape, 2), ref)
+    example = _example(torch, gm, shape, 1)
+    one = _propagated(torch, gm, example, ref)
+    shapes = {n: s for n in one if (s := per_sample(one[n], two.get(n))) is not None}
+    mapper = _Mapper(torch, gm, shapes, options.unsupported_as_elementwise)
     for node in gm.graph.nodes:
         mapper.add(node)
     if mapper.unsupported:
         raise UserError(f"{ref}: unsupported operators: {_counted(mapper.unsupported)} "
                         "(--unsupported-as-elementwise costs them as memory-bound elementwise "
                         "kernels)")
+    model = _model(ref, shape, example, mapper)
+    expected = sum(p.numel() for p in module.parameters())
+    counted = sum(layer.cost.params for layer in resolve_layers(model, 1))
     if mapper.approximated:
+        missing = f"; their {expected - counted:,} parameters are not counted" if (
+            expected != counted) else ""
         warnings.warn(f"{ref}: costed as memory-bound elementwise kernels: "
-                      f"{_counted(mapper.approximated)}", ModelWarning, stacklevel=2)
-    return _model(ref, shape, example, mapper)
+                      f"{_counted(mapper.approximated)}{missing}", ModelWarning, stacklevel=2)
+    elif counted != expected:
+        raise UserError(f"{ref}: the imported layers have {counted:,} parameters, the module "
+                        f"{expected:,}: a parameter is used in a way the import does not know")
+    return model
 
 
 def _model(ref: str, shape: tuple[int, ...], example: Any, mapper: _Mapper) -> ModelDef:

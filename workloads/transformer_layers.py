@@ -155,37 +155,47 @@ def matmul(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
 
 
 
-def _qkv(shapes: list[Shape], heads: int) -> tuple[int, int]:
-    """(T, d) of attention's inputs: one packed (T, 3d) or three of (T, d)."""
-    if len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][1] % 3 == 0:
+def _qkv(shapes: list[Shape], heads: int) -> tuple[int, int, bool]:
+    """(T, d) of attention's inputs: one packed (T, 3d), three of (T, d) (query, key and
+    value), or three of (heads, T, d / heads) (the heads split off, as SDPA takes them);
+    whether they are split."""
+    split = len(shapes) == 3 and len(set(shapes)) == 1 and len(shapes[0]) == 3
+    if split and shapes[0][0] != heads:
+        raise ValueError(f"attention's inputs {list(shapes[0])} have {shapes[0][0]} heads, "
+                         f"not heads={heads}")
+    if split:
+        t, d = shapes[0][1], heads * shapes[0][2]
+    elif len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][1] % 3 == 0:
         t, d = shapes[0][0], shapes[0][1] // 3
     elif len(shapes) == 3 and all(len(s) == 2 for s in shapes) and len(set(shapes)) == 1:
         t, d = shapes[0]
     else:
-        raise ValueError(f"attention needs one packed (seq, 3 x d) input or three (seq, d) "
-                         f"inputs (query, key, value), got {[list(s) for s in shapes]}")
+        raise ValueError(f"attention needs one packed (seq, 3 x d) input, three (seq, d) "
+                         f"inputs (query, key, value) or three (heads, seq, d / heads), got "
+                         f"{[list(s) for s in shapes]}")
     if d % heads:
         raise ValueError(f"the width {d} is not divisible by heads={heads}")
-    return t, d
+    return t, d, split
 
 
 @layer_kinds.register("attention")
 def attention(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
     """Multi-head scaled dot-product attention (no weights: the projections are linear
     layers before and after it); `causal` masks the future, `implementation` is `unfused`
-    (default) or `flash`."""
+    (default) or `flash`. Split heads in give split heads out (no copy back to (T, d))."""
     heads, causal = int(args["heads"]), bool(args.get("causal", False))
     impl = args.get("implementation", "unfused")
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation '{impl}'; valid: {', '.join(IMPLEMENTATIONS)}")
-    t, d = _qkv(shapes, heads)
+    t, d, split = _qkv(shapes, heads)
     bh, dh = batch * heads, d // heads
     qkv, out = 3 * batch * t * d, batch * t * d
+    out_shape = shapes[0] if split else (t, d)
     if impl == "flash":
-        return _flash(t, d, bh, dh, qkv, out, causal)
+        return _flash(out_shape, t, bh, dh, qkv, out, causal)
     scores = bh * t * t
     qk, pv = Gemm(t, t, dh, bh), Gemm(t, dh, t, bh)  # S = Q K^T, O = P V
-    back = elementwise(out, out, 0, out, "transpose")  # heads back to (T, d), contiguous
+    back = None if split else elementwise(out, out, 0, out, "transpose")  # heads to (T, d)
     fwd = Work("reduction", 5.0 * scores, scores * (2 if causal else 1), scores, bh * t,
                kernels=2 if causal else 1, kernel="softmax",
                prologue=Work("gemm", qk.flops, 2 * out, scores, scores, gemm=qk, kernel="bmm"),
@@ -201,11 +211,12 @@ def attention(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCos
     bwd = Work("reduction", 4.0 * scores, 2 * scores, scores, bh * t, kernel="softmax_bwd",
                prologue=d_v, epilogue=d_q)
     # autograd keeps q, k, v (the linear's output) and the fp32 probabilities
-    return LayerCost((t, d), 0, fwd, bwd, None, float(qkv), saved_extra_bytes=4.0 * scores,
+    return LayerCost(out_shape, 0, fwd, bwd, None, float(qkv), saved_extra_bytes=4.0 * scores,
                      lowp=True)
 
 
-def _flash(t: int, d: int, bh: int, dh: int, qkv: int, out: int, causal: bool) -> LayerCost:
+def _flash(out_shape: Shape, t: int, bh: int, dh: int, qkv: int, out: int,
+           causal: bool) -> LayerCost:
     """One fused kernel: blocks of queries per SM, looping over the keys (half of them under
     a causal mask); the GEMM shape is the T x d/h output per head with a K of 2T (QK^T and
     PV) forward and 5T backward, so the tile model sees its parallelism and work."""
@@ -217,7 +228,7 @@ def _flash(t: int, d: int, bh: int, dh: int, qkv: int, out: int, causal: bool) -
     # a kernel for rowsum(dO * O), then the main one, which writes dQ, dK and dV
     bwd = Work("gemm", bwd_g.flops, qkv + 2 * out, qkv, qkv, gemm=bwd_g, kernels=2,
                extra_bytes=2 * lse, kernel="flash_attention_bwd")
-    return LayerCost((t, d), 0, fwd, bwd, None, float(qkv + out), saved_extra_bytes=lse,
+    return LayerCost(out_shape, 0, fwd, bwd, None, float(qkv + out), saved_extra_bytes=lse,
                      lowp=True)
 
 

@@ -1,0 +1,181 @@
+"""torch.fx nodes -> our layer definitions, for `workloads.torch_import`: torch.nn leaf
+modules (`module_layer`), functions and tensor methods (`function_layer`), and attention —
+nn.MultiheadAttention as its input projection, an `attention` layer and its output
+projection; F.scaled_dot_product_attention as one fused `attention` layer.
+
+Shapes are per sample (the batch axis taken out, wherever it is). A node we have no formula
+for raises `Unsupported` with the name the error lists.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+Shape = tuple[int, ...]
+VIEW_NAMES = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
+              "expand", "unflatten", "narrow", "select", "t", "getitem"}
+PART_NAMES = {"chunk", "split", "unbind", "tensor_split"}  # several views of one tensor
+ELEMENTWISE_NAMES = {"add", "sub", "mul", "truediv", "div", "iadd", "imul", "cat", "concat",
+                     "contiguous", "mean", "sum", "sigmoid", "silu", "hardswish",
+                     "hardsigmoid", "exp", "sqrt", "rsqrt", "pow", "neg", "clamp", "masked_fill",
+                     "where", "pad", "layer_norm_stats", "interpolate", "amax", "to", "float"}
+ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "tanh": "tanh", "softmax": "softmax",
+               "dropout": "dropout", "relu6": "relu6", "hardtanh": "relu6"}
+SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale",
+             "enable_gqa")
+
+
+class Unsupported(Exception):
+    """A node without a formula (its operator, as the error lists it)."""
+
+
+def _pair(value: Any) -> list[int]:
+    return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value)] * 2
+
+
+def _affine(mod: Any, name: str) -> None:
+    if getattr(mod, "weight", None) is None or getattr(mod, "bias", None) is None:
+        raise Unsupported(f"{name} (without a learned scale and shift)")
+
+
+def module_layer(torch: Any, mod: Any, out: Shape) -> dict[str, Any]:
+    """The layer an nn leaf module becomes (nn.MultiheadAttention: `multihead_attention`)."""
+    nn = torch.nn
+    if isinstance(mod, nn.Conv2d):
+        if _pair(mod.dilation) != [1, 1] or isinstance(mod.padding, str):
+            raise Unsupported("Conv2d (dilated or string padding)")
+        return {"kind": "conv2d", "out_channels": mod.out_channels,
+                "kernel": _pair(mod.kernel_size), "stride": _pair(mod.stride),
+                "padding": _pair(mod.padding), "groups": mod.groups, "bias": mod.bias is not None}
+    if isinstance(mod, nn.Linear):
+        return {"kind": "linear", "out_features": mod.out_features, "bias": mod.bias is not None}
+    if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
+        kernel = _pair(mod.kernel_size)
+        return {"kind": "maxpool2d" if isinstance(mod, nn.MaxPool2d) else "avgpool2d",
+                "kernel": kernel, "stride": _pair(mod.stride or kernel),
+                "padding": _pair(mod.padding)}
+    if isinstance(mod, nn.AdaptiveAvgPool2d):
+        return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
+    if isinstance(mod, nn.Embedding):
+        return {"kind": "embedding", "num_embeddings": mod.num_embeddings,
+                "embedding_dim": mod.embedding_dim}
+    if isinstance(mod, nn.Dropout):
+        return {"kind": "dropout", "p": float(mod.p)}
+    if isinstance(mod, nn.Flatten):
+        return {"kind": "flatten"} if len(out) == 1 else {"kind": "reshape", "shape": list(out)}
+    if isinstance(mod, (nn.BatchNorm2d, nn.LayerNorm)):
+        _affine(mod, type(mod).__name__)
+    simple = [(nn.ReLU, "relu"), (nn.ReLU6, "relu6"), (nn.BatchNorm2d, "batchnorm2d"),
+              (nn.LayerNorm, "layernorm"), (nn.GELU, "gelu"), (nn.Tanh, "tanh"),
+              (nn.Softmax, "softmax")]
+    for cls, kind in simple:
+        if isinstance(mod, cls):
+            return {"kind": kind}
+    if isinstance(mod, (nn.SiLU, nn.Sigmoid, nn.Hardswish, nn.Hardsigmoid)):
+        return {"kind": "elementwise", "shape": list(out), "op": type(mod).__name__.lower()}
+    raise Unsupported(type(mod).__name__)
+
+
+def function_name(node: Any) -> str:
+    target = node.target
+    return target if isinstance(target, str) else getattr(target, "__name__", str(target))
+
+
+def function_layer(node: Any, shapes: list[Shape], out: Shape) -> dict[str, Any]:
+    """The layer a function or tensor method becomes (one activation input or more)."""
+    name = function_name(node).strip("_")
+    if name in ("add", "iadd") and len(shapes) == 2 and shapes[0] == shapes[1]:
+        return {"kind": "add"}
+    if name in ("matmul", "bmm") and len(shapes) == 2:
+        return {"kind": "matmul"}
+    if name in ACTIVATIONS:
+        return {"kind": ACTIVATIONS[name]}
+    if name == "stochastic_depth":
+        return {"kind": "stochastic_depth", "p": float(_argument(node, 1, "p"))}
+    if name == "layer_norm":
+        if len(node.args) + len(node.kwargs) < 4 or _argument(node, 3, "bias") is None:
+            raise Unsupported("layer_norm (without a learned scale and shift)")
+        return {"kind": "layernorm"}
+    if name == "adaptive_avg_pool2d":
+        return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
+    if name == "getitem":
+        return _getitem(node, shapes[0], out)
+    if name in VIEW_NAMES and math.prod(out) == math.prod(shapes[0]):
+        return {"kind": "flatten"} if name == "flatten" and len(out) == 1 else {
+            "kind": "reshape", "shape": list(out)}
+    if name in ("narrow", "select"):
+        return {"kind": "slice", "shape": list(out)}
+    if name in ELEMENTWISE_NAMES:
+        return {"kind": "elementwise", "shape": list(out), "op": name}
+    raise Unsupported(name)
+
+
+def _argument(node: Any, position: int, name: str) -> Any:
+    return node.args[position] if len(node.args) > position else node.kwargs.get(name)
+
+
+def _getitem(node: Any, shape: Shape, out: Shape) -> dict[str, Any]:
+    """Indexing a tensor: a view; x[:, i] (one position of a sample's first axis, a class
+    token) is `select`, a smaller part `slice`."""
+    index = node.args[1]
+    if math.prod(out) == math.prod(shape):
+        return {"kind": "reshape", "shape": list(out)}
+    if (isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None)
+            and isinstance(index[1], int) and out == shape[1:]):
+        return {"kind": "select", "index": index[1] % shape[0]}
+    return {"kind": "slice", "shape": list(out)}
+
+
+def sdpa_arguments(node: Any) -> dict[str, Any]:
+    """F.scaled_dot_product_attention's arguments by name (query, key and value: fx nodes,
+    the same node more than once for self-attention)."""
+    return {**dict(zip(SDPA_ARGS, node.args, strict=False)), **node.kwargs}
+
+
+def sdpa(node: Any, shapes: list[Shape]) -> dict[str, Any]:
+    """F.scaled_dot_product_attention(q, k, v) on (batch, heads, seq, head_dim) or (batch,
+    seq, dim): one fused attention kernel (`flash`), as SDPA runs on a GPU."""
+    args = sdpa_arguments(node)
+    if args.get("attn_mask") is not None:
+        raise Unsupported("scaled_dot_product_attention (attn_mask)")
+    if len(shapes) != 3 or len(set(shapes)) != 1 or len(shapes[0]) not in (2, 3):
+        raise Unsupported("scaled_dot_product_attention (keys or values of another shape "
+                          "than the queries)")
+    heads = shapes[0][0] if len(shapes[0]) == 3 else 1
+    return {"kind": "attention", "heads": heads, "causal": bool(args.get("is_causal", False)),
+            "implementation": "flash"}
+
+
+def multihead_attention(mod: Any, node: Any,
+                        shape_of: dict[Any, Shape]) -> list[dict[str, Any]]:
+    """nn.MultiheadAttention: the input projection (one packed linear layer for
+    self-attention, one per query, key and value otherwise), `attention` and the output
+    projection. need_weights=False runs it as SDPA (`flash`); need_weights=True (the default)
+    as the eager product-softmax-product that returns the weights (`unfused`). Each layer
+    carries `part` (its name's suffix) and `source` (the fx node a projection reads)."""
+    call = inspect.signature(mod.forward).bind(*node.args, **node.kwargs).arguments
+    query, key, value = call["query"], call["key"], call["value"]
+    causal = bool(call.get("is_causal", False))
+    if call.get("key_padding_mask") is not None or (
+            call.get("attn_mask") is not None and not causal):
+        raise Unsupported("MultiheadAttention (attn_mask or key_padding_mask)")
+    if mod.bias_k is not None or mod.add_zero_attn or not mod._qkv_same_embed_dim:
+        raise Unsupported("MultiheadAttention (add_bias_kv, add_zero_attn or kdim/vdim)")
+    need_weights = bool(call.get("need_weights", True))
+    if need_weights and mod.dropout > 0:
+        raise Unsupported("MultiheadAttention (dropout on the weights it returns)")
+    if len({shape_of.get(query), shape_of.get(key), shape_of.get(value)}) != 1:
+        raise Unsupported("MultiheadAttention (keys or values of another shape than the "
+                          "queries)")
+    d, bias = mod.embed_dim, mod.in_proj_bias is not None
+    same = query is key is value
+    parts = {"in_proj": query} if same else {"q_proj": query, "k_proj": key, "v_proj": value}
+    proj = [{"kind": "linear", "out_features": (3 if same else 1) * d, "bias": bias,
+             "part": part, "source": source} for part, source in parts.items()]
+    impl = "unfused" if need_weights else "flash"
+    return [*proj, {"kind": "attention", "heads": mod.num_heads, "causal": causal,
+                    "implementation": impl, "part": ""},
+            {"kind": "linear", "out_features": d, "bias": mod.out_proj.bias is not None,
+             "part": "out_proj"}]
