@@ -96,6 +96,32 @@ USER_FILE = textwrap.dedent('''
 
     def recurrent():
         return Recurrent(), [5, 8]
+
+
+    class Pools(nn.Module):
+        """Pooling as functions, and an auxiliary head that eval mode does not call."""
+
+        def __init__(self, ceil=False):
+            super().__init__()
+            self.ceil = ceil
+            self.conv = nn.Conv2d(3, 8, 3)
+            self.pool = nn.MaxPool2d(2, ceil_mode=ceil)
+            self.aux = nn.Linear(8, 2)
+
+        def forward(self, x):
+            y = torch.nn.functional.max_pool2d(self.conv(x), 3, stride=2, padding=1)
+            y = torch.nn.functional.avg_pool2d(y, kernel_size=2)
+            if self.training:
+                return self.aux(y.mean((2, 3)))
+            return self.pool(y)
+
+
+    def pools():
+        return Pools(), [3, 32, 32]
+
+
+    def ceil():
+        return Pools(ceil=True), [3, 32, 32]
 ''')
 
 SAME_NET = {"name": "net", "input_shape": [3, 32, 32], "layers": [
@@ -198,10 +224,11 @@ def test_torchvision_through_fx_matches_our_definitions(name, torchvision):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mnasnet1_0", "efficientnet_b0", "shufflenet_v2_x1_0",
-                                  "convnext_tiny"])
+                                  "convnext_tiny", "vit_b_16"])
 def test_torchvision_networks_import_and_predict(name, torchvision, cli):
     """Networks with channel shuffles (chunk), stochastic depth, layer scale and LayerNorm2d
-    (F.layer_norm): torch's parameter count, and `predict` runs end to end."""
+    (F.layer_norm), and ViT's attention: torch's parameter count, and `predict` runs end to
+    end."""
     module = torchvision.models.get_model(name, weights=None)
     graph = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
     assert graph.params == sum(p.numel() for p in module.parameters())
@@ -218,3 +245,19 @@ def test_an_unknown_torchvision_model_is_one_line(torchvision, cli):
     out = cli("predict", "--model", "torchvision:resnet_nope", "--hardware", "h100-sxm")
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "unknown torchvision classification model 'resnet_nope'" in out.stderr
+
+
+def test_pooling_functions_cost_what_the_modules_cost(user_file):
+    with pytest.warns(UserWarning, match="18 parameters of modules that its forward pass in "
+                                         "eval mode does not call are not counted"):
+        model = resolve_model(f"{user_file}:pools")
+    ours = parse_model({"name": "pools", "input_shape": [3, 32, 32], "layers": [
+        {"name": "conv", "kind": "conv2d", "out_channels": 8, "kernel": 3},
+        {"name": "max", "kind": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1},
+        {"name": "avg", "kind": "avgpool2d", "kernel": 2},
+        {"name": "pool", "kind": "maxpool2d", "kernel": 2}]}, "test")
+    for mode in ("train", "infer"):
+        a, b = build_graph(model, 2, mode), build_graph(ours, 2, mode)
+        assert (a.params, a.flops, a.bytes) == (b.params, b.flops, b.bytes)
+    with pytest.raises(UserError, match=r"MaxPool2d \(ceil_mode or dilation\) x1"):
+        resolve_model(f"{user_file}:ceil")

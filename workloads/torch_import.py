@@ -321,8 +321,12 @@ def load_torch(ref: str, options: ImportOptions) -> ModelDef:
                         "(--unsupported-as-elementwise costs them as memory-bound elementwise "
                         "kernels)")
     model = _model(ref, shape, example, mapper)
-    expected = sum(p.numel() for p in module.parameters())
+    expected = _parameters_used(gm)
     counted = sum(layer.cost.params for layer in resolve_layers(model, 1))
+    unused = sum(p.numel() for p in module.parameters()) - expected
+    if unused:
+        warnings.warn(f"{ref}: {unused:,} parameters of modules that its forward pass in eval "
+                      "mode does not call are not counted", ModelWarning, stacklevel=2)
     if mapper.approximated:
         missing = f"; their {expected - counted:,} parameters are not counted" if (
             expected != counted) else ""
@@ -332,6 +336,19 @@ def load_torch(ref: str, options: ImportOptions) -> ModelDef:
         raise UserError(f"{ref}: the imported layers have {counted:,} parameters, the module "
                         f"{expected:,}: a parameter is used in a way the import does not know")
     return model
+
+
+def _parameters_used(gm: Any) -> int:
+    """The elements of the parameters the traced graph reads (of the leaf modules it calls
+    and the tensors it takes as attributes), each once: inception_v3's auxiliary classifier
+    runs only in training."""
+    modules = dict(gm.named_modules())
+    used = {id(p): p.numel() for node in gm.graph.nodes if node.op == "call_module"
+            for p in modules[node.target].parameters()}
+    parameters = dict(gm.named_parameters())
+    used.update({id(parameters[n.target]): parameters[n.target].numel()
+                 for n in gm.graph.nodes if n.op == "get_attr" and n.target in parameters})
+    return sum(used.values())
 
 
 def _model(ref: str, shape: tuple[int, ...], example: Any, mapper: _Mapper) -> ModelDef:

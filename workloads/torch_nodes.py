@@ -15,7 +15,7 @@ from typing import Any
 
 Shape = tuple[int, ...]
 VIEW_NAMES = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose",
-              "expand", "unflatten", "narrow", "select", "t", "getitem"}
+              "swapaxes", "swapdims", "expand", "unflatten", "narrow", "select", "t", "getitem"}
 PART_NAMES = {"chunk", "split", "unbind", "tensor_split"}  # several views of one tensor
 ELEMENTWISE_NAMES = {"add", "sub", "mul", "truediv", "div", "iadd", "imul", "cat", "concat",
                      "contiguous", "mean", "sum", "sigmoid", "silu", "hardswish",
@@ -23,6 +23,7 @@ ELEMENTWISE_NAMES = {"add", "sub", "mul", "truediv", "div", "iadd", "imul", "cat
                      "where", "pad", "layer_norm_stats", "interpolate", "amax", "to", "float"}
 ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "tanh": "tanh", "softmax": "softmax",
                "dropout": "dropout", "relu6": "relu6", "hardtanh": "relu6"}
+POOL_ARGS = ("input", "kernel_size", "stride", "padding")
 SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale",
              "enable_gqa")
 
@@ -33,6 +34,22 @@ class Unsupported(Exception):
 
 def _pair(value: Any) -> list[int]:
     return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value)] * 2
+
+
+def _pool(kind: str, kernel_size: Any, stride: Any, padding: Any) -> dict[str, Any]:
+    kernel = _pair(kernel_size)
+    return {"kind": kind, "kernel": kernel, "stride": _pair(stride or kernel),
+            "padding": _pair(padding or 0)}
+
+
+def _pool_function(node: Any, name: str) -> dict[str, Any]:
+    """F.max_pool2d / F.avg_pool2d, as the modules."""
+    args = {**dict(zip(POOL_ARGS, node.args, strict=False)), **node.kwargs}
+    if args.get("ceil_mode") or _pair(args.get("dilation", 1)) != [1, 1] or args.get(
+            "return_indices") or args.get("divisor_override"):
+        raise Unsupported(f"{name} (ceil_mode, dilation, indices or a divisor)")
+    kind = "maxpool2d" if name == "max_pool2d" else "avgpool2d"
+    return _pool(kind, args["kernel_size"], args.get("stride"), args.get("padding"))
 
 
 def _affine(mod: Any, name: str) -> None:
@@ -52,10 +69,11 @@ def module_layer(torch: Any, mod: Any, out: Shape) -> dict[str, Any]:
     if isinstance(mod, nn.Linear):
         return {"kind": "linear", "out_features": mod.out_features, "bias": mod.bias is not None}
     if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
-        kernel = _pair(mod.kernel_size)
-        return {"kind": "maxpool2d" if isinstance(mod, nn.MaxPool2d) else "avgpool2d",
-                "kernel": kernel, "stride": _pair(mod.stride or kernel),
-                "padding": _pair(mod.padding)}
+        name = type(mod).__name__
+        if mod.ceil_mode or _pair(getattr(mod, "dilation", 1)) != [1, 1]:
+            raise Unsupported(f"{name} (ceil_mode or dilation)")
+        return _pool("maxpool2d" if isinstance(mod, nn.MaxPool2d) else "avgpool2d",
+                     mod.kernel_size, mod.stride, mod.padding)
     if isinstance(mod, nn.AdaptiveAvgPool2d):
         return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
     if isinstance(mod, nn.Embedding):
@@ -100,6 +118,8 @@ def function_layer(node: Any, shapes: list[Shape], out: Shape) -> dict[str, Any]
         return {"kind": "layernorm"}
     if name == "adaptive_avg_pool2d":
         return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
+    if name in ("max_pool2d", "avg_pool2d"):
+        return _pool_function(node, name)
     if name == "getitem":
         return _getitem(node, shapes[0], out)
     if name in VIEW_NAMES and math.prod(out) == math.prod(shapes[0]):
