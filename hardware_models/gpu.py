@@ -97,6 +97,12 @@ class GPU:
             return self.host_link.copy_cost(size, self.profile, bool(op.attr("pinned", False)))
         memory_s = self.profile.memory_s(op.bytes, self.spec.memory_bandwidth_bytes_per_s,
                                          self.spec.l2_bytes)
+        if op.kind == "gemm" and op.attr("algorithm") == "small_channels":
+            # cuDNN's kernels for fewer channels than a tensor-core step: a fitted fraction
+            # of the FP32 units' rate per pass, whatever the dtype (workloads.layers)
+            kernel = str(op.attr("kernel"))
+            rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, kernel)
+            return OpCost(op.flops / rate, memory_s, overhead)
         if op.kind == "gemm" and op.gemm is not None:
             kernel = str(op.attr("kernel", "gemm"))
             if op.attr("algorithm") == "gemm":  # a 1x1 convolution handed to the GEMM library

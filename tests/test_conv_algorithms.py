@@ -44,6 +44,29 @@ def test_the_algorithm_follows_the_shape():
     assert conv_algorithm(64, 256, (1, 1), (2, 2), 1) == "implicit_gemm"  # strided 1x1
     assert conv_algorithm(64, 64, (3, 3), (1, 1), 1) == "implicit_gemm"
     assert conv_algorithm(64, 64, (3, 3), (1, 1), 2) == "implicit_gemm"  # grouped, not depthwise
+    assert conv_algorithm(3, 64, (7, 7), (2, 2), 1) == "small_channels"  # an RGB stem
+    assert conv_algorithm(7, 64, (3, 3), (1, 1), 1) == "small_channels"
+    assert conv_algorithm(8, 64, (3, 3), (1, 1), 1) == "implicit_gemm"  # one MMA step
+
+
+def test_few_input_channels_run_on_the_fp32_units_in_every_dtype():
+    """An RGB stem: cuDNN's CUDA-core (or channel-padded) kernels, a fitted fraction of the
+    FP32 rate per pass, the product's FLOPs, the same time in bf16 as in fp32."""
+    cost = _conv(3, 64, 7, stride=2, hw=224, batch=32)
+    assert {w.kernel for w in (cost.fwd, cost.bwd_data, cost.bwd_weight)} == {
+        "stem_fprop", "stem_dgrad", "stem_wgrad"}
+    assert cost.fwd.algorithm == "small_channels"
+    assert cost.fwd.flops == 2 * 32 * 64 * 112 * 112 * 3 * 49
+    profile = PROFILE.model_copy(update={"vector_efficiency": {
+        "stem_fprop.bf16": 0.25, "stem_fprop.fp32": 0.25, "stem_wgrad.bf16": 0.1}})
+    h200 = build_device(load_spec("h200"), profile)
+    (bf16,), (fp32,) = (layer_ops(cost.fwd, p) for p in ("bf16", "fp32-strict"))
+    assert h200.op_cost(bf16).compute_s == pytest.approx(h200.op_cost(fp32).compute_s)
+    assert h200.op_cost(bf16).compute_s == pytest.approx(
+        cost.fwd.flops / (0.25 * h200.peak_flops("fp32")))
+    (wgrad,) = layer_ops(cost.bwd_weight, "bf16")
+    assert h200.op_cost(wgrad).compute_s == pytest.approx(
+        cost.bwd_weight.flops / (0.1 * h200.peak_flops("fp32")))
 
 
 def test_depthwise_is_a_vector_loop_of_two_flops_per_tap():
@@ -112,7 +135,7 @@ def test_per_layer_output_names_each_convolutions_algorithm():
                            "--per-layer"], capture_output=True, text=True, check=True)
     layers = json.loads(proc.stdout)["layers"]
     algorithms = {row.get("algorithm") for row in layers}
-    assert {"depthwise", "gemm", "implicit_gemm"} <= algorithms
+    assert {"depthwise", "gemm", "small_channels"} <= algorithms  # the stem: 3 channels
     assert all("algorithm" not in row for row in layers if "bn" in row["layer"])
 
 

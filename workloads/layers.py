@@ -169,11 +169,22 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int,
     return LayerCost((cout, ho, wo), params, fwd, bwd_data, bwd_weight, n_in, lowp=True)
 
 
+# Fewer input channels than one tensor-core MMA step takes (8 of a 2-byte dtype; an RGB
+# image's 3): cuDNN runs the convolution on its CUDA-core kernels (implicit_convolve_sgemm,
+# dgrad_engine, wgrad_alg0_engine) or pads the channels to 8 for CUTLASS's tensor-op kernels
+# behind NCHW <-> NHWC transposes, in every dtype (the kernel names of
+# measurements/h200-conv-layers.json): a rate of its own per pass, not the tensor cores'.
+MMA_CHANNELS = 8
+SMALL_CHANNEL_KERNELS = {"fwd": "stem_fprop", "bwd_data": "stem_dgrad", "bwd_weight": "stem_wgrad"}
+
+
 def conv_algorithm(channels: int, out_channels: int, kernel: tuple[int, int],
                    stride: tuple[int, int], groups: int) -> str:
     """The algorithm PyTorch and cuDNN run for a convolution of this shape on NCHW tensors."""
     if groups > 1 and groups == channels and out_channels % channels == 0:
         return "depthwise"
+    if groups == 1 and channels < MMA_CHANNELS:
+        return "small_channels"
     if kernel == (1, 1) and stride == (1, 1) and groups == 1:
         return "gemm"
     return "implicit_gemm"
@@ -188,6 +199,9 @@ def _by_algorithm(algorithm: str, works: tuple[Work, Work, Work], n_in: int, n_o
         return (replace(fwd, flops=2.0 * taps * n_out, **dw),  # type: ignore[arg-type]
                 replace(bwd_data, flops=2.0 * taps * n_in, **dw),  # type: ignore[arg-type]
                 replace(bwd_weight, flops=2.0 * taps * n_out, work_items=n_out, **dw))  # type: ignore[arg-type]
+    if algorithm == "small_channels":  # its own kernels per pass, the product's FLOPs
+        return tuple(replace(w, kernel=kernel, algorithm=algorithm)  # type: ignore[return-value]
+                     for w, kernel in zip(works, SMALL_CHANNEL_KERNELS.values(), strict=True))
     if algorithm == "gemm":  # per sample: W [Cout x Cin] times x [Cin x HW], no transposes
         fwd_g, data_g = fwd.gemm, bwd_data.gemm
         assert fwd_g is not None and data_g is not None

@@ -32,13 +32,13 @@ from simulator.core.errors import UserError
 from simulator.core.json_source import read_json_object
 from simulator.report.atomic import write_text_atomic
 from workloads.builder import work_op
-from workloads.layers import LayerCost, Work, batchnorm2d, conv2d
+from workloads.layers import SMALL_CHANNEL_KERNELS, LayerCost, Work, batchnorm2d, conv2d
 from workloads.ops import Op
 from workloads.precision import get_precision
 
 SCHEMA = "simulator.conv-layers/1"
 FITTED_KERNELS = ("conv", "conv_gemm", "depthwise", "batchnorm", "batchnorm_bwd",
-                  "batchnorm_infer")
+                  "batchnorm_infer", *SMALL_CHANNEL_KERNELS.values())
 PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "bwd": "bwd_data",
              "infer": "infer_fwd"}
 
@@ -102,6 +102,8 @@ def layer_records(data: dict[str, Any]) -> list[dict[str, Any]]:
             ops = layer_ops(work, rec["precision"])
             main = next(op for op in ops if op.attr("kernel") not in ("bias_add", "bias_grad"))
             group = str(main.attr("algorithm", main.attr("kernel", main.kind)))
+            if group == "small_channels":  # a rate per pass: its kernels differ by pass
+                group = str(main.attr("kernel"))
             rows.append({"ops": ops, "measured_s": float(seconds), "group": group,
                          "dtype": main.dtype, "networks": sorted(shape["networks"]),
                          "pass": name, "batch": rec["batch"], "precision": rec["precision"],
@@ -148,7 +150,8 @@ def _norm_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, An
 
 
 RATE_GROUPS = (("gemm", "gemm_efficiency", "conv_gemm"),
-               ("depthwise", "vector_efficiency", "depthwise"))
+               ("depthwise", "vector_efficiency", "depthwise"),
+               *((k, "vector_efficiency", k) for k in SMALL_CHANNEL_KERNELS.values()))
 # batch norm in training: its rate and the bytes per second of one channel's thread block
 NORM_GROUPS = ("batchnorm", "batchnorm_bwd", "batchnorm_infer")
 
