@@ -170,3 +170,160 @@ def test_an_experiment_names_an_onnx_file_beside_it(tmp_path):
     assert scenario.workload.model == str(tmp_path / "cnn.onnx")
     direct = simulator.predict(str(tmp_path / "cnn.onnx"), "h100-sxm", batch=4)
     assert direct["step_time_s"] > 0
+
+
+def _const(name: str, value) -> object:
+    return h.make_node("Constant", [], [name], name=name,
+                       value=numpy_helper.from_array(np.asarray(value), name))
+
+
+def _tokens(tmp_path, nodes, out: str, rank: int, weights=()) -> str:
+    """A graph on x of (batch, 5 tokens, 8 features) ending in `out` of `rank` axes."""
+    return _save(tmp_path / "tok.onnx", nodes,
+                 [h.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 8])],
+                 [h.make_tensor_value_info(out, TensorProto.FLOAT, [None] * rank)],
+                 list(weights))
+
+
+def _same_totals(imported, layers: list[dict], shape) -> None:
+    ours = parse_model({"name": "ours", "input_shape": shape, "layers": layers}, "test")
+    for mode in ("train", "infer"):
+        a, b = build_graph(imported, 4, mode, "bf16"), build_graph(ours, 4, mode, "bf16")
+        assert (a.params, a.flops, a.bytes) == (b.params, b.flops, b.bytes), mode
+
+
+@pytest.mark.parametrize("index, position", [(0, 0), (-1, 4)])
+def test_gather_of_a_constant_position_is_select(tmp_path, index, position):
+    """x[:, i] as torch.onnx.export writes it (ViT's class token): our select layer."""
+    nodes = [_const("i", np.int64(index)),
+             h.make_node("Gather", ["x", "i"], ["cls"], name="cls", axis=1),
+             h.make_node("MatMul", ["cls", "W"], ["m"], name="head"),
+             h.make_node("Add", ["m", "b"], ["y"], name="head_bias")]
+    model = resolve_model(_tokens(tmp_path, nodes, "y", 2, [_weight("W", 8, 3),
+                                                            _weight("b", 3)]))
+    assert [(layer.kind, layer.index) for layer in model.layers][0] == ("select", position)
+    _same_totals(model, [{"name": "cls", "kind": "select", "index": position},
+                         {"name": "head", "kind": "linear", "out_features": 3}], [5, 8])
+
+
+def test_gather_of_constant_indices_is_a_gather_kernel(tmp_path):
+    nodes = [_const("i", np.array([0, 2], np.int64)),
+             h.make_node("Gather", ["x", "i"], ["y"], name="pick", axis=2)]
+    model = resolve_model(_tokens(tmp_path, nodes, "y", 3))
+    (layer,) = model.layers
+    assert (layer.kind, layer.op, layer.shape) == ("elementwise", "gather", (5, 2))
+
+
+@pytest.mark.parametrize("nodes, rank, message", [
+    ([h.make_node("ArgMax", ["x"], ["i"], name="am", axis=2, keepdims=0),
+      h.make_node("Cast", ["i"], ["j"], name="c", to=TensorProto.INT64),
+      h.make_node("Gather", ["x", "j"], ["y"], name="g", axis=1)], 4,
+     r"Gather \(indices computed from the input\) x1"),
+    ([_const("i", np.int64(0)), h.make_node("Gather", ["x", "i"], ["y"], name="g", axis=0)],
+     2, r"Gather \(along the batch axis\) x1"),
+])
+def test_gathers_still_unsupported_are_named(tmp_path, nodes, rank, message, cli):
+    path = _tokens(tmp_path, nodes, "y", rank)
+    with pytest.raises(UserError, match=r"unsupported ONNX operators: (ArgMax x1, )?" + message):
+        resolve_model(path)
+    out = cli("predict", "--model", path, "--hardware", "h100-sxm")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Gather (" in out.stderr
+
+
+def test_learned_tensors_added_or_concatenated_are_parameters(tmp_path):
+    """ViT's position embedding (an Add) and class token (an Expand to a shape the exporter
+    computes with Where and Equal, which shape inference alone cannot size: folded)."""
+    shape_nodes = [h.make_node("Shape", ["x"], ["x_shape"], name="x_shape", end=1),
+                   _const("rest", np.array([1, 8], np.int64)),
+                   h.make_node("Concat", ["x_shape", "rest"], ["target"], name="target", axis=0),
+                   _const("three", np.array([3], np.int64)),
+                   h.make_node("ConstantOfShape", ["three"], ["ones"], name="ones",
+                               value=numpy_helper.from_array(np.array([1], np.int64))),
+                   _const("minus", np.int64(-1)),
+                   h.make_node("Mul", ["ones", "minus"], ["neg"], name="neg"),
+                   h.make_node("Equal", ["target", "neg"], ["eq"], name="eq"),
+                   h.make_node("Where", ["eq", "ones", "target"], ["size"], name="size")]
+    nodes = [*shape_nodes, h.make_node("Expand", ["cls", "size"], ["cls_x"], name="expand"),
+             h.make_node("Concat", ["cls_x", "x"], ["cat"], name="cat", axis=1),
+             h.make_node("Add", ["cat", "pos"], ["y"], name="pos_add")]
+    model = resolve_model(_tokens(tmp_path, nodes, "y", 3, [_weight("cls", 1, 1, 8),
+                                                            _weight("pos", 1, 6, 8)]))
+    assert [(layer.kind, layer.params, layer.shape) for layer in model.layers] == [
+        ("elementwise", 8, (6, 8)), ("elementwise", 48, (6, 8))]
+    assert build_graph(model, 2, "train", "fp32", "adamw").params == 8 + 48
+
+
+def _attention_graph(tmp_path, causal: bool) -> str:
+    """F.scaled_dot_product_attention(x, x, x) on (batch, 2 heads, 6 tokens, 4) as
+    torch.onnx.export (opset 17) writes it: the scale on both sides, K transposed, a
+    constant mask added for a causal one."""
+    s = _const("s", np.float32(0.5 ** 0.5))
+    nodes = [s, h.make_node("Transpose", ["x"], ["kt"], name="kt", perm=[0, 1, 3, 2]),
+             h.make_node("Mul", ["x", "s"], ["qs"], name="qs"),
+             h.make_node("Mul", ["kt", "s"], ["kts"], name="kts"),
+             h.make_node("MatMul", ["qs", "kts"], ["scores"], name="scores")]
+    last = "scores"
+    if causal:
+        mask = np.triu(np.full((6, 6), -np.inf, np.float32), 1)
+        nodes += [_const("mask", mask),
+                  h.make_node("Add", ["scores", "mask"], ["masked"], name="mask_add")]
+        last = "masked"
+    nodes += [h.make_node("Softmax", [last], ["p"], name="softmax", axis=-1),
+              h.make_node("MatMul", ["p", "x"], ["y"], name="attention")]
+    return _save(tmp_path / "sdpa.onnx", nodes,
+                 [h.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 6, 4])],
+                 [h.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)], [])
+
+
+ATTENTION = {"name": "attention", "kind": "attention", "heads": 2,
+             "inputs": ["input", "input", "input"]}
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_exported_sdpa_pattern_is_our_attention(tmp_path, causal):
+    model = resolve_model(_attention_graph(tmp_path, causal))
+    (layer,) = model.layers
+    assert (layer.kind, layer.heads, layer.causal, layer.implementation) == (
+        "attention", 2, causal, "unfused")
+    _same_totals(model, [{**ATTENTION, "causal": causal, "implementation": "unfused"}],
+                 [2, 6, 4])
+
+
+@pytest.mark.parametrize("causal", [0, 1])
+def test_the_attention_operator_is_fused_attention(tmp_path, causal):
+    node = h.make_node("Attention", ["x", "x", "x"], ["y"], name="attention",
+                       is_causal=causal)
+    path = _save(tmp_path / "attn.onnx", [node],
+                 [h.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 6, 4])],
+                 [h.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)], [], opset=23)
+    model = resolve_model(path)
+    _same_totals(model, [{**ATTENTION, "causal": bool(causal), "implementation": "flash"}],
+                 [2, 6, 4])
+
+
+def test_the_attention_operator_with_a_mask_is_named(tmp_path):
+    node = h.make_node("Attention", ["x", "x", "x", "m"], ["y"], name="attention")
+    path = _save(tmp_path / "attn.onnx", [node],
+                 [h.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 6, 4])],
+                 [h.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)],
+                 [_weight("m", 6, 6)], opset=23)
+    with pytest.raises(UserError, match=r"Attention \(attn_mask or past key and value\) x1"):
+        resolve_model(path)
+
+
+@pytest.mark.slow
+def test_vit_b_16_exported_to_onnx_imports_as_through_fx(tmp_path, torchvision):
+    """torchvision's ViT-B/16 through torch.onnx.export (dynamic batch): torch's parameter
+    count, 12 attention layers, and within 1% of the FLOPs of its torch.fx import."""
+    torch = pytest.importorskip("torch")
+    vit = torchvision.models.vit_b_16(weights=None).eval()
+    path = tmp_path / "vit.onnx"
+    torch.onnx.export(vit, (torch.zeros(1, 3, 224, 224),), str(path), dynamo=False,
+                      opset_version=17, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    imported = resolve_model(str(path))
+    attention = [layer for layer in imported.layers if layer.kind == "attention"]
+    assert [(a.heads, a.implementation) for a in attention] == [(12, "unfused")] * 12
+    a = build_graph(imported, 2, "train", "bf16")
+    assert a.params == sum(p.numel() for p in vit.parameters())
+    fx = build_graph(resolve_model("torchvision:vit_b_16"), 2, "train", "bf16")
+    assert a.flops == pytest.approx(fx.flops, rel=0.01)

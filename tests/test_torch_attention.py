@@ -16,9 +16,8 @@ from torch_helpers import torch_params  # noqa: E402
 
 from simulator.core.errors import UserError  # noqa: E402
 from workloads.builder import build_graph  # noqa: E402
-from workloads.importers import resolve_model  # noqa: E402
+from workloads.importers import per_sample, resolve_model  # noqa: E402
 from workloads.model_def import parse_model  # noqa: E402
-from workloads.torch_import import per_sample  # noqa: E402
 
 T, D, HEADS = 12, 64, 4
 

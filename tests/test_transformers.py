@@ -84,11 +84,27 @@ def test_attention_takes_three_inputs_like_one_packed():
     assert _flops(three.fwd) == _flops(packed.fwd) and three.out_shape == (64, 256)
 
 
+@pytest.mark.parametrize("implementation", ["unfused", "flash"])
+def test_attention_on_split_heads_keeps_them_split(implementation):
+    """Three (heads, seq, head_dim) inputs, as SDPA takes them: the packed layer's products
+    and softmax, no copy of the heads back to (seq, d), split heads out."""
+    args = {"heads": 4, "implementation": implementation}
+    split = attention([(4, 64, 64)] * 3, args, batch=3)
+    packed = attention([(64, 768)], args, batch=3)
+    assert split.out_shape == (4, 64, 64) and _flops(split.fwd) == _flops(packed.fwd)
+    assert split.bwd_data == packed.bwd_data
+    copies = 0 if implementation == "flash" else 1  # the transpose after P V
+    kernels = [sum(w.kernels for w in _chain(c.fwd)) for c in (packed, split)]
+    assert kernels[0] - kernels[1] == copies
+
+
 @pytest.mark.parametrize("shapes, args, message", [
     ([(64, 768)], {"heads": 5}, "not divisible by heads=5"),
     ([(64, 700)], {"heads": 4}, "packed"),
     ([(64, 256), (64, 256)], {"heads": 4}, "three"),
     ([(64, 768)], {"heads": 4, "implementation": "magic"}, "unknown implementation"),
+    ([(2, 64, 32)] * 3, {"heads": 4}, "have 2 heads, not heads=4"),
+    ([(4, 64, 32), (4, 32, 32), (4, 64, 32)], {"heads": 4}, "three"),
 ])
 def test_attention_refuses_bad_shapes(shapes, args, message):
     with pytest.raises(ValueError, match=message):

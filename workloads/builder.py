@@ -131,7 +131,8 @@ class _Builder:
         if cost.lowp or cost.fp32:
             own = lo if cost.lowp else hi
             for src, width in zip(layer.inputs, widths, strict=True):
-                if width != own:
+                once = src == INPUT and any(c[0] == INPUT for c in casts)  # attention(x, x, x)
+                if width != own and not once:
                     elems = float(self.batch * math.prod(self.out_shapes[src]))
                     casts.append((src, elems, width, own))
             computed = handed = own

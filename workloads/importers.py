@@ -20,6 +20,8 @@ from simulator.core.errors import UserError
 from simulator.core.registry import Registry
 from workloads.model_def import ModelDef, load_model
 
+Shape = tuple[int, ...]
+
 
 @dataclass(frozen=True)
 class ImportOptions:
@@ -43,6 +45,31 @@ importers: Registry[Importer] = plugins.importer
 
 class ModelWarning(UserWarning):
     """A model was imported with an approximation the user asked for (printed one line)."""
+
+
+def _doubled_axis(one: Shape | None, two: Shape | None) -> int | None:
+    """The one axis of a tensor that doubles from one sample (`one`) to two (`two`)."""
+    if one is None or two is None or len(one) != len(two):
+        return None
+    axes = [i for i, (a, b) in enumerate(zip(one, two, strict=True)) if a != b]
+    return axes[0] if len(axes) == 1 and two[axes[0]] == 2 * one[axes[0]] else None
+
+
+def per_sample(one: Shape | None, two: Shape | None) -> Shape | None:
+    """The per-sample shape of a tensor shaped `one` for one sample and `two` for two: the
+    axis that doubles is the batch's, taken out where it has size one and divided out where
+    the batch is folded into it (a (batch x seq, d) view); None without one such axis."""
+    axis = _doubled_axis(one, two)
+    if axis is None or one is None:
+        return None
+    return one[:axis] + one[axis + 1:] if one[axis] == 1 else one
+
+
+def batch_axis(one: Shape | None, two: Shape | None) -> int | None:
+    """The batch's axis of a tensor (as for `per_sample`) where it is an axis of its own,
+    else None (no batch, or a batch folded into another axis)."""
+    axis = _doubled_axis(one, two)
+    return axis if axis is not None and one is not None and one[axis] == 1 else None
 
 
 def importer_for(ref: str) -> Importer | None:

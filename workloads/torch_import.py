@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.core.errors import UserError
-from workloads.importers import Importer, ImportOptions, ModelWarning, require
+from workloads.importers import Importer, ImportOptions, ModelWarning, per_sample, require
 from workloads.model_def import MODEL_INPUT, RESERVED_LAYER_NAMES, SEQ_LEN, ModelDef, parse_model
 from workloads.resolve import resolve_layers
 from workloads.torch_nodes import (
@@ -136,19 +136,6 @@ def _propagated(torch: Any, gm: Any, example: Any, ref: str) -> dict[Any, Shape]
         if shape is not None:
             shapes[node] = tuple(int(d) for d in shape)
     return shapes
-
-
-def per_sample(one: Shape | None, two: Shape | None) -> Shape | None:
-    """The per-sample shape of a tensor shaped `one` for one sample and `two` for two: the
-    axis that doubles is the batch's, taken out where it has size one and divided out where
-    the batch is folded into it (a (batch x seq, d) view); None without one such axis."""
-    if one is None or two is None or len(one) != len(two):
-        return None
-    axes = [i for i, (a, b) in enumerate(zip(one, two, strict=True)) if a != b]
-    if len(axes) != 1 or two[axes[0]] != 2 * one[axes[0]]:
-        return None
-    axis = axes[0]
-    return one[:axis] + one[axis + 1:] if one[axis] == 1 else one
 
 
 class _Mapper:
