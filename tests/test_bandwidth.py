@@ -44,6 +44,18 @@ def test_transfers_on_different_links_do_not_interfere():
     assert ends == {"t0": pytest.approx(1.0), "t1": pytest.approx(1.0)}
 
 
+def test_an_end_changes_the_shares_of_flows_connected_through_others():
+    # x on a; y on a and b; z, w on b (10 B/s each). b fills first: y, z, w at 10/3, x at
+    # 20/3. w ends at 3 s; then y, z share b at 5, and y leaves x 5 on a, although x shares
+    # no channel with w: x's other 80 B take 16 s more (at 20/3 they would take 12)
+    flows = {"x": [("a", 1.0)], "y": [("a", 1.0), ("b", 1.0)], "z": [("b", 1.0)],
+             "w": [("b", 1.0)]}
+    sizes = {"x": 100.0, "y": 1000.0, "z": 1000.0, "w": 10.0}
+    ends = _ends(_plan([(n, [Flow(tuple(h), sizes[n], 0.0)], ()) for n, h in flows.items()],
+                       {"a": 10.0, "b": 10.0}))
+    assert ends["w"] == pytest.approx(3.0) and ends["x"] == pytest.approx(19.0)
+
+
 def test_share_is_recomputed_when_a_transfer_ends():
     # 1 GB and 3 GB on one 1 GB/s link: both at 0.5 GB/s until 2 s, then the big one alone
     ends = _ends(_plan([("small", [Flow((("a", 1.0),), GB, 0.0)], ()),

@@ -90,7 +90,7 @@ def test_a_ring_alone_full_equals_symmetric(nodes, per_node):
         assert full == pytest.approx(sym, rel=1e-9)
 
 
-@pytest.mark.parametrize("devices, per_node", [(16, 8), (64, 8)])
+@pytest.mark.parametrize("devices, per_node", [(16, 8), (64, 8), (256, 8), (96, 4)])
 def test_a_data_parallel_step_full_equals_symmetric(devices, per_node):
     full, sym = _step(devices, per_node, "full"), _step(devices, per_node, "symmetric")
     assert (full["simulated"], sym["simulated"]) == ("full", "symmetric")

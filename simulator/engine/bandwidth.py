@@ -4,7 +4,10 @@ A flow crosses one or more channels (one direction of one cable). While several 
 in flight their rates are max-min fair (progressive filling): every flow's rate rises
 together until some channel is full; the flows through that channel are frozen at that rate
 and the others keep rising. Rates are recomputed whenever a flow starts or ends, so two
-flows on one link each get half of it and a lone flow gets all of it.
+flows on one link each get half of it and a lone flow gets all of it. Only the flows that
+share channels, directly or through other flows, with one that started or ended have their
+rates recomputed: the fair shares of a set of channels no flow connects to the rest do not
+depend on them (flows on disjoint links, the chains inside the nodes of a large cluster).
 
 A hop may carry a `load` > 1: the flow stands for `load` identical flows on that channel
 (the ghosts of a symmetric group that is simulated by one representative), and it uses the
@@ -40,6 +43,7 @@ class _Flow:
     remaining_bytes: float
     on_done: Callable[[], None]
     started_s: float
+    seq: int = 0  # order of start: the order of the flows in flight
     rate_bytes_per_s: float = 0.0
 
 
@@ -51,6 +55,9 @@ class Network:
     bandwidth_bytes_per_s: dict[str, float]
     records: list[LinkSpan] = field(default_factory=list)
     _active: list[_Flow] = field(default_factory=list)
+    _on: dict[str, dict[_Flow, None]] = field(default_factory=dict)  # channel -> its flows
+    _changed: set[str] = field(default_factory=set)  # channels whose flows changed
+    _started: int = 0
     _last_s: float = 0.0
     _version: int = 0
     _flush_pending: bool = False
@@ -99,7 +106,10 @@ class Network:
         self._advance()
         now = self.env.now
         for hops, size_bytes in moving:
-            self._active.append(_Flow(task, hops, size_bytes, size_bytes, one_done, now))
+            self._started += 1
+            flow = _Flow(task, hops, size_bytes, size_bytes, one_done, now, self._started)
+            self._active.append(flow)
+            self._enter(flow)
         if not self._flush_pending:  # flows starting at the same instant share one recompute
             self._flush_pending = True
             self.env.timeout(0).callbacks.append(self._flush)
@@ -120,9 +130,9 @@ class Network:
     def _reschedule(self) -> None:
         self._version += 1
         if not self._active:
+            self._changed.clear()
             return
-        self._fair_rates()
-        if any(f.rate_bytes_per_s <= 0 for f in self._active):
+        if any(f.rate_bytes_per_s <= 0 for f in self._fair_rates(self._touched())):
             raise RuntimeError("a flow's fair share of its links fell to zero")
         next_s = min(f.remaining_bytes / f.rate_bytes_per_s for f in self._active)
         timer = self.env.timeout(max(next_s, 0.0))
@@ -144,6 +154,8 @@ class Network:
             (finished if done else active).append(f)
         self._active = active
         for flow in finished:
+            self._leave(flow)
+        for flow in finished:
             self._record(flow)
             flow.on_done()
         self._reschedule()
@@ -153,13 +165,45 @@ class Network:
             self.records.append(LinkSpan(channel, flow.task, flow.started_s, self.env.now,
                                          flow.size_bytes, load))
 
-    def _fair_rates(self) -> None:
-        """Max-min fair rates by progressive filling, each hop weighted by its load: raise all
-        rates together until channels fill; freeze the flows through them; repeat."""
+    def _enter(self, flow: _Flow) -> None:
+        for channel, _ in flow.hops:
+            self._on.setdefault(channel, {})[flow] = None
+            self._changed.add(channel)
+
+    def _leave(self, flow: _Flow) -> None:
+        for channel, _ in flow.hops:
+            on = self._on[channel]
+            del on[flow]
+            if not on:
+                del self._on[channel]
+            self._changed.add(channel)
+
+    def _touched(self) -> list[_Flow]:
+        """The flows in flight connected through shared channels to a channel whose flows
+        changed since the last recompute, in order of start."""
+        seen: set[str] = set()
+        flows: dict[_Flow, None] = {}
+        todo = [c for c in self._changed if c in self._on]
+        self._changed.clear()
+        seen.update(todo)
+        while todo:
+            for flow in self._on[todo.pop()]:
+                if flow not in flows:
+                    flows[flow] = None
+                    for channel, _ in flow.hops:
+                        if channel not in seen:
+                            seen.add(channel)
+                            todo.append(channel)
+        return sorted(flows, key=lambda f: f.seq)
+
+    def _fair_rates(self, flows: list[_Flow]) -> list[_Flow]:
+        """Max-min fair rates of `flows` (all the flows on their channels) by progressive
+        filling, each hop weighted by its load: raise all rates together until channels
+        fill; freeze the flows through them; repeat. Returns `flows`."""
         free: dict[str, float] = {}
         demand: dict[str, float] = {}
         members: dict[str, list[_Flow]] = {}
-        for flow in self._active:
+        for flow in flows:
             flow.rate_bytes_per_s = -1.0  # not yet fixed
             for channel, load in flow.hops:
                 if channel not in free:
@@ -179,6 +223,7 @@ class Network:
                 demand.pop(channel, None)  # every flow through a full channel is frozen now
             for channel in [c for c, d in demand.items() if d <= 0]:
                 del demand[channel]
+        return flows
 
     @staticmethod
     def _freeze(flow: _Flow, level: float, free: dict[str, float],

@@ -61,10 +61,15 @@ class _Run:
     def stream(self, tasks: list[tuple[Task, float]]) -> Generator[Any, Any, None]:
         """One in-order stream: a task holds it from when it reaches the head of the queue
         (the one before ended and the host launched it) until it ends."""
-        free_s = 0.0
+        free_s, end = 0.0, self.end
         for task, launched_s in tasks:
             got_stream = max(free_s, launched_s)
-            ready_s = (yield from self.inputs(task)) if task.preds else 0.0
+            ready_s = 0.0
+            if task.preds:
+                try:  # inputs already ended: no generator, no event
+                    ready_s = max(map(end.__getitem__, task.preds))
+                except KeyError:
+                    ready_s = yield from self.inputs(task)
             start = max(got_stream, ready_s)
             if task.transfer is None:
                 end_s = start + task.cost.duration_s
@@ -74,9 +79,10 @@ class _Run:
                 yield from self.move(task)
                 end_s = self.env.now
             free_s = end_s
+            category = task.category
             self.trace.spans.append(self.span(task, launched_s, got_stream, ready_s, start,
-                                              end_s))
-            self.known(task.name, end_s, task.category)
+                                              end_s, category))
+            self.known(task.name, end_s, category)
 
     def join(self, task: Task) -> Generator[Any, Any, None]:
         end_s = yield from self.inputs(task)
@@ -96,10 +102,10 @@ class _Run:
         return "stream" if got_stream > launched_s else "launch"
 
     def span(self, task: Task, launched_s: float, got_stream: float, ready_s: float,
-             start: float, end_s: float) -> Span:
+             start: float, end_s: float, category: str) -> Span:
         op = task.op
         return Span(task.name, op.layer, op.phase, op.kind, task.device, task.stream, start,
-                    end_s, launched_s, task.category, task.cost.overhead_s,
+                    end_s, launched_s, category, task.cost.overhead_s,
                     self.wait_cause(task, launched_s, got_stream, ready_s), op.flops, op.bytes)
 
     def run(self) -> Trace:

@@ -54,10 +54,12 @@ def data_parallel(job: Job) -> ClusterPlan:
     plan, comm = new_plan(job, simulated)
     buckets = dict(gradient_buckets(job, graph, bucket_bytes)) if job.mode == "train" else {}
     synced: dict[int, tuple[str, ...]] = {d: () for d in simulated}
+    prefixes = [f"d{d}." for d in simulated]
     for op in graph.ops():
+        inputs = graph.predecessors(op.name)
         for i, d in enumerate(simulated):
-            prefix = f"d{d}."
-            preds = prefixed(prefix, graph.predecessors(op.name))
+            prefix = prefixes[i]
+            preds = prefixed(prefix, inputs)
             if op.phase == "update":
                 preds += synced[d]
             plan.add(job.task(op, i, d, preds, prefix))
