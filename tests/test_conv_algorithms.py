@@ -22,7 +22,7 @@ from simulator.calibrate.conv_layers import (
 )
 from simulator.core.errors import UserError
 from workloads.builder import build_graph
-from workloads.layers import batchnorm2d, conv2d, conv_algorithm
+from workloads.layers import alignment, batchnorm2d, conv2d, conv_algorithm
 from workloads.model_def import load_model
 
 PROFILE = Profile(device="h200", origin="test", gemm_efficiency={"bf16": 0.9, "tf32": 0.9,
@@ -81,6 +81,23 @@ def test_a_1x1_conv_is_a_gemm_per_sample_without_transposes():
     assert cost.fwd.gemm.m == 256 and cost.fwd.gemm.n == 14 * 14 and cost.fwd.gemm.k == 64
     assert cost.fwd.gemm.batch == 8 and cost.fwd.gemm.flops == cost.fwd.flops
     assert cost.fwd.layout == 0.0 and cost.fwd.algorithm == "gemm"
+
+
+@pytest.mark.parametrize(("hw", "precision", "algorithm"), [
+    (56, "bf16", "gemm"), (28, "bf16", "gemm"), (14, "bf16", "implicit_gemm"),
+    (14, "fp32", "gemm"), (7, "fp32", "implicit_gemm"), (7, "bf16", "implicit_gemm")])
+def test_a_1x1_conv_whose_pixel_stride_is_not_16_bytes_is_cudnns_implicit_gemm(
+        hw, precision, algorithm):
+    """cuBLAS's per-sample product needs 16-byte strides: 196 pixels of 2 bytes are not
+    (ResNet-50's 14x14 maps in bf16), 49 pixels are not in any dtype; cuDNN's implicit GEMM
+    (with its NCHW <-> NHWC transposes) runs instead, as the measured kernel names say."""
+    cost = _conv(256, 1024, 1, hw=hw, batch=32)
+    assert cost.fwd.algorithm == "gemm" and cost.fwd.align == alignment(256, 1024, hw * hw)
+    for work in (cost.fwd, cost.bwd_data, cost.bwd_weight):
+        (op,) = [o for o in layer_ops(work, precision) if o.kind == "gemm"]
+        assert op.attr("algorithm") == algorithm
+        assert (op.attr("layout_bytes", 0.0) > 0) == (algorithm == "implicit_gemm")
+        assert op.flops == work.flops  # the same product, another kernel
 
 
 def test_layout_transposes_only_where_the_dtype_has_tensor_cores():

@@ -103,12 +103,16 @@ def test_a_1x1_convolution_is_one_nhwc_product_on_a_tpu():
     tpu = make_device("tpu-v2")
     graph = build_graph(load_model("resnet50"), 256, "train", "bf16", "sgd", False,
                         "implicit_gemm", "device")
-    op = graph.op("layer4.0.conv3.fwd")  # 1x1, 512 -> 2048 channels at 7 x 7
-    assert op.attr("algorithm") == "gemm" and op.gemm == Gemm(2048, 7 * 7, 512, 256)
-    assert tpu.product(op) == Gemm(256 * 7 * 7, 2048, 512)
-    assert tpu.op_cost(op).compute_s == tpu.matmul_s(Gemm(256 * 7 * 7, 2048, 512), "bf16")
-    # per sample, the 49 pixels were the array's width: 49 of its 128 columns did work
-    assert tpu.op_cost(op).compute_s < tpu.matmul_s(op.gemm, "bf16") / 2
+    op = graph.op("layer1.0.conv3.fwd")  # 1x1, 64 -> 256 channels at 56 x 56
+    assert op.attr("algorithm") == "gemm" and op.gemm == Gemm(256, 56 * 56, 64, 256)
+    assert tpu.product(op) == Gemm(256 * 56 * 56, 256, 64)
+    assert tpu.op_cost(op).compute_s == tpu.matmul_s(Gemm(256 * 56 * 56, 256, 64), "bf16")
+    # at 7 x 7 (49 pixels: not a 16-byte stride) the graph has cuDNN's implicit GEMM, which
+    # is the same NHWC product; per sample, the 49 pixels would be the array's width: 49 of
+    # its 128 columns doing work
+    small = graph.op("layer4.0.conv3.fwd")  # 1x1, 512 -> 2048 channels at 7 x 7
+    assert tpu.product(small) == Gemm(256 * 7 * 7, 2048, 512)
+    assert tpu.op_cost(small).compute_s < tpu.matmul_s(Gemm(2048, 7 * 7, 512, 256), "bf16") / 2
 
 
 def test_an_elementwise_op_gets_its_producers_output_on_chip():

@@ -19,7 +19,7 @@ from simulator.core.errors import UserError
 from workloads.layers import Work
 from workloads.memory import memory_estimate
 from workloads.model_def import ModelDef
-from workloads.ops import AttrValue, Op, OpGraph
+from workloads.ops import DTYPE_BYTES, AttrValue, Op, OpGraph
 from workloads.optimizers import get_optimizer
 from workloads.precision import Precision, get_precision
 from workloads.resolve import CONV_ALGORITHMS, INPUT, ResolvedLayer, resolve_layers
@@ -42,13 +42,13 @@ def check_request(batch: int, mode: str) -> None:
 
 def work_op(name: str, phase: str, layer: str, work: Work, prec: Precision,
             act_bytes: int) -> Op:
-    """Turn element counts into bytes for this precision; weights are read as cast copies."""
-    if work.kind == "gemm":
-        dtype = prec.gemm_dtype
-    else:
-        dtype = "fp32" if act_bytes == 4 else prec.gemm_dtype
-    if work.kernel == "conv" and prec.conv_dtype:  # cuDNN may use TF32 (PyTorch's default)
-        dtype = prec.conv_dtype
+    """Turn element counts into bytes for this precision; weights are read as cast copies.
+    A GEMM whose strides are not 16-byte multiples in the dtype it runs in becomes what the
+    libraries run instead, where the layer says (`Work.unaligned`)."""
+    if work.unaligned is not None and \
+            work.align * DTYPE_BYTES.get(_work_dtype(work, prec, act_bytes), 4) % 16:
+        work = work.unaligned
+    dtype = _work_dtype(work, prec, act_bytes)
     weight_bytes = prec.lowp_bytes if work.kind == "gemm" else prec.master_bytes
     read = work.act_read * act_bytes + work.weight_read * weight_bytes
     written = work.act_write * act_bytes + work.weight_write * weight_bytes
@@ -59,6 +59,17 @@ def work_op(name: str, phase: str, layer: str, work: Work, prec: Precision,
               work_items=max(1, work.work_items),
               param_bytes=work.weight_read * weight_bytes, gemm=work.gemm,
               kernels=work.kernels, attrs=_attrs(work, act_bytes))
+
+
+def _work_dtype(work: Work, prec: Precision, act_bytes: int) -> str:
+    """The dtype `work` computes in under `prec`."""
+    if work.kind == "gemm":
+        dtype = prec.gemm_dtype
+    else:
+        dtype = "fp32" if act_bytes == 4 else prec.gemm_dtype
+    if work.kernel == "conv" and prec.conv_dtype:  # cuDNN may use TF32 (PyTorch's default)
+        dtype = prec.conv_dtype
+    return dtype
 
 
 def _attrs(work: Work, act_bytes: int) -> tuple[tuple[str, AttrValue], ...]:

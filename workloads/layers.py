@@ -55,6 +55,9 @@ class Work:
     ctas: int = 0  # thread blocks of a kernel that runs one per channel (0: enough for any GPU)
     align: int = 0  # a GEMM's operand alignment: the largest power of two (<= 64) dividing the
     #                 dimensions its leading strides are made of (0: not a library GEMM)
+    unaligned: Work | None = None  # what the libraries run instead where `align` elements of
+    #                                the dtype it runs in are not 16 bytes (a 1x1 convolution's
+    #                                per-sample GEMM -> cuDNN's implicit GEMM)
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,20 @@ def _patch_product(shapes: list[Shape], args: dict[str, Any], batch: int,
                                      for w in (fwd, bwd_data, bwd_weight))
     elif not untied:
         algorithm = conv_algorithm(c, cout, (kh, kw), _pair(args.get("stride", 1)), groups)
-        fwd, bwd_data, bwd_weight = _by_algorithm(algorithm, (fwd, bwd_data, bwd_weight),
-                                                  n_in, n_out, taps, batch, positions)
+        works = (fwd, bwd_data, bwd_weight)
+        fwd, bwd_data, bwd_weight = _by_algorithm(algorithm, works, n_in, n_out, taps, batch,
+                                                  positions)
+        if algorithm == "gemm":
+            # cuBLAS runs the per-sample product where its strides (the pixels of a channel,
+            # the channels) are 16-byte multiples; else cuDNN runs the implicit GEMM behind
+            # NCHW <-> NHWC transposes (the kernel names of measurements/h200-conv-layers.json:
+            # 7x7 maps in TF32 and bf16, 14x14 in bf16)
+            align = alignment(c, cout, positions)
+            fwd, bwd_data, bwd_weight = (
+                replace(w, align=align, unaligned=u) for w, u in zip(
+                    (fwd, bwd_data, bwd_weight),
+                    _by_algorithm("implicit_gemm", works, n_in, n_out, taps, batch, positions),
+                    strict=True))
         if algorithm == "implicit_gemm" and (kh, kw) == (3, 3) and positions == h * w \
                 and groups == 1 and c > 4:  # cuDNN's CUDA-core weight gradient: Winograd
             bwd_weight = replace(bwd_weight, winograd_tiles=float(
