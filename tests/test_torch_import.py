@@ -104,8 +104,9 @@ USER_FILE = textwrap.dedent('''
         def __init__(self, ceil=False):
             super().__init__()
             self.ceil = ceil
-            self.conv = nn.Conv2d(3, 8, 3)
-            self.pool = nn.MaxPool2d(2, ceil_mode=ceil)
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.pool = nn.MaxPool2d(2, ceil_mode=True)  # 8 x 8: tiled, floor = ceil
+            self.odd = nn.MaxPool2d(3, ceil_mode=True)  # 4 x 4 -> 2 x 2 rounded up
             self.aux = nn.Linear(8, 2)
 
         def forward(self, x):
@@ -113,7 +114,7 @@ USER_FILE = textwrap.dedent('''
             y = torch.nn.functional.avg_pool2d(y, kernel_size=2)
             if self.training:
                 return self.aux(y.mean((2, 3)))
-            return self.pool(y)
+            return self.odd(self.pool(y)) if self.ceil else self.pool(y)
 
 
     def pools():
@@ -252,12 +253,12 @@ def test_pooling_functions_cost_what_the_modules_cost(user_file):
                                          "eval mode does not call are not counted"):
         model = resolve_model(f"{user_file}:pools")
     ours = parse_model({"name": "pools", "input_shape": [3, 32, 32], "layers": [
-        {"name": "conv", "kind": "conv2d", "out_channels": 8, "kernel": 3},
+        {"name": "conv", "kind": "conv2d", "out_channels": 8, "kernel": 3, "padding": 1},
         {"name": "max", "kind": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1},
         {"name": "avg", "kind": "avgpool2d", "kernel": 2},
         {"name": "pool", "kind": "maxpool2d", "kernel": 2}]}, "test")
     for mode in ("train", "infer"):
         a, b = build_graph(model, 2, mode), build_graph(ours, 2, mode)
         assert (a.params, a.flops, a.bytes) == (b.params, b.flops, b.bytes)
-    with pytest.raises(UserError, match=r"MaxPool2d \(ceil_mode or dilation\) x1"):
+    with pytest.raises(UserError, match=r"MaxPool2d \(ceil_mode rounding the output up\) x1"):
         resolve_model(f"{user_file}:ceil")

@@ -216,7 +216,7 @@ class _Mapper:
     def _definition(self, node: Any, acts: list[Any], out: Shape) -> dict[str, Any]:
         shapes = [self.shapes[a] for a in acts]
         if node.op == "call_module":
-            return module_layer(self.torch, self.modules[node.target], out)
+            return module_layer(self.torch, self.modules[node.target], shapes[0], out)
         if self._what(node) == "scaled_dot_product_attention":
             return sdpa(node, shapes)
         definition = function_layer(node, shapes, out)

@@ -42,14 +42,25 @@ def _pool(kind: str, kernel_size: Any, stride: Any, padding: Any) -> dict[str, A
             "padding": _pair(padding or 0)}
 
 
-def _pool_function(node: Any, name: str) -> dict[str, Any]:
+def _rounded(layer: dict[str, Any], shape: Shape, out: Shape, name: str) -> dict[str, Any]:
+    """A pooling layer, where our (floor) output size is torch's: ceil_mode rounds up, which
+    changes the size only where the windows do not tile the input."""
+    (kh, kw), (sh, sw), (ph, pw) = layer["kernel"], layer["stride"], layer["padding"]
+    floor = ((shape[-2] + 2 * ph - kh) // sh + 1, (shape[-1] + 2 * pw - kw) // sw + 1)
+    if floor != tuple(out[-2:]):
+        raise Unsupported(f"{name} (ceil_mode rounding the output up)")
+    return layer
+
+
+def _pool_function(node: Any, name: str, shape: Shape, out: Shape) -> dict[str, Any]:
     """F.max_pool2d / F.avg_pool2d, as the modules."""
     args = {**dict(zip(POOL_ARGS, node.args, strict=False)), **node.kwargs}
-    if args.get("ceil_mode") or _pair(args.get("dilation", 1)) != [1, 1] or args.get(
-            "return_indices") or args.get("divisor_override"):
-        raise Unsupported(f"{name} (ceil_mode, dilation, indices or a divisor)")
+    if _pair(args.get("dilation", 1)) != [1, 1] or args.get("return_indices") or args.get(
+            "divisor_override"):
+        raise Unsupported(f"{name} (dilation, indices or a divisor)")
     kind = "maxpool2d" if name == "max_pool2d" else "avgpool2d"
-    return _pool(kind, args["kernel_size"], args.get("stride"), args.get("padding"))
+    layer = _pool(kind, args["kernel_size"], args.get("stride"), args.get("padding"))
+    return _rounded(layer, shape, out, name)
 
 
 def _affine(mod: Any, name: str) -> None:
@@ -57,7 +68,7 @@ def _affine(mod: Any, name: str) -> None:
         raise Unsupported(f"{name} (without a learned scale and shift)")
 
 
-def module_layer(torch: Any, mod: Any, out: Shape) -> dict[str, Any]:
+def module_layer(torch: Any, mod: Any, shape: Shape, out: Shape) -> dict[str, Any]:
     """The layer an nn leaf module becomes (nn.MultiheadAttention: `multihead_attention`)."""
     nn = torch.nn
     if isinstance(mod, nn.Conv2d):
@@ -69,11 +80,11 @@ def module_layer(torch: Any, mod: Any, out: Shape) -> dict[str, Any]:
     if isinstance(mod, nn.Linear):
         return {"kind": "linear", "out_features": mod.out_features, "bias": mod.bias is not None}
     if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d)):
-        name = type(mod).__name__
-        if mod.ceil_mode or _pair(getattr(mod, "dilation", 1)) != [1, 1]:
-            raise Unsupported(f"{name} (ceil_mode or dilation)")
-        return _pool("maxpool2d" if isinstance(mod, nn.MaxPool2d) else "avgpool2d",
-                     mod.kernel_size, mod.stride, mod.padding)
+        if _pair(getattr(mod, "dilation", 1)) != [1, 1]:
+            raise Unsupported(f"{type(mod).__name__} (dilation)")
+        kind = "maxpool2d" if isinstance(mod, nn.MaxPool2d) else "avgpool2d"
+        return _rounded(_pool(kind, mod.kernel_size, mod.stride, mod.padding), shape, out,
+                        type(mod).__name__)
     if isinstance(mod, nn.AdaptiveAvgPool2d):
         return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
     if isinstance(mod, nn.Embedding):
@@ -119,7 +130,7 @@ def function_layer(node: Any, shapes: list[Shape], out: Shape) -> dict[str, Any]
     if name == "adaptive_avg_pool2d":
         return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
     if name in ("max_pool2d", "avg_pool2d"):
-        return _pool_function(node, name)
+        return _pool_function(node, name, shapes[0], out)
     if name == "getitem":
         return _getitem(node, shapes[0], out)
     if name in VIEW_NAMES and math.prod(out) == math.prod(shapes[0]):
