@@ -112,7 +112,7 @@ class GPU:
                                             self.spec.memory_bandwidth_bytes_per_s, None)
             layout_s, layout_kernels = self.layout_s(op)
             main_s = self.winograd_s(op, g) if self.runs_winograd(op) else \
-                self.gemm_s(g, op.dtype, kernel) / self.alignment_factor(op) + store_s
+                self.gemm_s(g, op.dtype, kernel, op.phase) / self.alignment_factor(op) + store_s
             return OpCost(main_s + layout_s, memory_s,
                           overhead + self.profile.kernel_overhead_s * layout_kernels)
         kernel = str(op.attr("kernel", op.kind))
@@ -161,7 +161,8 @@ class GPU:
         transforms_s = self.profile.memory_s(moved, self.spec.memory_bandwidth_bytes_per_s, None)
         return self.gemm_s(Gemm(cout, cin, tiles, 36), op.dtype, "conv") + transforms_s
 
-    def gemm_s(self, g: Gemm, dtype: str, kernel: str = "gemm") -> float:
+    def gemm_s(self, g: Gemm, dtype: str, kernel: str = "gemm", phase: str | None = None
+               ) -> float:
         """Time of the main loops: work units (one tile x one K block) spread evenly over the
         SMs, as stream-K / split-K kernels do; the last, partial wave costs a whole wave."""
         if dtype not in self.spec.peak_flops:  # no such tensor cores: the fp32 units do it
@@ -171,7 +172,8 @@ class GPU:
         tiles = math.ceil(g.m / tm) * math.ceil(g.n / tn) * g.batch
         blocks = math.ceil(g.k / K_BLOCK)
         waves = math.ceil(tiles * blocks / self.spec.sms)
-        sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype, kernel) / self.spec.sms
+        sm_rate = self.peak_flops(dtype) * self.profile.gemm_eff(dtype, kernel, phase) / \
+            self.spec.sms
         block_k = min(g.k, K_BLOCK)
         fill = self.tile_fill(tm, tn, kernel, half, dtype)
         return waves * (2.0 * tm * tn * block_k) / (sm_rate * fill)

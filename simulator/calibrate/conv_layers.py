@@ -3,6 +3,8 @@
 
   conv.DTYPE                  implicit-GEMM tensor-core convolution kernels (cuDNN): fraction
                               of the tensor-core peak, on the base profile's tile fill
+  conv_dgrad.DTYPE, conv_wgrad.DTYPE  the same for the data- and weight-gradient kernels,
+                              each pass at a rate of its own (and conv_gemm_dgrad/_wgrad)
   layout_efficiency           NCHW <-> NHWC transposes around them, fraction of bandwidth
   conv_gemm.DTYPE             1x1 convolutions run as GEMMs (cuBLAS)
   depthwise.DTYPE             PyTorch's depthwise kernels, fraction of the fp32 vector peak
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.catalog_io import build_device, load_spec
-from hardware_models.profile import SAME_WIDTH, Profile
+from hardware_models.profile import PASS_RATES, SAME_WIDTH, Profile
 from simulator.calibrate.fit import fit, msle
 from simulator.core.errors import UserError
 from simulator.core.json_source import read_json_object
@@ -37,10 +39,16 @@ from workloads.ops import Op
 from workloads.precision import get_precision
 
 SCHEMA = "simulator.conv-layers/1"
-FITTED_KERNELS = ("conv", "conv_gemm", "depthwise", "batchnorm", "batchnorm_bwd",
-                  "batchnorm_infer", *SMALL_CHANNEL_KERNELS.values())
+PASS_FITTED = ("conv", "conv_gemm")  # the kernels fitted at a rate per pass
+FITTED_KERNELS = (*PASS_FITTED, *(f"{k}_{suffix}" for k in PASS_FITTED
+                                  for suffix in PASS_RATES.values()),
+                  "depthwise", "batchnorm", "batchnorm_bwd", "batchnorm_infer",
+                  *SMALL_CHANNEL_KERNELS.values())
 PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "bwd": "bwd_data",
              "infer": "infer_fwd"}
+# the builder's phase of each measured pass (a batch norm's backward is a data gradient)
+PASS_PHASE = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight",
+              "bwd": "bwd_data", "infer": "fwd"}
 
 
 def load_layer_file(path: Path) -> dict[str, Any]:
@@ -75,11 +83,11 @@ def _conv_cost(c: dict[str, Any], batch: int) -> LayerCost:
     return conv2d([(c["in_channels"], c["height"], c["width"])], args, batch)
 
 
-def layer_ops(work: Work, precision: str) -> list[Op]:
+def layer_ops(work: Work, precision: str, phase: str = "fwd") -> list[Op]:
     """The kernels of one measured pass, as the builder makes them."""
     prec = get_precision(precision)
     parts = [w for w in (work.prologue, work, work.epilogue) if w is not None]
-    return [work_op(f"m{i}", "fwd", "measured", w, prec, prec.act_bytes)
+    return [work_op(f"m{i}", phase, "measured", w, prec, prec.act_bytes)
             for i, w in enumerate(parts)]
 
 
@@ -99,7 +107,7 @@ def layer_records(data: dict[str, Any]) -> list[dict[str, Any]]:
         for name, kernels in rec["kernels"].items():
             seconds = sum(us for _, us in kernels) * 1e-6  # device time: no host in it
             work = getattr(cost, PASS_WORK[name])
-            ops = layer_ops(work, rec["precision"])
+            ops = layer_ops(work, rec["precision"], PASS_PHASE[name])
             main = next(op for op in ops if op.attr("kernel") not in ("bias_add", "bias_grad"))
             group = str(main.attr("algorithm", main.attr("kernel", main.kind)))
             if group == "small_channels":  # a rate per pass: its kernels differ by pass
@@ -129,16 +137,33 @@ def _fit_group(spec: Any, base: Profile, rows: list[dict[str, Any]],
     return base.model_copy(update=to_update(fit(bounds, loss, sweeps=3, iters=30), base))
 
 
+def _pass_rates(kernel: str, dtype: str, p: dict[str, float]) -> dict[str, float]:
+    """A kernel's fitted rates: the forward's ("eff") and one per backward pass present."""
+    return {f"{kernel}.{dtype}": p["eff"],
+            **{f"{kernel}_{suffix}.{dtype}": p[suffix] for suffix in PASS_RATES.values()
+               if suffix in p}}
+
+
+def _pass_bounds(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """A rate per pass that `rows` measure (the forward's is "eff")."""
+    phases = {PASS_PHASE[r["pass"]] for r in rows}
+    return {"eff": (1e-3, 1.0), **{PASS_RATES[ph]: (1e-3, 1.0) for ph in sorted(phases)
+                                   if ph in PASS_RATES}}
+
+
 def _conv_update(dtype: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
     def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
-        return {"gemm_efficiency": {**prof.gemm_efficiency, f"conv.{dtype}": p["eff"]},
+        return {"gemm_efficiency": {**prof.gemm_efficiency, **_pass_rates("conv", dtype, p)},
                 "layout_efficiency": {**prof.layout_efficiency, dtype: p["layout"]}}
     return update
 
 
 def _rate_update(table: str, key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
+    kernel, _, dtype = key.rpartition(".")
+
     def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
-        return {table: {**getattr(prof, table), key: p["eff"]}}
+        rates = _pass_rates(kernel, dtype, p) if kernel in PASS_FITTED else {key: p["eff"]}
+        return {table: {**getattr(prof, table), **rates}}
     return update
 
 
@@ -189,11 +214,15 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
     # MobileNet put a held-out VGG16 87% too slow). The tile fill stays the base profile's
     # too: a free half-speed intensity per dtype ran off to its bound on the small layers.
     for dtype in (d for d in dtypes if d != "fp32"):
-        prof = _fit_group(spec, prof, of("implicit_gemm", dtype),
-                          {"eff": (1e-3, 1.0), "layout": (0.01, 1.0)}, _conv_update(dtype))
+        group_rows = of("implicit_gemm", dtype)
+        prof = _fit_group(spec, prof, group_rows,
+                          {**_pass_bounds(group_rows), "layout": (0.01, 1.0)},
+                          _conv_update(dtype))
     for group, table, kernel in RATE_GROUPS:
         for dtype in dtypes:
-            prof = _fit_group(spec, prof, of(group, dtype), {"eff": (1e-4, 1.0)},
+            group_rows = of(group, dtype)
+            bounds = _pass_bounds(group_rows) if kernel in PASS_FITTED else {"eff": (1e-4, 1.0)}
+            prof = _fit_group(spec, prof, group_rows, bounds,
                               _rate_update(table, f"{kernel}.{dtype}"))
     for group in NORM_GROUPS:
         for dtype in dtypes:
