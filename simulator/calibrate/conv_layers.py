@@ -211,13 +211,15 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
     dtypes = sorted({r["dtype"] for r in rows})
     # tensor-core kernels only: fp32's FFMA kernels read NCHW (no transposes) and keep the
     # rate of the base profile (fitted here, their rate on the small layers of ResNets and
-    # MobileNet put a held-out VGG16 87% too slow). The tile fill stays the base profile's
+    # MobileNet put a held-out VGG16 87% too slow; their backward passes' rates alone, VGG16's
+    # training 6.0% -> 15.5%). The tile fill stays the base profile's
     # too: a free half-speed intensity per dtype ran off to its bound on the small layers.
     for dtype in (d for d in dtypes if d != "fp32"):
         group_rows = of("implicit_gemm", dtype)
         prof = _fit_group(spec, prof, group_rows,
                           {**_pass_bounds(group_rows), "layout": (0.01, 1.0)},
                           _conv_update(dtype))
+
     for group, table, kernel in RATE_GROUPS:
         for dtype in dtypes:
             group_rows = of(group, dtype)
