@@ -126,19 +126,27 @@ def _pairs(device: Any, rows: list[dict[str, Any]]) -> list[tuple[float, float]]
 
 def _fit_group(spec: Any, base: Profile, rows: list[dict[str, Any]],
                bounds: dict[str, tuple[float, float]],
-               to_update: Callable[[dict[str, float], Profile], dict[str, Any]]) -> Profile:
-    """`base` updated with the parameters that best explain `rows`."""
+               to_update: Callable[[dict[str, float], Profile], dict[str, Any]],
+               sweeps: int = 3) -> Profile:
+    """`base` updated with the parameters that best explain `rows` (`sweeps` rounds of line
+    searches: 6 for a rate per pass and the transposes, which 3 leave short of the optimum)."""
     if not rows:
         return base
 
     def loss(p: dict[str, float]) -> float:
         return msle(_pairs(build_device(spec, base.model_copy(update=to_update(p, base))), rows))
 
-    return base.model_copy(update=to_update(fit(bounds, loss, sweeps=3, iters=30), base))
+    return base.model_copy(update=to_update(fit(bounds, loss, sweeps=sweeps, iters=30), base))
+
+
+def _rate_update(table: str, key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
+    def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
+        return {table: {**getattr(prof, table), key: p["eff"]}}
+    return update
 
 
 def _pass_rates(kernel: str, dtype: str, p: dict[str, float]) -> dict[str, float]:
-    """A kernel's fitted rates: the forward's ("eff") and one per backward pass present."""
+    """A kernel's fitted rates: the forward's ("eff") and one per backward pass fitted."""
     return {f"{kernel}.{dtype}": p["eff"],
             **{f"{kernel}_{suffix}.{dtype}": p[suffix] for suffix in PASS_RATES.values()
                if suffix in p}}
@@ -147,23 +155,17 @@ def _pass_rates(kernel: str, dtype: str, p: dict[str, float]) -> dict[str, float
 def _pass_bounds(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
     """A rate per pass that `rows` measure (the forward's is "eff")."""
     phases = {PASS_PHASE[r["pass"]] for r in rows}
-    return {"eff": (1e-3, 1.0), **{PASS_RATES[ph]: (1e-3, 1.0) for ph in sorted(phases)
+    return {"eff": (1e-4, 1.0), **{PASS_RATES[ph]: (1e-4, 1.0) for ph in sorted(phases)
                                    if ph in PASS_RATES}}
 
 
-def _conv_update(dtype: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
+def _passes_update(table: str, kernel: str, dtype: str, layout: bool = False
+                   ) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
     def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
-        return {"gemm_efficiency": {**prof.gemm_efficiency, **_pass_rates("conv", dtype, p)},
-                "layout_efficiency": {**prof.layout_efficiency, dtype: p["layout"]}}
-    return update
-
-
-def _rate_update(table: str, key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
-    kernel, _, dtype = key.rpartition(".")
-
-    def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
-        rates = _pass_rates(kernel, dtype, p) if kernel in PASS_FITTED else {key: p["eff"]}
-        return {table: {**getattr(prof, table), **rates}}
+        out: dict[str, Any] = {table: {**getattr(prof, table), **_pass_rates(kernel, dtype, p)}}
+        if layout:
+            out["layout_efficiency"] = {**prof.layout_efficiency, dtype: p["layout"]}
+        return out
     return update
 
 
@@ -215,17 +217,20 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
     # training 6.0% -> 15.5%). The tile fill stays the base profile's
     # too: a free half-speed intensity per dtype ran off to its bound on the small layers.
     for dtype in (d for d in dtypes if d != "fp32"):
-        group_rows = of("implicit_gemm", dtype)
+        group_rows = of("implicit_gemm", dtype)  # a rate per pass, and the transposes'
         prof = _fit_group(spec, prof, group_rows,
                           {**_pass_bounds(group_rows), "layout": (0.01, 1.0)},
-                          _conv_update(dtype))
-
+                          _passes_update("gemm_efficiency", "conv", dtype, layout=True),
+                          sweeps=6)
     for group, table, kernel in RATE_GROUPS:
         for dtype in dtypes:
             group_rows = of(group, dtype)
-            bounds = _pass_bounds(group_rows) if kernel in PASS_FITTED else {"eff": (1e-4, 1.0)}
-            prof = _fit_group(spec, prof, group_rows, bounds,
-                              _rate_update(table, f"{kernel}.{dtype}"))
+            if kernel in PASS_FITTED:
+                prof = _fit_group(spec, prof, group_rows, _pass_bounds(group_rows),
+                                  _passes_update(table, kernel, dtype), sweeps=6)
+            else:
+                prof = _fit_group(spec, prof, group_rows, {"eff": (1e-4, 1.0)},
+                                  _rate_update(table, f"{kernel}.{dtype}"))
     for group in NORM_GROUPS:
         for dtype in dtypes:
             prof = _fit_group(spec, prof, of(group, dtype),
