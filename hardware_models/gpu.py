@@ -117,11 +117,21 @@ class GPU:
                           overhead + self.profile.kernel_overhead_s * layout_kernels)
         kernel = str(op.attr("kernel", op.kind))
         vector_rate = self.peak_flops("fp32") * self.profile.vec_eff(op.dtype, kernel)
+        streamed = op.bytes - self.cached_reread_bytes(op)
+        if streamed < op.bytes:
+            memory_s = self.profile.memory_s(streamed, self.spec.memory_bandwidth_bytes_per_s,
+                                             self.spec.l2_bytes)
         ctas = int(cast(float, op.attr("ctas", 0)))
         cta_rate = self.profile.cta_rate(op.dtype, kernel) if ctas else None
         if cta_rate is not None:  # one block per channel: the channels' blocks stream alone
-            memory_s = max(memory_s, op.bytes / ctas / cta_rate)
+            memory_s = max(memory_s, streamed / ctas / cta_rate)
         return OpCost(op.flops / vector_rate, memory_s, overhead)
+
+    def cached_reread_bytes(self, op: Op) -> float:
+        """The bytes a kernel's second pass reads again (`reread_bytes`) where they fit in the
+        L2 cache, so that they do not come from memory again; else none."""
+        reread = float(cast(float, op.attr("reread_bytes", 0.0)))
+        return reread if reread and self.spec.l2_bytes and reread <= self.spec.l2_bytes else 0.0
 
     def alignment_factor(self, op: Op) -> float:
         """The rate factor of a tensor-core GEMM whose strides are not multiples of 16 bytes

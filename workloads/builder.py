@@ -82,6 +82,8 @@ def _attrs(work: Work, act_bytes: int) -> tuple[tuple[str, AttrValue], ...]:
         attrs.append(("winograd_tiles", work.winograd_tiles))
     if work.ctas:
         attrs.append(("ctas", work.ctas))
+    if work.reread:
+        attrs.append(("reread_bytes", work.reread * act_bytes))
     if work.align:
         attrs.append(("align", work.align))
     return tuple(attrs)
