@@ -9,11 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardware_models.catalog_io import make_device
+from hardware_models.catalog_io import build_device, load_spec, make_device
 from hardware_models.host import HostProfile, catalog_host, with_host
 from hardware_models.profile import Profile
 from simulator.api.predict import predict
-from simulator.calibrate.host import features, fit_host, held_out, nnls, step_graph, step_records
+from simulator.calibrate.host import (
+    features,
+    fit_device,
+    fit_host,
+    held_out,
+    nnls,
+    step_graph,
+    step_records,
+)
 from workloads.builder import build_graph
 from workloads.model_def import load_model
 
@@ -64,18 +72,20 @@ def test_nnls_is_non_negative_and_exact_on_consistent_data():
 
 
 def test_the_fit_recovers_known_host_costs():
-    truth = np.array([20e-6, 40e-6, 10e-6, 300e-6, 50e-6, 8e-6])
+    truth = np.array([20e-6, 40e-6, 10e-6, 300e-6, 50e-6, 8e-6, 12e-6])
+    device = fit_device("h200")
     records = []
     for model in ("mlp", "alexnet", "vgg16", "resnet50"):
         for mode in ("train", "infer"):
             for precision in ("fp32", "bf16"):
                 rec = {"model": model, "mode": mode, "batch": 1, "precision": precision,
                        "input": "device"}
-                rec["median_s"] = float(features(step_graph(rec)) @ truth)
+                rec["median_s"] = float(features(step_graph(rec), device) @ truth)
                 records.append(rec)
-    host = fit_host(records, "synthetic", [])
+    host = fit_host(records, "synthetic", [], "h200")
     got = [host.launch_s, host.backward_launch_s, host.optimizer_tensor_s,
-           host.step_s["train"], host.step_s["infer"], host.cast_launch_s]
+           host.step_s["train"], host.step_s["infer"], host.cast_launch_s,
+           host.library_launch_s]
     assert got == pytest.approx(list(truth), rel=1e-6)
 
 
@@ -138,3 +148,20 @@ def test_runs_of_the_same_zoo_become_one_record_per_configuration_at_the_median(
     assert [(r["model"], r["runs"]) for r in merged] == [("mlp", 3), ("vgg16", 2)]
     assert merged[0]["median_s"] == 2.0 and merged[0]["issue_median_s"] == 1.5
     assert merged[1]["median_s"] == 6.0
+
+
+def test_the_transposes_cudnn_launches_around_a_tensor_core_convolution_cost_the_host():
+    """cuDNN launches the NCHW <-> NHWC transposes of a TF32 or bf16 convolution itself
+    (measured on the H200 with the profiler, measurements/h200-step-kernels-small.json:
+    ResNet-18 inference at batch 1 runs 34 transposes in TF32, none in fp32-strict, and every
+    launch costs the host thread 7-12 us): each costs the host profile's library_launch_s."""
+    host = HostProfile(framework="pytorch", host="test", origin="test", launch_s=30e-6,
+                       backward_launch_s=40e-6, library_launch_s=20e-6)
+    spec = load_spec("h200")
+    gpu = build_device(spec, with_host(Profile(device="h200", origin="transferred"), host))
+    conv = {p: next(op for op in build_graph(load_model("resnet18"), 1, "infer", p).ops()
+                    if op.layer == "layer1.0.conv1" and op.kind == "gemm")
+            for p in ("fp32", "fp32-strict")}
+    assert gpu.library_kernels(conv["fp32"]) == 2 and gpu.library_kernels(conv["fp32-strict"]) == 0
+    assert gpu.launch_s(conv["fp32"]) == pytest.approx(30e-6 + 2 * 20e-6)
+    assert gpu.launch_s(conv["fp32-strict"]) == pytest.approx(30e-6)

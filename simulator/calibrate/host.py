@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from hardware_models.catalog_io import build_device, device_profile, load_spec
+from hardware_models.gpu import GPU
 from hardware_models.host import HostProfile, with_host
 from hardware_models.profile import Profile
 from hardware_models.topology import build_cluster
@@ -34,7 +35,7 @@ from workloads.model_def import catalog_models, load_model
 from workloads.ops import OpGraph
 
 TERMS = ("launch_s", "backward_launch_s", "optimizer_tensor_s", "step_train_s", "step_infer_s",
-         "cast_launch_s")
+         "cast_launch_s", "library_launch_s")
 BACKWARD = ("bwd_data", "bwd_weight")
 HOST_BOUND_MODELS = ("mlp",)
 
@@ -79,8 +80,8 @@ def step_graph(record: dict[str, Any]) -> OpGraph:
                        record["precision"], input_place=record.get("input", "device"))
 
 
-def features(graph: OpGraph) -> np.ndarray:
-    """What the step makes the host issue, in the order of TERMS."""
+def features(graph: OpGraph, device: GPU) -> np.ndarray:
+    """What the step makes the host issue on `device`, in the order of TERMS."""
     ops = list(graph.ops())
     casts = sum(op.kernels for op in ops if op.attr("kernel") == "cast")
     ops = [op for op in ops if op.attr("kernel") != "cast"]
@@ -88,7 +89,8 @@ def features(graph: OpGraph) -> np.ndarray:
     forward = sum(op.kernels for op in ops if op.phase not in BACKWARD and op.kind != "copy")
     tensors = sum(float(op.attr("tensors", 0)) for op in ops if op.kind == "optimizer")
     train = graph.mode == "train"
-    return np.array([forward, backward, tensors, float(train), float(not train), casts])
+    library = sum(device.library_kernels(op) for op in ops)
+    return np.array([forward, backward, tensors, float(train), float(not train), casts, library])
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -103,19 +105,31 @@ def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         free.remove(min(negative, key=lambda i: x[i]))
 
 
-def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str]) -> HostProfile:
+def fit_device(device_name: str) -> GPU:
+    """The GPU the host-bound steps ran on (its rules say which kernels a step launches)."""
+    spec = load_spec(device_name)
+    device = build_device(spec, device_profile(spec))
+    if not isinstance(device, GPU):
+        raise UserError(f"--hardware {device_name}: the host fit needs the GPU the steps ran on")
+    return device
+
+
+def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str],
+             device_name: str) -> HostProfile:
     """The host profile that best explains the host-bound rows (relative least squares)."""
     rows = [r for r in records if is_host_bound(r)]
     if len(rows) < len(TERMS):
         raise UserError(f"host fit needs at least {len(TERMS)} host-bound steps, got {len(rows)}")
     measured = np.array([r["median_s"] for r in rows])
-    a = np.array([features(step_graph(r)) for r in rows]) / measured[:, None]
+    device = fit_device(device_name)
+    a = np.array([features(step_graph(r), device) for r in rows]) / measured[:, None]
     x = nnls(a, np.ones(len(rows)))
     residual = a @ x - 1.0
     return HostProfile(
         framework="pytorch", host=host, origin=f"fitted on {len(rows)} host-bound steps",
         launch_s=float(x[0]), backward_launch_s=float(x[1]), optimizer_tensor_s=float(x[2]),
         step_s={"train": float(x[3]), "infer": float(x[4])}, cast_launch_s=float(x[5]),
+        library_launch_s=float(x[6]),
         fitted_from=fitted_from,
         fit_error={"median_abs": float(np.median(np.abs(residual))),
                    "max_abs": float(np.max(np.abs(residual)))})
@@ -143,7 +157,8 @@ def held_out(records: list[dict[str, Any]], device_name: str, host: str,
     without that network's layers."""
     rows = []
     for network in sorted({r["model"] for r in records}):
-        profile = fit_host([r for r in records if r["model"] != network], host, fitted_from)
+        profile = fit_host([r for r in records if r["model"] != network], host, fitted_from,
+                           device_name)
         device = None
         if layers is not None:
             device = fit_conv_layers(layers, device_name, device_profile(load_spec(device_name)),
@@ -181,11 +196,12 @@ def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: s
     as benchmarks/accuracy.py does)."""
     records = median_of_runs([step_records(Path(path)) for path in measurements])
     names = sorted({Path(p).as_posix() for p in measurements})
-    profile = fit_host(records, host, names)
+    profile = fit_host(records, host, names, hardware)
     write_text_atomic(Path(out), host_yaml(profile))
     print(f"wrote {out}: {profile.launch_s * 1e6:.1f} us per forward kernel, "
           f"{profile.backward_launch_s * 1e6:.1f} us per backward kernel, "
           f"{(profile.cast_launch_s or 0.0) * 1e6:.1f} us per autocast cast, "
+          f"{(profile.library_launch_s or 0.0) * 1e6:.1f} us per kernel a library launches, "
           f"{profile.optimizer_tensor_s * 1e6:.1f} us per parameter tensor, step "
           f"{ {k: round(v * 1e6, 1) for k, v in profile.step_s.items()} } us; "
           f"median fit error {profile.fit_error['median_abs']:.1%}")
