@@ -77,8 +77,9 @@ class GPU:
         measured cost for its kind of kernel, else the profile's (or the spec sheet's) cost
         of one tiny kernel, backward kernels at the host profile's backward rate where it has
         one; per kernel a library call launches itself from native code, the driver's
-        launch alone (the host profile's `library_launch_s`, else the spec's
-        `kernel_launch_s`; cuDNN's transposes are such kernels); plus, for a data-gradient op, the
+        launch alone (the spec's `kernel_launch_s`), and per NCHW <-> NHWC transpose cuDNN
+        runs around a tensor-core convolution the host profile's `transpose_launch_s` (else
+        the driver's launch too); plus, for a data-gradient op, the
         autograd engine's cost of the backward node that issues it; plus the host profile's
         per-step and per-parameter-tensor terms (see `host`)."""
         prof = self.profile
@@ -88,15 +89,11 @@ class GPU:
         kernel, by_kernel = str(op.attr("kernel", op.kind)), prof.launch_s_by_kernel
         per = by_kernel.get(f"{kernel}.{op.phase}", by_kernel.get(kernel, per))
         autograd = prof.autograd_node_s if op.phase == "bwd_data" else 0.0
-        library = prof.library_launch_s
-        native = (self.spec.kernel_launch_s if library is None else library) * \
-            self.library_kernels(op)
+        native = self.spec.kernel_launch_s * op.library_kernels
+        transpose = self.spec.kernel_launch_s if prof.transpose_launch_s is None \
+            else prof.transpose_launch_s
+        native += transpose * self.layout_s(op)[1]
         return per * op.framework_calls + native + autograd + host_extra_s(prof, op)
-
-    def library_kernels(self, op: Op) -> int:
-        """Kernels a library call of `op` launches itself: those the op says, and the
-        transposes around a tensor-core convolution on NCHW tensors."""
-        return op.library_kernels + self.layout_s(op)[1]
 
     def op_cost(self, op: Op) -> OpCost:
         overhead = self.profile.kernel_overhead_s * op.kernels

@@ -40,9 +40,9 @@ class HostProfile(BaseModel):
         description="host time per backward kernel issued, autograd's node evaluation included")
     cast_launch_s: NonNegativeFloat | None = Field(
         None, description="host time per dtype cast kernel autocast issues (absent: launch_s)")
-    library_launch_s: NonNegativeFloat | None = Field(
-        None, description="host time per kernel a library call launches itself (cuDNN's "
-        "transposes around a tensor-core convolution; absent: the spec's kernel_launch_s)")
+    transpose_launch_s: NonNegativeFloat | None = Field(
+        None, description="host time per NCHW <-> NHWC transpose cuDNN launches around a "
+        "tensor-core convolution (absent: the spec's kernel_launch_s)")
     optimizer_tensor_s: NonNegativeFloat = Field(
         0.0, description="host time per parameter tensor per optimizer step")
     step_s: dict[str, NonNegativeFloat] = Field(
@@ -73,7 +73,7 @@ def with_host(profile: Profile, host: HostProfile | None) -> Profile:
         by_kernel = {} if host.cast_launch_s is None else {"cast": host.cast_launch_s}
         update.update(launch_s=host.launch_s, backward_launch_s=host.backward_launch_s,
                       launch_s_by_kernel=by_kernel, autograd_node_s=0.0,
-                      library_launch_s=host.library_launch_s)
+                      transpose_launch_s=host.transpose_launch_s)
     return profile.model_copy(update=update)
 
 

@@ -70,10 +70,10 @@ class Profile(BaseModel):
         default_factory=dict, description="host time per call of one library op, per kernel "
         "kind ('conv', 'gemm', 'relu', ...) or kind and pass ('conv.bwd_data'), where "
         "measured: a cuDNN convolution costs the host several times an elementwise op")
-    library_launch_s: NonNegativeFloat | None = Field(
-        None, description="host time per kernel a library call launches itself (cuDNN's "
-        "NCHW <-> NHWC transposes around a tensor-core convolution, cuSOLVER's kernels inside "
-        "one getrf), where a host profile gave it (else the spec's kernel_launch_s)")
+    transpose_launch_s: NonNegativeFloat | None = Field(
+        None, description="host time per NCHW <-> NHWC transpose cuDNN launches around a "
+        "tensor-core convolution (its launch and the call's own work on that path), where a "
+        "host profile gave it (else the spec's kernel_launch_s)")
     autograd_node_s: NonNegativeFloat = Field(
         0.0, description="host time the autograd engine adds per backward node, beyond "
         "launching the node's kernels (PyTorch; charged to each data-gradient op)")

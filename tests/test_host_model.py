@@ -85,7 +85,7 @@ def test_the_fit_recovers_known_host_costs():
     host = fit_host(records, "synthetic", [], "h200")
     got = [host.launch_s, host.backward_launch_s, host.optimizer_tensor_s,
            host.step_s["train"], host.step_s["infer"], host.cast_launch_s,
-           host.library_launch_s]
+           host.transpose_launch_s]
     assert got == pytest.approx(list(truth), rel=1e-6)
 
 
@@ -154,14 +154,14 @@ def test_the_transposes_cudnn_launches_around_a_tensor_core_convolution_cost_the
     """cuDNN launches the NCHW <-> NHWC transposes of a TF32 or bf16 convolution itself
     (measured on the H200 with the profiler, measurements/h200-step-kernels-small.json:
     ResNet-18 inference at batch 1 runs 34 transposes in TF32, none in fp32-strict, and every
-    launch costs the host thread 7-12 us): each costs the host profile's library_launch_s."""
+    launch costs the host thread 7-12 us): each costs the host profile's transpose_launch_s."""
     host = HostProfile(framework="pytorch", host="test", origin="test", launch_s=30e-6,
-                       backward_launch_s=40e-6, library_launch_s=20e-6)
+                       backward_launch_s=40e-6, transpose_launch_s=20e-6)
     spec = load_spec("h200")
     gpu = build_device(spec, with_host(Profile(device="h200", origin="transferred"), host))
     conv = {p: next(op for op in build_graph(load_model("resnet18"), 1, "infer", p).ops()
                     if op.layer == "layer1.0.conv1" and op.kind == "gemm")
             for p in ("fp32", "fp32-strict")}
-    assert gpu.library_kernels(conv["fp32"]) == 2 and gpu.library_kernels(conv["fp32-strict"]) == 0
+    assert gpu.layout_s(conv["fp32"])[1] == 2 and gpu.layout_s(conv["fp32-strict"])[1] == 0
     assert gpu.launch_s(conv["fp32"]) == pytest.approx(30e-6 + 2 * 20e-6)
     assert gpu.launch_s(conv["fp32-strict"]) == pytest.approx(30e-6)

@@ -35,7 +35,7 @@ from workloads.model_def import catalog_models, load_model
 from workloads.ops import OpGraph
 
 TERMS = ("launch_s", "backward_launch_s", "optimizer_tensor_s", "step_train_s", "step_infer_s",
-         "cast_launch_s", "library_launch_s")
+         "cast_launch_s", "transpose_launch_s")
 BACKWARD = ("bwd_data", "bwd_weight")
 HOST_BOUND_MODELS = ("mlp",)
 
@@ -89,8 +89,9 @@ def features(graph: OpGraph, device: GPU) -> np.ndarray:
     forward = sum(op.kernels for op in ops if op.phase not in BACKWARD and op.kind != "copy")
     tensors = sum(float(op.attr("tensors", 0)) for op in ops if op.kind == "optimizer")
     train = graph.mode == "train"
-    library = sum(device.library_kernels(op) for op in ops)
-    return np.array([forward, backward, tensors, float(train), float(not train), casts, library])
+    transposes = sum(device.layout_s(op)[1] for op in ops)
+    return np.array([forward, backward, tensors, float(train), float(not train), casts,
+                     transposes])
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -129,7 +130,7 @@ def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str],
         framework="pytorch", host=host, origin=f"fitted on {len(rows)} host-bound steps",
         launch_s=float(x[0]), backward_launch_s=float(x[1]), optimizer_tensor_s=float(x[2]),
         step_s={"train": float(x[3]), "infer": float(x[4])}, cast_launch_s=float(x[5]),
-        library_launch_s=float(x[6]),
+        transpose_launch_s=float(x[6]),
         fitted_from=fitted_from,
         fit_error={"median_abs": float(np.median(np.abs(residual))),
                    "max_abs": float(np.max(np.abs(residual)))})
@@ -201,7 +202,7 @@ def run_calibrate_host(measurements: list[str], host: str, hardware: str, out: s
     print(f"wrote {out}: {profile.launch_s * 1e6:.1f} us per forward kernel, "
           f"{profile.backward_launch_s * 1e6:.1f} us per backward kernel, "
           f"{(profile.cast_launch_s or 0.0) * 1e6:.1f} us per autocast cast, "
-          f"{(profile.library_launch_s or 0.0) * 1e6:.1f} us per kernel a library launches, "
+          f"{(profile.transpose_launch_s or 0.0) * 1e6:.1f} us per cuDNN transpose, "
           f"{profile.optimizer_tensor_s * 1e6:.1f} us per parameter tensor, step "
           f"{ {k: round(v * 1e6, 1) for k, v in profile.step_s.items()} } us; "
           f"median fit error {profile.fit_error['median_abs']:.1%}")
