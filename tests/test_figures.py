@@ -568,27 +568,112 @@ def _text_boxes(fig, renderer):
             for ax in fig.axes for t in ax.texts if t.get_text()]
 
 
+def crowded_roofline(points: int = 2500) -> dict:
+    """`dense_roofline`'s five longest ops on one spot amid a grid of `points` small ops that
+    covers most of the panel."""
+    data = dense_roofline(5)
+    for i in range(points):
+        intensity, rate = 10 ** (-1 + 4 * (i % 50) / 50), 10 ** (12 + 2.9 * (i // 50) / 50)
+        data["ops"].append([f"d0.small{i}.fwd", 0, "gemm", "fwd", "bf16", 1e8, 1e8 / intensity,
+                            1e8 / rate, 5e-6])
+    data["end_s"] = sum(r[7] for r in data["ops"])
+    return data
+
+
+def _placed(fig, renderer) -> list:
+    """(axes, text, box, leader) of every text drawn in an axes, the leader the drawn line
+    of an annotation's arrow (display points) or None."""
+    from matplotlib.text import Text
+    out = []
+    for ax in fig.axes:
+        for t in ax.texts:
+            if not t.get_text():
+                continue
+            patch = getattr(t, "arrow_patch", None)
+            line = None if patch is None else patch.get_transform().transform(
+                patch.get_path().vertices)
+            out.append((ax, t.get_text(), Text.get_window_extent(t, renderer), line))
+    return out
+
+
+def _inside(box, x, y, margin=0.5) -> bool:
+    return box.x0 + margin < x < box.x1 - margin and box.y0 + margin < y < box.y1 - margin
+
+
+def check_roofline_labels(fig, renderer, panels: list) -> None:
+    """No two texts of a panel overlap, every text lies inside its axes, no op's leader
+    line runs through another text, and the `LABELLED` longest ops of each panel's data are
+    named, by their own label or by number in the panel's key."""
+    from simulator.report.label_layout import overlaps
+    from simulator.report.plot_roofline import LABELLED
+    placed = _placed(fig, renderer)
+    for (ax_a, a, box_a, _), (ax_b, b, box_b, _) in combinations(placed, 2):
+        assert not (ax_a is ax_b and overlaps(box_a, box_b)), (a, b)
+    for ax, text, box, _ in placed:
+        frame = ax.get_window_extent(renderer)
+        assert frame.x0 - 0.5 <= box.x0 and box.x1 <= frame.x1 + 0.5, text
+        assert frame.y0 - 0.5 <= box.y0 and box.y1 <= frame.y1 + 0.5, text
+    for ax, text, _, line in placed:
+        if line is None:
+            continue
+        for (x0, y0), (x1, y1) in zip(line[:-1], line[1:], strict=True):
+            for k in range(41):  # points along the drawn line
+                x, y = x0 + (x1 - x0) * k / 40, y0 + (y1 - y0) * k / 40
+                hit = [o for a, o, box, _ in placed if a is ax and o != text
+                       and _inside(box, x, y)]
+                assert not hit, (text, hit)
+    for ax, data in zip(fig.axes, panels, strict=False):
+        top = sorted(data["ops"], key=lambda op: (-op[7], op[0]))[:LABELLED]
+        texts = [t for a, t, _, _ in placed if a is ax]
+        for op in top:
+            name = op[0].removeprefix("d0.") + " ("
+            assert any(t.startswith(name) for t in texts) or any(
+                re.search(rf"^#[0-9]+ {re.escape(name)}", t, re.M) for t in texts), (name, texts)
+
+
 @pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
 @pytest.mark.parametrize("color_by", ["phase", "layer"])
 def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
-    from simulator.report.label_layout import overlaps
-    from simulator.report.plot_roofline import LABELLED, roofline_figure
+    from simulator.report.plot_roofline import roofline_figure
 
-    data = dense_roofline()
+    panels = [dense_roofline(), dense_roofline(120)]
     with styled(style):
-        fig = roofline_figure([("dense", data), ("dense too", dense_roofline(120))],
+        fig = roofline_figure([("dense", panels[0]), ("dense too", panels[1])],
                               "A crowded roofline", style, color_by)
         renderer = draw(fig)
-    boxes = _text_boxes(fig, renderer)
-    names = [(ax, text) for ax, text, _ in boxes if text.startswith("layer")]
-    assert len(names) >= LABELLED, names  # the longest ops are named (where there is room)
-    for ax in fig.axes[:2]:
-        assert any(n.startswith("layer0.fwd (") for a, n in names if a is ax)
-    for (ax_a, a, box_a), (ax_b, b, box_b) in combinations(boxes, 2):  # ... apart
-        assert not (ax_a is ax_b and overlaps(box_a, box_b)), (a, b)
-    for ax, text, box in boxes:
-        frame = ax.get_window_extent(renderer)
-        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 + 0.5, text
+    check_roofline_labels(fig, renderer, panels)
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+def test_roofline_names_the_longest_ops_amid_a_crowd(style):
+    """2,500 ops over most of the panel, the five longest on one spot: each is named (it
+    lost its name before where no place near its point was free), none over another."""
+    from simulator.report.plot_roofline import roofline_figure
+
+    data = crowded_roofline()
+    with styled(style):
+        fig = roofline_figure([("crowded", data)], "t", style)
+        renderer = draw(fig)
+    check_roofline_labels(fig, renderer, [data])
+    assert any(t.startswith("memory ") for _, t, _, _ in _placed(fig, renderer))
+
+
+def test_roofline_numbers_the_ops_it_has_no_room_to_name(monkeypatch):
+    """With the places near a point and over the panel cut to a few, the longest ops that
+    find none get a number by their point and their names, numbered, in a free corner."""
+    from simulator.report import label_layout, plot_roofline
+
+    monkeypatch.setattr(plot_roofline, "OP_PLACES", label_layout.around((9.0,)))
+    monkeypatch.setattr(label_layout, "SPREAD", (3, 3))
+    data = crowded_roofline()
+    with styled(SLIDES):
+        fig = plot_roofline.roofline_figure([("crowded", data)], "t", SLIDES)
+        renderer = draw(fig)
+    check_roofline_labels(fig, renderer, [data])
+    texts = [t for _, t, _, _ in _placed(fig, renderer)]
+    key = next(t for t in texts if t.startswith("#1 "))
+    numbers = [line.split()[0] for line in key.splitlines()]
+    assert numbers == [f"#{n}" for n in range(1, len(numbers) + 1)] and set(numbers) <= set(texts)
 
 
 def test_overlap_check_can_fail():

@@ -12,9 +12,12 @@ sized by their time and coloured by phase or, with `color_by="layer"`, by the ki
 layer (`conv2d`, `linear`, ...: the kinds that take most time get the palette's colours,
 the rest share grey, as `other kinds`; what is no layer of the model, the loss or the
 optimizer step, goes by its phase). The `LABELLED` ops that take most of the step are named
-with their share of it. Every text of a panel (roof labels, op names, the note) is placed
-after the figure's layout so that no two overlap (`label_layout`); an op name with no free
-place near its point is left out rather than drawn over another. Ops without FLOPs or
+with their share of it, always: every text of a panel (roof labels, op names, the note) is
+placed after the figure's layout so that no two overlap and no text covers the line that
+ties an op's name to its point, nor such a line another's name (`label_layout`); an op name
+goes near its point if there is room, else anywhere in the panel with a longer line, else
+(on a panel crowded past that) its number (`#1`) goes on or beside its point, with no line,
+and the name, after its number, in a free place of the panel. Ops without FLOPs or
 without bytes (copies, collectives) have no place on a roofline and are counted in the
 panel's note.
 """
@@ -35,14 +38,16 @@ from matplotlib.transforms import Bbox
 
 from simulator.report.figure_data import DEVICE_PREFIX
 from simulator.report.figure_style import PHASE_LABELS, SLIDES, Style, fit_titles, lay_out
-from simulator.report.label_layout import Option, Placer, around
+from simulator.report.label_layout import SIXTEEN, Option, Placer, around
 from simulator.report.units import format_bandwidth, format_rate, format_time, si_unit
 
 MAX_PANELS = 3
 LABELLED = 5  # ops named per panel: those that take most time
-ROOF_COLOUR, FLOOR_COLOUR, OTHER_COLOUR = "#333333", "#888888", "#BBBBBB"
+ROOF_COLOUR, FLOOR_COLOUR, OTHER_COLOUR, NOTE_COLOUR = "#333333", "#888888", "#BBBBBB", "#555555"
 OTHER = "other"
-TEXT_BACKGROUND = {"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6}
+TEXT_BACKGROUND = {"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.1}
+OP_PLACES = around((9.0, 16.0, 26.0, 38.0, 54.0, 72.0, 96.0, 128.0), SIXTEEN)
+TAG_PLACES = [(0.0, 0.0, "center", "center")] + around((6.0, 9.0, 12.0, 16.0), SIXTEEN)
 COLOR_BY = ("phase", "layer")
 
 
@@ -129,7 +134,8 @@ class Label:
 
     text: str
     options: list[Option]
-    role: str  # "roof" (always drawn), "memory" or "op" (left out where there is no room)
+    role: str  # "note", "roof", "memory" or "op": every one is drawn (see `place_labels`)
+    anchor: tuple[float, float] | None = None  # an op's point
 
 
 @dataclass
@@ -198,9 +204,10 @@ def _panel(ax: Axes, name: str, data: dict[str, Any], style: Style,
     ax.set_ylabel(f"achieved rate ({unit})")
     notes = ([floor[1]] if floor else []) + (
         [f"{skipped} ops without FLOPs or bytes not shown"] if skipped else [])
-    note = ax.text(0.98, 0.02, "\n".join(notes), transform=ax.transAxes, ha="right",
-                   va="bottom", fontsize="x-small", color="#555555")
-    note.set_in_layout(False)
+    if notes:  # after the roofs' labels, before the ops' names
+        first_op = next((i for i, label in enumerate(panel.labels) if label.role == "op"),
+                        len(panel.labels))
+        panel.labels.insert(first_op, Label("\n".join(notes), [], "note"))
     ax.set_title(f"{name}\n{device['name']} ({device['kind']})", fontsize="medium",
                  fontweight="normal")
     ax.grid(True, which="major", alpha=0.3)
@@ -222,7 +229,7 @@ def _scatter(panel: Panel, colour: Colours, style: Style) -> None:
         point = (op["flops"] / op["bytes"], op["flops"] / op["time_s"] / scale)
         share = f" ({100 * op['time_s'] / step_s:.2g}%)"
         panel.labels.append(Label(DEVICE_PREFIX.sub("", op["name"]) + share,
-                                  [(point, place) for place in around()], "op"))
+                                  [(point, place) for place in OP_PLACES], "op", point))
 
 
 def _marker_boxes(panel: Panel, renderer: Any) -> list[Bbox]:
@@ -242,19 +249,46 @@ def _marker_boxes(panel: Panel, renderer: Any) -> list[Bbox]:
 
 def place_labels(panel: Panel, renderer: Any) -> None:
     """Place the panel's labels in order (roofs, memory, op names), each where it overlaps
-    no marker and no label placed before it; the note in the corner is taken from the
-    start."""
-    placer = Placer(panel.ax, renderer, [t.get_window_extent(renderer)
-                                         for t in panel.ax.texts if t.get_text()]
-                    + _marker_boxes(panel, renderer))
+    no marker, no label and no connector line placed before it; the note after the roofs,
+    in the first corner where it covers no point. An op name with no room anywhere gets a number
+    (see the module docstring)."""
+    placer = Placer(panel.ax, renderer, _marker_boxes(panel, renderer),
+                    [t.get_window_extent(renderer) for t in panel.ax.texts if t.get_text()])
+    keyed: list[Label] = []
+    (x_lo, x_hi), (y_lo, y_hi) = panel.ax.get_xlim(), panel.ax.get_ylim()
     for label in panel.labels:
-        style: dict[str, Any] = {"fontsize": "x-small", "zorder": 4,
-                                 "color": "black" if label.role == "op" else ROOF_COLOUR,
-                                 "bbox": TEXT_BACKGROUND}
-        if label.role == "op":
-            style["arrowprops"] = {"arrowstyle": "-", "linewidth": 0.5, "shrinkA": 0,
-                                   "shrinkB": 2}
-        placer.place(label.text, label.options, label.role == "roof", **style)
+        style = _text_style(label.role)
+        if label.role == "note":
+            corners = [((x_hi, y_lo), (-4.0, 4.0, "right", "bottom")),
+                       ((x_lo, y_hi), (4.0, -4.0, "left", "top")),
+                       ((x_lo, y_lo), (4.0, 4.0, "left", "bottom"))]
+            placer.place(label.text, corners + placer.spread(corners[0][0]), True, **style)
+            continue
+        if label.role == "op" and label.anchor is not None:
+            options = label.options + placer.spread(label.anchor)
+            if placer.place(label.text, options, **style) is None:
+                keyed.append(label)
+            continue
+        placer.place(label.text, label.options, True, **style)
+    lines = []
+    for number, label in enumerate(keyed, start=1):
+        assert label.anchor is not None
+        placer.place(f"#{number}", [(label.anchor, place) for place in TAG_PLACES], True,
+                     **_text_style("key"))
+        lines.append(f"#{number} {label.text}")
+    if lines:
+        corner = (panel.ax.get_xlim()[0], panel.ax.get_ylim()[1])
+        placer.place("\n".join(lines), placer.spread(corner), True, **_text_style("key"))
+
+
+def _text_style(role: str) -> dict[str, Any]:
+    style: dict[str, Any] = {"fontsize": "x-small", "zorder": 4, "bbox": TEXT_BACKGROUND,
+                             "color": {"op": "black", "key": "black", "note": NOTE_COLOUR}.get(
+                                 role, ROOF_COLOUR)}
+    if role == "op":
+        style["arrowprops"] = {"arrowstyle": "-", "linewidth": 0.5, "shrinkA": 0,
+                               "shrinkB": 2}
+    return style
 
 
 def roofline_figure(picked: list[tuple[str, dict[str, Any]]], title: str,
