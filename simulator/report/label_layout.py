@@ -138,11 +138,13 @@ class Placer:
             segments_cross(leader, line, near_px) for line in self.leaders))
 
     def place(self, label: str, options: list[Option], required: bool = False,
-              **style: Any) -> Annotation | None:
+              over_markers: bool = False, **style: Any) -> Annotation | None:
         """Put `label` at the first free (anchor, place) of `options`; None if none is free
         (unless `required`: then at the first where it covers only markers, else at the
-        first, overlapping if it must)."""
-        for markers in (True, False) if required else (True,):
+        first, overlapping if it must). `over_markers`: only places where it covers
+        markers (and nothing else) are looked for."""
+        passes = (False,) if over_markers else (True, False) if required else (True,)
+        for markers in passes:
             for anchor, place in options:
                 text = self._annotate(label, anchor, place, style)
                 box = self.box(text)
@@ -155,6 +157,13 @@ class Placer:
         text = self._annotate(label, options[0][0], options[0][1], style)
         box = self.box(text)
         return self._take(text, box, self.leader(text, box), style)
+
+    def undo(self, text: Annotation) -> None:
+        """Take back `text`, the label placed last."""
+        self.labels.pop()
+        if text.arrowprops is not None and self.leaders:
+            self.leaders.pop()
+        text.remove()
 
     def spread(self, anchor: tuple[float, float]) -> list[Option]:
         """Places for a label of `anchor` all over the axes, nearest first (`SPREAD`)."""
