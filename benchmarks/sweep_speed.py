@@ -11,7 +11,7 @@ to the next but what does not depend on the batch). Wall time runs from the firs
 submitted to the last record back, after the points are validated (validation is timed
 apart). Beside it each line prints the CPU time per point of the processes that ran the
 points (the workers' own process CPU time: the local pool's, read from the kernel once the
-pool is reaped, or each Dask worker's `time.process_time()` before and after) and of this
+pool is reaped, or each Dask worker's from /proc before and after) and of this
 process (submitting tasks, taking records back). A machine shared with other jobs stretches
 wall time by their load, CPU time far less, so the CPU figures are the ones to compare
 between runs. `--repeat N` runs each line N times and prints medians. Nothing is written.
@@ -24,11 +24,10 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from simulator.api.build import forget_built
 from simulator.api.sweep import run_tasks, sweep_tasks
@@ -81,15 +80,31 @@ def timed(tasks: list, workers: int, scheduler: str | None) -> float:
     return time.perf_counter() - start
 
 
-def timed_dask(tasks: list, workers: int, address: str, client: Any) -> Run:
-    """Run `tasks` on the cluster at `address`; `client` reads its workers' CPU clocks."""
-    client.run(forget_built)  # the workers live on from one run to the next
-    before = client.run(time.process_time)
-    start, own = time.perf_counter(), _cpu_s(resource.RUSAGE_SELF)
-    _count(tasks, workers, address)
-    wall, own = time.perf_counter() - start, _cpu_s(resource.RUSAGE_SELF) - own
-    after = client.run(time.process_time)
-    return Run(wall, sum(after[w] - before[w] for w in after), own)
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a running process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed_dask(tasks: list, workers: int) -> Run | None:
+    """Run `tasks` on a fresh LocalCluster of `workers` processes, reached by its address as
+    `--scheduler tcp://...` reaches a running one; its start-up and a first point per worker
+    (which imports the package there) are not timed; the workers' CPU time is read from
+    /proc before and after."""
+    try:
+        from dask.distributed import LocalCluster
+    except ImportError:
+        return None
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        pids = [nanny.process.process.pid for nanny in cluster.workers.values()]
+        # a first point per worker, untimed: it imports the package there
+        sum(1 for _ in run_tasks(tasks[:workers], workers, cluster.scheduler_address))
+        before = sum(map(_process_cpu_s, pids))
+        start, own = time.perf_counter(), _cpu_s(resource.RUSAGE_SELF)
+        _count(tasks, workers, cluster.scheduler_address)
+        wall, own = time.perf_counter() - start, _cpu_s(resource.RUSAGE_SELF) - own
+        return Run(wall, sum(map(_process_cpu_s, pids)) - before, own)
 
 
 def cpu_per_point_s(tasks: list) -> float:
@@ -99,23 +114,6 @@ def cpu_per_point_s(tasks: list) -> float:
     start = time.process_time()
     sum(1 for _ in run_tasks(tasks[1:], 1))
     return (time.process_time() - start) / max(1, len(tasks) - 1)
-
-
-@contextmanager
-def local_cluster(workers: int) -> Iterator[tuple[str, Any] | None]:
-    """(address, client) of a LocalCluster of `workers` processes (None without Dask)."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        print("(Dask not installed: pip install '.[dask]' for the LocalCluster line)")
-        yield None
-        return
-    start = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        print(f"(LocalCluster of {workers} workers started in "
-              f"{time.perf_counter() - start:.2f} s, not counted below)")
-        yield cluster.scheduler_address, client
 
 
 def report(name: str, points: int, runs: list[Run]) -> None:
@@ -157,12 +155,12 @@ def main() -> None:
     report("this process", len(tasks), repeated(lambda: timed_local(tasks, 1), args.repeat))
     report(f"{args.workers} local processes", len(tasks),
            repeated(lambda: timed_local(tasks, args.workers), args.repeat))
-    with local_cluster(args.workers) as cluster:
-        if cluster is not None:
-            address, client = cluster
-            report(f"Dask LocalCluster, {args.workers} workers", len(tasks),
-                   repeated(lambda: timed_dask(tasks, args.workers, address, client),
-                            args.repeat))
+    dask_runs = [run for _ in range(args.repeat)
+                 if (run := timed_dask(tasks, args.workers)) is not None]
+    if dask_runs:
+        report(f"Dask LocalCluster, {args.workers} workers", len(tasks), dask_runs)
+    else:
+        print("(Dask not installed: pip install '.[dask]' for the LocalCluster line)")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
