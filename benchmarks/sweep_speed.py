@@ -29,7 +29,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import NamedTuple
 
-from simulator.api.build import forget_built
+from simulator.api.predict import forget_cached
 from simulator.api.sweep import run_tasks, sweep_tasks
 from simulator.config.sweep import load_sweep
 
@@ -54,7 +54,7 @@ def _cpu_s(who: int) -> float:
 
 
 def _count(tasks: list, workers: int, scheduler: str | None) -> None:
-    forget_built()  # every run from cold points: none of a previous run's graphs or costs
+    forget_cached()  # every run from cold points: none of a previous run's graphs or costs
     count = sum(1 for _ in run_tasks(tasks, workers, scheduler))
     assert count == len(tasks)
 
@@ -109,7 +109,7 @@ def timed_dask(tasks: list, workers: int) -> Run | None:
 
 def cpu_per_point_s(tasks: list) -> float:
     """CPU seconds of this process per point, after a first point warmed the caches."""
-    forget_built()
+    forget_cached()
     sum(1 for _ in run_tasks(tasks[:1], 1))
     start = time.process_time()
     sum(1 for _ in run_tasks(tasks[1:], 1))

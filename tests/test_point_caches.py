@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from hardware_models.catalog_io import load_link, make_device
 from hardware_models.topology import build_cluster
 from simulator.__main__ import main
-from simulator.api.build import forget_built
+from simulator.api.predict import forget_cached
 from simulator.engine.plan import single_device_plan, work_key
 from workloads.builder import build_graph
 from workloads.model_def import ModelDef, load_model
@@ -33,7 +35,7 @@ def _rows(folder: Path) -> list[str]:
 
 
 def test_sweep_table_is_the_golden_one_cold_and_warm(tmp_path):
-    forget_built()  # graphs, resolved layers and layer costs from cold
+    forget_cached()  # steps, graphs, resolved layers and layer costs from cold
     golden_rows = (GOLDEN / "sweep_table_rows.jsonl").read_text().splitlines()
     for run in ("cold", "warm"):
         out = tmp_path / run
@@ -105,3 +107,34 @@ def test_devices_and_clusters_are_built_once_per_name_and_shape():
     assert build_cluster(4, 8, nvlink, ib) is not one
     assert build_cluster(2, 8, nvlink, load_link("ib-hdr")) is not one
     assert one.size == 16 and build_cluster(4, 8, nvlink, ib).size == 32
+
+
+def test_points_that_differ_only_off_the_step_share_one_simulation(tmp_path, monkeypatch):
+    import simulator.api.predict as predict
+
+    forget_cached()
+    simulated = []
+    real = predict._predict_step
+    monkeypatch.setattr(predict, "_predict_step",
+                        lambda workload, *rest: simulated.append(workload.precision)
+                        or real(workload, *rest))
+    path = tmp_path / "offstep.yaml"
+    path.write_text("title: off the step\nsweep:\n  base:\n"
+                    "    workload: {model: mlp, batch: 16, dataset_size: 1000, epochs: 1}\n"
+                    "    hardware: {device: gtx-1080}\n  grid:\n"
+                    "    workload.precision: [fp32, bf16]\n"
+                    "    workload.dataset_size: [1000, 10000, 100000]\n"
+                    "    workload.epochs: [1, 3]\n    hardware.pue: [1.0, 1.5]\n")
+    assert main(["sweep", str(path), "--workers", "1", "--quick", "--out",
+                 str(tmp_path / "out")]) == 0
+    assert sorted(simulated) == ["bf16", "fp32"]  # 24 points, 2 steps
+    rows = [json.loads(line)["row"] for line in
+            (tmp_path / "out" / "points.jsonl").read_text().splitlines()]
+    fp32 = [r for r in rows if r["precision"] == "fp32"]
+    assert len({r["step_time_s"] for r in fp32}) == 1 and len(fp32) == 12
+    one = next(r for r in fp32 if (r["dataset_size"], r["epochs"], r["pue"]) == (1000, 1, 1.0))
+    many = next(r for r in fp32 if (r["dataset_size"], r["epochs"], r["pue"]) == (100000, 3, 1.5))
+    ratio = many["steps"] / one["steps"]  # ceil(100,000 / 16) x 3 against ceil(1,000 / 16)
+    assert ratio == 6250 * 3 / 63
+    assert many["time_to_train_s"] / one["time_to_train_s"] == pytest.approx(ratio)
+    assert many["energy_j"] / one["energy_j"] == pytest.approx(1.5 * ratio)  # the PUE on top
