@@ -13,7 +13,6 @@ is never simulated: the result says `status: out_of_memory` with the numbers.
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
@@ -87,8 +86,17 @@ def _step_key(workload: Workload, held: tuple[Any, ...], strategy_name: str,
                  sorted((options or {}).items()), sorted((slowdowns or {}).items())))
 
 
+def _json_copy(value: Any) -> Any:
+    """A copy of a JSON-ready value (new dicts and lists, the numbers and strings shared)."""
+    if type(value) is dict:
+        return {k: _json_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_json_copy(v) for v in value]
+    return value
+
+
 def _copy(pred: Prediction) -> Prediction:
-    return Prediction(copy.deepcopy(pred.result), pred.graph, pred.trace, pred.device)
+    return Prediction(_json_copy(pred.result), pred.graph, pred.trace, pred.device)
 
 
 def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
