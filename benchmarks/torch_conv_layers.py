@@ -19,8 +19,12 @@ time per call. Batch norm (training mode; bf16 activations with fp32 weights, as
 it): forward, and backward through autograd (data and weight gradients); and in eval mode
 under torch.inference_mode() ("infer": one affine pass with the running statistics).
 
-Steps: each network, train and infer, the three precisions, at batch 128: torch.profiler over
-3 steps, every kernel name with its count and device time per step.
+Steps: each network, train and infer, the three precisions, at batch 128 (--step-batches:
+others, e.g. 1 8 32 to see which kernels the libraries choose for small batches): torch.profiler
+over 3 steps, every kernel name with its count and device time per step, and every CUDA
+runtime or driver call of the host thread (cudaLaunchKernel, ...) with its count and host time
+per step (under the profiler, whose own cost per op is not in these calls). --only-steps: no
+layers.
 
 With --extra NAME..., only the layers that occur in those torchvision networks (each still
 listing the zoo networks it also occurs in); --only-depthwise keeps only depthwise
@@ -220,37 +224,46 @@ def measure_layers(doc: dict[str, Any], deadline: float, write: Any,
                       f"{len(doc['records'])} records, {deadline - time.time():.0f} s left")
 
 
-def measure_steps(doc: dict[str, Any], deadline: float, write: Any, batch: int) -> None:
+def measure_steps(doc: dict[str, Any], deadline: float, write: Any,
+                  batches: tuple[int, ...]) -> None:
     torch.backends.cudnn.benchmark = False
     for name in NETWORKS:
         model, sample, classes = torch_zoo.build_model(name)
         model = model.cuda()
         torch_zoo.remember_weights(model)
-        for mode in ("train", "infer"):
-            for precision in torch_zoo.PRECISIONS:
-                if time.time() > deadline:
-                    doc["stopped"].append(f"step {name} {mode} {precision}")
-                    continue
-                flags = torch_zoo.set_precision(precision)
-                step, _ = torch_zoo.make_step(model, sample, classes, mode, precision, batch,
-                                              "cuda")
+        for mode, precision, batch in ((m, p, b) for m in ("train", "infer")
+                                       for p in torch_zoo.PRECISIONS for b in batches):
+            if time.time() > deadline:
+                doc["stopped"].append(f"step {name} {mode} {precision} {batch}")
+                continue
+            flags = torch_zoo.set_precision(precision)
+            step, _ = torch_zoo.make_step(model, sample, classes, mode, precision, batch,
+                                          "cuda")
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
                 for _ in range(3):
                     step()
                 torch.cuda.synchronize()
-                with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                    for _ in range(3):
-                        step()
-                    torch.cuda.synchronize()
-                kernels: dict[str, list[float]] = {}
-                for ev in prof.events():
-                    if ev.device_type == torch.autograd.DeviceType.CUDA:
-                        entry = kernels.setdefault(ev.name[:220], [0.0, 0.0])
-                        entry[0] += 1 / 3
-                        entry[1] += ev.time_range.elapsed_us() / 3
-                doc["steps"].append({"model": name, "mode": mode, "precision": precision,
-                                     "batch": batch, "flags": flags,
-                                     "kernels_per_step": {k: [round(c, 2), round(t, 2)]
-                                                          for k, (c, t) in kernels.items()}})
+            kernels: dict[str, list[float]] = {}
+            runtime: dict[str, list[float]] = {}  # the host's CUDA runtime/driver calls
+            for ev in prof.events():
+                if ev.device_type == torch.autograd.DeviceType.CUDA:
+                    entry = kernels.setdefault(ev.name[:220], [0.0, 0.0])
+                elif ev.name.startswith("cu"):
+                    entry = runtime.setdefault(ev.name[:120], [0.0, 0.0])
+                else:
+                    continue
+                entry[0] += 1 / 3
+                entry[1] += ev.time_range.elapsed_us() / 3
+            doc["steps"].append({"model": name, "mode": mode, "precision": precision,
+                                 "batch": batch, "flags": flags,
+                                 "kernels_per_step": {k: [round(c, 2), round(t, 2)]
+                                                      for k, (c, t) in kernels.items()},
+                                 "runtime_calls_per_step": {
+                                     k: [round(c, 2), round(t, 2)]
+                                     for k, (c, t) in runtime.items()}})
         del model
         torch.cuda.empty_cache()
         write()
@@ -268,6 +281,9 @@ def main() -> int:
     parser.add_argument("--only-depthwise", action="store_true",
                         help="of the convolutions, only the depthwise ones")
     parser.add_argument("--only-norms", action="store_true", help="no convolutions at all")
+    parser.add_argument("--step-batches", type=int, nargs="+", default=[128],
+                        help="batch sizes of the step profiles")
+    parser.add_argument("--only-steps", action="store_true", help="no layers at all")
     parser.add_argument("--benchmark-off-only", action="store_true",
                         help="cudnn.benchmark off only (as the zoo's steps ran)")
     args = parser.parse_args()
@@ -281,11 +297,13 @@ def main() -> int:
     def write() -> None:
         torch_zoo.write_json_atomic(out, doc)
 
-    if args.step_share > 0:
-        measure_steps(doc, start + args.budget_s * args.step_share, write, 128)
-    measure_layers(doc, start + args.budget_s, write, tuple(args.extra),
-                   (False,) if args.benchmark_off_only else (False, True), args.only_depthwise,
-                   args.only_norms)
+    if args.step_share > 0 or args.only_steps:
+        share = 1.0 if args.only_steps else args.step_share
+        measure_steps(doc, start + args.budget_s * share, write, tuple(args.step_batches))
+    if not args.only_steps:
+            measure_layers(doc, start + args.budget_s, write, tuple(args.extra),
+                       (False,) if args.benchmark_off_only else (False, True),
+                       args.only_depthwise, args.only_norms)
     write()
     print(f"done in {time.time() - start:.0f} s; stopped: {doc['stopped']}")
     return 0
