@@ -53,7 +53,7 @@ def _device_files() -> dict[str, tuple[Any, str]]:
     folders = [(_folder("devices"), "hardware_models/catalog/devices")]
     for kind in hardware.names():
         extra = getattr(hardware.get(kind), "catalog", None)
-        if extra is not None and extra.is_dir():
+        if extra is not None:  # yaml_names: () for a folder that is not there
             folders.append((extra, f"{kind} catalog {extra}"))
     return _files_in(tuple((folder, where, yaml_names(folder)) for folder, where in folders))
 
@@ -71,6 +71,11 @@ def _files_in(listed: tuple[tuple[Any, str, tuple[str, ...]], ...]) -> dict[str,
 
 def device_names() -> list[str]:
     return sorted(_device_files())  # a copy: the cached listing is never handed out
+
+
+def is_device_name(name: str) -> bool:
+    """Whether the catalog has a device `name` (`name in device_names()`, without the copy)."""
+    return name in _device_files()
 
 
 def link_names() -> list[str]:
@@ -242,6 +247,14 @@ def make_device(name: str, spec_sheet: bool = False, framework: str = "pytorch")
     or numpy to match measurements)."""
     if name.endswith(YAML_SUFFIXES):
         return _from_file(Path(name), spec_sheet, framework)
-    if name not in device_names() and name in standalone_kinds():
+    if not is_device_name(name) and name in standalone_kinds():
         return hardware.get(name)()
+    return _catalog_device(name, spec_sheet, framework)
+
+
+@cache
+def _catalog_device(name: str, spec_sheet: bool, framework: str) -> Any:
+    """One device model per catalog name and options: built of what is itself read once
+    (`load_spec`, `catalog_profile`, `load_link`), and never changed after it is built
+    (a CPU on fewer threads, a straggler: new objects), so every sweep point shares it."""
     return _from_spec(load_spec(name), spec_sheet, framework)

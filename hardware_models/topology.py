@@ -112,6 +112,14 @@ def _seconds_per_byte(u: str, v: str, data: dict[str, Any]) -> float:
     return 1e-18 if link is None else 1.0 / link.bandwidth_bytes_per_s
 
 
+# The clusters built last, by shape and by the link objects (held in the entry, so that their
+# ids are not reused while it lives; catalog links are read once, so every sweep point on a
+# cluster of one shape shares its graph). A Topology is never changed after it is built but
+# for the routes it memoises, which depend on the graph alone.
+CLUSTER_CACHE_SIZE = 32
+_clusters: dict[tuple[Any, ...], tuple[tuple[Any, ...], Topology]] = {}
+
+
 def build_cluster(nodes: int, devices_per_node: int, intra: Any, inter: Any,
                   host: Any = None, nics_per_node: int = 1) -> Topology:
     """`nodes` x `devices_per_node` devices; links are Link objects (or None: free)."""
@@ -124,6 +132,20 @@ def build_cluster(nodes: int, devices_per_node: int, intra: Any, inter: Any,
                         f"of nics_per_node ({nics_per_node})")
     if nodes > 1 and inter is None:
         raise UserError("topology: inter link is required when there is more than one node")
+    links = (intra, inter, host)
+    key = (nodes, devices_per_node, nics_per_node, *map(id, links))
+    held = _clusters.get(key)
+    if held is not None and all(a is b for a, b in zip(held[0], links, strict=True)):
+        return held[1]
+    topo = _build_cluster(nodes, devices_per_node, intra, inter, host, nics_per_node)
+    if len(_clusters) >= CLUSTER_CACHE_SIZE:
+        del _clusters[next(iter(_clusters))]
+    _clusters[key] = (links, topo)
+    return topo
+
+
+def _build_cluster(nodes: int, devices_per_node: int, intra: Any, inter: Any,
+                   host: Any, nics_per_node: int) -> Topology:
     g = nx.Graph()
     g.add_node(SPINE, kind="switch")
     own_host_link = host is not None and (intra is None or intra.name != host.name)

@@ -92,3 +92,44 @@ def test_catalog_entries_are_sourced_and_dated():
         assert server.sources and (server.price_usd or server.system_price_usd)
     for offers in catalog.cloud.values():
         assert all(o.source and o.date and math.isfinite(o.usd_per_hour) for o in offers)
+
+
+def test_every_catalog_device_without_a_price_says_why():
+    from hardware_models.catalog_io import _device_files, device_names, load_spec
+    from simulator.core.yaml_source import parse_yaml_text
+
+    unpriced = [name for name in device_names() if getattr(load_spec(name), "price_usd", None)
+                is None]
+    assert {"i7-10510u", "i7-10700", "h100-pcie", "940mx", "gt-740m"} <= set(unpriced)
+    for name in unpriced:
+        path, where = _device_files()[name]
+        data = parse_yaml_text(path.read_text(), where, "a device").data
+        notes = [n for n in data.get("assumptions", []) if n.startswith("No price")]
+        assert notes, f"{where}: no price_usd and no 'No price' note saying why"
+
+
+def test_a_device_without_a_price_is_unknown_not_free_and_the_sweep_says_so(tmp_path, capsys):
+    import json
+
+    from simulator.__main__ import main
+
+    row = row_of("mlp", "i7-10700", batch=8)
+    assert row["hardware_cost_usd"] is None and row["samples_per_s_per_usd"] is None
+    assert row["hardware_cost_basis"] == "not priced: no published price for i7-10700"
+    path = tmp_path / "prices.yaml"
+    path.write_text("title: prices\nsweep:\n  base:\n    workload: {model: mlp, batch: 8}\n"
+                    "    hardware: {device: gtx-1080}\n  grid:\n"
+                    "    hardware.device: [i7-10700, gtx-1080, 940mx]\n"
+                    "  objectives: [hardware_cost_usd, samples_per_s_per_usd]\n")
+    assert main(["sweep", str(path), "--workers", "1", "--quick", "--out",
+                 str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "lowest hardware_cost_usd: $599 at point 1 (device=gtx-1080)" in out
+    assert "samples/s per $ at point 1" in out  # a rate, not dollars
+    assert ("left out of hardware_cost_usd: 2 points without one (940mx, i7-10700; "
+            "no published price") in out
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())["summary"]
+    assert summary["unknown"]["hardware_cost_usd"]["points"] == 2
+    assert summary["unknown"]["hardware_cost_usd"]["hardware"] == ["940mx", "i7-10700"]
+    assert [p["index"] for p in summary["pareto"]["step_time_s_vs_hardware_cost_usd"]["points"]] \
+        == [1]

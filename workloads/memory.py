@@ -65,10 +65,14 @@ class _Pool:
     at_peak: dict[str, float] = field(default_factory=dict)
     now: str = ""  # the running instant, "phase:layer"
     where: str = ""  # the instant of the peak
+    # bytes live by category, kept as tensors come and go (sizes are whole bytes or quarter
+    # bytes, so the running sums are exact and equal a sum over `live` in any order)
+    totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0.0))
 
     def new(self, nbytes: float, category: str, refs: int = 1) -> int:
         tensor = len(self.refs)
         self.live[tensor], self.refs[tensor] = (float(nbytes), category), refs
+        self.totals[category] += float(nbytes)
         return tensor
 
     def hold(self, tensor: int, count: int = 1) -> None:
@@ -77,15 +81,18 @@ class _Pool:
     def drop(self, tensor: int) -> None:
         self.refs[tensor] -= 1
         if self.refs[tensor] <= 0:
-            self.live.pop(tensor, None)
+            gone = self.live.pop(tensor, None)
+            if gone is not None:
+                self.totals[gone[1]] -= gone[0]
 
     def mark(self, extra: dict[str, float] | None = None) -> None:
         """An instant of the step: live tensors plus the transients of the running kernel."""
-        now = dict.fromkeys(CATEGORIES, 0.0)
-        for nbytes, category in [*self.live.values(), *((v, k) for k, v in (extra or {}).items())]:
+        now = dict(self.totals)
+        for category, nbytes in (extra or {}).items():
             now[category] += nbytes
-        if sum(now.values()) > self.peak:
-            self.peak, self.at_peak, self.where = sum(now.values()), now, self.now
+        total = sum(now.values())
+        if total > self.peak:
+            self.peak, self.at_peak, self.where = total, now, self.now
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,10 @@ def _forward(step: _Step, pool: _Pool, x: int) -> tuple[dict[str, int], dict[str
     release: dict[int, list[int]] = {}
     out: dict[str, int] = {INPUT: x}
     saved: dict[str, list[int]] = {}
+    users: dict[str, list[ResolvedLayer]] = {}  # layer -> the layers that read its output
+    for layer in layers:
+        for src in dict.fromkeys(layer.inputs):
+            users.setdefault(src, []).append(layer)
     for i, layer in enumerate(layers):
         pool.now = f"forward:{layer.name}"
         ins, keep, extra = [out[src] for src in layer.inputs], [], {}
@@ -231,7 +242,7 @@ def _forward(step: _Step, pool: _Pool, x: int) -> tuple[dict[str, int], dict[str
         for t in keep:
             pool.hold(t)
         saved[layer.name] = keep
-        for user in (u for u in layers if layer.name in u.inputs):
+        for user in users.get(layer.name, ()):
             pool.hold(result)
             release.setdefault(until[(layer.name, user.name)], []).append(result)
         pool.hold(result, 2 if i == len(layers) - 1 else 1)  # this frame's; the caller's

@@ -128,6 +128,12 @@ class LayerDef(BaseModel):
         skip = {"name", "kind", "inputs"}
         return {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
 
+    @cached_property
+    def args_key(self) -> str:
+        """The layer's arguments as one hashable value (equal for equal arguments): what
+        layer resolution keys its costs by, with the kind, input shapes and batch."""
+        return repr(sorted(self._args.items()))
+
 
 class ModelDef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

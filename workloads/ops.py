@@ -8,8 +8,9 @@ model can quantise it into tiles and waves. Ops are frozen: costing never mutate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Literal, overload
 
 OpKind = Literal["gemm", "elementwise", "reduction", "pool", "optimizer", "copy", "collective"]
@@ -131,6 +132,10 @@ class OpGraph:
 
     def predecessors(self, name: str) -> list[str]:
         return list(self._preds[name])
+
+    def predecessor_tuples(self) -> Mapping[str, tuple[str, ...]]:
+        """Every op's predecessors, read-only (tuples: nothing to copy)."""
+        return MappingProxyType(self._preds)
 
     def successors(self, name: str) -> list[str]:
         return list(self._succs[name])

@@ -11,7 +11,9 @@ batch outside 1..MAX_BATCH and an output shape that is not a tuple of positive i
 from __future__ import annotations
 
 import operator
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from simulator.core.errors import UserError, shown
 from workloads.layers import LayerCost, layer_kinds
@@ -74,14 +76,45 @@ def _checked_shape(cost: object) -> tuple[int, ...]:
     return shape
 
 
+# Costs already worked out, by (layer function, input shapes, arguments, batch, algorithm): a
+# layer function is a pure function of these (docs/plugins.md), so the repeated blocks of a
+# network (ResNet's bottlenecks, a transformer's layers) and every later point of a sweep at
+# the same batch reuse them. LayerCost and Work are frozen: sharing one is safe.
+COST_CACHE_SIZE = 4096
+_costs: OrderedDict[tuple[Any, ...], LayerCost] = OrderedDict()
+# The layers of a model resolved last, by (model object, batch, algorithm); the model is held
+# beside them so that its id is not reused while the entry lives (see simulator.api.build).
+LAYERS_CACHE_SIZE = 64
+_resolved: OrderedDict[tuple[int, int, str], tuple[ModelDef, list[ResolvedLayer]]] = OrderedDict()
+
+
+def forget_resolved() -> None:
+    """Empty the caches of resolved layers and costs (a benchmark's cold start)."""
+    _costs.clear()
+    _resolved.clear()
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
+    cache[key] = value
+    if len(cache) > size:
+        cache.popitem(last=False)
+
+
 def _resolve_one(model: ModelDef, index: int, layer: LayerDef, in_shapes: list[tuple[int, ...]],
                  batch: int, conv_algorithm: str) -> LayerCost:
+    fn = layer_kinds.get(layer.kind)
+    key = (fn, tuple(in_shapes), layer.args_key, batch, conv_algorithm)
+    cost = _costs.get(key)
+    if cost is not None:
+        _costs.move_to_end(key)
+        return cost
     try:
         args = {**layer.args(), "algorithm": conv_algorithm}
-        cost = layer_kinds.get(layer.kind)(in_shapes, args, batch)
+        cost = fn(in_shapes, args, batch)
         _checked_shape(cost)
     except LAYER_FAILURES as err:
         raise _layer_error(model, index, layer, _failure(err)) from None
+    _remember(_costs, key, cost, COST_CACHE_SIZE)
     return cost
 
 
@@ -92,6 +125,17 @@ def resolve_layers(model: ModelDef, batch: int,
         raise UserError(f"unknown conv algorithm '{conv_algorithm}'; valid: "
                         f"{', '.join(CONV_ALGORITHMS)}")
     check_batch(batch)
+    key = (id(model), batch, conv_algorithm)
+    held = _resolved.get(key)
+    if held is not None and held[0] is model:
+        _resolved.move_to_end(key)
+        return list(held[1])
+    resolved = _resolve_all(model, batch, conv_algorithm)
+    _remember(_resolved, key, (model, resolved), LAYERS_CACHE_SIZE)
+    return list(resolved)
+
+
+def _resolve_all(model: ModelDef, batch: int, conv_algorithm: str) -> list[ResolvedLayer]:
     shapes: dict[str, tuple[int, ...]] = {INPUT: model.shape}
     previous, resolved = INPUT, []
     for index, layer in enumerate(model.layers):

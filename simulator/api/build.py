@@ -32,7 +32,7 @@ from workloads.builder import build_graph, resolve_layers
 from workloads.importers import resolve_model
 from workloads.model_def import ModelDef
 from workloads.ops import OpGraph
-from workloads.resolve import ResolvedLayer
+from workloads.resolve import ResolvedLayer, forget_resolved
 from workloads.task_graph import TaskGraph, build_task_graph
 
 NVLINK_OF = {"h100-sxm": "nvlink4", "h200": "nvlink4", "a100-sxm4": "nvlink3"}
@@ -144,6 +144,13 @@ def graph_factory(model: ModelDef | TaskGraph,
 # Graphs are never changed after they are built (strategies read them; see Job).
 GRAPH_CACHE_SIZE = 64
 _graphs: OrderedDict[tuple[Any, ...], tuple[ModelDef, OpGraph]] = OrderedDict()
+
+
+def forget_built() -> None:
+    """Empty the caches of what points build from their batch: graphs, resolved layers and
+    layer costs (what a benchmark clears so that every run starts from cold points)."""
+    _graphs.clear()
+    forget_resolved()
 
 
 def layers_factory(model: ModelDef | TaskGraph,

@@ -13,6 +13,7 @@ is never simulated: the result says `status: out_of_memory` with the numbers.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -31,8 +32,8 @@ from simulator.results.prediction import Prediction
 from workloads.memory import beside_peak, fits, required_bytes
 from workloads.task_graph import TaskGraph
 
-__all__ = ["Prediction", "predict", "predict_full", "predict_on", "predict_scenario",
-           "predict_step"]
+__all__ = ["Prediction", "forget_cached", "predict", "predict_full", "predict_on",
+           "predict_scenario", "predict_step"]
 
 
 def predict_scenario(scenario: Scenario, per_layer_times: bool = False) -> Prediction:
@@ -64,15 +65,67 @@ def _job(workload: Workload, model: Any, device: Any, topo: Topology,
                workload.global_batch, dict(slowdowns))
 
 
+# The steps predicted last, by everything a step depends on: the model, device and topology
+# objects (held in the entry, so that their ids are not reused while it lives; catalog
+# models, devices and clusters are built once per process, so the points of a sweep that
+# differ only in what a step does not read - the dataset size, the epochs, the PUE, a
+# constraint - share one simulation), the strategy, its options, the stragglers and every
+# workload field but the model and NOT_OF_THE_STEP. A hit is a copy of the result with the
+# same graph and trace (never changed after a prediction). A trace of more than
+# STEP_CACHE_MAX_SPANS spans (a large cluster's) is not kept.
+STEP_CACHE_SIZE = 64
+STEP_CACHE_MAX_SPANS = 20_000
+NOT_OF_THE_STEP = {"model", "dataset_size", "epochs"}
+_steps: OrderedDict[str, tuple[tuple[Any, ...], Prediction]] = OrderedDict()
+
+
+def _step_key(workload: Workload, held: tuple[Any, ...], strategy_name: str,
+              options: dict[str, Any] | None, slowdowns: dict[int, float] | None) -> str:
+    fields = workload.model_dump(exclude=NOT_OF_THE_STEP)
+    return repr((tuple(map(id, held)), strategy_name, sorted(fields.items()),
+                 sorted((options or {}).items()), sorted((slowdowns or {}).items())))
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of a JSON-ready value (new dicts and lists, the numbers and strings shared)."""
+    if type(value) is dict:
+        return {k: _json_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_json_copy(v) for v in value]
+    return value
+
+
+def _copy(pred: Prediction) -> Prediction:
+    return Prediction(_json_copy(pred.result), pred.graph, pred.trace, pred.device)
+
+
 def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
                  strategy_name: str = "single",
                  options: dict[str, Any] | None = None,
                  slowdowns: dict[int, float] | None = None) -> Prediction:
     """One step of `workload` on `topo` (one device or many) under `strategy_name`;
     `slowdowns` (device index -> kernel time factor) makes devices straggle."""
+    held = (model, device, topo)
+    key = _step_key(workload, held, strategy_name, options, slowdowns)
+    found = _steps.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], held, strict=True)):
+        _steps.move_to_end(key)
+        return _copy(found[1])
     with gc_paused():
-        return _predict_step(workload, model, device, topo, strategy_name, options,
+        pred = _predict_step(workload, model, device, topo, strategy_name, options,
                              slowdowns or {})
+    if pred.trace is None or len(pred.trace.spans) <= STEP_CACHE_MAX_SPANS:
+        _steps[key] = (held, _copy(pred))
+        if len(_steps) > STEP_CACHE_SIZE:
+            _steps.popitem(last=False)
+    return pred
+
+
+def forget_cached() -> None:
+    """Empty the caches of what points compute from their batch and options: predicted
+    steps, graphs, resolved layers and layer costs (a benchmark's cold start)."""
+    _steps.clear()
+    build.forget_built()
 
 
 def _predict_step(workload: Workload, model: Any, device: Any, topo: Topology,

@@ -17,13 +17,14 @@ from workloads.model_def import catalog_models, load_model
 
 def _hardware() -> list[str]:
     rows = [f"{'name':18s} {'kind':4s} {'cores':>7s} {'peak fp32':>10s} {'memory':>9s} "
-            f"{'bandwidth':>11s}  profile"]
+            f"{'bandwidth':>11s} {'price':>8s}  profile"]
     for name in device_names():
         spec, device = load_spec(name), make_device(name)  # any kind: the device's own peak
-        fp32 = device.peak_flops("fp32")
+        fp32, price = device.peak_flops("fp32"), getattr(spec, "price_usd", None)
         rows.append(f"{name:18s} {spec.kind:4s} {device.cores:7d} {fp32 / 1e12:7.2f} TF "
                     f"{spec.memory_bytes / 1e9:6.0f} GB "
-                    f"{spec.memory_bandwidth_bytes_per_s / 1e9:7.1f} GB/s"
+                    f"{spec.memory_bandwidth_bytes_per_s / 1e9:7.1f} GB/s "
+                    f"{f'${price:,.0f}' if price else 'none':>8s}"
                     f"  {default_profile(spec).origin}")
     rows.append(f"{'ideal':18s} built-in contention-free device for exact-time tests")
     return rows

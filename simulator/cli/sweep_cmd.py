@@ -31,6 +31,7 @@ from simulator.report.results_json import provenance
 from simulator.report.sweep_journal import JOURNAL, PointsJournal
 from simulator.report.sweep_report import write_sweep
 from simulator.report.units import format_count, format_time
+from simulator.results.costs import NO_PRICE
 from simulator.results.sweep_summary import point_rows, sweep_summary
 
 OnRecord = Callable[[dict[str, Any]], None]
@@ -135,6 +136,8 @@ def run_points(target: Path, tasks: list[PointTask], invalid: list[dict[str, Any
 
 
 def format_value(key: str, value: float) -> str:
+    if key.endswith("_per_usd"):  # samples per second per dollar
+        return f"{value:,.4g} samples/s per $"
     if key.endswith("_usd"):
         return f"${value:,.0f}" if value >= 100 else f"${value:.2g}"
     if key == "energy_j":
@@ -152,6 +155,13 @@ def _best_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  lowest {objective}" if not objective.endswith("_per_usd")
                      and objective != "samples_per_s" else f"  highest {objective}")
         lines[-1] += f": {shown} at point {winner['index']} ({winner['label']})"
+    for objective, missing in summary.get("unknown", {}).items():
+        why = missing.get("why", [])
+        if why and all(NO_PRICE in w for w in why):
+            why = ["no published price: docs/costs.md, 'Devices without a price'"]
+        lines.append(f"  left out of {objective}: {missing['points']} points without one "
+                     f"({', '.join(missing['hardware'])}"
+                     + (f"; {'; '.join(why)}" if why else "") + ")")
     return lines
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
-from hardware_models.catalog_io import BUILTIN, device_names, link_names, load_spec
+from hardware_models.catalog_io import BUILTIN, device_names, is_device_name, link_names, load_spec
 from hardware_models.link_files import is_link_file, load_link_file
 from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.errors import check_finite, invalid, nested
@@ -181,9 +181,8 @@ def device_ref(value: Any) -> DeviceRef:
             raise invalid(f"profile file {value} does not exist")
         return value  # a calibrated profile by path: read (and checked) when the device is made
     if isinstance(value, str):
-        valid = device_names() + list(BUILTIN)
-        if value not in valid:
-            raise _unknown("hardware", value, valid)
+        if value not in BUILTIN and not is_device_name(value):
+            raise _unknown("hardware", value, device_names() + list(BUILTIN))
         return value
     if isinstance(value, dict) and "base" in value:
         return nested(DerivedDevice, value)

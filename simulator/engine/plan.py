@@ -72,12 +72,26 @@ class Plan:
         self.tasks.append(task)
 
 
+def work_key(op: Op) -> tuple[Any, ...]:
+    """Everything of `op` but its name and layer: what a device model's `op_cost` and
+    `launch_s` read (docs/plugins.md), so that ops of equal work cost the same."""
+    return (op.kind, op.phase, op.flops, op.bytes_read, op.bytes_written, op.dtype,
+            op.work_items, op.param_bytes, op.gemm, op.kernels, op.attrs, op.calls)
+
+
 def single_device_plan(graph: OpGraph, device: Any) -> Plan:
-    """Every op on one device: kernels on the compute stream, the input copy on the copy engine."""
+    """Every op on one device: kernels on the compute stream, the input copy on the copy
+    engine. The device is asked once per distinct work (the repeated blocks of a network)."""
     plan = Plan(devices=[device])
+    costs: dict[tuple[Any, ...], tuple[OpCost, float]] = {}
+    preds = graph.predecessor_tuples()
     for op in graph.ops():
-        plan.add(Task(op.name, op, 0, STREAM_OF_KIND.get(op.kind, "compute"),
-                      tuple(graph.predecessors(op.name)), device.op_cost(op), device.launch_s(op)))
+        key = work_key(op)
+        cost = costs.get(key)
+        if cost is None:
+            cost = costs[key] = (device.op_cost(op), device.launch_s(op))
+        plan.tasks.append(Task(op.name, op, 0, STREAM_OF_KIND.get(op.kind, "compute"),
+                               preds[op.name], cost[0], cost[1]))
     return plan
 
 

@@ -26,6 +26,9 @@ COLUMNS = ("model", "hardware", "devices", "nodes", "strategy", "batch", "global
            "samples_per_s_per_usd")
 COST_AXES = ("hardware_cost_usd", "cloud_cost_usd", "energy_j")
 COUNT = "hardware.count"
+WHY_UNKNOWN = {"cloud_cost_usd": "no public on-demand offer for the device in "
+                                 "hardware_models/catalog/costs.yaml",
+               "energy_j": "no TDP for the device", "power_w": "no TDP for the device"}
 
 
 def point_rows(records: Sequence[dict[str, Any]], sweep: Sweep) -> list[dict[str, Any]]:
@@ -78,16 +81,37 @@ def scaling(rows: Sequence[dict[str, Any]], sweep: Sweep) -> list[dict[str, Any]
             for name, points in curves.items()]
 
 
+def unknown(rows: Sequence[dict[str, Any]], objective: str) -> dict[str, Any] | None:
+    """The points that ran but have no value of `objective` (a device without a published
+    price has no hardware cost, one without a public cloud offer no cloud cost): `best` and
+    the fronts leave them out, and the summary says so rather than treating them as free.
+    None when every point that ran has a value."""
+    missing = [r for r in rows if r["status"] == "ok" and r.get(objective) is None]
+    if not missing:
+        return None
+    if objective in ("hardware_cost_usd", "samples_per_s_per_usd"):
+        why = sorted({str(r["hardware_cost_basis"]) for r in missing
+                      if r.get("hardware_cost_basis")})
+    else:
+        why = [WHY_UNKNOWN[objective]] if objective in WHY_UNKNOWN else []
+    return {"points": len(missing), "hardware": sorted({str(r["hardware"]) for r in missing}),
+            **({"why": why} if why else {})}
+
+
 def sweep_summary(rows: Sequence[dict[str, Any]], sweep: Sweep) -> dict[str, Any]:
-    """Counts, fronts, the best point per objective and the scaling curves."""
-    winners = {}
+    """Counts, fronts, the best point per objective (and the points each leaves out for want
+    of a value) and the scaling curves."""
+    winners, left_out = {}, {}
     for objective in sweep.objectives:
         row = best(rows, objective, sweep.constraints)
         winners[objective] = None if row is None else _point(row, objective, *COLUMNS[:3])
+        if (missing := unknown(rows, objective)) is not None:
+            left_out[objective] = missing
     statuses = [r["status"] for r in rows]
     return {"points": len(rows), "ok": statuses.count("ok"),
             "out_of_memory": statuses.count("out_of_memory"), "failed": statuses.count("error"),
             "feasible": sum(1 for r in rows if r["feasible"]),
             "objectives": list(sweep.objectives),
             "constraints": sweep.constraints.model_dump(exclude_none=True),
-            "best": winners, "pareto": fronts(rows), "scaling": scaling(rows, sweep)}
+            "best": winners, "unknown": left_out, "pareto": fronts(rows),
+            "scaling": scaling(rows, sweep)}
