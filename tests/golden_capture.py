@@ -1,7 +1,9 @@
 """Capture the golden outputs of `predict` and `run` (taken before the architecture refactor).
 
 Usage: python tests/golden_capture.py tests/golden/before. Writes predict-NN.json (stdout of
-`predict --json`, with the exit status) and run-NAME.json (results.json without provenance).
+`predict --json`, with the exit status) and run-NAME.json (results.json without provenance),
+and the sweep table tests/test_point_caches.py compares its cold and warm runs with
+(tests/golden/sweep_table.csv and sweep_table_rows.jsonl, from sweep_table.yaml).
 """
 
 import json
@@ -42,8 +44,25 @@ def run_outputs() -> dict[str, dict]:
     return out
 
 
+def sweep_table() -> None:
+    """The sweep table of tests/golden/sweep_table.yaml, as test_point_caches reads it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = pathlib.Path(tmp) / "s"
+        subprocess.run([sys.executable, "-m", "simulator", "sweep", str(HERE / "sweep_table.yaml"),
+                        "--workers", "1", "--quick", "--out", str(folder)], check=True,
+                       capture_output=True, cwd=ROOT)
+        (HERE / "sweep_table.csv").write_bytes((folder / "points.csv").read_bytes())
+        rows = []
+        for line in (folder / "points.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            record.pop("key")  # a hash of the config and the package version
+            rows.append(json.dumps(record, sort_keys=True, separators=(",", ":")))
+        (HERE / "sweep_table_rows.jsonl").write_text("\n".join(rows) + "\n")
+
+
 if __name__ == "__main__":
     dest = pathlib.Path(sys.argv[1])
     dest.mkdir(parents=True, exist_ok=True)
     for name, data in {**predict_outputs(), **run_outputs()}.items():
         (dest / f"{name}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    sweep_table()
