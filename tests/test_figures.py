@@ -26,7 +26,14 @@ from simulator.report.figure_data import load
 from simulator.report.figure_style import PAPER, SLIDES, draw, inside_figure, styled, titles
 from simulator.report.figures import KINDS, figure_makers, render
 from simulator.report.plot_bars import layer_bounds
-from simulator.report.plot_timeline import BINS, DETAILED, FIRST, lanes, timeline_figure
+from simulator.report.plot_timeline import (
+    BINS,
+    LINKS_DETAILED,
+    MAX_LANES,
+    lanes,
+    link_lanes,
+    timeline_figure,
+)
 from simulator.report.plot_tradeoffs import pareto_front, scaling_series
 from simulator.report.units import (
     format_bandwidth,
@@ -251,10 +258,8 @@ def test_timeline_title_holds_the_whole_step_time(folder):
     entry = saved.scenario(LONGEST_NAME)
     with styled(SLIDES):
         fig = timeline_figure(LONGEST_NAME, entry)
-        from simulator.report.figure_style import fit_titles
-        fit_titles(fig)
         renderer = draw(fig)
-    title = fig.axes[0].title
+    title = fig.texts[0]
     assert f"one step, {format_time(entry['end_s'])}" in " ".join(title.get_text().split())
     assert inside_figure(fig, title, renderer)
 
@@ -301,35 +306,105 @@ def test_interval_error_bars_span_p10_to_p90(folder):
                abs(b * scale - row["step_time_p90_s"]) < 1e-9 for a, b in spans), spans
 
 
-def synthetic(devices: int, ops: int = 20) -> dict:
+def synthetic(devices: int, ops: int = 20, apart_s: float = 1e-6) -> dict:
+    """`devices` devices running `ops` ops of 0.8 ms, device d `d * apart_s` later."""
     spans, launches = [], []
     for d in range(devices):
         for i in range(ops):
-            spans.append([d, 0, i * 1e-3 + d * 1e-6, 0.8e-3, i % 2, i])
+            spans.append([d, 0, i * 1e-3 + d * apart_s, 0.8e-3, i % 2, i])
             launches.append([d, i * 1e-3, i * 1e-3 + 1e-4, i])
-    return {"devices": devices, "replicas": 1, "end_s": ops * 1e-3 + devices * 1e-6,
+    return {"devices": devices, "replicas": 1, "end_s": ops * 1e-3 + devices * apart_s,
             "spans": spans, "launches": launches, "layers": [f"l{i}" for i in range(ops)],
             "streams": ["compute"], "categories": ["compute", "memory"], "critical_device": 0,
             "ops": [], "device": {"name": "x", "kind": "gpu", "peak_flops_per_s": {"fp32": 1.0},
                                   "memory_bandwidth_bytes_per_s": 1.0, "fork_join_s": None}}
 
 
-def test_timeline_aggregates_beyond_the_detail_limit():
-    eight = lanes(synthetic(DETAILED))
-    assert len(eight) == 2 * DETAILED and all(lane.busy is None for lane in eight)
-    data = synthetic(1000)
+def test_timeline_folds_alike_devices_and_pools_those_that_differ():
+    eight = lanes(synthetic(8))  # devices 1e-6 s apart in a 20 ms step: alike
+    assert [lane.label for lane in eight.rows] == ["dev 0-7: host launch thread",
+                                                   "dev 0-7: compute"]
+    assert eight.folded == ["dev 0-7: 8 devices alike (bars within 0.05% of the step), "
+                            "drawn as dev 0"]
+    assert lanes(synthetic(8)).rows[1].bars == lanes(synthetic(1)).rows[1].bars  # dev 0's
+    data = _unlike(synthetic(1000))
     many = lanes(data)
-    assert len(many) == 2 * FIRST + 2
-    pooled = [lane for lane in many if lane.busy is not None]
+    assert len(many) <= MAX_LANES
+    assert [lane.label for lane in many.rows[:2]] == ["dev 0: host launch thread",
+                                                      "dev 0: compute"]
+    pooled = [lane for lane in many.rows if lane.busy is not None]
+    first = int(pooled[0].label.split()[1].split("-")[0])
     assert [lane.label for lane in pooled] == [
-        "dev 4-999 (996): host launch thread (share busy)", "dev 4-999 (996): compute (share busy)"]
+        f"dev {first}-999 ({1000 - first}): host launch thread",
+        f"dev {first}-999 ({1000 - first}): compute"]
+    assert all(lane.busy is None for lane in many.rows[:-2])
     width = data["end_s"] / BINS
-    busy_s = sum(v.sum() for v in pooled[1].busy.values()) * width * 996
-    assert busy_s == pytest.approx(996 * 20 * 0.8e-3, rel=1e-9)  # busy time is conserved
+    busy_s = sum(v.sum() for v in pooled[1].busy.values()) * width * (1000 - first)
+    expected = sum(span[3] for span in data["spans"] if span[0] >= first)
+    assert busy_s == pytest.approx(expected, rel=1e-9)  # busy time is conserved
     assert all((v <= 1.0).all() for v in pooled[1].busy.values())
-    with styled(SLIDES):
-        fig = timeline_figure("thousand", data)
-    assert fig.get_size_inches()[1] < 12  # as tall as a timeline of a few devices
+    assert many.folded[-1] == (f"dev {first}-999: {1000 - first} devices that differ, a lane "
+                               "per resource, the fraction of them busy")
+
+
+def test_critical_device_is_drawn_in_detail():
+    data = _unlike(synthetic(8))
+    data["critical_device"] = 5
+    rows = lanes(data).rows
+    assert rows[0].label == "dev 5: host launch thread" and rows[0].busy is None
+    assert [lane.label for lane in rows if lane.busy is not None][0].startswith("dev ")
+
+
+def _unlike(data: dict) -> dict:
+    """Make every device's step its own (a pipeline's stages): device d idles d ms first."""
+    for row in data["spans"]:
+        row[2] += 1e-3 * row[0]
+    for row in data["launches"]:
+        row[1] += 1e-3 * row[0]
+        row[2] += 1e-3 * row[0]
+    data["end_s"] += 1e-3 * data["devices"]
+    return data
+
+
+TIMELINES = {"8 alike": lambda: synthetic_links(synthetic(8, ops=40), 8),
+             "8 unlike": lambda: _unlike(synthetic_links(synthetic(8, ops=40), 8)),
+             "1,000 alike": lambda: synthetic_links(synthetic(1000, apart_s=0.0), 1000),
+             "1,000 unlike": lambda: _unlike(synthetic_links(synthetic(1000), 1000))}
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("case", list(TIMELINES))
+def test_timeline_reads_on_a_slide_and_in_a_paper(case, style):
+    """At 8 and at 1,000 devices: at most MAX_LANES lanes, a slide stays 16:9 and a paper
+    figure a third of a page, the lane labels do not touch one another and lie inside the
+    figure, lanes are at least 1.4 lines of their label's type apart, device 0 is drawn bar
+    by bar, and the line under the title says what was folded. (The timeline of 8 devices
+    had 34 lanes, 32 inches tall on a slide; of 1,000, 12 inches.)"""
+    data = TIMELINES[case]()
+    with styled(style):
+        fig = timeline_figure(f"{case} devices", data, style)
+        renderer = draw(fig)
+    width, height = fig.get_size_inches()
+    if style is SLIDES:
+        assert (width, height) == pytest.approx((13.33, 7.5))
+    else:
+        assert width == pytest.approx(7.16) and height <= 3.5
+    ax = fig.axes[0]
+    ticks = [t for t in ax.get_yticklabels() if t.get_text()]
+    assert 2 <= len(ticks) <= MAX_LANES
+    boxes = [t.get_window_extent(renderer) for t in ticks]
+    for a, b in combinations(boxes, 2):
+        assert not a.overlaps(b)
+    assert all(inside_figure(fig, t, renderer) for t in [*ticks, *titles(fig)])
+    pitch_pt = abs(ax.transData.transform((0, 1))[1] - ax.transData.transform((0, 0))[1]) \
+        * 72 / fig.dpi
+    assert pitch_pt >= 1.4 * ticks[0].get_fontsize()
+    first = lanes(data).rows[1]
+    assert first.label.startswith("dev 0") and first.busy is None
+    note = " ".join(ax.get_title().split())
+    assert ("devices alike" in note) == ("unlike" not in case)
+    assert ("devices that differ" in note) == ("unlike" in case)
+    assert "link channels, a lane per kind" in note
 
 
 def test_layer_bound_is_launch_when_the_host_is_slower():
@@ -388,13 +463,18 @@ def test_timeline_has_a_row_per_link_channel_from_a_saved_result(folder):
     the saved transfers cross it, and drawn in the communication colour."""
     entry = load(folder).scenario("dp 4")
     assert entry is not None and entry["channels"]
-    link_rows = [lane for lane in lanes(entry) if lane.label.startswith("link")]
-    assert [lane.label for lane in link_rows] == [f"link {c}" for c in entry["channels"]]
-    assert any(c.startswith("d0>") for c in entry["channels"])
-    for index, lane in enumerate(link_rows):
-        saved = [(a, d) for c, a, d in entry["links"] if c == index]
+    channels = entry["channels"]
+    assert len(channels) == 8 > LINKS_DETAILED  # each GPU into the switch and back: alike
+    link_rows = [lane for lane in lanes(entry).rows if lane.label.startswith("link")]
+    assert [lane.label for lane in link_rows] == ["links d*>n*.fabric (4 alike)",
+                                                  "links n*.fabric>d* (4 alike)"]
+    for lane, first in zip(link_rows, ("d0>n0.fabric", "n0.fabric>d0"), strict=True):
+        saved = [(a, d) for c, a, d in entry["links"] if channels[c] == first]
         assert saved and [(a, d) for a, d, _, _ in lane.bars] == saved
         assert {bar[2] for bar in lane.bars} == {"communication"}
+    few = dict(entry, channels=channels[:LINKS_DETAILED],
+               links=[row for row in entry["links"] if row[0] < LINKS_DETAILED])
+    assert [lane.label for lane in link_lanes(few)] == [f"link {c}" for c in few["channels"]]
     with styled(SLIDES):
         fig = timeline_figure("dp 4", entry)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
@@ -414,20 +494,21 @@ def test_link_intervals_are_merged_per_channel():
     assert list(channels) == ["d2>s", "d10>s"]  # natural order
 
 
-def synthetic_links(data: dict, devices: int) -> dict:
+def synthetic_links(data: dict, devices: int, apart_s: float = 0.0) -> dict:
     """Give `synthetic` data the channels of `devices` GPUs in nodes of 8 behind one spine,
-    each busy for the second half of every millisecond."""
+    each busy for the second half of every millisecond (channel c `c * apart_s` later)."""
     names = [f"d{d}>n{d // 8}.fabric" for d in range(devices)] + [
         f"n{n}.nic0>spine" for n in range(devices // 8)]
     data["channels"] = names
-    data["links"] = [[c, i * 1e-3 + 0.5e-3, 0.5e-3] for c in range(len(names))
+    data["links"] = [[c, i * 1e-3 + 0.5e-3 + (c % 8) * apart_s, 0.5e-3]
+                     for c in range(len(names))
                      for i in range(len(data["launches"]) // data["devices"])]
     return data
 
 
 def test_link_lanes_are_aggregated_by_kind_at_a_thousand_devices():
-    data = synthetic_links(synthetic(1000), 1000)
-    link_rows = [lane for lane in lanes(data) if lane.label.startswith("link")]
+    data = synthetic_links(synthetic(1000), 1000, apart_s=5e-5)
+    link_rows = [lane for lane in lanes(data).rows if lane.label.startswith("link")]
     assert [lane.label for lane in link_rows] == [
         "links d*>n*.fabric (1,000, share busy)", "links n*.nic*>spine (125, share busy)"]
     width = data["end_s"] / BINS
@@ -436,24 +517,27 @@ def test_link_lanes_are_aggregated_by_kind_at_a_thousand_devices():
     with styled(SLIDES):
         fig = timeline_figure("thousand", data)
     assert fig.get_size_inches()[1] < 13
-    eight = lanes(synthetic_links(synthetic(8), 8))  # 9 channels: past the limit of 8
-    assert [lane.label for lane in eight if lane.label.startswith("link")] == [
-        "links d*>n*.fabric (8, share busy)", "link n0.nic0>spine"]  # a kind of one: itself
+    eight = lanes(synthetic_links(synthetic(8), 8))  # 9 channels: past the limit of 4
+    assert [lane.label for lane in eight.rows if lane.label.startswith("link")] == [
+        "links d*>n*.fabric (8 alike)", "link n0.nic0>spine"]  # a kind of one: itself
+    assert eight.folded[-1] == "9 link channels, a lane per kind: alike, drawn as one"
+    assert lanes(synthetic_links(synthetic(8), 8, 5e-5)).folded[-1] == (
+        "9 link channels, a lane per kind: the fraction of them busy")
 
 
 def test_many_kinds_of_links_share_a_last_lane():
-    from simulator.report.plot_timeline import LINK_KINDS, link_lanes
+    from simulator.report.plot_timeline import LINK_KINDS
 
     data = synthetic(1, ops=2)
     data["channels"] = [f"{kind}{i}>x" for kind in "abcdefghij" for i in range(2)]
-    data["links"] = [[c, 0.0, 1e-3] for c in range(len(data["channels"]))]
+    data["links"] = [[c, 1e-4 * (c % 2), 1e-3] for c in range(len(data["channels"]))]
     rows = link_lanes(data)
     assert len(rows) == LINK_KINDS and rows[-1].label == "links other links (10, share busy)"
 
 
 def test_timeline_of_an_older_file_without_links_still_draws():
     data = synthetic(2)
-    assert not [lane for lane in lanes(data) if lane.label.startswith("link")]
+    assert not [lane for lane in lanes(data).rows if lane.label.startswith("link")]
 
 
 def dense_roofline(ops: int = 300) -> dict:
@@ -484,27 +568,123 @@ def _text_boxes(fig, renderer):
             for ax in fig.axes for t in ax.texts if t.get_text()]
 
 
+def crowded_roofline(points: int = 2500) -> dict:
+    """`dense_roofline`'s five longest ops on one spot amid a grid of `points` small ops that
+    covers most of the panel."""
+    data = dense_roofline(5)
+    for i in range(points):
+        intensity, rate = 10 ** (-1 + 4 * (i % 50) / 50), 10 ** (12 + 2.9 * (i // 50) / 50)
+        data["ops"].append([f"d0.small{i}.fwd", 0, "gemm", "fwd", "bf16", 1e8, 1e8 / intensity,
+                            1e8 / rate, 5e-6])
+    data["end_s"] = sum(r[7] for r in data["ops"])
+    return data
+
+
+def _placed(fig, renderer) -> list:
+    """(axes, text, box, leader) of every text drawn in an axes, the leader the drawn line
+    of an annotation's arrow (display points) or None."""
+    from matplotlib.text import Text
+    out = []
+    for ax in fig.axes:
+        for t in ax.texts:
+            if not t.get_text():
+                continue
+            patch = getattr(t, "arrow_patch", None)
+            line = None if patch is None else patch.get_transform().transform(
+                patch.get_path().vertices)
+            out.append((ax, t.get_text(), Text.get_window_extent(t, renderer), line))
+    return out
+
+
+def _inside(box, x, y, margin=0.5) -> bool:
+    return box.x0 + margin < x < box.x1 - margin and box.y0 + margin < y < box.y1 - margin
+
+
+def check_roofline_labels(fig, renderer, panels: list) -> None:
+    """No two texts of a panel overlap, every text lies inside its axes, no op's leader
+    line runs through another text, and the `LABELLED` longest ops of each panel's data are
+    named, by their own label or by number in the panel's key."""
+    from simulator.report.label_layout import overlaps
+    from simulator.report.plot_roofline import LABELLED
+    placed = _placed(fig, renderer)
+    for (ax_a, a, box_a, _), (ax_b, b, box_b, _) in combinations(placed, 2):
+        assert not (ax_a is ax_b and overlaps(box_a, box_b)), (a, b)
+    for ax, text, box, _ in placed:
+        frame = ax.get_window_extent(renderer)
+        assert frame.x0 - 0.5 <= box.x0 and box.x1 <= frame.x1 + 0.5, text
+        assert frame.y0 - 0.5 <= box.y0 and box.y1 <= frame.y1 + 0.5, text
+    for ax, text, _, line in placed:
+        if line is None:
+            continue
+        for (x0, y0), (x1, y1) in zip(line[:-1], line[1:], strict=True):
+            for k in range(41):  # points along the drawn line
+                x, y = x0 + (x1 - x0) * k / 40, y0 + (y1 - y0) * k / 40
+                hit = [o for a, o, box, _ in placed if a is ax and o != text
+                       and _inside(box, x, y)]
+                assert not hit, (text, hit)
+    for ax, data in zip(fig.axes, panels, strict=False):
+        top = sorted(data["ops"], key=lambda op: (-op[7], op[0]))[:LABELLED]
+        texts = [t for a, t, _, _ in placed if a is ax]
+        key = ax.get_xlabel().splitlines()[1:] + [  # under the axes, or in them
+            line for t in texts if re.match(r"#[0-9]+ ", t) for line in t.splitlines()]
+        for op in top:
+            name = op[0].removeprefix("d0.") + " ("
+            tagged = [line.split()[0] for line in key if line.split()[1] + " (" == name]
+            tags = [number for t in texts for number in t.split(",")
+                    if re.fullmatch(r"(#[0-9]+,)*#[0-9]+", t)]
+            assert any(t.startswith(name) for t in texts) or (
+                len(tagged) == 1 and tagged[0] in tags), (name, texts, key)
+
+
 @pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
 @pytest.mark.parametrize("color_by", ["phase", "layer"])
 def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
-    from simulator.report.label_layout import overlaps
-    from simulator.report.plot_roofline import LABELLED, roofline_figure
+    from simulator.report.plot_roofline import roofline_figure
 
-    data = dense_roofline()
+    panels = [dense_roofline(), dense_roofline(120)]
     with styled(style):
-        fig = roofline_figure([("dense", data), ("dense too", dense_roofline(120))],
+        fig = roofline_figure([("dense", panels[0]), ("dense too", panels[1])],
                               "A crowded roofline", style, color_by)
         renderer = draw(fig)
-    boxes = _text_boxes(fig, renderer)
-    names = [(ax, text) for ax, text, _ in boxes if text.startswith("layer")]
-    assert len(names) >= LABELLED, names  # the longest ops are named (where there is room)
-    for ax in fig.axes[:2]:
-        assert any(n.startswith("layer0.fwd (") for a, n in names if a is ax)
-    for (ax_a, a, box_a), (ax_b, b, box_b) in combinations(boxes, 2):  # ... apart
-        assert not (ax_a is ax_b and overlaps(box_a, box_b)), (a, b)
-    for ax, text, box in boxes:
-        frame = ax.get_window_extent(renderer)
-        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 + 0.5, text
+    check_roofline_labels(fig, renderer, panels)
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+def test_roofline_names_the_longest_ops_amid_a_crowd(style):
+    """2,500 ops over most of the panel, the five longest on one spot: each is named (it
+    lost its name before where no place near its point was free), none over another."""
+    from simulator.report.plot_roofline import roofline_figure
+
+    data = crowded_roofline()
+    with styled(style):
+        fig = roofline_figure([("crowded", data)], "t", style)
+        renderer = draw(fig)
+    check_roofline_labels(fig, renderer, [data])
+    assert any(t.startswith("memory ") for _, t, _, _ in _placed(fig, renderer))
+
+
+def test_roofline_numbers_the_ops_it_has_no_room_to_name(monkeypatch):
+    """With the places near a point and over the panel cut to a few, the longest ops that
+    find none get a number by their point and their names, numbered, in a key in the
+    panel, or under the axes where the key has no room either."""
+    from simulator.report import label_layout, plot_roofline
+
+    monkeypatch.setattr(plot_roofline, "OP_PLACES", label_layout.around((9.0,)))
+    monkeypatch.setattr(label_layout, "SPREAD", (3, 3))
+    data = crowded_roofline()
+    with styled(SLIDES):
+        fig = plot_roofline.roofline_figure([("crowded", data)], "t", SLIDES)
+        renderer = draw(fig)
+    check_roofline_labels(fig, renderer, [data])
+    texts = [t for _, t, _, _ in _placed(fig, renderer)]
+    xlabel = fig.axes[0].xaxis.label
+    key = xlabel.get_text().splitlines()[1:] + [
+        line for t in texts if re.match(r"#[0-9]+ ", t) for line in t.splitlines()]
+    numbers = [line.split()[0] for line in key]
+    assert numbers and numbers == [f"#{n}" for n in range(1, len(numbers) + 1)]
+    tags = [number for t in texts if re.fullmatch(r"(#[0-9]+,)*#[0-9]+", t)
+            for number in t.split(",")]
+    assert sorted(tags) == sorted(numbers) and inside_figure(fig, xlabel, renderer)
 
 
 def test_overlap_check_can_fail():

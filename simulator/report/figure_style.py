@@ -179,10 +179,14 @@ def _room(fig: Figure, text: Text, renderer: Any) -> float | None:
 
 
 def _wrap(text: Text, renderer: Any, width_px: float) -> None:
-    flat = " ".join(text.get_text().split())
-    widest = max(len(line) for line in text.get_text().split("\n"))
+    """Wrap each line of `text` (a title's own line breaks stay: a panel's device line
+    stays a line of its own) to `width_px`."""
+    lines = text.get_text().split("\n")
+    widest = max(len(line) for line in lines)
     chars_per_px = widest / max(text.get_window_extent(renderer).width, 1.0)
-    text.set_text("\n".join(textwrap.wrap(flat, max(12, int(width_px * chars_per_px)))))
+    width = max(12, int(width_px * chars_per_px))
+    text.set_text("\n".join(part for line in lines
+                            for part in textwrap.wrap(" ".join(line.split()), width) or [""]))
 
 
 def wrap_label(name: str, width: int = LABEL_CHARS) -> str:

@@ -12,9 +12,14 @@ sized by their time and coloured by phase or, with `color_by="layer"`, by the ki
 layer (`conv2d`, `linear`, ...: the kinds that take most time get the palette's colours,
 the rest share grey, as `other kinds`; what is no layer of the model, the loss or the
 optimizer step, goes by its phase). The `LABELLED` ops that take most of the step are named
-with their share of it. Every text of a panel (roof labels, op names, the note) is placed
-after the figure's layout so that no two overlap (`label_layout`); an op name with no free
-place near its point is left out rather than drawn over another. Ops without FLOPs or
+with their share of it, always: every text of a panel (roof labels, op names, the note) is
+placed after the figure's layout so that no two overlap and no text covers the line that
+ties an op's name to its point, nor such a line another's name (`label_layout`); an op name
+goes near its point if there is room, else anywhere in the panel with a longer line, else
+(on a panel crowded past that) its number (`#1`; `#1,#2` for ops on one spot) goes beside
+its point (further off with a line, or on it, where there is no room beside it),
+and the name, after its number, in a key (`#1 NAME`) in a free place of the panel, else under
+the axes' label (the figure is then laid out and its texts placed again). Ops without FLOPs or
 without bytes (copies, collectives) have no place on a roofline and are counted in the
 panel's note.
 """
@@ -35,14 +40,20 @@ from matplotlib.transforms import Bbox
 
 from simulator.report.figure_data import DEVICE_PREFIX
 from simulator.report.figure_style import PHASE_LABELS, SLIDES, Style, fit_titles, lay_out
-from simulator.report.label_layout import Option, Placer, around
+from simulator.report.label_layout import SIXTEEN, Option, Placer, around
 from simulator.report.units import format_bandwidth, format_rate, format_time, si_unit
 
 MAX_PANELS = 3
 LABELLED = 5  # ops named per panel: those that take most time
-ROOF_COLOUR, FLOOR_COLOUR, OTHER_COLOUR = "#333333", "#888888", "#BBBBBB"
+ROOF_COLOUR, FLOOR_COLOUR, OTHER_COLOUR, NOTE_COLOUR = "#333333", "#888888", "#BBBBBB", "#555555"
 OTHER = "other"
-TEXT_BACKGROUND = {"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6}
+TEXT_BACKGROUND = {"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.1}
+OP_PLACES = around((9.0, 16.0, 26.0, 38.0, 54.0, 72.0, 96.0, 128.0), SIXTEEN)
+SAME_SPOT_PT = 4.0  # keyed ops closer than this share one tag (`#1,#2`)
+ROOF_TRIES = 400  # places tried for the roofs' labels together, at most
+KEY_PASSES = 3  # layouts at most: names that find no room are keyed under the axes
+XLABEL = "intensity (FLOP/byte)"
+TAG_PLACES = [(0.0, 0.0, "center", "center")] + around((6.0, 9.0, 12.0, 16.0), SIXTEEN)
 COLOR_BY = ("phase", "layer")
 
 
@@ -129,7 +140,8 @@ class Label:
 
     text: str
     options: list[Option]
-    role: str  # "roof" (always drawn), "memory" or "op" (left out where there is no room)
+    role: str  # "note", "roof", "memory" or "op": every one is drawn (see `place_labels`)
+    anchor: tuple[float, float] | None = None  # an op's point
 
 
 @dataclass
@@ -154,7 +166,8 @@ def _limits(placed: list[dict[str, Any]], top: list[tuple[float, str]],
 def _roofs(panel: Panel, top: list[tuple[float, str]], x_lo: float, x_hi: float,
            style: Style) -> None:
     """The flat roofs, labelled at their right end (above the highest, below the others, or
-    the other side, or further left), and the memory roof, labelled along its slope."""
+    the other side), else at their left end, else along them; and the memory roof,
+    labelled along its slope."""
     ax, bandwidth = panel.ax, panel.data["device"].get("memory_bandwidth_bytes_per_s")
     above, below = (-2.0, 2.0, "right", "bottom"), (-2.0, -2.0, "right", "top")
     for i, (peak, label) in enumerate(top):
@@ -166,15 +179,18 @@ def _roofs(panel: Panel, top: list[tuple[float, str]], x_lo: float, x_hi: float,
         sides = [above, below] if i == 0 else [below, above]
         right = [((x_hi, y), side) for side in sides]
         left = [((start, y), (dx + 6, dy, "left", va)) for dx, dy, _, va in sides]
-        panel.labels.append(Label(label, right + left, "roof"))
+        along = [((start * (x_hi / start) ** f, y), (0.0, dy, "center", va))
+                 for f in (0.5, 0.75, 0.25) for _, dy, _, va in sides]  # a flat roof: anywhere
+        panel.labels.append(Label(label, right + left + along, "roof"))
     if bandwidth and top:
         ridge = top[0][0] / bandwidth
         ax.plot([x_lo, ridge], [x_lo * bandwidth / panel.scale, top[0][0] / panel.scale],
                 color=ROOF_COLOUR, linewidth=style.linewidth * 1.4)
-        along = [max(x_lo, ridge / step) for step in (10.0, 30.0, 100.0, 1000.0, 3.0)]
+        spots = [max(x_lo, ridge / step) for step in (10.0, 30.0, 100.0, 1000.0, 3.0, 300.0)]
+        sides = [(6.0, -4.0, "left", "top"), (-6.0, 4.0, "right", "bottom")]  # under, over
         panel.labels.append(Label(f"memory {format_bandwidth(bandwidth)}",
-                                  [((x, x * bandwidth / panel.scale), (6.0, -4.0, "left", "top"))
-                                   for x in along], "memory"))
+                                  [((x, x * bandwidth / panel.scale), side) for side in sides
+                                   for x in spots], "memory"))
 
 
 def _panel(ax: Axes, name: str, data: dict[str, Any], style: Style,
@@ -194,13 +210,14 @@ def _panel(ax: Axes, name: str, data: dict[str, Any], style: Style,
     ax.set(xscale="log", yscale="log", xlim=(x_lo, x_hi))
     rates = [op["flops"] / op["time_s"] / scale for op in placed] or [top[0][0] / scale]
     ax.set_ylim(min(rates) / 5, (top[0][0] / scale if top else max(rates)) * 5)
-    ax.set_xlabel("intensity (FLOP/byte)")
+    ax.set_xlabel(XLABEL)
     ax.set_ylabel(f"achieved rate ({unit})")
     notes = ([floor[1]] if floor else []) + (
         [f"{skipped} ops without FLOPs or bytes not shown"] if skipped else [])
-    note = ax.text(0.98, 0.02, "\n".join(notes), transform=ax.transAxes, ha="right",
-                   va="bottom", fontsize="x-small", color="#555555")
-    note.set_in_layout(False)
+    if notes:  # after the roofs' labels, before the ops' names
+        first_op = next((i for i, label in enumerate(panel.labels) if label.role == "op"),
+                        len(panel.labels))
+        panel.labels.insert(first_op, Label("\n".join(notes), [], "note"))
     ax.set_title(f"{name}\n{device['name']} ({device['kind']})", fontsize="medium",
                  fontweight="normal")
     ax.grid(True, which="major", alpha=0.3)
@@ -222,7 +239,7 @@ def _scatter(panel: Panel, colour: Colours, style: Style) -> None:
         point = (op["flops"] / op["bytes"], op["flops"] / op["time_s"] / scale)
         share = f" ({100 * op['time_s'] / step_s:.2g}%)"
         panel.labels.append(Label(DEVICE_PREFIX.sub("", op["name"]) + share,
-                                  [(point, place) for place in around()], "op"))
+                                  [(point, place) for place in OP_PLACES], "op", point))
 
 
 def _marker_boxes(panel: Panel, renderer: Any) -> list[Bbox]:
@@ -240,21 +257,122 @@ def _marker_boxes(panel: Panel, renderer: Any) -> list[Bbox]:
     return out
 
 
-def place_labels(panel: Panel, renderer: Any) -> None:
-    """Place the panel's labels in order (roofs, memory, op names), each where it overlaps
-    no marker and no label placed before it; the note in the corner is taken from the
-    start."""
-    placer = Placer(panel.ax, renderer, [t.get_window_extent(renderer)
-                                         for t in panel.ax.texts if t.get_text()]
-                    + _marker_boxes(panel, renderer))
+def place_labels(panel: Panel, renderer: Any, keyed: list[str], below: bool,
+                 last: bool = False) -> list[str]:
+    """Place the panel's labels in order (roofs, memory, the note, op names), each where it
+    overlaps no marker, no label and no connector line placed before it; the note in the
+    first corner where it covers no point (else where it covers points only). An op name
+    with no room (or in `keyed`) gets a number instead (`#1`, by its point) and the key
+    (`#1 NAME`) goes in a free place of the panel, or, with `below`, is under the axes'
+    label already (the names newly numbered then are numbered after those, and, if `last`,
+    keyed in the panel, come what may). Returns the op names the caller must key under the
+    axes' label (and redraw): all that are numbered if the key found no room, else none
+    (with `below`: the names newly numbered)."""
+    placer = Placer(panel.ax, renderer, _marker_boxes(panel, renderer))
+    roofs = [label for label in panel.labels if label.role == "roof"]
+    for group in (roofs, _merged(roofs)):  # roofs close together: one above, the next
+        if any(_place_roofs(placer, group, [ROOF_TRIES], over) for over in (False, True)):
+            break                             # below; else one label for them all
+    else:
+        for label in _merged(roofs):
+            placer.place(label.text, label.options, True, **_text_style("roof"))
+    (x_lo, x_hi), (y_lo, y_hi) = panel.ax.get_xlim(), panel.ax.get_ylim()
+    new = []
     for label in panel.labels:
-        style: dict[str, Any] = {"fontsize": "x-small", "zorder": 4,
-                                 "color": "black" if label.role == "op" else ROOF_COLOUR,
-                                 "bbox": TEXT_BACKGROUND}
-        if label.role == "op":
-            style["arrowprops"] = {"arrowstyle": "-", "linewidth": 0.5, "shrinkA": 0,
-                                   "shrinkB": 2}
-        placer.place(label.text, label.options, label.role == "roof", **style)
+        style = _text_style(label.role)
+        if label.role == "note":
+            corners = [((x_hi, y_lo), (-4.0, 4.0, "right", "bottom")),
+                       ((x_lo, y_hi), (4.0, -4.0, "left", "top")),
+                       ((x_lo, y_lo), (4.0, 4.0, "left", "bottom"))]
+            placer.place(label.text, corners + placer.spread(corners[0][0]), True, **style)
+        elif label.role == "memory":
+            placer.place(label.text, label.options, True, **style)
+        elif label.role == "op" and label.anchor is not None and label.text not in keyed \
+                and placer.place(label.text, label.options + placer.spread(label.anchor),
+                                 **style) is None:
+            new.append(label.text)
+    numbered = [label for label in panel.labels if label.text in keyed] + [
+        label for label in panel.labels if label.text in new]
+    _place_tags(panel, placer, numbered)
+    inside = [label.text for label in numbered if not below or label.text in new]
+    if not inside:
+        return []
+    key = _key(inside, len(numbered) - len(inside) + 1).strip()
+    corner = (x_lo, y_hi)
+    if placer.place(key, placer.spread(corner), **_text_style("key")) is None and \
+            placer.place(key, placer.spread(corner), last, over_markers=True,
+                         **_text_style("key")) is None:
+        return [label.text for label in numbered]
+    return []
+
+
+def _place_tags(panel: Panel, placer: Placer, numbered: list[Label]) -> None:
+    """`#1`, `#2`, ... for the `numbered` ops (`#1,#2` for ops on one spot): beside the
+    point; else further off, with a line; else over points beside it; else anywhere."""
+    same_px = SAME_SPOT_PT * panel.ax.figure.dpi / 72
+    tags: list[tuple[Any, tuple[float, float], list[str]]] = []
+    for number, label in enumerate(numbered, start=1):
+        assert label.anchor is not None
+        pixel = panel.ax.transData.transform(label.anchor)
+        near = next((tag for tag in tags if math.dist(tag[0], pixel) < same_px), None)
+        if near is None:
+            tags.append((pixel, label.anchor, [f"#{number}"]))
+        else:
+            near[2].append(f"#{number}")
+    for _, anchor, numbers in tags:
+        beside = [(anchor, place) for place in TAG_PLACES]
+        tag, far = ",".join(numbers), placer.spread(anchor)
+        if placer.place(tag, beside, **_text_style("key")) is None and placer.place(
+                tag, far, **_text_style("op")) is None and placer.place(
+                tag, beside, over_markers=True, **_text_style("key")) is None:
+            placer.place(tag, far, True, over_markers=True, **_text_style("key"))
+
+
+def _merged(roofs: list[Label]) -> list[Label]:
+    """One label for all roofs, their lines top first, placed above the highest roof or
+    below the lowest (for roofs too close together for a label each)."""
+    if len(roofs) < 2:
+        return roofs
+    above = [option for option in roofs[0].options if option[1][1] > 0]
+    below = [option for option in roofs[-1].options if option[1][1] < 0]
+    return [Label("\n".join(label.text for label in roofs), above + below, "roof")]
+
+
+def _place_roofs(placer: Placer, roofs: list[Label], budget: list[int],
+                 over_markers: bool = False) -> bool:
+    """Place every roof's label where none overlaps another or a marker (or, with
+    `over_markers`, where they cover markers only), trying each roof's places in order,
+    back-tracking (at most `budget[0]` tries); False (and nothing placed) if there is no
+    such choice."""
+    if not roofs:
+        return True
+    for option in roofs[0].options:
+        if budget[0] <= 0:
+            return False
+        budget[0] -= 1
+        text = placer.place(roofs[0].text, [option], over_markers=over_markers,
+                            **_text_style("roof"))
+        if text is None:
+            continue
+        if _place_roofs(placer, roofs[1:], budget, over_markers):
+            return True
+        placer.undo(text)
+    return False
+
+
+def _key(names: list[str], first: int = 1) -> str:
+    """The numbered ops' names (numbers from `first`), a line each, after a line break."""
+    return "".join(f"\n#{number} {name}" for number, name in enumerate(names, start=first))
+
+
+def _text_style(role: str) -> dict[str, Any]:
+    style: dict[str, Any] = {"fontsize": "x-small", "zorder": 4, "bbox": TEXT_BACKGROUND,
+                             "color": {"op": "black", "key": "black", "note": NOTE_COLOUR}.get(
+                                 role, ROOF_COLOUR)}
+    if role == "op":
+        style["arrowprops"] = {"arrowstyle": "-", "linewidth": 0.5, "shrinkA": 0,
+                               "shrinkB": 2}
+    return style
 
 
 def roofline_figure(picked: list[tuple[str, dict[str, Any]]], title: str,
@@ -278,7 +396,17 @@ def roofline_figure(picked: list[tuple[str, dict[str, Any]]], title: str,
     fig.legend(handles=handles, loc="outside lower center", ncols=max(1, min(len(handles), 5)))
     fig.suptitle(f"{title}: every op of one step under its device's roofs")
     fit_titles(fig)
-    renderer = lay_out(fig)
-    for panel in panels:
-        place_labels(panel, renderer)
+    keyed: list[list[str]] = [[] for _ in panels]  # the names keyed under each axes
+    for attempt in range(KEY_PASSES):  # a key under an axes shrinks it: place anew
+        renderer = lay_out(fig)
+        more = [place_labels(panel, renderer, keys, bool(keys), attempt == KEY_PASSES - 1)
+                for panel, keys in zip(panels, keyed, strict=True)]
+        if not any(more) or attempt == KEY_PASSES - 1:
+            return fig
+        for panel, keys, names in zip(panels, keyed, more, strict=True):
+            keys[:] = [label.text for label in panel.labels if label.text in keys + names]
+            if keys:
+                panel.ax.set_xlabel(XLABEL + _key(keys))
+            for text in list(panel.ax.texts):
+                text.remove()
     return fig
