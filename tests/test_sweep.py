@@ -286,6 +286,20 @@ def test_constrained_optimum_of_a_hand_made_table():
     assert best(rows(), "energy_j", Constraints(deadline_s=1.0)) is None
 
 
+def test_of_equally_cheap_points_the_quickest_is_best():
+    """Regression: one H100 and one H200 in the same $107,000 server tied on hardware cost,
+    and the slower (earlier) point was reported the best, off the Pareto front."""
+    tied = [{"index": 0, "status": "ok", "time_to_train_s": 52_000.0,
+             "hardware_cost_usd": 107_000.0},
+            {"index": 1, "status": "ok", "time_to_train_s": 47_000.0,
+             "hardware_cost_usd": 107_000.0},
+            {"index": 2, "status": "ok", "time_to_train_s": 47_000.0,
+             "hardware_cost_usd": 107_000.0}]
+    assert best(tied, "hardware_cost_usd", Constraints())["index"] == 1
+    front = pareto_front(tied, "time_to_train_s", "hardware_cost_usd")
+    assert [r["index"] for r in front] == [1]
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_local_bytes(tmp_path):
     """A real dask.distributed LocalCluster of 2 worker processes (the [dask] extra, which
@@ -417,3 +431,14 @@ def test_a_graph_is_built_once_per_model_batch_and_options():
     assert bf16 is not fp32(8) and bf16.precision == "bf16"
     twin = model.model_copy()  # an equal model validated anew: its own entry
     assert graph_factory(twin, Workload(model="mlp", batch=8))(8) is not fp32(8)
+
+
+def test_a_sweep_chart_names_its_axis_in_words():
+    """Regression: the x axis of do_i_need_a_gpu's chart read 'workload.dataset_size'."""
+    from simulator.report.plot_sweep import lines_figure
+
+    rows = [{"index": i, "status": "ok", "values": [["workload.dataset_size", n]],
+             "time_to_train_s": n / 100.0} for i, n in enumerate((1000, 10000))]
+    fig = lines_figure(rows, {"x": "workload.dataset_size", "y": "time_to_train_s"}, "t")
+    assert fig.axes[0].get_xlabel() == "dataset size (samples)"
+    assert fig.axes[0].get_ylabel() == "time to train (s)"
