@@ -234,13 +234,19 @@ def test_plot_never_overwrites_a_user_file(folder, tmp_path):
     assert (work / "breakdown-paper.svg").is_file() and (work / "results.json").is_file()
 
 
-@pytest.mark.parametrize("style", [SLIDES, pytest.param(PAPER, marks=pytest.mark.slow)],
-                         ids=["slides", "paper"])
-def test_titles_never_clip(folder, style):
+def every_kind(folder, style) -> list:
+    """The makers of every figure kind of the saved result, with the longest names."""
     saved = load(folder)
     makers = figure_makers(saved.rows, saved.scenarios, saved.title, [LONGEST_NAME, "dp 4"],
                            12, style)
     assert {kind for kind, _, _ in makers} == set(KINDS)
+    return makers
+
+
+@pytest.mark.parametrize("style", [SLIDES, pytest.param(PAPER, marks=pytest.mark.slow)],
+                         ids=["slides", "paper"])
+def test_titles_never_clip(folder, style):
+    makers = every_kind(folder, style)
     with styled(style):
         for kind, stem, make in makers:
             fig = make()
@@ -441,10 +447,7 @@ def test_every_figure_is_a_slide_or_fits_the_page(folder, style):
     """Every kind drawn from the saved result: on a slide 16:9, the whole slide (the
     comparison was 14.8 in wide, the breakdown 4.5 in tall, the layers 8 in); in a paper
     no wider than the two columns (the comparison was 7.95 in)."""
-    saved = load(folder)
-    makers = figure_makers(saved.rows, saved.scenarios, saved.title, [LONGEST_NAME, "dp 4"],
-                           12, style)
-    assert {kind for kind, _, _ in makers} == set(KINDS)
+    makers = every_kind(folder, style)
     with styled(style):
         for _, stem, make in makers:
             width, height = make().get_size_inches()
