@@ -133,3 +133,21 @@ def test_a_device_without_a_price_is_unknown_not_free_and_the_sweep_says_so(tmp_
     assert summary["unknown"]["hardware_cost_usd"]["hardware"] == ["940mx", "i7-10700"]
     assert [p["index"] for p in summary["pareto"]["step_time_s_vs_hardware_cost_usd"]["points"]] \
         == [1]
+
+
+def test_left_out_points_are_told_apart_by_why_they_have_no_cost():
+    """Regression: nodes over a link without network prices ('(network not priced)') were
+    reported as devices without a published price."""
+    from simulator.cli.sweep_cmd import summary_text
+
+    summary = {"points": 3, "ok": 3, "out_of_memory": 0, "failed": 0, "feasible": 3,
+               "best": {"hardware_cost_usd": None},
+               "unknown": {"hardware_cost_usd": {"points": 2, "hardware": ["h100-sxm"],
+                                                 "why": ["2 x hgx-h100-8gpu (network not "
+                                                         "priced)"]}}}
+    text = summary_text(summary)
+    assert "network between nodes is not priced" in text and "no published price" not in text
+    summary["unknown"]["hardware_cost_usd"]["why"].append(
+        "not priced: no published price for i7-10700")
+    text = summary_text(summary)
+    assert "network between nodes is not priced" in text and "no published price" in text

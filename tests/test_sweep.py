@@ -286,6 +286,20 @@ def test_constrained_optimum_of_a_hand_made_table():
     assert best(rows(), "energy_j", Constraints(deadline_s=1.0)) is None
 
 
+def test_of_equally_cheap_points_the_quickest_is_best():
+    """Regression: one H100 and one H200 in the same $107,000 server tied on hardware cost,
+    and the slower (earlier) point was reported the best, off the Pareto front."""
+    tied = [{"index": 0, "status": "ok", "time_to_train_s": 52_000.0,
+             "hardware_cost_usd": 107_000.0},
+            {"index": 1, "status": "ok", "time_to_train_s": 47_000.0,
+             "hardware_cost_usd": 107_000.0},
+            {"index": 2, "status": "ok", "time_to_train_s": 47_000.0,
+             "hardware_cost_usd": 107_000.0}]
+    assert best(tied, "hardware_cost_usd", Constraints())["index"] == 1
+    front = pareto_front(tied, "time_to_train_s", "hardware_cost_usd")
+    assert [r["index"] for r in front] == [1]
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_local_bytes(tmp_path):
     """A real dask.distributed LocalCluster of 2 worker processes (the [dask] extra, which

@@ -31,7 +31,7 @@ from simulator.report.results_json import provenance
 from simulator.report.sweep_journal import JOURNAL, PointsJournal
 from simulator.report.sweep_report import write_sweep
 from simulator.report.units import format_count, format_time
-from simulator.results.costs import NO_PRICE
+from simulator.results.costs import UNPRICED_DEVICE, UNPRICED_NETWORK
 from simulator.results.sweep_summary import point_rows, sweep_summary
 
 OnRecord = Callable[[dict[str, Any]], None]
@@ -145,6 +145,18 @@ def format_value(key: str, value: float) -> str:
     return format_time(value) if key.endswith("_s") else format_count(value)
 
 
+def _short_reasons(bases: list[str]) -> list[str]:
+    """What the hardware-cost bases of unpriced points have in common, in a few words."""
+    short = []
+    if any(UNPRICED_DEVICE in b for b in bases):
+        short.append("no published price for the device: docs/costs.md, 'Devices without a "
+                     "price'")
+    if any(UNPRICED_NETWORK in b for b in bases):
+        short.append("the network between nodes is not priced for that link "
+                     "(hardware_models/catalog/costs.yaml)")
+    return short or bases
+
+
 def _best_lines(summary: dict[str, Any]) -> list[str]:
     lines = []
     for objective, winner in summary["best"].items():
@@ -156,9 +168,7 @@ def _best_lines(summary: dict[str, Any]) -> list[str]:
                      and objective != "samples_per_s" else f"  highest {objective}")
         lines[-1] += f": {shown} at point {winner['index']} ({winner['label']})"
     for objective, missing in summary.get("unknown", {}).items():
-        why = missing.get("why", [])
-        if why and all(NO_PRICE in w for w in why):
-            why = ["no published price: docs/costs.md, 'Devices without a price'"]
+        why = _short_reasons(missing.get("why", []))
         lines.append(f"  left out of {objective}: {missing['points']} points without one "
                      f"({', '.join(missing['hardware'])}"
                      + (f"; {'; '.join(why)}" if why else "") + ")")

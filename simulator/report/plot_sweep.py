@@ -26,6 +26,7 @@ from simulator.report.figure_style import (
     OKABE_ITO,
     SLIDES,
     figure_bytes,
+    fit_titles,
     hardware_colours,
     slug,
     styled,
@@ -152,6 +153,7 @@ def render_sweep_figures(rows: list[dict[str, Any]], summary: dict[str, Any], ti
     with styled(SLIDES):
         for stem, make in sweep_figure_makers(rows, summary, title, lines):
             fig = make()
+            fit_titles(fig)  # a long experiment title wraps, not runs off the slide
             rendered[stem] = {fmt: figure_bytes(fig, fmt) for fmt in formats}
     return rendered
 

@@ -34,6 +34,8 @@ from hardware_models.costs import (
 from simulator.config.schema import Scenario, failure_rate_device
 
 NO_PRICE = "not priced"  # how a basis says that a device (or its server) has no price
+UNPRICED_DEVICE = "no published price for"  # in the basis of a device without a price
+UNPRICED_NETWORK = "(network not priced)"  # in the basis of nodes over an unpriced link
 COST_KEYS = ("hardware_cost_usd", "hardware_cost_basis", "servers", "network_cost_usd",
              "cloud_cost_usd", "cloud_offer", "power_w", "power_peak_w", "pue",
              "samples_per_s_per_usd")
@@ -84,7 +86,7 @@ def hardware_cost(scenario: Scenario, device: Any, inter_link: str | None) -> di
     found = _server(scenario)
     if found is None:
         basis = (f"devices only (no catalog server holds {hw.per_node} {device.name})" if price
-                 else f"{NO_PRICE}: no published price for {device.name}")
+                 else f"{NO_PRICE}: {UNPRICED_DEVICE} {device.name}")
         return {"hardware_cost_usd": hw.count * price if price else None,
                 "hardware_cost_basis": basis, "servers": None, "network_cost_usd": None}
     name, server = found
@@ -93,10 +95,10 @@ def hardware_cost(scenario: Scenario, device: Any, inter_link: str | None) -> di
     network = network_cost(nodes, server.nics, inter_link or "", server.network_usd_per_nic)
     total = nodes * node + network if node is not None and network is not None else None
     basis = f"{nodes} x {name}" + ("" if nodes == 1 else f" + {inter_link} network"
-                                   if network is not None else " (network not priced)")
+                                   if network is not None else f" {UNPRICED_NETWORK}")
     if node is None:
         what = getattr(device, "name", "the device")
-        basis += f" ({NO_PRICE}: no published price for {what} or its server)"
+        basis += f" ({NO_PRICE}: {UNPRICED_DEVICE} {what} or its server)"
     return {"hardware_cost_usd": total if total is not None else None,
             "hardware_cost_basis": basis, "servers": nodes, "network_cost_usd": network}
 

@@ -5,10 +5,12 @@ ran (status ok: a point out of memory has no time, so it never is) and meets eve
 constraint given; a missing number never meets a constraint on it. `pareto_front(rows, x,
 y)` keeps the rows no other row dominates (no worse in both, better in one; both minimised),
 sorted by x; `best(rows, objective, constraints)` is the feasible row with the least (or
-greatest, for a maximised objective) value, ties broken by the lower index."""
+greatest, for a maximised objective) value, ties broken by the shorter time, then the lower
+index."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,8 +61,12 @@ def pareto_front(rows: Sequence[dict[str, Any]], x: str, y: str) -> list[dict[st
 
 def best(rows: Sequence[dict[str, Any]], objective: str,
          constraints: Constraints) -> dict[str, Any] | None:
-    """The feasible row with the best value of `objective` (None if no row qualifies)."""
+    """The feasible row with the best value of `objective` (None if no row qualifies); of
+    rows with the same value, the quickest (time to train, else step time), then the first."""
     sign = -1.0 if OBJECTIVES[objective] == "max" else 1.0
-    scored = [(sign * value, i, row) for i, row in enumerate(rows)
+    time = "time_to_train_s" if any(_number(r, "time_to_train_s") for r in rows) \
+        else "step_time_s"
+    scored = [(sign * value, _number(row, time) or math.inf, i, row)
+              for i, row in enumerate(rows)
               if feasible(row, constraints) and (value := _number(row, objective)) is not None]
-    return min(scored, key=lambda s: (s[0], s[1]))[2] if scored else None
+    return min(scored, key=lambda s: s[:3])[3] if scored else None
