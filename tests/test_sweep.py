@@ -431,3 +431,14 @@ def test_a_graph_is_built_once_per_model_batch_and_options():
     assert bf16 is not fp32(8) and bf16.precision == "bf16"
     twin = model.model_copy()  # an equal model validated anew: its own entry
     assert graph_factory(twin, Workload(model="mlp", batch=8))(8) is not fp32(8)
+
+
+def test_a_sweep_chart_names_its_axis_in_words():
+    """Regression: the x axis of do_i_need_a_gpu's chart read 'workload.dataset_size'."""
+    from simulator.report.plot_sweep import lines_figure
+
+    rows = [{"index": i, "status": "ok", "values": [["workload.dataset_size", n]],
+             "time_to_train_s": n / 100.0} for i, n in enumerate((1000, 10000))]
+    fig = lines_figure(rows, {"x": "workload.dataset_size", "y": "time_to_train_s"}, "t")
+    assert fig.axes[0].get_xlabel() == "dataset size (samples)"
+    assert fig.axes[0].get_ylabel() == "time to train (s)"

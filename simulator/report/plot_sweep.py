@@ -37,7 +37,10 @@ SLIDE_INCHES = SLIDES.size()
 LABELS = {"time_to_train_s": "time to train (s)", "step_time_s": "step time (s)",
           "hardware_cost_usd": "hardware cost (USD)", "cloud_cost_usd": "cloud cost (USD)",
           "energy_j": "energy (J)", "samples_per_s": "samples per second",
-          "samples_per_s_per_usd": "samples/s per USD of hardware"}
+          "samples_per_s_per_usd": "samples/s per USD of hardware",
+          # swept fields a chart's x axis shows most
+          "workload.dataset_size": "dataset size (samples)", "workload.batch": "batch per device",
+          "hardware.count": "devices", "workload.epochs": "epochs"}
 
 
 def _value(row: dict[str, Any], path: str) -> Any:
@@ -113,7 +116,7 @@ def lines_figure(rows: list[dict[str, Any]], spec: dict[str, str | None], title:
                    and (not series or _shown(_value(r, series)) == name)]
             ax.plot([_value(r, x) for r in pts], [r[y] for r in pts], "o-", label=name,
                     color=colours[name])
-        ax.set(xscale="log", yscale="log", xlabel=x, title=panel)
+        ax.set(xscale="log", yscale="log", xlabel=LABELS.get(x, x), title=panel)
         ax.grid(True, which="both", alpha=0.3)
         if y.endswith("_s"):  # the times users plan by
             for seconds, words in ((3600.0, "an hour"), (86400.0, "a day")):
