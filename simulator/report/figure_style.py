@@ -1,6 +1,7 @@
 """The look shared by every figure, in two styles, and deterministic PNG/SVG/PDF bytes.
 
-- `slides`: 16:9 (13.33 x 7.5 in), large type, Okabe & Ito's colour-blind-safe palette.
+- `slides`: 16:9 (13.33 x 7.5 in: every figure, taller only for more bar rows than a slide
+  holds), large type, Okabe & Ito's colour-blind-safe palette.
 - `paper`: one column (3.5 in) or two (7.16 in, IEEE/ACM text widths), 8 pt type, TrueType
   fonts embedded in PDF (Type 42, never Type 3) and text as paths in SVG, and palettes from
   Paul Tol's medium-contrast scheme, colour-blind safe and ordered so that no two colours of
@@ -42,6 +43,7 @@ BASE_RC = {"axes.spines.top": False, "axes.spines.right": False, "legend.frameon
            "ps.fonttype": 42, "path.simplify": True}
 FORMATS = ("png", "svg", "pdf")
 LABEL_CHARS = 32  # characters per line of a scenario's name on an axis
+SLIDE_ROW_IN, SLIDE_FRAME_IN = 0.4, 2.5  # a bar row of a slide; title, axis and legend
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,15 @@ class Style:
         return self.widths_in[min(columns, 2) - 1]
 
     def size(self, columns: int = 2, rows: int = 0, base_in: float | None = None,
-             aspect: float | None = None) -> tuple[float, float]:
-        """(width, height): the style's height, a taller one for many bar rows."""
+             aspect: float | None = None, slide_rows: int | None = None
+             ) -> tuple[float, float]:
+        """(width, height): on a slide 16:9 (the whole slide), taller only for more bar
+        rows (`slide_rows`, else `rows`) than it holds `SLIDE_ROW_IN` apart; in a paper
+        `base_in` or `aspect` x the width, taller for many bar rows."""
         width = self.width(columns)
+        if self.name == "slides":
+            rows = rows if slide_rows is None else slide_rows
+            return width, max(self.height_in, SLIDE_FRAME_IN + SLIDE_ROW_IN * rows)
         height = width * aspect if aspect else (base_in or self.height_in)
         return width, max(height, self.row_in * (rows + 4))
 

@@ -35,10 +35,9 @@ from simulator.results.metrics import CATEGORIES
 
 
 def breakdown_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES) -> Figure:
-    fig = Figure(figsize=(style.width(2), max(style.height_in * 0.6,
-                                              style.row_in * 5 + row_height_inches(len(rows),
-                                                                                  style))),
-                 layout="constrained")
+    fig = Figure(figsize=style.size(2, base_in=max(style.height_in * 0.6, style.row_in * 5
+                                                   + row_height_inches(len(rows), style)),
+                                    slide_rows=len(rows)), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(len(rows)))
     used = [c for c in CATEGORIES if any(r["breakdown"] and r["breakdown"][c] > 0 for r in rows)]

@@ -8,8 +8,8 @@ factor of 20 (else linear from zero, so small differences stay visible). A predi
 10-90% interval (`step_time_p10_s`, `step_time_p90_s`), where it has one, is an error bar
 on every panel (throughput and time to train follow the step time). Published numbers,
 where a scenario gives them under the same name (`step_time_s`, `samples_per_s`,
-`time_to_train_s`), are black diamonds, and the bar's label says both: "5.1 h (published
-4.6 h)". A thin rule separates runs of scenarios with different workload settings.
+`time_to_train_s`), are black diamonds, and the bar's label says both, on two lines: "5.1 h",
+"(published 4.6 h)". A thin rule separates runs of scenarios with different workload settings.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _label(row: dict[str, Any], key: str, value: float | None, published: float 
     if row["status"] != "ok":
         return "out of memory"
     text = fmt(value) if value else ""
-    return f"{text} (published {fmt(published)})" if published is not None else text
+    return f"{text}\n(published {fmt(published)})" if published is not None else text
 
 
 def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, is_time: bool,
@@ -143,9 +143,10 @@ def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, is_time: bool,
 
 def comparison_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES) -> Figure:
     panels = [p for p in PANELS if any(row.get(p[0]) for row in rows)]
-    width = style.width(2) * (1 + 0.11 * (len(panels) - 2))
-    height = max(style.height_in, style.row_in * 5 + row_height_inches(len(rows), style))
-    fig = Figure(figsize=(width, height), layout="constrained")
+    size = style.size(2, base_in=max(style.height_in, style.row_in * 5
+                                     + row_height_inches(len(rows), style)),
+                      slide_rows=len(rows))  # the page's or the slide's width, no wider
+    fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     colours = hardware_colours([row["hardware"] for row in rows], style)
     for ax, (key, name, is_time) in zip(axes, panels, strict=True):

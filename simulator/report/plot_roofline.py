@@ -380,7 +380,7 @@ def roofline_figure(picked: list[tuple[str, dict[str, Any]]], title: str,
     """One panel per (scenario name, figure data) in `picked` (at most MAX_PANELS), the
     points coloured by `color_by` (`COLOR_BY`); the texts placed after the layout."""
     picked = picked[:MAX_PANELS]
-    fig = Figure(figsize=style.size(2, aspect=0.56 if style.name == "slides" else 0.5),
+    fig = Figure(figsize=style.size(2, aspect=0.5),
                  dpi=style.dpi, layout="constrained")
     axes = fig.subplots(1, len(picked), squeeze=False)[0]
     colour = colours(picked, color_by, style)
