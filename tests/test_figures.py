@@ -297,7 +297,8 @@ def test_time_to_train_axis_reads_in_human_units(folder):
         labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
         assert labels and all(TIME_LABEL.match(label) for label in labels), labels
     else:
-        assert ax.get_xlabel() in ("ms", "s", "min", "h", "days")
+        assert re.fullmatch(r"time to train \((ms|s|min|h|days)\)", ax.get_xlabel())
+    assert ax.get_xlabel().startswith("time to train (")  # the quantity, then its unit
 
 
 def test_interval_error_bars_span_p10_to_p90(folder):

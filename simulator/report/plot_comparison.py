@@ -153,7 +153,7 @@ def comparison_figure(rows: list[dict[str, Any]], title: str, style: Style = SLI
         unit = _panel(ax, rows, key, is_time, colours, style)
         setting_separators(ax, rows)
         ax.set_title(name, fontsize="large")
-        ax.set_xlabel(unit)
+        ax.set_xlabel(f"{name.rstrip(' ↓↑')} ({unit})")  # "time to train (log scale)"
     axes[0].set_yticks(range(len(rows)), [wrap_label(row["name"]) for row in rows])
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     for ax in axes:
