@@ -22,6 +22,7 @@ from simulator.calibrate.host import (
     step_graph,
     step_records,
 )
+from simulator.core.errors import UserError
 from workloads.builder import build_graph
 from workloads.model_def import load_model
 
@@ -174,3 +175,8 @@ def test_the_transposes_cudnn_launches_around_a_tensor_core_convolution_cost_the
     assert gpu.layout_s(conv["fp32"])[1] == 2 and gpu.layout_s(conv["fp32-strict"])[1] == 0
     assert gpu.launch_s(conv["fp32"]) == pytest.approx(30e-6 + 2 * 20e-6)
     assert gpu.launch_s(conv["fp32-strict"]) == pytest.approx(30e-6)
+
+
+def test_the_host_fit_needs_the_gpu_the_steps_ran_on():
+    with pytest.raises(UserError, match="--hardware i7-10700: the host fit needs the GPU"):
+        fit_device("i7-10700")

@@ -3,10 +3,12 @@ training and inference steps, and judging it out of sample (leave one network ou
 
 The host-bound rows, where the GPU waits for the host thread (batch 1, and the MLP at any
 batch), measure the host: their step time is the host's issue time of the step. The host's
-time is linear in what the step issues (our own OpGraph of the same step): forward kernels,
-backward kernels, autocast's dtype casts, parameter tensors of the optimizer step, and one
-step's Python by mode. A non-negative least-squares fit on relative errors gives the six
-terms (the casts from the difference of bf16 and fp32 steps of the same network).
+time is linear in what the step issues (our own OpGraph of the same step, on the GPU it ran
+on): forward kernels, backward kernels, autocast's dtype casts, the NCHW <-> NHWC transposes
+cuDNN launches around tensor-core convolutions, parameter tensors of the optimizer step, and
+one step's Python by mode. A non-negative least-squares fit on relative errors gives the seven
+terms (the casts from the difference of bf16 and fp32 steps of the same network, the
+transposes from that of fp32 and fp32-strict ones).
 Held-out error: each network's rows (all of them, host-bound or not) simulated with a
 profile fitted without it.
 """
