@@ -24,6 +24,7 @@ from typing import Any
 import networkx as nx
 
 from simulator.core.errors import UserError
+from simulator.core.held_cache import HeldCache
 
 SPINE = "spine"
 
@@ -116,8 +117,7 @@ def _seconds_per_byte(u: str, v: str, data: dict[str, Any]) -> float:
 # ids are not reused while it lives; catalog links are read once, so every sweep point on a
 # cluster of one shape shares its graph). A Topology is never changed after it is built but
 # for the routes it memoises, which depend on the graph alone.
-CLUSTER_CACHE_SIZE = 32
-_clusters: dict[tuple[Any, ...], tuple[tuple[Any, ...], Topology]] = {}
+_clusters = HeldCache(32)
 
 
 def build_cluster(nodes: int, devices_per_node: int, intra: Any, inter: Any,
@@ -132,15 +132,11 @@ def build_cluster(nodes: int, devices_per_node: int, intra: Any, inter: Any,
                         f"of nics_per_node ({nics_per_node})")
     if nodes > 1 and inter is None:
         raise UserError("topology: inter link is required when there is more than one node")
-    links = (intra, inter, host)
-    key = (nodes, devices_per_node, nics_per_node, *map(id, links))
-    held = _clusters.get(key)
-    if held is not None and all(a is b for a, b in zip(held[0], links, strict=True)):
-        return held[1]
-    topo = _build_cluster(nodes, devices_per_node, intra, inter, host, nics_per_node)
-    if len(_clusters) >= CLUSTER_CACHE_SIZE:
-        del _clusters[next(iter(_clusters))]
-    _clusters[key] = (links, topo)
+    links, shape = (intra, inter, host), (nodes, devices_per_node, nics_per_node)
+    topo: Topology | None = _clusters.get(links, shape)
+    if topo is None:
+        topo = _build_cluster(nodes, devices_per_node, intra, inter, host, nics_per_node)
+        _clusters.put(links, shape, topo)
     return topo
 
 

@@ -52,12 +52,18 @@ def sweep_table() -> None:
                         "--workers", "1", "--quick", "--out", str(folder)], check=True,
                        capture_output=True, cwd=ROOT)
         (HERE / "sweep_table.csv").write_bytes((folder / "points.csv").read_bytes())
-        rows = []
-        for line in (folder / "points.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            record.pop("key")  # a hash of the config and the package version
-            rows.append(json.dumps(record, sort_keys=True, separators=(",", ":")))
-        (HERE / "sweep_table_rows.jsonl").write_text("\n".join(rows) + "\n")
+        (HERE / "sweep_table_rows.jsonl").write_text("\n".join(journal_rows(folder)) + "\n")
+
+
+def journal_rows(folder: pathlib.Path) -> list[str]:
+    """A sweep journal's records without their key (a hash of the config and the package
+    version, which changes with every release)."""
+    rows = []
+    for line in (folder / "points.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        record.pop("key")
+        rows.append(json.dumps(record, sort_keys=True, separators=(",", ":")))
+    return rows
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from golden_capture import journal_rows
 
 from hardware_models.catalog_io import load_link, make_device
 from hardware_models.topology import build_cluster
@@ -23,17 +24,6 @@ from workloads.resolve import resolve_layers
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def _rows(folder: Path) -> list[str]:
-    """The journal's records without their key (a hash of the config and the package
-    version, which changes with every release)."""
-    rows = []
-    for line in (folder / "points.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        record.pop("key")
-        rows.append(json.dumps(record, sort_keys=True, separators=(",", ":")))
-    return rows
-
-
 def test_sweep_table_is_the_golden_one_cold_and_warm(tmp_path):
     forget_cached()  # steps, graphs, resolved layers and layer costs from cold
     golden_rows = (GOLDEN / "sweep_table_rows.jsonl").read_text().splitlines()
@@ -42,7 +32,7 @@ def test_sweep_table_is_the_golden_one_cold_and_warm(tmp_path):
         assert main(["sweep", str(GOLDEN / "sweep_table.yaml"), "--workers", "1", "--quick",
                      "--out", str(out)]) == 0
         assert (out / "points.csv").read_bytes() == (GOLDEN / "sweep_table.csv").read_bytes(), run
-        rows = _rows(out)
+        rows = journal_rows(out)
         assert len(rows) == len(golden_rows) == 180
         changed = [i for i, (a, b) in enumerate(zip(rows, golden_rows, strict=True)) if a != b]
         assert not changed, f"{run}: points {changed[:5]} differ from the golden table"

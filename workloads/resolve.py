@@ -11,11 +11,10 @@ batch outside 1..MAX_BATCH and an output shape that is not a tuple of positive i
 from __future__ import annotations
 
 import operator
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 from simulator.core.errors import UserError, shown
+from simulator.core.held_cache import HeldCache
 from workloads.layers import LayerCost, layer_kinds
 from workloads.model_def import INPUT, MODEL_INPUT, LayerDef, ModelDef
 
@@ -80,12 +79,9 @@ def _checked_shape(cost: object) -> tuple[int, ...]:
 # layer function is a pure function of these (docs/plugins.md), so the repeated blocks of a
 # network (ResNet's bottlenecks, a transformer's layers) and every later point of a sweep at
 # the same batch reuse them. LayerCost and Work are frozen: sharing one is safe.
-COST_CACHE_SIZE = 4096
-_costs: OrderedDict[tuple[Any, ...], LayerCost] = OrderedDict()
-# The layers of a model resolved last, by (model object, batch, algorithm); the model is held
-# beside them so that its id is not reused while the entry lives (see simulator.api.build).
-LAYERS_CACHE_SIZE = 64
-_resolved: OrderedDict[tuple[int, int, str], tuple[ModelDef, list[ResolvedLayer]]] = OrderedDict()
+_costs = HeldCache(4096)
+# The layers of a model resolved last, by model object (held in the entry), batch and algorithm.
+_resolved = HeldCache(64)
 
 
 def forget_resolved() -> None:
@@ -94,19 +90,12 @@ def forget_resolved() -> None:
     _resolved.clear()
 
 
-def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> None:
-    cache[key] = value
-    if len(cache) > size:
-        cache.popitem(last=False)
-
-
 def _resolve_one(model: ModelDef, index: int, layer: LayerDef, in_shapes: list[tuple[int, ...]],
                  batch: int, conv_algorithm: str) -> LayerCost:
     fn = layer_kinds.get(layer.kind)
     key = (fn, tuple(in_shapes), layer.args_key, batch, conv_algorithm)
-    cost = _costs.get(key)
+    cost: LayerCost | None = _costs.get((), key)
     if cost is not None:
-        _costs.move_to_end(key)
         return cost
     try:
         args = {**layer.args(), "algorithm": conv_algorithm}
@@ -114,7 +103,7 @@ def _resolve_one(model: ModelDef, index: int, layer: LayerDef, in_shapes: list[t
         _checked_shape(cost)
     except LAYER_FAILURES as err:
         raise _layer_error(model, index, layer, _failure(err)) from None
-    _remember(_costs, key, cost, COST_CACHE_SIZE)
+    _costs.put((), key, cost)
     return cost
 
 
@@ -125,13 +114,10 @@ def resolve_layers(model: ModelDef, batch: int,
         raise UserError(f"unknown conv algorithm '{conv_algorithm}'; valid: "
                         f"{', '.join(CONV_ALGORITHMS)}")
     check_batch(batch)
-    key = (id(model), batch, conv_algorithm)
-    held = _resolved.get(key)
-    if held is not None and held[0] is model:
-        _resolved.move_to_end(key)
-        return list(held[1])
-    resolved = _resolve_all(model, batch, conv_algorithm)
-    _remember(_resolved, key, (model, resolved), LAYERS_CACHE_SIZE)
+    resolved: list[ResolvedLayer] | None = _resolved.get((model,), (batch, conv_algorithm))
+    if resolved is None:
+        resolved = _resolve_all(model, batch, conv_algorithm)
+        _resolved.put((model,), (batch, conv_algorithm), resolved)
     return list(resolved)
 
 

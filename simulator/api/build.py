@@ -8,7 +8,6 @@ nvlink3 for a100-sxm4) and the device's host link otherwise; the inter-node link
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from hardware_models.topology import Topology, build_cluster
 from simulator.config.refs import DerivedDevice
 from simulator.config.schema import Hardware, Scenario, Workload
 from simulator.core.errors import UserError
+from simulator.core.held_cache import HeldCache
 from workloads.builder import build_graph, resolve_layers
 from workloads.importers import resolve_model
 from workloads.model_def import ModelDef
@@ -124,15 +124,10 @@ def graph_factory(model: ModelDef | TaskGraph,
                workload.conv_algorithm, workload.input)
 
     def build(batch: int) -> OpGraph:
-        key = (id(model), batch, *options)
-        held = _graphs.get(key)
-        if held is not None and held[0] is model:
-            _graphs.move_to_end(key)
-            return held[1]
-        graph = build_graph(model, batch, *options)
-        _graphs[key] = (model, graph)
-        if len(_graphs) > GRAPH_CACHE_SIZE:
-            _graphs.popitem(last=False)
+        graph: OpGraph | None = _graphs.get((model,), (batch, *options))
+        if graph is None:
+            graph = build_graph(model, batch, *options)
+            _graphs.put((model,), (batch, *options), graph)
         return graph
     return build
 
@@ -142,8 +137,7 @@ def graph_factory(model: ModelDef | TaskGraph,
 # that its id is not reused while the entry lives: load_model hands out one object per file,
 # so catalog and file models hit; a model validated anew (inline, or with a seq_len) misses.
 # Graphs are never changed after they are built (strategies read them; see Job).
-GRAPH_CACHE_SIZE = 64
-_graphs: OrderedDict[tuple[Any, ...], tuple[ModelDef, OpGraph]] = OrderedDict()
+_graphs = HeldCache(64)
 
 
 def forget_built() -> None:

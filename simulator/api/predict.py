@@ -13,7 +13,6 @@ is never simulated: the result says `status: out_of_memory` with the numbers.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +21,7 @@ from simulator.api import build
 from simulator.config.request import scenario_request, validated
 from simulator.config.schema import Scenario, Workload
 from simulator.core.gc_pause import gc_paused
+from simulator.core.held_cache import HeldCache
 from simulator.engine.loop import simulate
 from simulator.engine.plan import single_device_plan
 from simulator.parallel import ClusterPlan, Job, strategy
@@ -73,17 +73,16 @@ def _job(workload: Workload, model: Any, device: Any, topo: Topology,
 # workload field but the model and NOT_OF_THE_STEP. A hit is a copy of the result with the
 # same graph and trace (never changed after a prediction). A trace of more than
 # STEP_CACHE_MAX_SPANS spans (a large cluster's) is not kept.
-STEP_CACHE_SIZE = 64
 STEP_CACHE_MAX_SPANS = 20_000
 NOT_OF_THE_STEP = {"model", "dataset_size", "epochs"}
-_steps: OrderedDict[str, tuple[tuple[Any, ...], Prediction]] = OrderedDict()
+_steps = HeldCache(64)
 
 
-def _step_key(workload: Workload, held: tuple[Any, ...], strategy_name: str,
-              options: dict[str, Any] | None, slowdowns: dict[int, float] | None) -> str:
+def _step_key(workload: Workload, strategy_name: str, options: dict[str, Any] | None,
+              slowdowns: dict[int, float] | None) -> str:
     fields = workload.model_dump(exclude=NOT_OF_THE_STEP)
-    return repr((tuple(map(id, held)), strategy_name, sorted(fields.items()),
-                 sorted((options or {}).items()), sorted((slowdowns or {}).items())))
+    return repr((strategy_name, sorted(fields.items()), sorted((options or {}).items()),
+                 sorted((slowdowns or {}).items())))
 
 
 def _json_copy(value: Any) -> Any:
@@ -106,18 +105,15 @@ def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
     """One step of `workload` on `topo` (one device or many) under `strategy_name`;
     `slowdowns` (device index -> kernel time factor) makes devices straggle."""
     held = (model, device, topo)
-    key = _step_key(workload, held, strategy_name, options, slowdowns)
-    found = _steps.get(key)
-    if found is not None and all(a is b for a, b in zip(found[0], held, strict=True)):
-        _steps.move_to_end(key)
-        return _copy(found[1])
+    key = _step_key(workload, strategy_name, options, slowdowns)
+    found: Prediction | None = _steps.get(held, key)
+    if found is not None:
+        return _copy(found)
     with gc_paused():
         pred = _predict_step(workload, model, device, topo, strategy_name, options,
                              slowdowns or {})
     if pred.trace is None or len(pred.trace.spans) <= STEP_CACHE_MAX_SPANS:
-        _steps[key] = (held, _copy(pred))
-        if len(_steps) > STEP_CACHE_SIZE:
-            _steps.popitem(last=False)
+        _steps.put(held, key, _copy(pred))
     return pred
 
 
