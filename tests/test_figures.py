@@ -292,13 +292,14 @@ def test_time_to_train_axis_reads_in_human_units(folder):
     """Regression: the axis was in seconds while the bar labels were in h and min."""
     _, axes = _comparison_axes(folder)
     ax = axes["time to train ↓"]
-    assert "seconds" not in ax.get_xlabel()
+    xlabel = " ".join(ax.get_xlabel().split())  # wrapped where it is wider than its panel
+    assert "seconds" not in xlabel
     if ax.get_xscale() == "log":
         labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
         assert labels and all(TIME_LABEL.match(label) for label in labels), labels
     else:
-        assert re.fullmatch(r"time to train \((ms|s|min|h|days)\)", ax.get_xlabel())
-    assert ax.get_xlabel().startswith("time to train (")  # the quantity, then its unit
+        assert re.fullmatch(r"time to train \((ms|s|min|h|days)\)", xlabel)
+    assert xlabel.startswith("time to train (")  # the quantity, then its unit
 
 
 def test_interval_error_bars_span_p10_to_p90(folder):
@@ -791,3 +792,130 @@ def test_no_text_overlaps_or_clips_with_the_longest_names(folder, style):
             for (ax_a, what_a, a, box_a), (ax_b, what_b, b, box_b) in combinations(boxes, 2):
                 if ax_a is ax_b and what_a == what_b and overlaps(box_a, box_b):
                     pytest.fail(f"{stem}: '{a.get_text()}' overlaps '{b.get_text()}'")
+
+
+ONE_COLUMN = PAPER.at("one-column")
+WIDE_NAMES = sorted({s.name for e in EXAMPLES for s in e.scenarios if len(s.name) > 32},
+                    key=lambda n: (-len(n), n))
+
+
+def _all_texts(fig) -> list:
+    """Every text drawn: the figure's titles, legend entries, axes titles, axis labels, the
+    tick labels inside each axis's range and the texts placed in the axes."""
+    found = [t for t in fig.texts if t.get_text()]
+    found += [t for legend in fig.legends for t in legend.get_texts() if t.get_text()]
+    for ax in fig.axes:
+        found += [t for t in (ax.title, ax.xaxis.label, ax.yaxis.label)
+                  if t.get_text() and t.get_visible()]
+    return found + [t for _, _, t in _axis_texts(fig)]  # ticks and the axes' texts
+
+
+def test_paper_widths_are_selectable(folder, tmp_path, capsys):
+    """`plot --style paper --width one-column` draws every kind 3.5 in wide (1,050 px at
+    300 dpi) into STEM-paper-one-column.*, two-column 7.16 in; bad widths are one line."""
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    assert main(["plot", str(work), "--style", "paper", "--width", "one-column",
+                 "--format", "png"]) == 0
+    drawn = sorted(work.glob("*-paper-one-column.png"))
+    assert {p.name.removesuffix("-paper-one-column.png") for p in drawn} >= set(STEMS)
+    for path in drawn:
+        width_px = int.from_bytes(path.read_bytes()[16:20], "big")  # the PNG's IHDR
+        assert width_px == round(3.5 * PAPER.dpi), path.name
+    for style, inches in ((ONE_COLUMN, 3.5), (PAPER.at("two-column"), 7.16), (PAPER, 7.16)):
+        with styled(style):
+            for _, stem, make in every_kind(folder, style):
+                assert make().get_size_inches()[0] == pytest.approx(inches), (stem, inches)
+    cases = [(["--style", "paper", "--width", "half"], "--width: 'half' is not one of "
+              "one-column, two-column"),
+             (["--width", "one-column"], "--width: one-column is a paper's width; add "
+              "--style paper"),
+             (["--style", "slides", "--width", "two-column"], "--width: two-column")]
+    for args, message in cases:
+        assert main(["plot", str(work), *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_experiment_picks_the_figures_style_and_width(tmp_path, capsys):
+    """`outputs: {style: paper, width: one-column}` draws the run's figures so, and `plot`
+    redraws them alike (byte for byte) unless told otherwise; a width without the paper
+    style, or a style for a sweep, is one line naming the file, line and field."""
+    path = tmp_path / "e.yaml"
+    path.write_text("title: One column\nscenarios:\n  - name: a\n"
+                    "    workload: {model: mlp, batch: 8}\n    hardware: {device: gtx-1080}\n"
+                    "outputs: {formats: [png], style: paper, width: one-column}\n")
+    out = tmp_path / "r"
+    assert main(["run", str(path), "--out", str(out)]) == 0
+    made = out / "breakdown-paper-one-column.png"
+    assert made.is_file() and not (out / "breakdown.png").exists()
+    assert "breakdown-paper-one-column.png" in (out / "report.html").read_text() or \
+        "breakdown-paper-one-column" in (out / "report.md").read_text()
+    before = made.read_bytes()
+    made.unlink()
+    assert main(["plot", str(out), "--kind", "breakdown", "--format", "png"]) == 0
+    assert made.read_bytes() == before
+    assert main(["plot", str(out), "--kind", "breakdown", "--style", "slides",
+                 "--format", "png"]) == 0 and (out / "breakdown.png").is_file()
+    capsys.readouterr()
+    path.write_text(path.read_text().replace("style: paper, ", ""))
+    assert main(["run", str(path), "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "e.yaml:6: outputs.width: one-column is a paper's" in err
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("title: S\nsweep:\n  base:\n    workload: {model: mlp, batch: 8}\n"
+                     "    hardware: {device: gtx-1080}\n  grid: {workload.batch: [8, 16]}\n"
+                     "outputs: {style: paper}\n")
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "outputs.style: a sweep's figures are drawn as slides" in err
+
+
+@pytest.mark.parametrize("style", [ONE_COLUMN, pytest.param(PAPER, marks=pytest.mark.slow)],
+                         ids=["one-column", "two-column"])
+def test_every_kind_reads_at_a_column_width(folder, style):
+    """Every figure kind with the examples' longest scenario name and title: every text
+    (titles, legend entries, axis and tick labels, the labels in the axes) lies inside the
+    figure and no two of them overlap; no legend is wider than the figure."""
+    from matplotlib.text import Text
+
+    from simulator.report.figure_style import fit_titles
+    from simulator.report.label_layout import overlaps
+    with styled(style):
+        for _, stem, make in every_kind(folder, style):
+            fig = make()
+            fit_titles(fig)
+            renderer = draw(fig)
+            assert fig.get_size_inches()[0] == pytest.approx(style.width())
+            texts = _all_texts(fig)
+            boxes = [(t, Text.get_window_extent(t, renderer)) for t in texts]
+            for text, _ in boxes:
+                assert inside_figure(fig, text, renderer), (stem, text.get_text())
+            for (a, box_a), (b, box_b) in combinations(boxes, 2):
+                if a is not b and overlaps(box_a, box_b):
+                    pytest.fail(f"{stem}: '{a.get_text()}' overlaps '{b.get_text()}'")
+            for legend in fig.legends:
+                assert legend.get_window_extent(renderer).width <= fig.bbox.width, stem
+
+
+def test_names_wrap_between_phrases():
+    """The examples' longest scenario names break after a comma or before ` (`, ` on `,
+    ` vs. `, ...: never inside `12 GTX 680` (the old wrap gave '... 12 GTX' / '680, ...')."""
+    from simulator.report.figure_style import phrases, wrap_label
+
+    assert WIDE_NAMES, "the examples have names longer than a line"
+    assert wrap_label("stanford-2013 (3 servers, 12 GTX 680, 18,432 CUDA cores)") == (
+        "stanford-2013 (3 servers,\n12 GTX 680, 18,432 CUDA cores)")
+    assert wrap_label("GTX 1080 · train b16 vs. published") == (
+        "GTX 1080 · train b16\nvs. published")
+    assert phrases("resnet50 x 8 on h100, 2 nodes") == ["resnet50", "x 8", "on h100,",
+                                                         "2 nodes"]
+    for width in (32, 24):
+        for name in WIDE_NAMES:
+            lines = wrap_label(name, width).split("\n")
+            assert " ".join(lines) == name
+            assert all(len(line) <= width for line in lines), (name, lines)
+            pieces = phrases(name)  # every break falls between two phrases
+            ends = [len(" ".join(pieces[:i + 1])) for i in range(len(pieces))]
+            breaks = [len(" ".join(lines[:i + 1])) for i in range(len(lines) - 1)]
+            assert all(b in ends for b in breaks), (name, lines, pieces)

@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from simulator.report.chrome_trace import THREAD_NAMES
-from simulator.report.figure_style import SLIDES, Style, fit_titles, lay_out
+from simulator.report.figure_style import SLIDES, Style, fit_titles, lay_out, legend
 from simulator.report.units import format_count, format_time, time_unit
 
 MAX_LANES = 14  # lanes of one figure at most (see the module docstring)
@@ -250,7 +250,7 @@ def _label_long_bars(ax: Axes, y: int, bars: list[Bar], end_s: float, scale: flo
                      style: Style) -> None:
     """Name the layer on bars wide enough to hold the name."""
     size = 0.8 * float(style.rc["font.size"])
-    per_char = LABEL_PT * size / (0.8 * style.width(2))
+    per_char = LABEL_PT * size / (0.8 * style.width())
     for start, duration, category, layer in bars:
         if category != "launch" and duration >= per_char * (len(layer) + 2) * end_s:
             ax.text((start + duration / 2) / scale, y, layer, ha="center", va="center",
@@ -288,7 +288,7 @@ def timeline_figure(name: str, data: dict[str, Any], style: Style = SLIDES) -> F
     rows = timeline.rows
     end_s = data["end_s"]
     scale, unit = time_unit(end_s)
-    fig = Figure(figsize=(style.width(2), style.height_in), layout="constrained")
+    fig = Figure(figsize=(style.width(), style.height_in), layout="constrained")
     ax = fig.add_subplot()
     colours = style.categories
     used: set[str] = set()
@@ -315,7 +315,7 @@ def timeline_figure(name: str, data: dict[str, Any], style: Style = SLIDES) -> F
     ax.tick_params(axis="y", length=0)
     ax.grid(True, axis="x", alpha=0.3)
     handles = [Patch(color=colours[c], label=c) for c in colours if c in used]
-    fig.legend(handles=handles, loc="outside lower center", ncols=max(1, len(handles)))
+    legend(fig, handles, len(handles))
     fit_titles(fig)
     fit_height(fig, ax, len(rows), style)
     return fig
