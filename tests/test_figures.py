@@ -72,6 +72,7 @@ scenarios:
     hardware: {{device: h100-sxm, count: 4, intra_link: nvlink4}}
 outputs: {{timeline: ["{LONGEST_NAME}", dp 4]}}
 """
+ONE_COLUMN = PAPER.at("one-column")
 TIME_LABEL = re.compile(r"^[0-9.]+ (µs|ms|s|min|h|day|days|week|year|years)$")
 
 
@@ -380,13 +381,15 @@ TIMELINES = {"8 alike": lambda: synthetic_links(synthetic(8, ops=40), 8),
              "1,000 unlike": lambda: _unlike(synthetic_links(synthetic(1000), 1000))}
 
 
-@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
 @pytest.mark.parametrize("case", list(TIMELINES))
 def test_timeline_reads_on_a_slide_and_in_a_paper(case, style):
     """At 8 and at 1,000 devices: at most MAX_LANES lanes, a slide stays 16:9 and a paper
-    figure a third of a page, the lane labels do not touch one another and lie inside the
-    figure, lanes are at least 1.4 lines of their label's type apart, device 0 is drawn bar
-    by bar, and the line under the title says what was folded. (The timeline of 8 devices
+    figure a third of a page (one column wide: 4 in tall at most), the lane labels do not
+    touch one another and lie inside the figure, lanes are at least 1.4 lines of their
+    label's type apart, device 0 is drawn bar by bar, and the line under the title says
+    what was folded. (The timeline of 8 devices
     had 34 lanes, 32 inches tall on a slide; of 1,000, 12 inches.)"""
     data = TIMELINES[case]()
     with styled(style):
@@ -395,8 +398,9 @@ def test_timeline_reads_on_a_slide_and_in_a_paper(case, style):
     width, height = fig.get_size_inches()
     if style is SLIDES:
         assert (width, height) == pytest.approx((13.33, 7.5))
-    else:
-        assert width == pytest.approx(7.16) and height <= 3.5
+    else:  # a third of a page; one column wide, as tall as wide at most (and a bit)
+        assert width == pytest.approx(style.width()) and height <= (
+            4.0 if style.narrow else 3.5)
     ax = fig.axes[0]
     ticks = [t for t in ax.get_yticklabels() if t.get_text()]
     assert 2 <= len(ticks) <= MAX_LANES
@@ -659,7 +663,8 @@ def check_roofline_labels(fig, renderer, panels: list) -> None:
                 len(tagged) == 1 and tagged[0] in tags), (name, texts, key)
 
 
-@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
 @pytest.mark.parametrize("color_by", ["phase", "layer"])
 def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
     from simulator.report.plot_roofline import roofline_figure
@@ -672,7 +677,8 @@ def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
     check_roofline_labels(fig, renderer, panels)
 
 
-@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
 def test_roofline_names_the_longest_ops_amid_a_crowd(style):
     """2,500 ops over most of the panel, the five longest on one spot: each is named (it
     lost its name before where no place near its point was free), none over another."""
@@ -794,7 +800,6 @@ def test_no_text_overlaps_or_clips_with_the_longest_names(folder, style):
                     pytest.fail(f"{stem}: '{a.get_text()}' overlaps '{b.get_text()}'")
 
 
-ONE_COLUMN = PAPER.at("one-column")
 WIDE_NAMES = sorted({s.name for e in EXAMPLES for s in e.scenarios if len(s.name) > 32},
                     key=lambda n: (-len(n), n))
 
@@ -919,3 +924,80 @@ def test_names_wrap_between_phrases():
             ends = [len(" ".join(pieces[:i + 1])) for i in range(len(pieces))]
             breaks = [len(" ".join(lines[:i + 1])) for i in range(len(lines) - 1)]
             assert all(b in ends for b in breaks), (name, lines, pieces)
+
+
+def _trained_rows(times_s: list[float]) -> list[dict]:
+    return [{"name": f"run {i}", "hardware": f"hw{i % 2}", "status": "ok", "model": "mlp",
+             "step_time_s": t / 1e5, "samples_per_s": 3.2e6 / t, "time_to_train_s": t,
+             "dataset_size": 100_000} for i, t in enumerate(times_s)]
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
+@pytest.mark.parametrize("times_s", [[5400.0, 216000.0], [0.4, 9.8, 60.0], [3e5, 2e7]],
+                         ids=["hours-days", "seconds-minute", "days-months"])
+def test_log_time_axis_is_fitted_to_the_data(style, times_s):
+    """A log time-to-train axis spans the values (half a decade either side at most) plus
+    the room its bar labels take, no more: its last label ends within a tenth of the axes'
+    width of the right end (it ran to 10^7 s, 115 days, for 2.5 days of data); at least two
+    ticks, in human units, all inside the values' half-decade margin."""
+    from simulator.report.plot_comparison import comparison_figure
+
+    with styled(style):
+        fig = comparison_figure(_trained_rows(times_s), "t", style)
+        renderer = draw(fig)
+    ax = next(a for a in fig.axes if a.get_title() == "time to train ↓")
+    assert ax.get_xscale() == "log"
+    lo, hi = min(times_s), max(times_s)
+    left, right = ax.get_xlim()
+    assert lo / 10 ** 0.5 <= left < lo
+    ticks = [(tick.get_loc(), tick.label1.get_text()) for tick in ax.xaxis.get_major_ticks()
+             if tick.label1.get_text()]
+    assert len(ticks) >= 2, ticks
+    assert all(TIME_LABEL.match(label) for _, label in ticks), ticks
+    assert all(lo / 10 ** 0.5 <= t <= hi * 10 ** 0.5 for t, _ in ticks), ticks
+    frame = ax.get_window_extent(renderer)
+    last = max(t.get_window_extent(renderer).x1 for t in ax.texts if t.get_text())
+    assert frame.x1 - last <= 0.1 * frame.width, (right, last, frame.x1)
+
+
+def packed_roofline(n: int = 45) -> dict:
+    """A GPU panel whose ops cover it from edge to edge (intensity 1e-4 to 1e7 FLOP/byte,
+    rates 100 FLOP/s to 4x the peak), and a copy, which the note counts."""
+    data = dense_roofline(5)
+    data["ops"] = []
+    for i in range(n * n):
+        intensity = 10 ** (-4 + 11 * (i % n) / (n - 1))
+        rate = 10 ** (2 + 13.6 * (i // n) / (n - 1))
+        data["ops"].append([f"d0.op{i}.fwd", 0, "gemm", "fwd", "bf16", 1e8, 1e8 / intensity,
+                            1e8 / rate, 5e-6])
+    data["ops"].append(["d0.copy", 0, "copy", "fwd", "bf16", 0, 1e6, 1e-5, 5e-6])
+    data["end_s"] = sum(op[7] for op in data["ops"])
+    return data
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
+def test_roofline_note_covers_no_point(style):
+    """On a panel covered with points the note (the launch floor, the ops not shown) goes
+    where it covers no marker: a free place of the panel, else under the axes' label (it
+    covered 20 points on a slide, 27 in a paper)."""
+    from matplotlib.text import Text
+
+    from simulator.report.label_layout import overlaps
+    from simulator.report.plot_roofline import Panel, _marker_boxes, roofline_figure
+
+    data = packed_roofline()
+    with styled(style):
+        fig = roofline_figure([("packed", data)], "t", style)
+        renderer = draw(fig)
+    ax = fig.axes[0]
+    markers = _marker_boxes(Panel(ax, data, []), renderer)
+    notes = [t for t in ax.texts if "floor (" in t.get_text()]
+    for text in notes:
+        box = Text.get_window_extent(text, renderer)
+        assert not [m for m in markers if overlaps(box, m)], text.get_text()
+    shown = [t.get_text() for t in notes] + [ax.get_xlabel()]
+    assert sum("launch floor (" in t for t in shown) == 1, shown
+    assert sum("1 op without FLOPs or bytes not shown" in t for t in shown) == 1, shown
+    assert inside_figure(fig, ax.xaxis.label, renderer)

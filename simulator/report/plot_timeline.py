@@ -49,6 +49,8 @@ LINKS_DETAILED = 4  # link channels drawn one by one when there are at most this
 LINK_KINDS = 6  # aggregated link lanes at most
 LINK_CATEGORY = "communication"
 LANE_PITCH_IN = {"slides": 0.36, "paper": 0.16}  # from one lane to the next, at least
+SHORT_NAMES = {"host launch thread": "host launches", "copy engine": "copies",
+               "communication (links)": "communication"}  # lane names one column wide
 
 Bar = tuple[float, float, str, str]  # start_s, duration_s, category, layer
 
@@ -304,7 +306,8 @@ def timeline_figure(name: str, data: dict[str, Any], style: Style = SLIDES) -> F
                            edgecolors="white", linewidth=edges)
             used.add(category)
         _label_long_bars(ax, y, lane.bars, end_s, scale, style)
-    ax.set_yticks(range(len(rows)), [lane.label for lane in rows])
+    ax.set_yticks(range(len(rows)), [_short(lane.label) if style.narrow else lane.label
+                                     for lane in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, end_s / scale)
     ax.set_xlabel(f"time since the step started ({unit})")
@@ -316,9 +319,21 @@ def timeline_figure(name: str, data: dict[str, Any], style: Style = SLIDES) -> F
     ax.grid(True, axis="x", alpha=0.3)
     handles = [Patch(color=colours[c], label=c) for c in colours if c in used]
     legend(fig, handles, len(handles))
+    if style.narrow and timeline.folded:  # the note under the title as wide as the figure
+        for _ in range(2):
+            lay_out(fig)
+            box = ax.get_position()
+            ax.title.set_x((0.5 - box.x0) / box.width)
     fit_titles(fig)
     fit_height(fig, ax, len(rows), style)
     return fig
+
+
+def _short(label: str) -> str:
+    """A lane's label one column wide: `dev 0: host launches`, `dev 0-7: communication`."""
+    for long, short in SHORT_NAMES.items():
+        label = label.replace(long, short)
+    return label
 
 
 def _devices_note(data: dict[str, Any]) -> str:
