@@ -106,11 +106,22 @@ def _image(shapes: list[Shape], kind: str) -> tuple[int, int, int]:
     return c, h, w
 
 
+def out_size(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False) -> int:
+    """Output positions along one axis, as PyTorch counts them: windows that fit (padding
+    both sides), and with ceil_mode one more for a partial last window, provided it starts
+    inside the input or its left padding (ATen's pooling_output_shape)."""
+    out = (size + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
 def _out_hw(h: int, w: int, args: dict[str, Any]) -> tuple[int, int]:
     kh, kw = _pair(args["kernel"])
     sh, sw = _pair(args.get("stride", 1))
     ph, pw = _pair(args.get("padding", 0))
-    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    ceil_mode = bool(args.get("ceil_mode", False))
+    ho, wo = out_size(h, kh, sh, ph, ceil_mode), out_size(w, kw, sw, pw, ceil_mode)
     if ho < 1 or wo < 1:
         raise ValueError(f"kernel {kh}x{kw} does not fit a {h}x{w} input")
     return ho, wo
