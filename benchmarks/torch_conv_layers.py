@@ -13,15 +13,15 @@ AvgPool2d instead (kind, input shape, kernel, stride, padding, ceil_mode), fp32 
 128 and 32: forward in training (F.max_pool2d/avg_pool2d on an input that requires grad),
 backward through autograd, and the forward under torch.inference_mode() ("infer").
 
-Per batch (128, 32), precision (fp32-strict: no TF32; fp32: cuDNN TF32 on; bf16: bf16
-tensors, as autocast hands cuDNN) and cudnn.benchmark (off, as the zoo ran; on):
-aten.convolution (no bias) for the forward pass, aten.convolution_backward with output_mask [True, False, False] (data gradient) and
-[False, True, False] (weight gradient), NCHW contiguous tensors. Each pass: warm-up calls,
-then 3 repeats of n back-to-back calls between CUDA events (n so that a repeat is about 2 ms);
-median per call. One profiler pass per configuration records each kernel's name and device
-time per call. Batch norm (training mode; bf16 activations with fp32 weights, as autocast runs
-it): forward, and backward through autograd (data and weight gradients); and in eval mode
-under torch.inference_mode() ("infer": one affine pass with the running statistics).
+Per batch (128, 32), precision (fp32-strict: no TF32; fp32: cuDNN TF32 on; bf16: bf16 tensors,
+as autocast hands cuDNN) and cudnn.benchmark (off, as the zoo ran; on): aten.convolution (no
+bias) for the forward pass, aten.convolution_backward with output_mask [True, False, False]
+(data gradient) and [False, True, False] (weight gradient), NCHW contiguous tensors. Each pass:
+warm-up calls, then 3 repeats of n back-to-back calls between CUDA events (n so that a repeat
+is about 2 ms); median per call. One profiler pass per configuration records each kernel's name
+and device time per call. Batch norm (training mode; bf16 activations with fp32 weights, as
+autocast runs it): forward, and backward through autograd (data and weight gradients); and in
+eval mode under torch.inference_mode() ("infer": one affine pass with the running statistics).
 
 Steps: each network, train and infer, the three precisions, at batch 128 (--step-batches:
 others, e.g. 1 8 32 to see which kernels the libraries choose for small batches): torch.profiler
