@@ -8,16 +8,20 @@ benchmarks/torch_zoo.py beside it (models, precision flags, provenance). On a CU
 
 Layers: each distinct Conv2d (input shape, out channels, kernel, stride, padding, groups) and
 BatchNorm2d input shape of torchvision's resnet18, resnet50, vgg16, mobilenet_v2 and alexnet
-(224x224 inputs), with the networks it occurs in. Per batch (128, 32), precision (fp32-strict:
-no TF32; fp32: cuDNN TF32 on; bf16: bf16 tensors, as autocast hands cuDNN) and
-cudnn.benchmark (off, as the zoo ran; on): aten.convolution (no bias) for the forward pass,
-aten.convolution_backward with output_mask [True, False, False] (data gradient) and
-[False, True, False] (weight gradient), NCHW contiguous tensors. Each pass: warm-up calls,
-then 3 repeats of n back-to-back calls between CUDA events (n so that a repeat is about 2 ms);
-median per call. One profiler pass per configuration records each kernel's name and device
-time per call. Batch norm (training mode; bf16 activations with fp32 weights, as autocast runs
-it): forward, and backward through autograd (data and weight gradients); and in eval mode
-under torch.inference_mode() ("infer": one affine pass with the running statistics).
+(224x224 inputs), with the networks it occurs in. --only-pools: each distinct MaxPool2d and
+AvgPool2d instead (kind, input shape, kernel, stride, padding, ceil_mode), fp32 and bf16, batch
+128 and 32: forward in training (F.max_pool2d/avg_pool2d on an input that requires grad),
+backward through autograd, and the forward under torch.inference_mode() ("infer").
+
+Per batch (128, 32), precision (fp32-strict: no TF32; fp32: cuDNN TF32 on; bf16: bf16 tensors,
+as autocast hands cuDNN) and cudnn.benchmark (off, as the zoo ran; on): aten.convolution (no
+bias) for the forward pass, aten.convolution_backward with output_mask [True, False, False]
+(data gradient) and [False, True, False] (weight gradient), NCHW contiguous tensors. Each pass:
+warm-up calls, then 3 repeats of n back-to-back calls between CUDA events (n so that a repeat
+is about 2 ms); median per call. One profiler pass per configuration records each kernel's name
+and device time per call. Batch norm (training mode; bf16 activations with fp32 weights, as
+autocast runs it): forward, and backward through autograd (data and weight gradients); and in
+eval mode under torch.inference_mode() ("infer": one affine pass with the running statistics).
 
 Steps: each network, train and infer, the three precisions, at batch 128 (--step-batches:
 others, e.g. 1 8 32 to see which kernels the libraries choose for small batches): torch.profiler
@@ -54,12 +58,27 @@ PASSES = ("fwd", "bwd_data", "bwd_weight")
 REPEAT_S = 2e-3
 
 
-def layer_shapes(extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
-    """Distinct conv and batch-norm layers of NETWORKS (and `extra`): key -> {fields,
+POOLS = (torch.nn.MaxPool2d, torch.nn.AvgPool2d)
+
+
+def pool_key(mod: torch.nn.Module, c: int, h: int, w: int) -> tuple[tuple, tuple[str, ...]]:
+    def two(v: Any) -> tuple[int, int]:
+        return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
+
+    kind = "maxpool2d" if isinstance(mod, torch.nn.MaxPool2d) else "avgpool2d"
+    key = (kind, c, h, w, *two(mod.kernel_size), *two(mod.stride), *two(mod.padding),
+           bool(mod.ceil_mode))
+    return key, ("kind", "channels", "height", "width", "kernel_h", "kernel_w", "stride_h",
+                 "stride_w", "pad_h", "pad_w", "ceil_mode")
+
+
+def layer_shapes(extra: tuple[str, ...] = ()) -> tuple[dict, dict, dict]:
+    """Distinct conv, batch-norm and pooling layers of NETWORKS (and `extra`): key -> {fields,
     networks}. With `extra`, only the layers that occur in one of them, each still listing
     every network of NETWORKS it also occurs in (so leave-one-network-out can drop it)."""
     convs: dict[tuple, dict[str, Any]] = {}
     norms: dict[tuple, dict[str, Any]] = {}
+    pools: dict[tuple, dict[str, Any]] = {}
     for name in NETWORKS + extra:
         model, sample, _ = torch_zoo.build_model(name)
         hooks = []
@@ -72,6 +91,9 @@ def layer_shapes(extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
                 fields = ("in_channels", "height", "width", "out_channels", "kernel_h",
                           "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w", "groups")
                 entry = convs.setdefault(key, dict(zip(fields, key, strict=True), networks={}))
+            elif isinstance(mod, POOLS):
+                key, fields = pool_key(mod, c, h, w)
+                entry = pools.setdefault(key, dict(zip(fields, key, strict=True), networks={}))
             else:
                 key = (c, h, w)
                 fields = ("channels", "height", "width")
@@ -79,7 +101,7 @@ def layer_shapes(extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
             entry["networks"][name] = entry["networks"].get(name, 0) + 1
 
         for mod in model.modules():
-            if isinstance(mod, (torch.nn.Conv2d, torch.nn.BatchNorm2d)):
+            if isinstance(mod, (torch.nn.Conv2d, torch.nn.BatchNorm2d, *POOLS)):
                 hooks.append(mod.register_forward_hook(hook))
         with torch.no_grad():
             model.eval()(torch.zeros(1, *sample))
@@ -90,7 +112,8 @@ def layer_shapes(extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
             return any(n in entry["networks"] for n in extra)
         convs = {k: v for k, v in convs.items() if keep(v)}
         norms = {k: v for k, v in norms.items() if keep(v)}
-    return convs, norms
+        pools = {k: v for k, v in pools.items() if keep(v)}
+    return convs, norms, pools
 
 
 def time_call(fn: Any) -> float:
@@ -173,13 +196,62 @@ def norm_passes(n: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
             infer]
 
 
+def pool_passes(p: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
+    """Training forward (max pooling keeps its argmax indices) and backward, and the forward
+    in inference mode."""
+    kw = {"kernel_size": (p["kernel_h"], p["kernel_w"]), "stride": (p["stride_h"], p["stride_w"]),
+          "padding": (p["pad_h"], p["pad_w"]), "ceil_mode": p["ceil_mode"]}
+    fn = torch.nn.functional.max_pool2d if p["kind"] == "maxpool2d" else \
+        torch.nn.functional.avg_pool2d
+    x = torch.randn(batch, p["channels"], p["height"], p["width"], device="cuda", dtype=dtype,
+                    requires_grad=True)
+    y = fn(x, **kw)
+    gy = torch.randn_like(y)
+    x_eval = x.detach()
+
+    def infer() -> Any:
+        with torch.inference_mode():
+            return fn(x_eval, **kw)
+
+    return [lambda: fn(x, **kw), lambda: torch.autograd.grad(y, [x], gy, retain_graph=True),
+            infer]
+
+
+def measure_pools(doc: dict[str, Any], pools: dict, deadline: float, write: Any) -> None:
+    """Every pooling layer alone: batch 128 and 32, fp32 and bf16 (no TF32 question)."""
+    doc["pool_layers"] = list(pools.values())
+    for batch in BATCHES:
+        for precision in ("fp32", "bf16"):
+            for i, p in enumerate(pools.values()):
+                if time.time() > deadline:
+                    doc["stopped"].append(f"pool {i}.. b{batch} {precision}")
+                    break
+                rec: dict[str, Any] = {"layer": "pool", "index": i, "batch": batch,
+                                       "precision": precision, "cudnn_benchmark": False}
+                try:
+                    fns = pool_passes(p, batch, DTYPES[precision])
+                    names = ("fwd", "bwd", "infer")
+                    rec["median_s"] = dict(zip(names, map(time_call, fns), strict=True))
+                    rec["kernels"] = dict(zip(names, kernels_of(fns), strict=False))
+                except Exception as exc:  # noqa: BLE001 (recorded, the sweep goes on)
+                    rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                doc["records"].append(rec)
+                torch.cuda.empty_cache()
+    write()
+    print(f"pools: {len(doc['pool_layers'])} layers, {deadline - time.time():.0f} s left")
+
+
 DTYPES = {"fp32-strict": torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def measure_layers(doc: dict[str, Any], deadline: float, write: Any,
                    extra: tuple[str, ...] = (), benchmark_modes: tuple[bool, ...] = (False, True),
-                   only_depthwise: bool = False, only_norms: bool = False) -> None:
-    convs, norms = layer_shapes(extra)
+                   only_depthwise: bool = False, only_norms: bool = False,
+                   only_pools: bool = False) -> None:
+    convs, norms, pools = layer_shapes(extra)
+    if only_pools:
+        measure_pools(doc, pools, deadline, write)
+        return
     if only_depthwise:
         convs = {k: v for k, v in convs.items()
                  if v["groups"] > 1 and v["groups"] == v["in_channels"]}
@@ -284,6 +356,8 @@ def main() -> int:
     parser.add_argument("--step-batches", type=int, nargs="+", default=[128],
                         help="batch sizes of the step profiles")
     parser.add_argument("--only-steps", action="store_true", help="no layers at all")
+    parser.add_argument("--only-pools", action="store_true",
+                        help="only the pooling layers (max and average), no steps")
     parser.add_argument("--benchmark-off-only", action="store_true",
                         help="cudnn.benchmark off only (as the zoo's steps ran)")
     args = parser.parse_args()
@@ -297,13 +371,13 @@ def main() -> int:
     def write() -> None:
         torch_zoo.write_json_atomic(out, doc)
 
-    if args.step_share > 0 or args.only_steps:
+    if (args.step_share > 0 or args.only_steps) and not args.only_pools:
         share = 1.0 if args.only_steps else args.step_share
         measure_steps(doc, start + args.budget_s * share, write, tuple(args.step_batches))
     if not args.only_steps:
             measure_layers(doc, start + args.budget_s, write, tuple(args.extra),
                        (False,) if args.benchmark_off_only else (False, True),
-                       args.only_depthwise, args.only_norms)
+                       args.only_depthwise, args.only_norms, args.only_pools)
     write()
     print(f"done in {time.time() - start:.0f} s; stopped: {doc['stopped']}")
     return 0

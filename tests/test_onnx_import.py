@@ -16,7 +16,7 @@ from onnx import helper as h  # noqa: E402
 
 import simulator  # noqa: E402
 from simulator.core.errors import UserError  # noqa: E402
-from workloads.builder import build_graph  # noqa: E402
+from workloads.builder import build_graph, resolve_layers  # noqa: E402
 from workloads.importers import ModelWarning, resolve_model  # noqa: E402
 from workloads.model_def import parse_model  # noqa: E402
 
@@ -327,3 +327,58 @@ def test_vit_b_16_exported_to_onnx_imports_as_through_fx(tmp_path, torchvision):
     assert a.params == sum(p.numel() for p in vit.parameters())
     fx = build_graph(resolve_model("torchvision:vit_b_16"), 2, "train", "bf16")
     assert a.flops == pytest.approx(fx.flops, rel=0.01)
+
+
+def _pools(tmp_path, size: int, **attrs) -> str:
+    """x (4 x size x size) -> MaxPool 3/2 and AveragePool 2/2, each with `attrs` (opset 19:
+    AveragePool's dilations)."""
+    nodes = [h.make_node("MaxPool", ["x"], ["p"], name="max", kernel_shape=[3, 3],
+                         strides=[2, 2], **attrs),
+             h.make_node("AveragePool", ["p"], ["y"], name="avg", kernel_shape=[2, 2],
+                         strides=[2, 2], **attrs)]
+    return _save(tmp_path / "pools.onnx", nodes,
+                 [h.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, size, size])],
+                 [h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, None, None])], [],
+                 opset=19)
+
+
+def test_ceil_mode_pooling_rounds_up_as_onnx_infers(tmp_path):
+    """GoogLeNet's 112 -> 56 (floor: 55), then 56 -> 28 (tiled); without ceil_mode 55, 27."""
+    ceil = resolve_model(_pools(tmp_path, 112, ceil_mode=1))
+    assert [layer.ceil_mode for layer in ceil.layers] == [True, True]
+    sizes = [layer.cost.out_shape for layer in resolve_layers(ceil, 1)]
+    assert sizes == [(4, 56, 56), (4, 28, 28)]
+    floor = resolve_model(_pools(tmp_path, 112))
+    assert [layer.cost.out_shape for layer in resolve_layers(floor, 1)] == [(4, 55, 55),
+                                                                          (4, 27, 27)]
+    ours = parse_model({"name": "pools", "input_shape": [4, 112, 112], "layers": [
+        {"name": "max", "kind": "maxpool2d", "kernel": 3, "stride": 2, "ceil_mode": True},
+        {"name": "avg", "kind": "avgpool2d", "kernel": 2, "stride": 2, "ceil_mode": True}]},
+        "test")
+    a, b = build_graph(ceil, 4, "train"), build_graph(ours, 4, "train")
+    assert (a.flops, a.bytes, a.memory) == (b.flops, b.bytes, b.memory)
+
+
+def test_pooling_onnx_sizes_otherwise_than_its_spec_is_a_clear_error(tmp_path):
+    """5 wide, kernel 2, stride 2, padding 1: the rounded-up last window would start in the
+    right padding, which the spec (and PyTorch) drop; onnx 1.23's shape inference keeps it.
+    The importer says so rather than cost a shape that differs from the graph's."""
+    nodes = [h.make_node("MaxPool", ["x"], ["y"], name="max", kernel_shape=[2, 2],
+                         strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)]
+    path = _save(tmp_path / "edge.onnx", nodes,
+                 [h.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])],
+                 [h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, None, None])], [])
+    inferred = onnx.shape_inference.infer_shapes(onnx.load(path))
+    onnx_size = inferred.graph.output[0].type.tensor_type.shape.dim[2].dim_value
+    if onnx_size == 3:  # an onnx whose inference follows its spec: the import agrees
+        assert resolve_layers(resolve_model(path), 1)[0].cost.out_shape == (4, 3, 3)
+        return
+    with pytest.raises(UserError, match=r"node max \(maxpool2d\) gives shape \[4, 3, 3\], "
+                                        r"onnx infers \[4, 4, 4\]"):
+        resolve_model(path)
+
+
+def test_a_dilated_pool_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"unsupported ONNX operators: AveragePool \(dilated\) "
+                                        r"x1, MaxPool \(dilated\) x1"):
+        resolve_model(_pools(tmp_path, 32, dilations=[2, 2]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import warnings
 
 import pytest
 
@@ -17,7 +18,7 @@ from torch_helpers import torch_params  # noqa: E402
 
 import simulator  # noqa: E402
 from simulator.core.errors import UserError  # noqa: E402
-from workloads.builder import build_graph  # noqa: E402
+from workloads.builder import build_graph, resolve_layers  # noqa: E402
 from workloads.importers import resolve_model  # noqa: E402
 from workloads.model_def import load_model, parse_model  # noqa: E402
 
@@ -114,7 +115,10 @@ USER_FILE = textwrap.dedent('''
             y = torch.nn.functional.avg_pool2d(y, kernel_size=2)
             if self.training:
                 return self.aux(y.mean((2, 3)))
-            return self.odd(self.pool(y)) if self.ceil else self.pool(y)
+            if self.ceil:  # positional ceil_mode: F.max_pool2d's 6th, F.avg_pool2d's 5th
+                y = torch.nn.functional.max_pool2d(self.odd(self.pool(y)), 2, 1, 0, 1, True)
+                return torch.nn.functional.avg_pool2d(y, 2, 2, 0, True)
+            return self.pool(y)
 
 
     def pools():
@@ -260,5 +264,29 @@ def test_pooling_functions_cost_what_the_modules_cost(user_file):
     for mode in ("train", "infer"):
         a, b = build_graph(model, 2, mode), build_graph(ours, 2, mode)
         assert (a.params, a.flops, a.bytes) == (b.params, b.flops, b.bytes)
-    with pytest.raises(UserError, match=r"MaxPool2d \(ceil_mode rounding the output up\) x1"):
-        resolve_model(f"{user_file}:ceil")
+
+
+def test_pooling_that_ceil_mode_rounds_up_has_torchs_sizes(user_file):
+    """8 x 8 -> 4 x 4 (tiled), 3 x 3 by stride 3 rounded up to 2 x 2, then F.max_pool2d(2, 1,
+    ceil_mode) to 1 x 1 and F.avg_pool2d(2, 2, ceil_mode) keeping 1 x 1: the importer checks
+    each size against torch's."""
+    with pytest.warns(UserWarning, match="not counted"):
+        model = resolve_model(f"{user_file}:ceil")
+    pools = [layer for layer in model.layers if "pool" in layer.kind]
+    assert [layer.ceil_mode for layer in pools] == [None, None, True, True, True, True]
+    assert [layer.cost.out_shape[1:] for layer in resolve_layers(model, 1)
+            if "pool" in layer.kind] == [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]
+
+
+@pytest.mark.parametrize("name, params", [("googlenet", 6_624_904),
+                                          ("squeezenet1_0", 1_248_424),
+                                          ("squeezenet1_1", 1_235_496)])
+def test_networks_with_ceil_mode_pooling_import(name, params, torchvision):
+    """GoogLeNet and SqueezeNet pool with ceil_mode=True: torch's parameter count (GoogLeNet's
+    without its auxiliary classifiers, which eval mode does not call) and torch's output."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchvision's note on GoogLeNet's initialisation
+        module = torchvision.models.get_model(name, weights=None)
+        graph = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
+    counted = sum(p.numel() for n, p in module.named_parameters() if not n.startswith("aux"))
+    assert graph.params == counted == params

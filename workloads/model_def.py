@@ -55,6 +55,7 @@ REQUIRED_ARGS = {
     "reshape": ("shape",),
     "elementwise": ("shape",),
 }
+POOL_KINDS = ("maxpool2d", "avgpool2d", "l2pool2d")  # the kinds that take ceil_mode
 INPUT = "<input>"  # the model's input, as resolved layers name it
 MODEL_INPUT = "input"  # what `inputs` calls the model's input (the first layer's default)
 SEQ_LEN = "seq_len"  # the sequence dimension of an input_shape, sized by the workload
@@ -99,6 +100,7 @@ class LayerDef(BaseModel):
     kernel: SizeOrPair | None = None
     stride: SizeOrPair | None = None
     padding: PaddingOrPair | None = None
+    ceil_mode: Annotated[bool, Field(strict=True)] | None = None  # pooling: round sizes up
     groups: Size | None = None
     bias: Annotated[bool, Field(strict=True)] | None = None
     output_size: SizeOrPair | None = None
@@ -223,6 +225,9 @@ def _layer_problem(layer: LayerDef,
     for arg in REQUIRED_ARGS.get(layer.kind, ()):
         if getattr(layer, arg) is None:
             return (), f"kind {layer.kind} needs '{arg}'"
+    if layer.ceil_mode is not None and layer.kind not in POOL_KINDS:
+        return ("ceil_mode",), (f"kind {layer.kind} has no ceil_mode (only "
+                                f"{', '.join(POOL_KINDS)} do)")
     for j, src in enumerate(layer.inputs or []):
         if src not in seen and src != MODEL_INPUT:
             return ("inputs", j), f"input '{src}' is not an earlier layer"

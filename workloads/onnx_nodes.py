@@ -93,10 +93,16 @@ def _conv(g: Graph, node: Any, attrs: dict[str, Any]) -> dict[str, Any]:
             "groups": attrs.get("group", 1), "bias": len(node.input) > 2 and bool(node.input[2])}
 
 
-def _pool(kind: str, attrs: dict[str, Any]) -> dict[str, Any]:
+def _pool(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """MaxPool / AveragePool, with ceil_mode (PyTorch's rule, the ONNX spec's: a last window
+    that would start in the right padding is dropped)."""
+    if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+        raise Unsupported(f"{op} (dilated)")
+    kind = "maxpool2d" if op == "MaxPool" else "avgpool2d"
     kernel = list(attrs["kernel_shape"])
-    return {"kind": kind, "kernel": kernel, "stride": list(attrs.get("strides", kernel)),
-            "padding": _pads(attrs, 2)}
+    layer = {"kind": kind, "kernel": kernel, "stride": list(attrs.get("strides", kernel)),
+             "padding": _pads(attrs, 2)}
+    return {**layer, "ceil_mode": True} if attrs.get("ceil_mode", 0) else layer
 
 
 class Unsupported(Exception):
@@ -134,7 +140,7 @@ def layer_definition(g: Graph, node: Any, acts: list[str], out: str) -> dict[str
     if op == "Clip" and _clip_is_relu6(g, node):
         return {"kind": "relu6"}
     if op in ("MaxPool", "AveragePool"):
-        return _pool("maxpool2d" if op == "MaxPool" else "avgpool2d", attrs)
+        return _pool(op, attrs)
     if op == "Gather":
         return _gather(g, node, acts, attrs, out)
     if op == "Attention":

@@ -23,7 +23,11 @@ ELEMENTWISE_NAMES = {"add", "sub", "mul", "truediv", "div", "iadd", "imul", "cat
                      "where", "pad", "layer_norm_stats", "interpolate", "amax", "to", "float"}
 ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "tanh": "tanh", "softmax": "softmax",
                "dropout": "dropout", "relu6": "relu6", "hardtanh": "relu6"}
-POOL_ARGS = ("input", "kernel_size", "stride", "padding")
+# F.max_pool2d's and F.avg_pool2d's positional parameters (they differ after padding)
+POOL_ARGS = {"max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation",
+                            "ceil_mode", "return_indices"),
+             "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode",
+                            "count_include_pad", "divisor_override")}
 SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale",
              "enable_gqa")
 
@@ -36,31 +40,23 @@ def _pair(value: Any) -> list[int]:
     return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value)] * 2
 
 
-def _pool(kind: str, kernel_size: Any, stride: Any, padding: Any) -> dict[str, Any]:
+def _pool(kind: str, kernel_size: Any, stride: Any, padding: Any,
+          ceil_mode: Any = False) -> dict[str, Any]:
     kernel = _pair(kernel_size)
-    return {"kind": kind, "kernel": kernel, "stride": _pair(stride or kernel),
-            "padding": _pair(padding or 0)}
+    layer = {"kind": kind, "kernel": kernel, "stride": _pair(stride or kernel),
+             "padding": _pair(padding or 0)}
+    return {**layer, "ceil_mode": True} if ceil_mode else layer
 
 
-def _rounded(layer: dict[str, Any], shape: Shape, out: Shape, name: str) -> dict[str, Any]:
-    """A pooling layer, where our (floor) output size is torch's: ceil_mode rounds up, which
-    changes the size only where the windows do not tile the input."""
-    (kh, kw), (sh, sw), (ph, pw) = layer["kernel"], layer["stride"], layer["padding"]
-    floor = ((shape[-2] + 2 * ph - kh) // sh + 1, (shape[-1] + 2 * pw - kw) // sw + 1)
-    if floor != tuple(out[-2:]):
-        raise Unsupported(f"{name} (ceil_mode rounding the output up)")
-    return layer
-
-
-def _pool_function(node: Any, name: str, shape: Shape, out: Shape) -> dict[str, Any]:
+def _pool_function(node: Any, name: str) -> dict[str, Any]:
     """F.max_pool2d / F.avg_pool2d, as the modules."""
-    args = {**dict(zip(POOL_ARGS, node.args, strict=False)), **node.kwargs}
+    args = {**dict(zip(POOL_ARGS[name], node.args, strict=False)), **node.kwargs}
     if _pair(args.get("dilation", 1)) != [1, 1] or args.get("return_indices") or args.get(
             "divisor_override"):
         raise Unsupported(f"{name} (dilation, indices or a divisor)")
     kind = "maxpool2d" if name == "max_pool2d" else "avgpool2d"
-    layer = _pool(kind, args["kernel_size"], args.get("stride"), args.get("padding"))
-    return _rounded(layer, shape, out, name)
+    return _pool(kind, args["kernel_size"], args.get("stride"), args.get("padding"),
+                 args.get("ceil_mode", False))
 
 
 def _affine(mod: Any, name: str) -> None:
@@ -83,8 +79,7 @@ def module_layer(torch: Any, mod: Any, shape: Shape, out: Shape) -> dict[str, An
         if _pair(getattr(mod, "dilation", 1)) != [1, 1]:
             raise Unsupported(f"{type(mod).__name__} (dilation)")
         kind = "maxpool2d" if isinstance(mod, nn.MaxPool2d) else "avgpool2d"
-        return _rounded(_pool(kind, mod.kernel_size, mod.stride, mod.padding), shape, out,
-                        type(mod).__name__)
+        return _pool(kind, mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode)
     if isinstance(mod, nn.AdaptiveAvgPool2d):
         return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
     if isinstance(mod, nn.Embedding):
@@ -130,7 +125,7 @@ def function_layer(node: Any, shapes: list[Shape], out: Shape) -> dict[str, Any]
     if name == "adaptive_avg_pool2d":
         return {"kind": "adaptive_avgpool2d", "output_size": list(out[-2:])}
     if name in ("max_pool2d", "avg_pool2d"):
-        return _pool_function(node, name, shapes[0], out)
+        return _pool_function(node, name)
     if name == "getitem":
         return _getitem(node, shapes[0], out)
     if name in VIEW_NAMES and math.prod(out) == math.prod(shapes[0]):
