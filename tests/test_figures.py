@@ -1001,3 +1001,35 @@ def test_roofline_note_covers_no_point(style):
     assert sum("launch floor (" in t for t in shown) == 1, shown
     assert sum("1 op without FLOPs or bytes not shown" in t for t in shown) == 1, shown
     assert inside_figure(fig, ax.xaxis.label, renderer)
+
+
+def test_plot_redraws_a_sweep_s_figures(tmp_path, capsys):
+    """`plot` on a sweep folder redraws the sweep's figures from its results.json, byte for
+    byte; run kinds, the paper style and --scenario are one line each (it said
+    'results.json: scenarios: missing')."""
+    path = tmp_path / "s.yaml"
+    path.write_text("title: Small sweep\nsweep:\n  base:\n"
+                    "    workload: {model: mlp, batch: 8, mode: train, dataset_size: 10000}\n"
+                    "    hardware: {device: h100-sxm, intra_link: nvlink4}\n"
+                    "  grid: {hardware.count: [1, 2, 4]}\n"
+                    "  figure: {x: hardware.count, y: time_to_train_s}\n"
+                    "outputs: {formats: [png]}\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert {"scaling.png", "sweep.png"} <= set(before) and any(
+        name.startswith("pareto-") for name in before)
+    for name in before:
+        (out / name).unlink()
+    assert main(["plot", str(out), "--format", "png"]) == 0
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before
+    (out / "scaling.png").unlink()
+    assert main(["plot", str(out), "--kind", "scaling", "--format", "png"]) == 0
+    assert (out / "scaling.png").read_bytes() == before["scaling.png"]
+    capsys.readouterr()
+    for args, message in ((["--kind", "timeline"], "--kind: 'timeline' is not one of pareto"),
+                          (["--style", "paper"], "drawn as slides only"),
+                          (["--scenario", "a"], "--scenario: ")):
+        assert main(["plot", str(out), *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err

@@ -93,7 +93,7 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-failed", action="store_true", help="run the failed points again")
     p.add_argument("--quick", action="store_true", help="no figures (used by the tests)")
     p = sub.add_parser("plot", help="redraw figures from a results folder (no simulation)")
-    p.add_argument("results_dir", help="a folder `run` wrote")
+    p.add_argument("results_dir", help="a folder `run` or `sweep` wrote")
     p.add_argument("--kind", default=None,
                    help="figures to draw, comma-separated: timeline, breakdown, roofline, "
                         "scaling, pareto, compare, layers, validation (default: all)")

@@ -2,6 +2,8 @@
 [--width one-column|two-column] [--format png,svg,pdf] [--scenario NAME]
 [--color-by phase|layer]`: redraw figures from a results folder without simulating again.
 The style and width default to the run's (`outputs.style`, `outputs.width`), else slides.
+A sweep's folder gets its own figures (`pareto`, `scaling`, `sweep`; slides) redrawn from its
+results.json by the code `sweep` draws them with.
 
 The figures come from results.json and figure-data.json (what `run` saved) through the
 same code `run` draws with, so `plot` in the slides style reproduces the run's figures byte
@@ -16,14 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from simulator.core.errors import UserError
-from simulator.report.figure_data import FILE_NAME, load
+from simulator.report.figure_data import FILE_NAME, is_sweep, load, read_results
 from simulator.report.figure_style import FORMATS, STYLES, WIDTHS, Style, style_for
 from simulator.report.figures import KINDS, figure_makers, render
 from simulator.report.output_folder import staged_folder, write_rendered
 from simulator.report.plot_roofline import COLOR_BY
+from simulator.report.plot_sweep import SWEEP_KINDS, render_sweep_figures, sweep_kind
 from simulator.report.plot_tradeoffs import missing
 
 DEFAULT_FORMATS = "png,svg"
+SWEEP_MISSING = {"pareto": "no objectives to set against each other",
+                 "scaling": "no swept device count",
+                 "sweep": "no sweep.figure in the sweep file"}
 
 
 def _choices(flag: str, text: str, valid: tuple[str, ...]) -> tuple[str, ...]:
@@ -68,11 +74,16 @@ def run_plot(results_dir: str, kind: str | None, style: str | None, formats: str
              scenario: list[str] | None, color_by: str = "phase",
              width: str | None = None) -> None:
     folder = Path(results_dir)
-    kinds = _choices("--kind", kind, KINDS) if kind else KINDS
+    if kind:  # bad flags are refused before the folder is read
+        _choices("--kind", kind, tuple(dict.fromkeys(KINDS + SWEEP_KINDS)))
     fmts = _choices("--format", formats, FORMATS)
-    _style(style, width, {})  # bad flags are refused before the folder is read
+    _style(style, width, {})
     if color_by not in COLOR_BY:
         raise UserError(f"--color-by: '{color_by}' is not one of {', '.join(COLOR_BY)}")
+    results = read_results(folder)
+    if is_sweep(results):
+        return _plot_sweep(folder, results, kind, style, width, list(fmts), scenario)
+    kinds = _choices("--kind", kind, KINDS) if kind else KINDS
     saved = load(folder)
     outputs = _outputs(saved.provenance)
     drawn_in = _style(style, width, outputs)
@@ -94,6 +105,33 @@ def run_plot(results_dir: str, kind: str | None, style: str | None, formats: str
     empty = [k for k in kinds if k not in drawn]
     if kind and empty:
         raise UserError(f"--kind {empty[0]}: {folder}: {missing(empty[0])}")
+    with staged_folder(folder, keep_others=True) as staging:
+        written = write_rendered(staging, rendered)
+    for path in written:
+        print(folder / path.name)
+
+
+def _plot_sweep(folder: Path, results: dict[str, Any], kind: str | None, style: str | None,
+                width: str | None, fmts: list[str], scenario: list[str] | None) -> None:
+    """Redraw a sweep folder's figures (`SWEEP_KINDS`; slides only) from its results.json."""
+    kinds = _choices("--kind", kind, SWEEP_KINDS) if kind else SWEEP_KINDS
+    if _style(style, width, {}).name != "slides":
+        raise UserError(f"--style: {folder} is a sweep's; its figures are drawn as slides only")
+    if scenario:
+        raise UserError(f"--scenario: {folder} is a sweep's; its figures show every point")
+    config = (results.get("provenance") or {}).get("config") or {}
+    spec = (config.get("sweep") or {}).get("figure")
+    try:
+        rendered = render_sweep_figures(results["points"], results["summary"],
+                                        str(results.get("title", "")), fmts, spec)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise UserError(f"{folder / 'results.json'}: malformed ({type(err).__name__}: {err}); "
+                        "re-run the sweep to write it again") from None
+    rendered = {stem: v for stem, v in rendered.items() if sweep_kind(stem) in kinds}
+    empty = [k for k in kinds if not any(sweep_kind(stem) == k for stem in rendered)]
+    if kind and empty:
+        raise UserError(f"--kind {empty[0]}: {folder}: the sweep has no {empty[0]} figure "
+                        f"({SWEEP_MISSING[empty[0]]})")
     with staged_folder(folder, keep_others=True) as staging:
         written = write_rendered(staging, rendered)
     for path in written:

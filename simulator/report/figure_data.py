@@ -175,11 +175,23 @@ def _read(path: Path) -> Any:
         raise UserError(f"{path}: unreadable JSON ({str(err).splitlines()[0]})") from None
 
 
-def load(folder: Path) -> Saved:
-    """Read a results folder; one-line UserError if it is not one (or is damaged)."""
+def read_results(folder: Path) -> Any:
+    """results.json of a results folder (a run's or a sweep's); one line if there is none."""
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder; give the results folder a run wrote")
-    results, data = _read(folder / RESULTS), _read(folder / FILE_NAME)
+    return _read(folder / RESULTS)
+
+
+def is_sweep(results: Any) -> bool:
+    """Whether results.json is a sweep's (its points and their summary)."""
+    return isinstance(results, dict) and isinstance(results.get("points"), list) and \
+        isinstance(results.get("summary"), dict)
+
+
+def load(folder: Path) -> Saved:
+    """Read a results folder; one-line UserError if it is not one (or is damaged)."""
+    results = read_results(folder)
+    data = _read(folder / FILE_NAME)
     if not isinstance(results, dict) or not isinstance(results.get("scenarios"), list):
         raise UserError(f"{folder / RESULTS}: scenarios: missing; not a results.json of a run")
     if not isinstance(data, dict) or data.get("format") != FORMAT \

@@ -130,6 +130,12 @@ def lines_figure(rows: list[dict[str, Any]], spec: dict[str, str | None], title:
 
 
 Maker = tuple[str, Callable[[], Figure]]
+SWEEP_KINDS = ("pareto", "scaling", "sweep")  # `plot --kind` of a sweep folder
+
+
+def sweep_kind(stem: str) -> str:
+    """The kind of a sweep figure's stem: `pareto-time-vs-cost` is a `pareto`."""
+    return stem.split("-", 1)[0]
 
 
 def sweep_figure_makers(rows: list[dict[str, Any]], summary: dict[str, Any], title: str,
