@@ -132,14 +132,16 @@ STEMS = ("breakdown", "comparison", "roofline", "scaling", "pareto", "validation
          "timeline-dp-4", "layers-dp-4")
 
 
-@pytest.mark.parametrize("style, formats", [
-    ("slides", "png,svg,pdf"), pytest.param("paper", "png,svg,pdf", marks=pytest.mark.slow)])
-def test_every_kind_renders_in_every_format(folder, tmp_path, style, formats):
+@pytest.mark.parametrize("style, width, formats", [
+    ("slides", None, "png,svg,pdf"),
+    pytest.param("paper", None, "png,svg,pdf", marks=pytest.mark.slow),
+    pytest.param("paper", "one-column", "svg,pdf", marks=pytest.mark.slow)])
+def test_every_kind_renders_in_every_format(folder, tmp_path, style, width, formats):
     work = tmp_path / "copy"
     shutil.copytree(folder, work)
     assert main(["plot", str(work), "--kind", ",".join(KINDS), "--style", style,
-                 "--format", formats]) == 0
-    suffix = "" if style == "slides" else "-paper"
+                 "--format", formats] + (["--width", width] if width else [])) == 0
+    suffix = {"slides": ""}.get(style, "-paper") + (f"-{width}" if width else "")
     for stem in STEMS:
         for fmt in formats.split(","):
             CHECKS[fmt]((work / f"{stem}{suffix}.{fmt}").read_bytes())
