@@ -35,6 +35,7 @@ from workloads.torch_nodes import (
     PART_NAMES,
     Shape,
     Unsupported,
+    einsum_transposes,
     function_layer,
     function_name,
     module_layer,
@@ -203,6 +204,9 @@ class _Mapper:
             if not all(a in self.producer for a in acts):
                 self.unsupported["scaled_dot_product_attention (of a learned tensor)"] += 1
                 return
+        if self._what(node) == "einsum":
+            self._einsum(node, out)
+            return
         definition: dict[str, Any] | None
         try:
             definition = self._definition(node, acts, out)
@@ -230,6 +234,28 @@ class _Mapper:
             self.claimed |= learned
             definition["params"] = sum(self.parameters[p].numel() for p in sorted(learned))
         return definition
+
+    def _einsum(self, node: Any, out: Shape) -> None:
+        """torch.einsum as a batched product of two activations: `matmul`, after a view of
+        the second operand as (..., k, j) where the equation transposes it (cuBLAS reads it
+        transposed: no copy)."""
+        operands = list(node.args[1:])
+        try:
+            if not all(a in self.producer for a in operands):
+                raise Unsupported("einsum (of a learned tensor)")
+            transposed = einsum_transposes(str(node.args[0]), len(operands))
+        except Unsupported as err:
+            definition = self._approximate(str(err), out)
+            if definition is not None:
+                self.producer[node] = self._append(node.name, definition, operands, out)
+            return
+        inputs = [self.producer[a] for a in operands]
+        if transposed:
+            b = self.shapes[operands[1]]
+            view = (*b[:-2], b[-1], b[-2])
+            inputs[1] = self._append(f"{node.name}.transposed", {"kind": "reshape",
+                                     "shape": list(view)}, [], view, [inputs[1]])
+        self.producer[node] = self._append(node.name, {"kind": "matmul"}, [], out, inputs)
 
     def _approximate(self, label: str, out: Shape) -> dict[str, Any] | None:
         if not self.as_elementwise:

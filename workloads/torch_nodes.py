@@ -138,6 +138,24 @@ def function_layer(node: Any, shapes: list[Shape], out: Shape) -> dict[str, Any]
     raise Unsupported(name)
 
 
+def einsum_transposes(equation: str, operands: int) -> bool:
+    """An einsum that is a batched matrix product of two tensors, (..., i, k) x (..., k, j) or
+    (..., i, k) x (..., j, k) -> (..., i, j) with the same leading subscripts throughout (as
+    MaxViT's attention writes it): whether its second operand is transposed; any other
+    einsum is Unsupported."""
+    eq = equation.replace(" ", "")
+    inputs, _, out = eq.partition("->")
+    parts = inputs.split(",")
+    if operands != 2 or len(parts) != 2 or len(out) < 2 or "." in eq or len(set(out)) != len(out):
+        raise Unsupported("einsum (not a batched matrix product of two tensors)")
+    a, b = parts
+    lead, i, j = out[:-2], out[-2], out[-1]
+    k = a[-1] if len(a) == len(out) else ""
+    if k in out or a != lead + i + k or b not in (lead + k + j, lead + j + k):
+        raise Unsupported("einsum (not a batched matrix product of two tensors)")
+    return b == lead + j + k
+
+
 def _argument(node: Any, position: int, name: str) -> Any:
     return node.args[position] if len(node.args) > position else node.kwargs.get(name)
 
