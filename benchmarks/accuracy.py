@@ -17,7 +17,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from simulator.calibrate.conv_layers import load_layer_files
+from simulator.calibrate.conv_layers import LAYER_FILES, load_layer_files
 from simulator.calibrate.host import (
     held_out,
     interval_coverage,
@@ -37,10 +37,9 @@ def main() -> None:
         "measurements/h200-torch-zoo-run1.json", "measurements/h200-torch-zoo.json",
         "measurements/h200-run3-torch-zoo.json"])
     parser.add_argument("--json", default=None, help="also write the rows to this file")
-    parser.add_argument("--layers", nargs="+", default=["measurements/h200-conv-layers.json",
-                                                        "measurements/h200-conv-layers-extra.json",
-                                                        "measurements/h200-norm-layers.json"],
-                        help="conv and batch-norm layers timed alone (schema "
+    parser.add_argument("--layers", nargs="+",
+                        default=[f"measurements/{name}" for name in LAYER_FILES],
+                        help="conv, batch-norm and pooling layers timed alone (schema "
                         "simulator.conv-layers/1): the device's convolution terms are fitted "
                         "on them without the held-out network's layers; 'none': the catalog's")
     args = parser.parse_args()

@@ -18,12 +18,15 @@ from pathlib import Path
 
 from hardware_models.catalog_io import load_spec
 from simulator.calibrate.cpu_steps import cases, held_out, per_network
+from simulator.calibrate.host import host_folds, median_of_runs, step_records
 from simulator.calibrate.measured_ops import load_measurements
 from simulator.report.atomic import write_json_atomic
 from simulator.validate.holdout import held_out_errors
 
 MEASURED = Path(__file__).resolve().parents[1] / "measurements"
 STEP_FILES = ("h200-torch-zoo.json", "h200-host-torch-cpu-kernels.json")
+# the GPU steps the host terms are fitted on (each CPU network's without its own steps)
+GPU_ZOO_FILES = ("h200-torch-zoo-run1.json", "h200-torch-zoo.json", "h200-run3-torch-zoo.json")
 NUMPY_SETS = (("epyc-zen4-2vcpu", "local-cpu-numpy.json"),
               ("xeon-spr-16vcpu", "h100-host-numpy.json"))
 TARGETS = {"pytorch steps": 0.20, "numpy kernels": 0.15}
@@ -36,7 +39,9 @@ def verdict(value: float, target: float) -> str:
 def pytorch_rows() -> list[dict]:
     spec = load_spec("xeon-emr-16vcpu")
     rows, steps, kernels, dtype_kernels = cases([str(MEASURED / f) for f in STEP_FILES])
-    return held_out(spec, rows, steps, kernels, dtype_kernels)
+    gpu = median_of_runs([step_records(MEASURED / f) for f in GPU_ZOO_FILES])
+    folds = host_folds(gpu, "the H200 lease machine", list(GPU_ZOO_FILES), "h200")
+    return held_out(spec, rows, steps, kernels, dtype_kernels, folds)
 
 
 def print_pytorch(rows: list[dict]) -> None:

@@ -130,7 +130,8 @@ class GPU:
         cta_rate = self.profile.cta_rate(op.dtype, kernel) if ctas else None
         if cta_rate is not None:  # one block per channel: the channels' blocks stream alone
             memory_s = max(memory_s, streamed / ctas / cta_rate)
-        return OpCost(op.flops / vector_rate, memory_s, overhead)
+        per_item = self.profile.item_cost_flops(op.dtype, kernel) * op.work_items
+        return OpCost((op.flops + per_item) / vector_rate, memory_s, overhead)
 
     def cached_reread_bytes(self, op: Op) -> float:
         """The bytes a kernel's second pass reads again (`reread_bytes`) where they fit in the

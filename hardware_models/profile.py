@@ -49,6 +49,11 @@ class Profile(BaseModel):
         default_factory=dict,
         description="achievable fraction of the non-tensor peak, per dtype or per kind.dtype"
     )
+    item_flops: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict,
+        description="GPU: a vector kernel's cost per work item (an output element of max "
+        "pooling: its window's index arithmetic and the index store) in FLOPs at the kernel's "
+        "own vector rate, beyond its flops, per kind.dtype (absent: 0)")
     cta_bandwidth_bytes_per_s: dict[str, PositiveFloat] = Field(
         default_factory=dict,
         description="GPU: the bytes per second one thread block of a kernel that runs one block "
@@ -127,6 +132,14 @@ class Profile(BaseModel):
                 return eff[key]
         return 1.0
 
+    def item_cost_flops(self, dtype: str, kind: str) -> float:
+        """`item_flops` of `kind` in `dtype` (or the dtype of the same width), else 0."""
+        costs = self.item_flops
+        for key in (f"{kind}.{dtype}", f"{kind}.{SAME_WIDTH.get(dtype, dtype)}"):
+            if key in costs:
+                return costs[key]
+        return 0.0
+
     def cta_rate(self, dtype: str, kind: str) -> float | None:
         """The per-block streaming rate of `kind` in `dtype` (or the dtype of the same width)."""
         rates = self.cta_bandwidth_bytes_per_s
@@ -185,7 +198,8 @@ def for_framework(profile: Profile, framework: str) -> Profile:
     if profile.kernel_rates_backend in (None, framework):
         return profile
     gemm = {k: v for k, v in profile.gemm_efficiency.items() if "." not in k}
-    return profile.model_copy(update={"vector_efficiency": {}, "gemm_efficiency": gemm,
+    return profile.model_copy(update={"vector_efficiency": {}, "item_flops": {},
+                                      "gemm_efficiency": gemm,
                                       "conv_half_dim": None, "launch_s_by_kernel": {},
                                       "autograd_node_s": 0.0})
 

@@ -12,7 +12,7 @@ from hardware_models.catalog_io import build_device, load_spec
 from hardware_models.profile import Profile
 from simulator.calibrate.device import calibrate_profile
 from simulator.calibrate.fit import fit
-from simulator.calibrate.measured_ops import load_measurements, record_ops
+from simulator.calibrate.measured_ops import load_measurements, record_op, record_ops
 from simulator.core.errors import UserError
 from simulator.validate.compare import compare, summarise
 
@@ -92,3 +92,20 @@ def test_bad_measurement_files(tmp_path):
     wrong.write_text(json.dumps({"schema": "other", "records": []}))
     with pytest.raises(UserError, match="schema"):
         load_measurements([wrong])
+
+
+def test_a_pooling_kernel_record_counts_the_work_items_the_layer_kinds_do():
+    """Output elements forward, input elements backward: a per-output cost (`item_flops`)
+    charged per byte / 4 put the H100's VGG16 pools 3-4x too slow (regression)."""
+    from workloads.layers import maxpool2d
+
+    rec = {"op": "maxpool2d", "dtype": "fp32", "label": "pool1", "batch": 16, "channels": 64,
+           "height": 224, "width": 224, "kernel": 2, "stride": 2, "flops": 51380224.0,
+           "bytes": 359661568.0}
+    cost = maxpool2d([(64, 224, 224)], {"kernel": 2}, 16)
+    assert cost.fwd is not None and cost.bwd_data is not None
+    forward = record_op(rec)
+    backward = record_op({**rec, "op": "maxpool2d_bwd", "flops": 16 * 64 * 224 * 224})
+    assert forward is not None and backward is not None
+    assert forward.work_items == cost.fwd.work_items == 16 * 64 * 112 * 112
+    assert backward.work_items == cost.bwd_data.work_items == 16 * 64 * 224 * 224

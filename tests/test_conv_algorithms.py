@@ -22,7 +22,7 @@ from simulator.calibrate.conv_layers import (
 )
 from simulator.core.errors import UserError
 from workloads.builder import build_graph
-from workloads.layers import alignment, batchnorm2d, conv2d, conv_algorithm
+from workloads.layers import alignment, avgpool2d, batchnorm2d, conv2d, conv_algorithm, maxpool2d
 from workloads.model_def import load_model
 
 PROFILE = Profile(device="h200", origin="test", gemm_efficiency={"bf16": 0.9, "tf32": 0.9,
@@ -341,3 +341,75 @@ def test_a_layer_record_pointing_nowhere_is_named(tmp_path):
                                 "norm_layers": [], "records": [{"layer": "conv", "index": 3}]}))
     with pytest.raises(UserError, match=r"records\[0\].index: must point at one of the 0"):
         load_layer_files([path])
+
+
+def _pool_op(kernel: int, stride: int, hw: int, phase: str = "fwd", batch: int = 32):
+    cost = maxpool2d([(64, hw, hw)], {"kernel": kernel, "stride": stride}, batch)
+    work = cost.fwd if phase == "fwd" else cost.bwd_data
+    return layer_ops(work, "fp32", phase)[0]
+
+
+def test_max_pooling_costs_per_output_as_well_as_per_tap():
+    """Measured on the H200 (measurements/h200-pool-layers-*.json): 3x3 windows run at 62 G
+    outputs/s and 2x2 at 81 G/s, not 9/4 times slower: a cost per output beyond the taps."""
+    three, two = _pool_op(3, 2, 57), _pool_op(2, 2, 56)  # 28 x 28 outputs each
+    assert three.work_items == two.work_items == 32 * 64 * 28 * 28
+    assert three.flops == 9 * three.work_items and two.flops == 4 * two.work_items
+    profile = PROFILE.model_copy(update={"vector_efficiency": {"maxpool2d.fp32": 0.02},
+                                         "item_flops": {"maxpool2d.fp32": 11.0}})
+    h200 = build_device(load_spec("h200"), profile)
+    flat = build_device(load_spec("h200"), profile.model_copy(update={"item_flops": {}}))
+    assert h200.op_cost(three).compute_s / h200.op_cost(two).compute_s == \
+        pytest.approx((9 + 11) / (4 + 11))
+    assert flat.op_cost(three).compute_s / flat.op_cost(two).compute_s == pytest.approx(9 / 4)
+
+
+def test_a_pooling_backward_visits_the_windows_that_may_hold_each_input():
+    """Per input element, the outputs whose windows may contain it (2x2/2: 1, 3x3/2: 4,
+    3x3/1: 9); max pooling's backward zeroes the gradient first (a second kernel)."""
+    for kernel, stride, visits in ((2, 2, 1), (3, 2, 4), (3, 1, 9)):
+        op = _pool_op(kernel, stride, 28, "bwd_data")
+        assert op.flops == visits * op.work_items == visits * 32 * 64 * 28 * 28
+        assert op.kernels == 2
+    avg = avgpool2d([(64, 28, 28)], {"kernel": 2}, 32).bwd_data
+    assert avg is not None and avg.kernels == 1
+
+
+def test_the_fit_recovers_a_pooling_rate_and_its_cost_per_output(tmp_path):
+    truth = PROFILE.model_copy(update={
+        "vector_efficiency": {"maxpool2d.fp32": 0.02, "maxpool2d_bwd.fp32": 0.0012},
+        "item_flops": {"maxpool2d.fp32": 11.0, "maxpool2d_bwd.fp32": 12.0}})
+    h200 = build_device(load_spec("h200"), truth)
+    pools = [{"kind": "maxpool2d", "channels": c, "height": hw, "width": hw, "kernel_h": k,
+              "kernel_w": k, "stride_h": s, "stride_w": s, "pad_h": 0, "pad_w": 0,
+              "ceil_mode": False, "networks": {net: 1}}
+             for c, hw, k, s, net in ((64, 112, 3, 2, "netA"), (128, 112, 2, 2, "netB"),
+                                      (256, 28, 3, 1, "netB"))]
+    data = {"schema": "simulator.conv-layers/1", "conv_layers": [], "norm_layers": [],
+            "pool_layers": pools,
+            "records": [{"layer": "pool", "index": i, "batch": b, "precision": "fp32",
+                         "cudnn_benchmark": False, "kernels": {"fwd": [], "bwd": [], "infer": []}}
+                        for b in (32, 128) for i in range(len(pools))]}
+    for row, rec in zip(layer_records(data), [r for r in data["records"] for _ in range(3)],
+                        strict=True):
+        rec["kernels"][row["pass"]] = [["k", 1e6 * sum(h200.op_cost(op).duration_s
+                                                       for op in row["ops"])]]
+    path = tmp_path / "pools.json"
+    path.write_text(json.dumps(data))
+    fitted = fit_conv_layers(load_layer_files([path]), "h200", PROFILE)
+    assert fitted.vector_efficiency["maxpool2d.fp32"] == pytest.approx(0.02, rel=0.05)
+    assert fitted.item_flops["maxpool2d.fp32"] == pytest.approx(11.0, rel=0.1)
+    assert fitted.item_flops["maxpool2d_bwd.fp32"] == pytest.approx(12.0, rel=0.1)
+    assert without_layer_terms(truth).item_flops == {}  # refitted per fold
+    data["records"][0]["index"] = 7
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=r"records\[0\].index: must point at one of the 3 pool_"):
+        load_layer_files([path])
+
+
+def test_another_frameworks_kernels_drop_the_per_output_costs():
+    from hardware_models.profile import for_framework
+
+    profile = PROFILE.model_copy(update={"item_flops": {"maxpool2d.fp32": 11.0},
+                                         "kernel_rates_backend": "cupy"})
+    assert for_framework(profile, "pytorch").item_flops == {}

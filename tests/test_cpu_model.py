@@ -7,6 +7,7 @@ prediction), and the held-out accuracy of the committed CPU measurements."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,28 @@ def test_the_pytorch_cpu_profile_is_fitted_from_the_committed_files() -> None:
                            default_profile(load_spec("xeon-emr-16vcpu"))).profile
     assert profile.fitted_from == ["h200-host-torch-cpu-kernels.json", "h200-torch-zoo.json"]
     assert all(f"held_out.{n}" in profile.fit_error for n in ("mlp", "resnet18", "resnet50"))
+
+
+def test_a_cpu_step_pays_the_frameworks_host_terms() -> None:
+    """The optimizer's per-tensor and the per-step host time are the framework's (Python,
+    autograd, the optimizer's bookkeeping), the same on a CPU as on a GPU: taken from the host
+    profile, not refitted on CPU steps, where ResNets' big ops left the MLP's 16-thread
+    training 72-75% too fast held out (regression)."""
+    from hardware_models.host import catalog_host
+    from simulator.calibrate.cpu_steps import fit_profile
+
+    host = catalog_host("pytorch")
+    assert host is not None
+    profile = default_profile(load_spec("xeon-emr-16vcpu"))
+    assert profile.optimizer_tensor_s == host.optimizer_tensor_s
+    assert profile.step_s == host.step_s
+    spec = load_spec("xeon-emr-16vcpu")
+    op = Op("g", "gemm", "fwd", "k", 2.0 * 64**3, 3 * 64 * 64 * 4.0, 64 * 64 * 4.0, "fp32",
+            64 * 64, gemm=Gemm(64, 64, 64))
+    one = (Counter({op: 1}), 1, 2e-5, frozenset({"net"}))
+    other = host.model_copy(update={"optimizer_tensor_s": 1e-3, "step_s": {"train": 2e-3}})
+    fitted = fit_profile(spec, [], [one], [], other)
+    assert fitted.optimizer_tensor_s == 1e-3 and fitted.step_s == {"train": 2e-3}
 
 
 @pytest.mark.slow

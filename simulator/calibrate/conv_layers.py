@@ -1,4 +1,4 @@
-"""Fitting a GPU's convolution and batch-norm terms from layers timed alone
+"""Fitting a GPU's convolution, batch-norm and pooling terms from layers timed alone
 (`benchmarks/torch_conv_layers.py`, schema simulator.conv-layers/1), by algorithm:
 
   conv.DTYPE                  implicit-GEMM tensor-core convolution kernels (cuDNN): fraction
@@ -12,6 +12,10 @@
                               mode (one affine pass): a rate and the
                               bytes per second of one channel's thread block
                               (cta_bandwidth_bytes_per_s)
+  maxpool2d(_bwd).DTYPE, avgpool2d(_bwd).DTYPE  pooling, fraction of the fp32 vector peak per
+                              window tap (forward) or input element (backward), and where the
+                              records' windows differ in size a cost per output element
+                              (item_flops: max pooling's index arithmetic and index store)
 
 Every record is priced with the ops the builder makes of that layer (`layer_ops`), so the
 fit and `predict` use one model. `exclude` drops the layers of one network (every layer
@@ -34,16 +38,30 @@ from simulator.core.errors import UserError
 from simulator.core.json_source import read_json_object
 from simulator.report.atomic import write_text_atomic
 from workloads.builder import work_op
-from workloads.layers import SMALL_CHANNEL_KERNELS, LayerCost, Work, batchnorm2d, conv2d
+from workloads.layers import (
+    SMALL_CHANNEL_KERNELS,
+    LayerCost,
+    Work,
+    avgpool2d,
+    batchnorm2d,
+    conv2d,
+    maxpool2d,
+)
 from workloads.ops import Op
 from workloads.precision import get_precision
 
 SCHEMA = "simulator.conv-layers/1"
+POOL_GROUPS = ("maxpool2d", "maxpool2d_bwd", "avgpool2d", "avgpool2d_bwd")
+TABLES = {"conv": "conv", "batchnorm": "norm", "pool": "pool"}  # record layer -> its table
+# the H200's layer files (in measurements/): the zoo's conv, batch-norm and pooling layers, and
+# depthwise, batch-norm and pooling layers of networks beyond it
+LAYER_FILES = ("h200-conv-layers.json", "h200-conv-layers-extra.json", "h200-norm-layers.json",
+               "h200-pool-layers-zoo.json", "h200-pool-layers-extra.json")
 PASS_FITTED = ("conv", "conv_gemm")  # the kernels fitted at a rate per pass
 FITTED_KERNELS = (*PASS_FITTED, *(f"{k}_{suffix}" for k in PASS_FITTED
                                   for suffix in PASS_RATES.values()),
                   "depthwise", "batchnorm", "batchnorm_bwd", "batchnorm_infer",
-                  *SMALL_CHANNEL_KERNELS.values())
+                  *SMALL_CHANNEL_KERNELS.values(), *POOL_GROUPS)
 PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "bwd": "bwd_data",
              "infer": "infer_fwd"}
 # the builder's phase of each measured pass (a batch norm's backward is a data gradient)
@@ -59,14 +77,14 @@ def load_layer_files(paths: list[Path]) -> dict[str, Any]:
     """Several conv-layers files as one: their layers side by side, each record pointing at
     its own file's layer (a layer keeps the networks it occurs in, for leave-one-out)."""
     merged: dict[str, Any] = {"schema": SCHEMA, "conv_layers": [], "norm_layers": [],
-                              "records": [], "sources": []}
+                              "pool_layers": [], "records": [], "sources": []}
     for path in paths:
         data = load_layer_file(path)
-        offsets = {"conv": len(merged["conv_layers"]), "norm": len(merged["norm_layers"])}
-        merged["conv_layers"] += data.get("conv_layers", [])
-        merged["norm_layers"] += data.get("norm_layers", [])
+        offsets = {t: len(merged[f"{t}_layers"]) for t in TABLES.values()}
+        for table in TABLES.values():
+            merged[f"{table}_layers"] += data.get(f"{table}_layers", [])
         for i, rec in enumerate(data.get("records", [])):
-            table = "conv" if rec.get("layer") == "conv" else "norm"
+            table = TABLES.get(rec.get("layer"), "norm")
             index, size = rec.get("index"), len(data.get(f"{table}_layers", []))
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
                 raise UserError(f"{path}: records[{i}].index: must point at one of the "
@@ -83,6 +101,28 @@ def _conv_cost(c: dict[str, Any], batch: int) -> LayerCost:
     return conv2d([(c["in_channels"], c["height"], c["width"])], args, batch)
 
 
+def _pool_cost(p: dict[str, Any], batch: int) -> LayerCost:
+    args: dict[str, Any] = {"kernel": [p["kernel_h"], p["kernel_w"]],
+                            "stride": [p["stride_h"], p["stride_w"]],
+                            "padding": [p["pad_h"], p["pad_w"]]}
+    if p.get("ceil_mode"):
+        args["ceil_mode"] = True
+    kind = maxpool2d if p["kind"] == "maxpool2d" else avgpool2d
+    return kind([(p["channels"], p["height"], p["width"])], args, batch)
+
+
+def _layer_cost(data: dict[str, Any], rec: dict[str, Any]) -> tuple[dict[str, Any], LayerCost]:
+    """The measured layer of `rec` and what the layer kinds make of it at its batch."""
+    table = TABLES.get(rec["layer"], "norm")
+    shape = data[f"{table}_layers"][rec["index"]]
+    if table == "conv":
+        return shape, _conv_cost(shape, rec["batch"])
+    if table == "pool":
+        return shape, _pool_cost(shape, rec["batch"])
+    return shape, batchnorm2d([(shape["channels"], shape["height"], shape["width"])], {},
+                              rec["batch"])
+
+
 def layer_ops(work: Work, precision: str, phase: str = "fwd") -> list[Op]:
     """The kernels of one measured pass, as the builder makes them."""
     prec = get_precision(precision)
@@ -97,16 +137,11 @@ def layer_records(data: dict[str, Any]) -> list[dict[str, Any]]:
     for rec in data.get("records", []):
         if rec.get("cudnn_benchmark") or "kernels" not in rec:
             continue  # cudnn.benchmark off, as the zoo's steps ran
-        if rec["layer"] == "conv":
-            shape = data["conv_layers"][rec["index"]]
-            cost = _conv_cost(shape, rec["batch"])
-        else:
-            shape = data["norm_layers"][rec["index"]]
-            cost = batchnorm2d([(shape["channels"], shape["height"], shape["width"])], {},
-                               rec["batch"])
+        shape, cost = _layer_cost(data, rec)
         for name, kernels in rec["kernels"].items():
             seconds = sum(us for _, us in kernels) * 1e-6  # device time: no host in it
-            work = getattr(cost, PASS_WORK[name])
+            work = getattr(cost, PASS_WORK[name]) or cost.fwd  # pooling: no inference pass
+            assert work is not None
             ops = layer_ops(work, rec["precision"], PASS_PHASE[name])
             main = next(op for op in ops if op.attr("kernel") not in ("bias_add", "bias_grad"))
             group = str(main.attr("algorithm", main.attr("kernel", main.kind)))
@@ -183,6 +218,22 @@ RATE_GROUPS = (("gemm", "gemm_efficiency", "conv_gemm"),
 NORM_GROUPS = ("batchnorm", "batchnorm_bwd", "batchnorm_infer")
 
 
+def _pool_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
+    def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
+        out: dict[str, Any] = {"vector_efficiency": {**prof.vector_efficiency, key: p["eff"]}}
+        if "item" in p:
+            out["item_flops"] = {**prof.item_flops, key: p["item"]}
+        return out
+    return update
+
+
+def _pool_bounds(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """A rate, and a cost per output element where the rows' windows differ in size (with one
+    window size the two are one parameter)."""
+    taps = {round(op.flops / op.work_items, 6) for r in rows for op in r["ops"]}
+    return {"eff": (1e-4, 1.0), **({"item": (0.01, 1000.0)} if len(taps) > 1 else {})}
+
+
 def without_layer_terms(profile: Profile) -> Profile:
     """`profile` without the terms `fit_conv_layers` fits (so that a held-out network's
     layers cannot reach a fold through a profile fitted on them)."""
@@ -195,6 +246,7 @@ def without_layer_terms(profile: Profile) -> Profile:
         "vector_efficiency": {k: v for k, v in profile.vector_efficiency.items()
                               if not fitted(k)},
         "layout_efficiency": {},
+        "item_flops": {k: v for k, v in profile.item_flops.items() if not fitted(k)},
         "cta_bandwidth_bytes_per_s": {k: v for k, v in profile.cta_bandwidth_bytes_per_s.items()
                                       if not fitted(k)}})
 
@@ -236,6 +288,11 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
             prof = _fit_group(spec, prof, of(group, dtype),
                               {"eff": (1e-4, 1.0), "cta": (1e8, 1e12)},
                               _norm_update(f"{group}.{dtype}"))
+    for group in POOL_GROUPS:
+        for dtype in dtypes:
+            group_rows = of(group, dtype)
+            prof = _fit_group(spec, prof, group_rows, _pool_bounds(group_rows),
+                              _pool_update(f"{group}.{dtype}"))
     return _same_width(prof, {r["dtype"] for r in rows})
 
 

@@ -16,19 +16,26 @@ contention, the DRAM bandwidth of all cores (a fraction of the spec's, at most 1
 core, the cache speed-up, the dispatch time per op, the fork/join time per extra thread of
 an op and of a oneDNN convolution, the host time per parameter tensor of the optimizer and
 per training step; then, with those fixed, the fraction of the bf16 and fp16 peaks from the
-square products in those dtypes. Held out: each network's steps are predicted with a profile
-fitted without them, its rows and the kernels of its layers left out.
+square products in those dtypes. The host's time per parameter tensor of the optimizer and per
+training step are not fitted here: they are the framework's host terms (the same Python,
+autograd and optimizer bookkeeping as on a GPU), taken from the host profile
+(hardware_models/catalog/hosts/pytorch.yaml, fitted on GPU steps by `calibrate-host`). Held
+out: each network's steps are predicted with a profile fitted without them, its rows and the
+kernels of its layers left out, and with host terms fitted without its GPU steps where the
+caller gives them (`host_fold`; benchmarks/accuracy_cpu.py does), else the host profile's.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hardware_models.cpu import CPU
+from hardware_models.host import HostProfile, catalog_host
 from hardware_models.profile import Profile, spec_sheet_profile
 from hardware_models.spec import CPUSpec
 from simulator.calibrate.fit import fit, msle
@@ -118,6 +125,13 @@ def case_s(device: CPU, case: Case) -> float:
     return sum(dev.op_cost(op).duration_s * n for op, n in ops.items())
 
 
+def _host_terms(host: HostProfile | None) -> dict[str, Any]:
+    """The framework's host terms a CPU step pays as a GPU step does (none without a host)."""
+    if host is None:
+        return {}
+    return {"optimizer_tensor_s": host.optimizer_tensor_s, "step_s": dict(host.step_s)}
+
+
 def _update(p: dict[str, float]) -> dict[str, Any]:
     return {"gemm_efficiency": {"fp32": p["eff"], "conv.fp32": p["conv_eff"]},
             "gemm_half_dim": p["half"],
@@ -125,7 +139,6 @@ def _update(p: dict[str, float]) -> dict[str, Any]:
             "core_bandwidth_bytes_per_s": p["core_bw"], "cache_speedup": p["cache"],
             "kernel_overhead_s": p["dispatch"],
             "fork_join_s": {"default": p["fj"], "conv": p["fj_conv"]},
-            "optimizer_tensor_s": p["tensor"], "step_s": {"train": p["step_train"]},
             "page_fault_s": p["pf"]}
 
 
@@ -135,8 +148,7 @@ def bounds(spec: CPUSpec) -> dict[str, tuple[float, float]]:
             "contention": (1e-4, 1.0), "mem": (0.01, 1.0),
             "core_bw": (1e8, spec.memory_bandwidth_bytes_per_s),
             "cache": (1.0, 30.0), "dispatch": (1e-7, 1e-4), "fj": (1e-9, 1e-5),
-            "fj_conv": (1e-9, 1e-4), "tensor": (1e-8, 1e-3), "step_train": (1e-7, 1e-2),
-            "pf": (1e-9, 1e-4)}
+            "fj_conv": (1e-9, 1e-4), "pf": (1e-9, 1e-4)}
 
 
 def _loss(spec: CPUSpec, base: Profile, steps: list[Case], kernels: list[Case],
@@ -155,11 +167,12 @@ def _dtype_update(effs: dict[str, float], dtype: str) -> Any:
 
 
 def fit_profile(spec: CPUSpec, steps: list[Case], kernels: list[Case],
-                dtype_kernels: list[Case]) -> Profile:
-    """The fp32 terms from the steps and fp32 kernels, then the bf16/fp16 GEMM efficiency."""
+                dtype_kernels: list[Case], host: HostProfile | None) -> Profile:
+    """The fp32 terms from the steps and fp32 kernels, then the bf16/fp16 GEMM efficiency;
+    the host's per-tensor and per-step terms are `host`'s."""
     base = spec_sheet_profile(spec.name).model_copy(
         update={"origin": "calibrated", "kernel_rates_backend": "pytorch",
-                "units": dict(spec.flops_per_cycle_per_core)})
+                "units": dict(spec.flops_per_cycle_per_core), **_host_terms(host)})
     params = fit(bounds(spec), _loss(spec, base, steps, kernels, _update), sweeps=3, iters=30)
     profile = base.model_copy(update=_update(params))
     for dtype in sorted({op.dtype for c in dtype_kernels for op in c[0]} - {"fp32"}):
@@ -189,13 +202,17 @@ def cases(paths: list[str]) -> tuple[list[dict[str, Any]], list[Case], list[Case
 
 
 def held_out(spec: CPUSpec, rows: list[dict[str, Any]], steps: list[Case], kernels: list[Case],
-             dtype_kernels: list[Case]) -> list[dict[str, Any]]:
-    """Each network's steps predicted with a profile fitted without its steps and kernels."""
+             dtype_kernels: list[Case],
+             host_fold: Callable[[str], HostProfile | None] | None = None
+             ) -> list[dict[str, Any]]:
+    """Each network's steps predicted with a profile fitted without its steps and kernels,
+    and the host terms `host_fold(network)` (default: the framework's host profile)."""
     out = []
     for network in sorted({r["model"] for r in rows}):
         train = [c for c in steps if network not in c[3]]
+        host = host_fold(network) if host_fold else catalog_host("pytorch")
         profile = fit_profile(spec, train, [c for c in kernels if network not in c[3]],
-                              dtype_kernels)
+                              dtype_kernels, host)
         device = CPU(spec, profile)
         for rec, case in zip(rows, steps, strict=True):
             if rec["model"] == network:
@@ -222,7 +239,7 @@ def calibrate_cpu_steps(paths: list[str], spec: CPUSpec) -> Profile:
     if spec.kind != "cpu":
         raise UserError(f"CPU step files calibrate a CPU, not the {spec.kind} {spec.name}")
     rows, steps, kernels, dtype_kernels = cases(paths)
-    profile = fit_profile(spec, steps, kernels, dtype_kernels)
+    profile = fit_profile(spec, steps, kernels, dtype_kernels, catalog_host("pytorch"))
     device = CPU(spec, profile)
     fitted = per_network([{"model": r["model"], "error": case_s(device, c) / c[2] - 1}
                           for r, c in zip(rows, steps, strict=True)])

@@ -16,6 +16,7 @@ profile fitted without it.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,16 @@ def fit_host(records: list[dict[str, Any]], host: str, fitted_from: list[str],
         fitted_from=fitted_from,
         fit_error={"median_abs": float(np.median(np.abs(residual))),
                    "max_abs": float(np.max(np.abs(residual)))})
+
+
+def host_folds(records: list[dict[str, Any]], host: str, fitted_from: list[str],
+               device_name: str) -> Callable[[str], HostProfile]:
+    """network -> the host profile fitted on `records` without that network's steps (for
+    judging, out of sample, another device's steps that pay the same host terms: a CPU's)."""
+    def fold(network: str) -> HostProfile:
+        return fit_host([r for r in records if r["model"] != network], host, fitted_from,
+                        device_name)
+    return fold
 
 
 def simulate_step(record: dict[str, Any], device_name: str, host: HostProfile,

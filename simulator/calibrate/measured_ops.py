@@ -38,6 +38,16 @@ def load_measurements(paths: list[Any]) -> list[dict[str, Any]]:
     return records
 
 
+POOL_KERNELS = ("maxpool2d", "maxpool2d_bwd")
+
+
+def _pool_items(rec: dict[str, Any]) -> int:
+    """A pooling kernel's work items as the layer kinds count them: its output elements
+    forward, its input elements backward (the records: square windows, stride = window)."""
+    inputs = int(rec["batch"]) * int(rec["channels"]) * int(rec["height"]) * int(rec["width"])
+    return inputs if rec["op"].endswith("_bwd") else inputs // int(rec["stride"]) ** 2
+
+
 def record_op(rec: dict[str, Any]) -> Op | None:
     """The op a record measured, or None for records the op model does not price (launch)."""
     op, dtype = rec["op"], rec["dtype"]
@@ -46,7 +56,8 @@ def record_op(rec: dict[str, Any]) -> Op | None:
         return Op(rec["label"], "gemm", "fwd", "measured", g.flops, rec["bytes"] * 2 / 3,
                   rec["bytes"] / 3, dtype, g.m * g.n, gemm=g)
     if op in KIND:
-        elements = int(rec.get("elements") or rec["bytes"] / 4)
+        elements = _pool_items(rec) if op in POOL_KERNELS else \
+            int(rec.get("elements") or rec["bytes"] / 4)
         kernel = (("kernel", op),) if op != "sum" else ()
         return Op(rec["label"], KIND[op], "fwd", "measured", rec["flops"], rec["bytes"] * 2 / 3,
                   rec["bytes"] / 3, dtype, elements, attrs=kernel)

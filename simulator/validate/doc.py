@@ -197,13 +197,10 @@ def conv_layers() -> dict[str, Any]:
     return {} if data is None else held_out_layers(data, "h200", make_device("h200").profile)
 
 
-LAYER_FILES = ("h200-conv-layers.json", "h200-conv-layers-extra.json", "h200-norm-layers.json")
-
-
 def _layer_data() -> dict[str, Any] | None:
     """The H200's conv-layers files (the zoo's layers, and depthwise and batch-norm layers of
     networks beyond it), merged; None without them."""
-    from simulator.calibrate.conv_layers import load_layer_files
+    from simulator.calibrate.conv_layers import LAYER_FILES, load_layer_files
 
     paths = [MEASURED / name for name in LAYER_FILES if (MEASURED / name).is_file()]
     return load_layer_files(paths) if paths else None
