@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from simulator.calibrate.conv_layers import load_layer_files
+from simulator.calibrate.conv_layers import LAYER_FILES, load_layer_files
 from simulator.report.atomic import write_json_atomic
 from simulator.report.validation_report import group_table_text
 from simulator.validate.torchvision_zoo import (
@@ -22,18 +22,17 @@ from simulator.validate.torchvision_zoo import (
     heldout_summary,
 )
 
-LAYER_FILES = ("measurements/h200-conv-layers.json", "measurements/h200-conv-layers-extra.json",
-               "measurements/h200-norm-layers.json")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("measurements", nargs="*", default=[
         f"measurements/{name}" for name in ZOO_FILES if Path("measurements", name).is_file()])
-    parser.add_argument("--layers", nargs="+", default=list(LAYER_FILES),
-                        help="the conv-layers files the catalog's convolution terms were "
-                        "fitted on: a network with layers there is predicted with the terms "
-                        "refitted without them; 'none': the catalog's for every network")
+    parser.add_argument("--layers", nargs="+",
+                        default=[f"measurements/{name}" for name in LAYER_FILES],
+                        help="the layer files the catalog's convolution, batch-norm and pooling "
+                        "terms were fitted on: a network with layers there is predicted with "
+                        "the terms refitted without them; 'none': the catalog's for every "
+                        "network")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args()
     records = heldout_records([Path(p) for p in args.measurements])
@@ -48,7 +47,7 @@ def main() -> None:
         print(f"{r['model']:16s} {r['mode']:5s} {r['batch']:5d} {r['precision']:11s} "
               f"{r['measured_s'] * 1e3:8.2f}ms {r['predicted_s'] * 1e3:8.2f}ms "
               f"{r['error']:+7.0%}{'  host-bound' if r['host_bound'] else ''}"
-              f"{'  (conv terms refitted without it)' if r['layers_refitted'] else ''}")
+              f"{'  (layer terms refitted without it)' if r['layers_refitted'] else ''}")
     print(group_table_text(heldout_summary(rows), 36))
     if args.json:
         write_json_atomic(Path(args.json), rows)

@@ -373,3 +373,67 @@ def test_maxvit_imports_with_torchs_parameter_count(torchvision):
     graph = build_graph(resolve_model("torchvision:maxvit_t"), 2, "infer", "bf16")
     assert graph.params == sum(p.numel() for p in module.parameters()) == 30_919_624
     assert sum(1 for op in graph.ops() if op.attr("kernel") == "bmm") == 44
+
+
+SWIN_FILE = textwrap.dedent('''
+    from torch import nn
+    from torchvision.models.swin_transformer import (PatchMerging, PatchMergingV2,
+                                                     SwinTransformerBlock, SwinTransformerBlockV2)
+
+
+    class Blocks(nn.Module):
+        """A window block, a shifted one and a patch merging, on a 6 x 6 map: padded to whole
+        4 x 4 windows."""
+
+        def __init__(self, v2):
+            super().__init__()
+            block = SwinTransformerBlockV2 if v2 else SwinTransformerBlock
+            self.plain = block(16, 2, [4, 4], [0, 0])
+            self.shifted = block(16, 2, [4, 4], [2, 2])
+            self.merge = (PatchMergingV2 if v2 else PatchMerging)(16)
+
+        def forward(self, x):
+            return self.merge(self.shifted(self.plain(x)))
+
+
+    def v1():
+        return Blocks(False), [6, 6, 16]
+
+
+    def v2():
+        return Blocks(True), [6, 6, 16]
+''')
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_shifted_window_attention_is_its_kernels(version, tmp_path, torchvision):
+    """torchvision's shifted_window_attention, which torch.fx keeps one call: padded to whole
+    windows, shifted and back, the projections as linear layers, attention per window; the
+    position bias table (V2: its MLP and logit scale) counted as parameters."""
+    path = tmp_path / "swin.py"
+    path.write_text(SWIN_FILE)
+    model = resolve_model(f"{path}:{version}")
+    parts = [layer.name.split(".", 1)[1] for layer in model.layers
+             if layer.name.startswith("shifted_window_attention_1.")]
+    scores = ["normalize_q", "normalize_k", "logit_scale"] if version == "v2" else ["scale_q"]
+    assert parts == ["pad", "roll", "window_partition", "qkv", *scores, "position_bias",
+                     "shift_mask", "attention", "proj", "window_reverse", "roll_back", "unpad"]
+    layers = {layer.name: layer for layer in resolve_layers(model, 1)}
+    window = layers["shifted_window_attention_1.attention"]
+    assert window.cost.out_shape == (4, 16, 16)  # 8 x 8 padded: four windows of 16 positions
+    assert layers["shifted_window_attention_1.unpad"].cost.out_shape == (6, 6, 16)
+    graph = build_graph(model, 2, "train", "bf16")
+    assert graph.params == torch_params(path, version)
+    scores_fwd = graph.op("shifted_window_attention_1.attention.fwd.prologue")
+    assert scores_fwd.gemm.batch == 2 * 4 * 2 and scores_fwd.flops == 2 * 4 * 2 * 2 * 16 * 16 * 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swin_t", "swin_v2_t"])
+def test_swin_imports_with_torchs_parameter_count(name, torchvision, cli):
+    module = torchvision.models.get_model(name, weights=None)
+    graph = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    out = cli("predict", "--model", f"torchvision:{name}", "--hardware", "h100-sxm",
+              "--batch", "2", "--precision", "bf16", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["step_time_s"] > 0, out.stderr

@@ -160,8 +160,9 @@ def _torchvision(data: dict[str, Any]) -> list[str]:
              f"on the device; a configuration in several runs: their median; {files}), "
              "imported through torch.fx (`torchvision:NAME`) and predicted with the catalog's "
              "profiles as they are (`benchmarks/accuracy_torchvision.py`). The host profile is "
-             "fitted on catalog networks' steps only; the convolution and batch-norm terms on "
-             "layers timed alone, among them some of these networks' (section 0b): those "
+             "fitted on catalog networks' steps only; the convolution, batch-norm and pooling "
+             "terms on layers timed alone, among them some of these networks' (section 0b): "
+             "those "
              f"networks ({refitted}) are predicted with the terms refitted without their "
              "layers. Host-bound: the measured host issue time is at least 90% of the step.",
              "", "| network, mode, precision / regime | steps | MAPE | median | worst |",

@@ -6,11 +6,12 @@ through torch.fx (`torchvision:NAME`) and predicted with the catalog's profiles 
 What those profiles were fitted on, and so what "held out" means here:
 - the host profile (`calibrate-host`) on the steps of catalog models only (`step_records`
   skips every other model): none of these networks' steps;
-- the H200's convolution and batch-norm terms (`calibrate-conv`) on layers timed alone,
-  among them EfficientNet-B0's and ConvNeXt-T's depthwise and batch-norm layers
-  (`measurements/h200-conv-layers-extra.json`): a network whose layers are there is predicted
-  with those terms refitted without its layers (`fit_conv_layers(exclude=...)`, as
-  `benchmarks/accuracy.py` holds the zoo's networks out), the others with the catalog's.
+- the H200's convolution, batch-norm and pooling terms (`calibrate-conv`) on layers timed
+  alone (`conv_layers.LAYER_FILES`), among them EfficientNet-B0's and ConvNeXt-T's depthwise
+  and batch-norm layers and DenseNet-121's, SqueezeNet 1.0's and GoogLeNet's pooling layers: a
+  network whose layers are there is predicted with those terms refitted without its layers
+  (`fit_conv_layers(exclude=...)`, as `benchmarks/accuracy.py` holds the zoo's networks out),
+  the others with the catalog's.
 A row is host-bound where its measured host issue time is at least 90% of its step (as for
 the transformers: DenseNet-121's 121 layers keep the host busier than the GPU up to batch 32).
 """
