@@ -25,7 +25,11 @@ of the aligned rate (measured on the H200: 91-134 TFLOP/s in bf16 against 580-73
 A kernel that runs one thread block per channel (cuDNN's NCHW batch norm in training, `ctas`)
 streams at most `cta_bandwidth_bytes_per_s` per block: a layer of 16 to 128 channels at a large
 image uses a few SMs and runs far below the memory bandwidth (measured: 140 GB/s at 16 channels,
-2 TB/s from about 256).
+2 TB/s from about 256). A kernel that loops over a window (pooling, depthwise convolutions)
+pays, besides its taps at its vector rate, `item_flops` per work item (an output element; its
+index arithmetic and stores: max pooling runs 62 G outputs/s with 3x3 windows and 81 G/s with
+2x2 on the H200, not 9/4 slower). Batch norm's second read of its inputs comes from the L2
+cache where they fit in it (`reread_bytes`).
 Each kernel costs the host `launch_s` (the engine's host thread; per kind of kernel where the
 library's dispatch cost was measured), or only the driver's `kernel_launch_s` where a library
 call launches it from native code (cuSOLVER's kernels inside one getrf), and the device a

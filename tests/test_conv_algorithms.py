@@ -76,6 +76,26 @@ def test_depthwise_is_a_vector_loop_of_two_flops_per_tap():
     assert cost.bwd_weight.flops == cost.fwd.flops
 
 
+def test_depthwise_passes_are_kernels_of_their_own_with_a_cost_per_element():
+    """Measured on the H200 (measurements/h200-conv-layers-extra.json): with one rate per tap
+    for the three passes, 5x5 and 7x7 forward passes were 90-110% too slow and 3x3 data
+    gradients 24% too fast; each pass is a kernel of its own, with a cost per element."""
+    cost = _conv(32, 32, 5, groups=32)
+    assert [w.kernel for w in (cost.fwd, cost.bwd_data, cost.bwd_weight)] == \
+        ["depthwise", "depthwise_dgrad", "depthwise_wgrad"]
+    assert cost.fwd.work_items == cost.bwd_data.work_items == 8 * 32 * 28 * 28  # padding 2
+    profile = PROFILE.model_copy(update={
+        "vector_efficiency": {"depthwise.fp32": 0.05, "depthwise_dgrad.fp32": 0.05},
+        "item_flops": {"depthwise.fp32": 17.0}})
+    h200 = build_device(load_spec("h200"), profile)
+    fwd = layer_ops(cost.fwd, "fp32")[0]
+    dgrad = layer_ops(cost.bwd_data, "fp32", "bwd_data")[0]
+    rate = load_spec("h200").peak_flops["fp32"] * 0.05
+    assert h200.op_cost(fwd).compute_s == pytest.approx(
+        (fwd.flops + 17.0 * fwd.work_items) / rate)
+    assert h200.op_cost(dgrad).compute_s == pytest.approx(dgrad.flops / (66.9e12 * 0.05))
+
+
 def test_a_1x1_conv_is_a_gemm_per_sample_without_transposes():
     cost = _conv(64, 256, 1, hw=14)
     assert cost.fwd.gemm.m == 256 and cost.fwd.gemm.n == 14 * 14 and cost.fwd.gemm.k == 64

@@ -72,6 +72,7 @@ scenarios:
     hardware: {{device: h100-sxm, count: 4, intra_link: nvlink4}}
 outputs: {{timeline: ["{LONGEST_NAME}", dp 4]}}
 """
+ONE_COLUMN = PAPER.at("one-column")
 TIME_LABEL = re.compile(r"^[0-9.]+ (µs|ms|s|min|h|day|days|week|year|years)$")
 
 
@@ -292,13 +293,14 @@ def test_time_to_train_axis_reads_in_human_units(folder):
     """Regression: the axis was in seconds while the bar labels were in h and min."""
     _, axes = _comparison_axes(folder)
     ax = axes["time to train ↓"]
-    assert "seconds" not in ax.get_xlabel()
+    xlabel = " ".join(ax.get_xlabel().split())  # wrapped where it is wider than its panel
+    assert "seconds" not in xlabel
     if ax.get_xscale() == "log":
         labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
         assert labels and all(TIME_LABEL.match(label) for label in labels), labels
     else:
-        assert re.fullmatch(r"time to train \((ms|s|min|h|days)\)", ax.get_xlabel())
-    assert ax.get_xlabel().startswith("time to train (")  # the quantity, then its unit
+        assert re.fullmatch(r"time to train \((ms|s|min|h|days)\)", xlabel)
+    assert xlabel.startswith("time to train (")  # the quantity, then its unit
 
 
 def test_interval_error_bars_span_p10_to_p90(folder):
@@ -379,13 +381,15 @@ TIMELINES = {"8 alike": lambda: synthetic_links(synthetic(8, ops=40), 8),
              "1,000 unlike": lambda: _unlike(synthetic_links(synthetic(1000), 1000))}
 
 
-@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
 @pytest.mark.parametrize("case", list(TIMELINES))
 def test_timeline_reads_on_a_slide_and_in_a_paper(case, style):
     """At 8 and at 1,000 devices: at most MAX_LANES lanes, a slide stays 16:9 and a paper
-    figure a third of a page, the lane labels do not touch one another and lie inside the
-    figure, lanes are at least 1.4 lines of their label's type apart, device 0 is drawn bar
-    by bar, and the line under the title says what was folded. (The timeline of 8 devices
+    figure a third of a page (one column wide: 4 in tall at most), the lane labels do not
+    touch one another and lie inside the figure, lanes are at least 1.4 lines of their
+    label's type apart, device 0 is drawn bar by bar, and the line under the title says
+    what was folded. (The timeline of 8 devices
     had 34 lanes, 32 inches tall on a slide; of 1,000, 12 inches.)"""
     data = TIMELINES[case]()
     with styled(style):
@@ -394,8 +398,9 @@ def test_timeline_reads_on_a_slide_and_in_a_paper(case, style):
     width, height = fig.get_size_inches()
     if style is SLIDES:
         assert (width, height) == pytest.approx((13.33, 7.5))
-    else:
-        assert width == pytest.approx(7.16) and height <= 3.5
+    else:  # a third of a page; one column wide, as tall as wide at most (and a bit)
+        assert width == pytest.approx(style.width()) and height <= (
+            4.0 if style.narrow else 3.5)
     ax = fig.axes[0]
     ticks = [t for t in ax.get_yticklabels() if t.get_text()]
     assert 2 <= len(ticks) <= MAX_LANES
@@ -658,7 +663,8 @@ def check_roofline_labels(fig, renderer, panels: list) -> None:
                 len(tagged) == 1 and tagged[0] in tags), (name, texts, key)
 
 
-@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
 @pytest.mark.parametrize("color_by", ["phase", "layer"])
 def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
     from simulator.report.plot_roofline import roofline_figure
@@ -671,7 +677,8 @@ def test_roofline_labels_never_overlap_on_a_dense_example(style, color_by):
     check_roofline_labels(fig, renderer, panels)
 
 
-@pytest.mark.parametrize("style", [SLIDES, PAPER], ids=["slides", "paper"])
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
 def test_roofline_names_the_longest_ops_amid_a_crowd(style):
     """2,500 ops over most of the panel, the five longest on one spot: each is named (it
     lost its name before where no place near its point was free), none over another."""
@@ -791,3 +798,206 @@ def test_no_text_overlaps_or_clips_with_the_longest_names(folder, style):
             for (ax_a, what_a, a, box_a), (ax_b, what_b, b, box_b) in combinations(boxes, 2):
                 if ax_a is ax_b and what_a == what_b and overlaps(box_a, box_b):
                     pytest.fail(f"{stem}: '{a.get_text()}' overlaps '{b.get_text()}'")
+
+
+WIDE_NAMES = sorted({s.name for e in EXAMPLES for s in e.scenarios if len(s.name) > 32},
+                    key=lambda n: (-len(n), n))
+
+
+def _all_texts(fig) -> list:
+    """Every text drawn: the figure's titles, legend entries, axes titles, axis labels, the
+    tick labels inside each axis's range and the texts placed in the axes."""
+    found = [t for t in fig.texts if t.get_text()]
+    found += [t for legend in fig.legends for t in legend.get_texts() if t.get_text()]
+    for ax in fig.axes:
+        found += [t for t in (ax.title, ax.xaxis.label, ax.yaxis.label)
+                  if t.get_text() and t.get_visible()]
+    return found + [t for _, _, t in _axis_texts(fig)]  # ticks and the axes' texts
+
+
+def test_paper_widths_are_selectable(folder, tmp_path, capsys):
+    """`plot --style paper --width one-column` draws every kind 3.5 in wide (1,050 px at
+    300 dpi) into STEM-paper-one-column.*, two-column 7.16 in; bad widths are one line."""
+    work = tmp_path / "copy"
+    shutil.copytree(folder, work)
+    assert main(["plot", str(work), "--style", "paper", "--width", "one-column",
+                 "--format", "png"]) == 0
+    drawn = sorted(work.glob("*-paper-one-column.png"))
+    assert {p.name.removesuffix("-paper-one-column.png") for p in drawn} >= set(STEMS)
+    for path in drawn:
+        width_px = int.from_bytes(path.read_bytes()[16:20], "big")  # the PNG's IHDR
+        assert width_px == round(3.5 * PAPER.dpi), path.name
+    for style, inches in ((ONE_COLUMN, 3.5), (PAPER.at("two-column"), 7.16), (PAPER, 7.16)):
+        with styled(style):
+            for _, stem, make in every_kind(folder, style):
+                assert make().get_size_inches()[0] == pytest.approx(inches), (stem, inches)
+    cases = [(["--style", "paper", "--width", "half"], "--width: 'half' is not one of "
+              "one-column, two-column"),
+             (["--width", "one-column"], "--width: one-column is a paper's width; add "
+              "--style paper"),
+             (["--style", "slides", "--width", "two-column"], "--width: two-column")]
+    for args, message in cases:
+        assert main(["plot", str(work), *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_experiment_picks_the_figures_style_and_width(tmp_path, capsys):
+    """`outputs: {style: paper, width: one-column}` draws the run's figures so, and `plot`
+    redraws them alike (byte for byte) unless told otherwise; a width without the paper
+    style, or a style for a sweep, is one line naming the file, line and field."""
+    path = tmp_path / "e.yaml"
+    path.write_text("title: One column\nscenarios:\n  - name: a\n"
+                    "    workload: {model: mlp, batch: 8}\n    hardware: {device: gtx-1080}\n"
+                    "outputs: {formats: [png], style: paper, width: one-column}\n")
+    out = tmp_path / "r"
+    assert main(["run", str(path), "--out", str(out)]) == 0
+    made = out / "breakdown-paper-one-column.png"
+    assert made.is_file() and not (out / "breakdown.png").exists()
+    assert "breakdown-paper-one-column.png" in (out / "report.html").read_text() or \
+        "breakdown-paper-one-column" in (out / "report.md").read_text()
+    before = made.read_bytes()
+    made.unlink()
+    assert main(["plot", str(out), "--kind", "breakdown", "--format", "png"]) == 0
+    assert made.read_bytes() == before
+    assert main(["plot", str(out), "--kind", "breakdown", "--style", "slides",
+                 "--format", "png"]) == 0 and (out / "breakdown.png").is_file()
+    capsys.readouterr()
+    path.write_text(path.read_text().replace("style: paper, ", ""))
+    assert main(["run", str(path), "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "e.yaml:6: outputs.width: one-column is a paper's" in err
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("title: S\nsweep:\n  base:\n    workload: {model: mlp, batch: 8}\n"
+                     "    hardware: {device: gtx-1080}\n  grid: {workload.batch: [8, 16]}\n"
+                     "outputs: {style: paper}\n")
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "outputs.style: a sweep's figures are drawn as slides" in err
+
+
+@pytest.mark.parametrize("style", [ONE_COLUMN, pytest.param(PAPER, marks=pytest.mark.slow)],
+                         ids=["one-column", "two-column"])
+def test_every_kind_reads_at_a_column_width(folder, style):
+    """Every figure kind with the examples' longest scenario name and title: every text
+    (titles, legend entries, axis and tick labels, the labels in the axes) lies inside the
+    figure and no two of them overlap; no legend is wider than the figure."""
+    from matplotlib.text import Text
+
+    from simulator.report.figure_style import fit_titles
+    from simulator.report.label_layout import overlaps
+    with styled(style):
+        for _, stem, make in every_kind(folder, style):
+            fig = make()
+            fit_titles(fig)
+            renderer = draw(fig)
+            assert fig.get_size_inches()[0] == pytest.approx(style.width())
+            texts = _all_texts(fig)
+            boxes = [(t, Text.get_window_extent(t, renderer)) for t in texts]
+            for text, _ in boxes:
+                assert inside_figure(fig, text, renderer), (stem, text.get_text())
+            for (a, box_a), (b, box_b) in combinations(boxes, 2):
+                if a is not b and overlaps(box_a, box_b):
+                    pytest.fail(f"{stem}: '{a.get_text()}' overlaps '{b.get_text()}'")
+            for legend in fig.legends:
+                assert legend.get_window_extent(renderer).width <= fig.bbox.width, stem
+
+
+def test_names_wrap_between_phrases():
+    """The examples' longest scenario names break after a comma or before ` (`, ` on `,
+    ` vs. `, ...: never inside `12 GTX 680` (the old wrap gave '... 12 GTX' / '680, ...')."""
+    from simulator.report.figure_style import phrases, wrap_label
+
+    assert WIDE_NAMES, "the examples have names longer than a line"
+    assert wrap_label("stanford-2013 (3 servers, 12 GTX 680, 18,432 CUDA cores)") == (
+        "stanford-2013 (3 servers,\n12 GTX 680, 18,432 CUDA cores)")
+    assert wrap_label("GTX 1080 · train b16 vs. published") == (
+        "GTX 1080 · train b16\nvs. published")
+    assert phrases("resnet50 x 8 on h100, 2 nodes") == ["resnet50", "x 8", "on h100,",
+                                                         "2 nodes"]
+    for width in (32, 24):
+        for name in WIDE_NAMES:
+            lines = wrap_label(name, width).split("\n")
+            assert " ".join(lines) == name
+            assert all(len(line) <= width for line in lines), (name, lines)
+            pieces = phrases(name)  # every break falls between two phrases
+            ends = [len(" ".join(pieces[:i + 1])) for i in range(len(pieces))]
+            breaks = [len(" ".join(lines[:i + 1])) for i in range(len(lines) - 1)]
+            assert all(b in ends for b in breaks), (name, lines, pieces)
+
+
+def _trained_rows(times_s: list[float]) -> list[dict]:
+    return [{"name": f"run {i}", "hardware": f"hw{i % 2}", "status": "ok", "model": "mlp",
+             "step_time_s": t / 1e5, "samples_per_s": 3.2e6 / t, "time_to_train_s": t,
+             "dataset_size": 100_000} for i, t in enumerate(times_s)]
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
+@pytest.mark.parametrize("times_s", [[5400.0, 216000.0], [0.4, 9.8, 60.0], [3e5, 2e7]],
+                         ids=["hours-days", "seconds-minute", "days-months"])
+def test_log_time_axis_is_fitted_to_the_data(style, times_s):
+    """A log time-to-train axis spans the values (half a decade either side at most) plus
+    the room its bar labels take, no more: its last label ends within a tenth of the axes'
+    width of the right end (it ran to 10^7 s, 115 days, for 2.5 days of data); at least two
+    ticks, in human units, all inside the values' half-decade margin."""
+    from simulator.report.plot_comparison import comparison_figure
+
+    with styled(style):
+        fig = comparison_figure(_trained_rows(times_s), "t", style)
+        renderer = draw(fig)
+    ax = next(a for a in fig.axes if a.get_title() == "time to train ↓")
+    assert ax.get_xscale() == "log"
+    lo, hi = min(times_s), max(times_s)
+    left, right = ax.get_xlim()
+    assert lo / 10 ** 0.5 <= left < lo
+    ticks = [(tick.get_loc(), tick.label1.get_text()) for tick in ax.xaxis.get_major_ticks()
+             if tick.label1.get_text()]
+    assert len(ticks) >= 2, ticks
+    assert all(TIME_LABEL.match(label) for _, label in ticks), ticks
+    assert all(lo / 10 ** 0.5 <= t <= hi * 10 ** 0.5 for t, _ in ticks), ticks
+    frame = ax.get_window_extent(renderer)
+    last = max(t.get_window_extent(renderer).x1 for t in ax.texts if t.get_text())
+    assert frame.x1 - last <= 0.1 * frame.width, (right, last, frame.x1)
+
+
+def packed_roofline(n: int = 45) -> dict:
+    """A GPU panel whose ops cover it from edge to edge (intensity 1e-4 to 1e7 FLOP/byte,
+    rates 100 FLOP/s to 4x the peak), and a copy, which the note counts."""
+    data = dense_roofline(5)
+    data["ops"] = []
+    for i in range(n * n):
+        intensity = 10 ** (-4 + 11 * (i % n) / (n - 1))
+        rate = 10 ** (2 + 13.6 * (i // n) / (n - 1))
+        data["ops"].append([f"d0.op{i}.fwd", 0, "gemm", "fwd", "bf16", 1e8, 1e8 / intensity,
+                            1e8 / rate, 5e-6])
+    data["ops"].append(["d0.copy", 0, "copy", "fwd", "bf16", 0, 1e6, 1e-5, 5e-6])
+    data["end_s"] = sum(op[7] for op in data["ops"])
+    return data
+
+
+@pytest.mark.parametrize("style", [SLIDES, PAPER, ONE_COLUMN],
+                         ids=["slides", "paper", "one-column"])
+def test_roofline_note_covers_no_point(style):
+    """On a panel covered with points the note (the launch floor, the ops not shown) goes
+    where it covers no marker: a free place of the panel, else under the axes' label (it
+    covered 20 points on a slide, 27 in a paper)."""
+    from matplotlib.text import Text
+
+    from simulator.report.label_layout import overlaps
+    from simulator.report.plot_roofline import Panel, _marker_boxes, roofline_figure
+
+    data = packed_roofline()
+    with styled(style):
+        fig = roofline_figure([("packed", data)], "t", style)
+        renderer = draw(fig)
+    ax = fig.axes[0]
+    markers = _marker_boxes(Panel(ax, data, []), renderer)
+    notes = [t for t in ax.texts if "floor (" in t.get_text()]
+    for text in notes:
+        box = Text.get_window_extent(text, renderer)
+        assert not [m for m in markers if overlaps(box, m)], text.get_text()
+    shown = [t.get_text() for t in notes] + [ax.get_xlabel()]
+    assert sum("launch floor (" in t for t in shown) == 1, shown
+    assert sum("1 op without FLOPs or bytes not shown" in t for t in shown) == 1, shown
+    assert inside_figure(fig, ax.xaxis.label, renderer)

@@ -7,7 +7,8 @@
                               each pass at a rate of its own (and conv_gemm_dgrad/_wgrad)
   layout_efficiency           NCHW <-> NHWC transposes around them, fraction of bandwidth
   conv_gemm.DTYPE             1x1 convolutions run as GEMMs (cuBLAS)
-  depthwise.DTYPE             PyTorch's depthwise kernels, fraction of the fp32 vector peak
+  depthwise(_dgrad|_wgrad).DTYPE  PyTorch's depthwise kernels per pass, fraction of the fp32
+                              vector peak per tap and a cost per element (item_flops)
   batchnorm(_bwd|_infer).DTYPE  batch norm in training, forward and backward, and in eval
                               mode (one affine pass): a rate and the
                               bytes per second of one channel's thread block
@@ -52,6 +53,8 @@ from workloads.precision import get_precision
 
 SCHEMA = "simulator.conv-layers/1"
 POOL_GROUPS = ("maxpool2d", "maxpool2d_bwd", "avgpool2d", "avgpool2d_bwd")
+# window loops: a rate per tap, and a cost per element where the records' windows differ
+WINDOW_GROUPS = ("depthwise", "depthwise_dgrad", "depthwise_wgrad", *POOL_GROUPS)
 TABLES = {"conv": "conv", "batchnorm": "norm", "pool": "pool"}  # record layer -> its table
 # the H200's layer files (in measurements/): the zoo's conv, batch-norm and pooling layers, and
 # depthwise, batch-norm and pooling layers of networks beyond it
@@ -60,8 +63,8 @@ LAYER_FILES = ("h200-conv-layers.json", "h200-conv-layers-extra.json", "h200-nor
 PASS_FITTED = ("conv", "conv_gemm")  # the kernels fitted at a rate per pass
 FITTED_KERNELS = (*PASS_FITTED, *(f"{k}_{suffix}" for k in PASS_FITTED
                                   for suffix in PASS_RATES.values()),
-                  "depthwise", "batchnorm", "batchnorm_bwd", "batchnorm_infer",
-                  *SMALL_CHANNEL_KERNELS.values(), *POOL_GROUPS)
+                  "batchnorm", "batchnorm_bwd", "batchnorm_infer",
+                  *SMALL_CHANNEL_KERNELS.values(), *WINDOW_GROUPS)
 PASS_WORK = {"fwd": "fwd", "bwd_data": "bwd_data", "bwd_weight": "bwd_weight", "bwd": "bwd_data",
              "infer": "infer_fwd"}
 # the builder's phase of each measured pass (a batch norm's backward is a data gradient)
@@ -145,7 +148,7 @@ def layer_records(data: dict[str, Any]) -> list[dict[str, Any]]:
             ops = layer_ops(work, rec["precision"], PASS_PHASE[name])
             main = next(op for op in ops if op.attr("kernel") not in ("bias_add", "bias_grad"))
             group = str(main.attr("algorithm", main.attr("kernel", main.kind)))
-            if group == "small_channels":  # a rate per pass: its kernels differ by pass
+            if group in ("small_channels", "depthwise"):  # a kernel of its own per pass
                 group = str(main.attr("kernel"))
             rows.append({"ops": ops, "measured_s": float(seconds), "group": group,
                          "dtype": main.dtype, "networks": sorted(shape["networks"]),
@@ -212,13 +215,12 @@ def _norm_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, An
 
 
 RATE_GROUPS = (("gemm", "gemm_efficiency", "conv_gemm"),
-               ("depthwise", "vector_efficiency", "depthwise"),
                *((k, "vector_efficiency", k) for k in SMALL_CHANNEL_KERNELS.values()))
 # batch norm in training: its rate and the bytes per second of one channel's thread block
 NORM_GROUPS = ("batchnorm", "batchnorm_bwd", "batchnorm_infer")
 
 
-def _pool_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
+def _window_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
     def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
         out: dict[str, Any] = {"vector_efficiency": {**prof.vector_efficiency, key: p["eff"]}}
         if "item" in p:
@@ -227,7 +229,7 @@ def _pool_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, An
     return update
 
 
-def _pool_bounds(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+def _window_bounds(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
     """A rate, and a cost per output element where the rows' windows differ in size (with one
     window size the two are one parameter)."""
     taps = {round(op.flops / op.work_items, 6) for r in rows for op in r["ops"]}
@@ -288,11 +290,11 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
             prof = _fit_group(spec, prof, of(group, dtype),
                               {"eff": (1e-4, 1.0), "cta": (1e8, 1e12)},
                               _norm_update(f"{group}.{dtype}"))
-    for group in POOL_GROUPS:
+    for group in WINDOW_GROUPS:
         for dtype in dtypes:
             group_rows = of(group, dtype)
-            prof = _fit_group(spec, prof, group_rows, _pool_bounds(group_rows),
-                              _pool_update(f"{group}.{dtype}"))
+            prof = _fit_group(spec, prof, group_rows, _window_bounds(group_rows),
+                              _window_update(f"{group}.{dtype}"))
     return _same_width(prof, {r["dtype"] for r in rows})
 
 

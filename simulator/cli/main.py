@@ -97,8 +97,10 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", default=None,
                    help="figures to draw, comma-separated: timeline, breakdown, roofline, "
                         "scaling, pareto, compare, layers, validation (default: all)")
-    p.add_argument("--style", default="slides", help="slides (16:9, large type) or paper "
-                   "(column widths, 8 pt, TrueType fonts in PDF)")
+    p.add_argument("--style", default=None, help="slides (16:9, large type) or paper "
+                   "(8 pt, TrueType fonts in PDF; default: the run's outputs.style, slides)")
+    p.add_argument("--width", default=None, help="a paper's width: two-column (7.16 in, "
+                   "default) or one-column (3.5 in, into STEM-paper-one-column.*)")
     p.add_argument("--format", default="png,svg", dest="formats",
                    help="file formats, comma-separated: png, svg, pdf")
     p.add_argument("--scenario", action="append", default=None, metavar="NAME",

@@ -44,6 +44,8 @@ from workloads.task_graph import TaskGraph
 
 STRATEGIES = ("single", "data", "model", "pipeline", "parameter_server")
 FigureFormat = Literal["png", "svg", "pdf"]
+FigureStyle = Literal["slides", "paper"]
+FigureWidth = Literal["one-column", "two-column"]  # a paper's: 3.5 in, 7.16 in
 FRAMEWORKS = ("pytorch", "cupy", "numpy")  # whose kernels run (selects per-library rates)
 MAX_DEVICES_PER_NODE = 8
 ANCHOR_PREFIX = "x-"  # top-level keys for YAML anchors only (as in docker compose), not read
@@ -391,8 +393,17 @@ class Outputs(_Strict):
     figures: Annotated[bool, Field(strict=True)] = True
     trace: Annotated[bool, Field(strict=True)] = True
     formats: list[FigureFormat] = Field(default_factory=_all_formats, min_length=1)
+    style: FigureStyle = "slides"
+    width: FigureWidth | None = Field(default=None, description="paper only (default two-column)")
     timeline: list[str] | None = Field(default=None, description="scenarios to draw timelines for")
     top_layers: Annotated[int, Field(strict=True, gt=0, le=10_000)] = 12
+
+    @model_validator(mode="after")
+    def _width(self) -> Outputs:
+        if self.width is not None and self.style != "paper":
+            raise invalid(f"{self.width} is a paper's width; add style: paper (slides are "
+                          "16:9)", ("width",))
+        return self
 
 
 AT_EQUAL_WORK = ("time_to_train_s", "energy_j")  # totals over the dataset: same work only

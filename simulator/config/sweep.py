@@ -166,6 +166,13 @@ class SweepExperiment(_Strict):
     sweep: Sweep
     outputs: Outputs = Outputs()
 
+    @model_validator(mode="after")
+    def _slides(self) -> SweepExperiment:
+        if self.outputs.style != "slides":
+            raise invalid("a sweep's figures are drawn as slides only (16:9); leave style out",
+                          ("outputs", "style"))
+        return self
+
 
 @dataclass(frozen=True)
 class SweepPoint:

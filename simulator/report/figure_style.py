@@ -22,13 +22,16 @@ import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, cast, get_args
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.text import Text
+
+from simulator.config.schema import FigureWidth
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
              "#000000")
@@ -42,7 +45,11 @@ BASE_RC = {"axes.spines.top": False, "axes.spines.right": False, "legend.frameon
            "svg.hashsalt": "simulator", "svg.fonttype": "path", "pdf.fonttype": 42,
            "ps.fonttype": 42, "path.simplify": True}
 FORMATS = ("png", "svg", "pdf")
+WIDTHS: tuple[str, ...] = get_args(FigureWidth)  # a paper's widths, `Style.at`
 LABEL_CHARS = 32  # characters per line of a scenario's name on an axis
+LINE_SPACING, ROW_GAP_IN = 1.25, 0.05  # a line of a name on a bar's axis; space between
+NARROW_LABEL_CHARS = 24  # the same, one column wide
+BREAKS = re.compile(r"( (?=\(|x |on |vs\. |with |over |for ))|(?<=,) (?=\S)|(?<= ·) ")
 SLIDE_ROW_IN, SLIDE_FRAME_IN = 0.4, 2.5  # a bar row of a slide; title, axis and legend
 
 
@@ -62,11 +69,33 @@ class Style:
     linewidth: float = 1.5
     markersize: float = 9.0
     extra: dict[str, Any] = field(default_factory=dict)
+    columns: int = 2  # the width figures are drawn at: 1 or 2 columns (`at`)
 
-    def width(self, columns: int = 2) -> float:
-        return self.widths_in[min(columns, 2) - 1]
+    def width(self, columns: int | None = None) -> float:
+        return self.widths_in[min(columns or self.columns, 2) - 1]
 
-    def size(self, columns: int = 2, rows: int = 0, base_in: float | None = None,
+    @property
+    def narrow(self) -> bool:
+        """Drawn one column wide (3.5 in): panels stack, legends take more rows."""
+        return self.name != "slides" and self.columns == 1
+
+    @property
+    def suffix(self) -> str:
+        """What file stems get: none on slides, `-paper`, `-paper-one-column`."""
+        if self.name == "slides":
+            return ""
+        return f"-{self.name}" + ("-one-column" if self.columns == 1 else "")
+
+    @property
+    def label_chars(self) -> int:
+        """Characters per line of a scenario's name on an axis (`wrap_label`)."""
+        return NARROW_LABEL_CHARS if self.narrow else LABEL_CHARS
+
+    def at(self, width: str) -> Style:
+        """This style at a width of `WIDTHS` (`one-column` or `two-column`)."""
+        return replace(self, columns=WIDTHS.index(width) + 1)
+
+    def size(self, columns: int | None = None, rows: int = 0, base_in: float | None = None,
              aspect: float | None = None, slide_rows: int | None = None
              ) -> tuple[float, float]:
         """(width, height): on a slide 16:9 (the whole slide), taller only for more bar
@@ -105,6 +134,12 @@ PAPER = Style(
 STYLES = {style.name: style for style in (SLIDES, PAPER)}
 
 
+def style_for(name: str, width: str | None = None) -> Style:
+    """The style named `name` (`STYLES`) at `width` (`WIDTHS`; default two-column)."""
+    style = STYLES[name]
+    return style.at(width) if width else style
+
+
 @contextmanager
 def styled(style: Style) -> Iterator[None]:
     """Matplotlib's settings of `style` while figures are drawn and saved."""
@@ -112,9 +147,14 @@ def styled(style: Style) -> Iterator[None]:
         yield
 
 
-def row_height_inches(rows: int, style: Style = SLIDES) -> float:
-    """Height of a bar chart's rows: roomy for a few scenarios, compact for many."""
-    return rows * style.row_in * (1.0 if rows <= 8 else 0.72)
+def row_height_inches(labels: list[str], style: Style = SLIDES) -> float:
+    """Height of a bar chart's rows (`labels`, the names on its axis): roomy for a few
+    scenarios, compact for many, and never less than the lines of the longest name take
+    (so a name wrapped on three lines does not run into the next)."""
+    rows = len(labels)
+    lines = max((label.count("\n") + 1 for label in labels), default=1)
+    line_in = float(style.rc["ytick.labelsize"]) * LINE_SPACING / 72
+    return rows * max(style.row_in * (1.0 if rows <= 8 else 0.72), lines * line_in + ROW_GAP_IN)
 
 
 def setting_separators(ax: Any, rows: list[dict[str, Any]]) -> None:
@@ -140,11 +180,12 @@ def titles(fig: Figure) -> list[Text]:
 
 
 def fit_titles(fig: Figure) -> None:
-    """Wrap each title that would run past the figure's edges (or, with several panels, past
-    its own panel's width) onto more lines."""
+    """Wrap each title, and each axes' x label, that would run past the figure's edges (or,
+    with several panels, past its own panel's width) onto more lines."""
     for _ in range(4):  # layout moves titles as others wrap; a few passes settle it
         renderer = lay_out(fig)
-        too_wide = [t for t in titles(fig) if _room(fig, t, renderer) is not None]
+        xlabels = [ax.xaxis.label for ax in fig.axes if ax.xaxis.label.get_text()]
+        too_wide = [t for t in titles(fig) + xlabels if _room(fig, t, renderer) is not None]
         if not too_wide:
             return
         for text in too_wide:
@@ -175,7 +216,7 @@ def inside_figure(fig: Figure, text: Text, renderer: Any) -> bool:
 
 def _room(fig: Figure, text: Text, renderer: Any) -> float | None:
     """The width `text` must shrink to (pixels), or None if it fits where it is."""
-    panel = next((ax for ax in fig.axes if ax.title is text), None)
+    panel = next((ax for ax in fig.axes if text in (ax.title, ax.xaxis.label)), None)
     box, frame = text.get_window_extent(renderer), fig.bbox
     centre = (box.x0 + box.x1) / 2  # titles are centred: room on the nearer side counts
     limit = 2 * min(centre - frame.x0, frame.x1 - centre)
@@ -193,14 +234,58 @@ def _wrap(text: Text, renderer: Any, width_px: float) -> None:
     widest = max(len(line) for line in lines)
     chars_per_px = widest / max(text.get_window_extent(renderer).width, 1.0)
     width = max(12, int(width_px * chars_per_px))
-    text.set_text("\n".join(part for line in lines
-                            for part in textwrap.wrap(" ".join(line.split()), width) or [""]))
+    text.set_text("\n".join(part for line in lines for part in wrap_phrases(line, width)))
+
+
+def phrases(text: str) -> list[str]:
+    """`text` cut where a line may break without splitting a phrase: after `, ` and ` · `,
+    before ` (`, ` x `, ` on `, ` vs. `, ` with `, ` over `, ` for ` (`BREAKS`)."""
+    text = " ".join(text.split())
+    cuts = sorted({0, len(text)} | {m.start() + 1 if m.group(1) else m.end()
+                                    for m in BREAKS.finditer(text)})
+    return [text[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False)
+            if text[a:b].strip()]
+
+
+def wrap_phrases(text: str, width: int) -> list[str]:
+    """`text` on lines of at most `width` characters, broken between phrases (`phrases`)
+    where it can be, else between words (a word longer than `width` stays whole)."""
+    lines: list[str] = []
+    for phrase in phrases(text):
+        joined = f"{lines[-1]} {phrase}" if lines else phrase
+        if lines and len(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines += textwrap.wrap(phrase, width, break_long_words=False,
+                                   break_on_hyphens=False) or [phrase]
+    return lines or [""]
 
 
 def wrap_label(name: str, width: int = LABEL_CHARS) -> str:
     """A long axis label (a scenario's name) on two or more lines of at most `width`
-    characters, so it does not take half the figure's width."""
-    return "\n".join(textwrap.wrap(name, width)) if len(name) > width else name
+    characters, broken between phrases, so it does not take half the figure's width."""
+    return "\n".join(wrap_phrases(name, width)) if len(name) > width else name
+
+
+def legend(fig: Figure, handles: list[Any], ncols: int, **options: Any) -> Legend:
+    """The figure's legend under its axes (`outside lower center`), in at most `ncols`
+    columns and as many fewer as it takes to fit the figure's width (one column wide: more
+    rows); labels still too wide for one column are wrapped between phrases."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    room = fig.bbox.width * 0.98
+    labels = [str(handle.get_label()) for handle in handles]
+    for columns in range(max(1, min(ncols, len(handles))), 0, -1):
+        made = fig.legend(handles, labels, loc="outside lower center", ncols=columns, **options)
+        width = made.get_window_extent(renderer).width
+        if width <= room or columns == 1:
+            break
+        made.remove()
+    if width > room:  # one column, a label wider than the figure: wrap the labels
+        chars = max(12, int(max(len(label) for label in labels) * room / width))
+        made.remove()
+        made = fig.legend(handles, [wrap_label(label, chars) for label in labels],
+                          loc="outside lower center", ncols=1, **options)
+    return made
 
 
 def fit_right(ax: Any, texts: list[Text], renderer: Any) -> None:

@@ -98,7 +98,7 @@ def figure_makers(rows: list[dict[str, Any]], data: list[dict[str, Any]], title:
 
 
 def file_stem(stem: str, style: Style) -> str:
-    return stem if style is SLIDES else f"{stem}-{style.name}"
+    return stem + style.suffix
 
 
 def render(makers: list[tuple[str, str, FigureMaker]], formats: list[str],

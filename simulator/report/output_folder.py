@@ -523,11 +523,13 @@ def write_run(target: Path, title: str, description: str,
             written.append(write_chrome_trace(folder, trace_document(traced, title)))
         rendered: dict[str, dict[str, bytes]] = {}
         if figures and outputs.figures:
+            from simulator.report.figure_style import style_for
             from simulator.report.figures import figure_makers, render
 
+            style = style_for(outputs.style, outputs.width)
             makers = figure_makers(saved_form(rows), saved_form(data)["scenarios"], title,
-                                   outputs.timeline, outputs.top_layers)
-            rendered = render(makers, list(outputs.formats))
+                                   outputs.timeline, outputs.top_layers, style)
+            rendered = render(makers, list(outputs.formats), style)
             written += write_rendered(folder, rendered)
         written += write_report(folder, title, description, rows, provenance, rendered, extra)
         document = {**results_document(title, description, rows, provenance), **extra}

@@ -26,6 +26,7 @@ from simulator.report.figure_style import (
     fit_right,
     fit_titles,
     lay_out,
+    legend,
     row_height_inches,
     setting_separators,
     wrap_label,
@@ -35,8 +36,9 @@ from simulator.results.metrics import CATEGORIES
 
 
 def breakdown_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES) -> Figure:
-    fig = Figure(figsize=style.size(2, base_in=max(style.height_in * 0.6, style.row_in * 5
-                                                   + row_height_inches(len(rows), style)),
+    names = [wrap_label(row["name"], style.label_chars) for row in rows]
+    fig = Figure(figsize=style.size(base_in=max(style.height_in * 0.6, style.row_in * 5
+                                                + row_height_inches(names, style)),
                                     slide_rows=len(rows)), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(len(rows)))
@@ -53,8 +55,8 @@ def breakdown_figure(rows: list[dict[str, Any]], title: str, style: Style = SLID
             ax.text(101, y, format_time(row["step_time_s"]), va="center", fontsize="small")
         else:
             ax.text(1, y, _oom_text(row), va="center", fontsize="small", color="#D55E00")
-    ax.set(yticks=ys, yticklabels=[wrap_label(row["name"]) for row in rows], xlim=(0, 100),
-           xlabel="share of step time (%)")
+    ax.set(yticks=ys, yticklabels=names,
+           xlim=(0, 100), xlabel="share of step time (%)")
     ax.set_ylim(len(rows) - 0.5, -0.5)
     setting_separators(ax, rows)
     ax.tick_params(axis="y", length=0)
@@ -62,7 +64,7 @@ def breakdown_figure(rows: list[dict[str, Any]], title: str, style: Style = SLID
             color="#555555", va="bottom")
     fig.suptitle(title)
     ax.set_title("where the step time goes", fontweight="normal", fontsize="medium")
-    fig.legend(loc="outside lower center", ncols=len(used), handlelength=1.2)
+    legend(fig, ax.get_legend_handles_labels()[0], len(used), handlelength=1.2)
     return fig
 
 
@@ -101,11 +103,15 @@ def layer_bounds(data: dict[str, Any]) -> dict[str, str]:
     return bounds
 
 
+LABELS_NOTE = {False: "; labels: share of the step time, bound",
+               True: "\nlabels: share of the step time, bound"}  # one column: a line
+
+
 def layers_figure(row: dict[str, Any], top: int, data: dict[str, Any] | None = None,
                   style: Style = SLIDES) -> Figure:
     ranked = top_layers(row["layers"] or [], top)
     bounds = layer_bounds(data) if data else {}
-    fig = Figure(figsize=style.size(2, rows=len(ranked)), layout="constrained")
+    fig = Figure(figsize=style.size(rows=len(ranked)), layout="constrained")
     ax = fig.add_subplot()
     longest = max((sum(p.values()) for _, p in ranked), default=0.0)
     scale, unit = time_unit(longest)
@@ -125,11 +131,11 @@ def layers_figure(row: dict[str, Any], top: int, data: dict[str, Any] | None = N
     ax.set_yticks(ys, [name for name, _ in ranked])
     ax.invert_yaxis()
     ax.set_xlim(0, longest / scale * 1.05)
-    ax.set_xlabel(f"busy time per step ({unit}); labels: share of the step time, bound")
+    ax.set_xlabel(f"busy time per step ({unit}){LABELS_NOTE[style.narrow]}")
     ax.set_title(f"{row['name']}: top {len(ranked)} layers by time")
     ax.tick_params(axis="y", length=0)
     ax.grid(True, axis="x", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=min(len(phases), 4), handlelength=1.2)
+    legend(fig, ax.get_legend_handles_labels()[0], 4, handlelength=1.2)
     fit_titles(fig)
     fit_right(ax, list(ax.texts), lay_out(fig))  # every layer's label inside the axes
     return fig

@@ -14,7 +14,6 @@ where a scenario gives them under the same name (`step_time_s`, `samples_per_s`,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from simulator.report.figure_style import (
     fit_titles,
     hardware_colours,
     lay_out,
+    legend,
     row_height_inches,
     setting_separators,
     wrap_label,
@@ -41,12 +41,16 @@ from simulator.report.units import (
     format_si,
     format_time,
     human_time_ticks,
+    log_ticks,
     time_axis_unit,
 )
 
 PANELS = (("step_time_s", "step time ↓", True), ("samples_per_s", "throughput ↑", False),
           ("time_to_train_s", "time to train ↓", True))
 LOG_SCALE_RATIO = 20  # values spanning more than this get a log axis
+LOG_MARGIN = 2.0  # a log axis runs from the smallest value / this to the largest x this
+STACKED_PANEL_IN, STACKED_FRAME_IN = 0.55, 0.9  # one column: a panel's title and axis; the
+                                                # figure's title and legend
 
 
 def _published(rows: list[dict[str, Any]], key: str) -> dict[int, float]:
@@ -70,27 +74,30 @@ def interval(row: dict[str, Any], key: str) -> tuple[float, float] | None:
 
 
 def _scale(ax: Axes, present: list[float], is_time: bool) -> tuple[float, str]:
-    """Log axis with room for labels when values span decades, else linear from zero.
+    """Log axis fitted to the values when they span decades (`LOG_MARGIN` either side; the
+    labels' room is added once they are placed, `fit_right`), else linear from zero.
     Returns (scale, axis label): seconds on a log axis of times (ticked at 1 min, 1 h,
-    1 day ...), the unit of the largest time on a linear one."""
+    1 day ... inside it), the unit of the largest time on a linear one."""
     lo, hi = min(present), max(present)
     if hi / lo > LOG_SCALE_RATIO:
         ax.set_xscale("log")
-        left, right = 10 ** math.floor(math.log10(lo) - 0.3), 10 ** math.ceil(
-            math.log10(hi) + 0.8)
-        ax.set_xlim(left, right)
-        if is_time:
-            _time_ticks(ax)
-            return 1.0, "log scale"
-        return 1.0, "samples per second, log scale"
+        ax.set_xlim(lo / LOG_MARGIN, hi * LOG_MARGIN)
+        _log_ticks(ax, ax.get_xlim(), is_time)
+        return 1.0, "log scale" if is_time else "samples per second, log scale"
     scale, unit = time_axis_unit(present) if is_time else (1.0, "samples per second")
     ax.set_xlim(0, hi / scale * 1.15)
     return scale, unit
 
 
-def _time_ticks(ax: Axes) -> None:
-    """Ticks of a log axis of seconds at times people count in (1 ms, 1 min, 1 h)."""
-    ticks = human_time_ticks(*ax.get_xlim())
+def _log_ticks(ax: Axes, fitted: tuple[float, float], is_time: bool) -> None:
+    """Ticks of a log axis inside `fitted` (the values' range, not the room the labels
+    take beyond it): seconds at times people count in (1 ms, 1 min, 1 h), counts at powers
+    of ten written 10 k, 1 M."""
+    if is_time:  # as far apart as on the whole axis, where two of them fit the values
+        whole = [tick for tick in human_time_ticks(*ax.get_xlim()) if tick[0] <= fitted[1]]
+        ticks = whole if len(whole) >= 2 else human_time_ticks(*fitted)
+    else:
+        ticks = [(x, format_si(x, "").strip()) for x in log_ticks(*fitted)]
     ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
     ax.xaxis.set_minor_locator(NullLocator())
 
@@ -143,19 +150,24 @@ def _panel(ax: Axes, rows: list[dict[str, Any]], key: str, is_time: bool,
 
 def comparison_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES) -> Figure:
     panels = [p for p in PANELS if any(row.get(p[0]) for row in rows)]
-    size = style.size(2, base_in=max(style.height_in, style.row_in * 5
-                                     + row_height_inches(len(rows), style)),
+    names = [wrap_label(row["name"], style.label_chars) for row in rows]
+    bars_in = row_height_inches(names, style)
+    size = style.size(base_in=max(style.height_in, style.row_in * 5 + bars_in),
                       slide_rows=len(rows))  # the page's or the slide's width, no wider
+    if style.narrow:  # one column: the panels one above the other, each with the names
+        size = (size[0], len(panels) * (STACKED_PANEL_IN + bars_in) + STACKED_FRAME_IN)
     fig = Figure(figsize=size, layout="constrained")
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    axes = (fig.subplots(len(panels), 1, squeeze=False)[:, 0] if style.narrow
+            else fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
     colours = hardware_colours([row["hardware"] for row in rows], style)
     for ax, (key, name, is_time) in zip(axes, panels, strict=True):
         unit = _panel(ax, rows, key, is_time, colours, style)
         setting_separators(ax, rows)
         ax.set_title(name, fontsize="large")
         ax.set_xlabel(f"{name.rstrip(' ↓↑')} ({unit})")  # "time to train (log scale)"
-    axes[0].set_yticks(range(len(rows)), [wrap_label(row["name"]) for row in rows])
-    axes[0].set_ylim(len(rows) - 0.5, -0.5)
+    for ax in axes[:len(axes) if style.narrow else 1]:
+        ax.set_yticks(range(len(rows)), names)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
     for ax in axes:
         ax.tick_params(axis="y", length=0)
     handles: list[Artist] = [Patch(color=c, label=name) for name, c in colours.items()]
@@ -164,12 +176,13 @@ def comparison_figure(rows: list[dict[str, Any]], title: str, style: Style = SLI
                               label="published"))
     if any(interval(row, "step_time_s") for row in rows):
         handles.append(Line2D([], [], marker="|", color="black", label="10-90% interval"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
+    legend(fig, handles, 4)
     fig.suptitle(title)
     fit_titles(fig)
     renderer = lay_out(fig)
     for ax, (_, _, is_time) in zip(axes, panels, strict=True):  # every bar's label inside
+        fitted = ax.get_xlim()
         fit_right(ax, list(ax.texts), renderer)
-        if is_time and ax.get_xscale() == "log":
-            _time_ticks(ax)
+        if ax.get_xscale() == "log":
+            _log_ticks(ax, fitted, is_time)
     return fig

@@ -21,7 +21,8 @@ its point (further off with a line, or on it, where there is no room beside it),
 and the name, after its number, in a key (`#1 NAME`) in a free place of the panel, else under
 the axes' label (the figure is then laid out and its texts placed again). Ops without FLOPs or
 without bytes (copies, collectives) have no place on a roofline and are counted in the
-panel's note.
+panel's note, which goes where it covers no point: in a free corner or place of the panel,
+else under the axes' label.
 """
 
 from __future__ import annotations
@@ -39,11 +40,19 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
 from simulator.report.figure_data import DEVICE_PREFIX
-from simulator.report.figure_style import PHASE_LABELS, SLIDES, Style, fit_titles, lay_out
+from simulator.report.figure_style import (
+    PHASE_LABELS,
+    SLIDES,
+    Style,
+    fit_titles,
+    lay_out,
+    legend,
+)
 from simulator.report.label_layout import SIXTEEN, Option, Placer, around
 from simulator.report.units import format_bandwidth, format_rate, format_time, si_unit
 
 MAX_PANELS = 3
+STACKED_PANEL_IN, STACKED_FRAME_IN = 2.2, 1.0  # one column: a panel; title and legend
 LABELLED = 5  # ops named per panel: those that take most time
 ROOF_COLOUR, FLOOR_COLOUR, OTHER_COLOUR, NOTE_COLOUR = "#333333", "#888888", "#BBBBBB", "#555555"
 OTHER = "other"
@@ -153,6 +162,8 @@ class Panel:
     placed: list[dict[str, Any]]
     labels: list[Label] = field(default_factory=list)
     scale: float = 1.0
+    note_below: bool = False  # the note found no place free of points: under the axes
+    note_homeless: bool = False  # ... found out by the last `place_labels`
 
 
 def _limits(placed: list[dict[str, Any]], top: list[tuple[float, str]],
@@ -212,8 +223,9 @@ def _panel(ax: Axes, name: str, data: dict[str, Any], style: Style,
     ax.set_ylim(min(rates) / 5, (top[0][0] / scale if top else max(rates)) * 5)
     ax.set_xlabel(XLABEL)
     ax.set_ylabel(f"achieved rate ({unit})")
+    ops = f"{skipped} op{'s' if skipped > 1 else ''}"
     notes = ([floor[1]] if floor else []) + (
-        [f"{skipped} ops without FLOPs or bytes not shown"] if skipped else [])
+        [f"{ops} without FLOPs or bytes not shown"] if skipped else [])
     if notes:  # after the roofs' labels, before the ops' names
         first_op = next((i for i, label in enumerate(panel.labels) if label.role == "op"),
                         len(panel.labels))
@@ -261,7 +273,9 @@ def place_labels(panel: Panel, renderer: Any, keyed: list[str], below: bool,
                  last: bool = False) -> list[str]:
     """Place the panel's labels in order (roofs, memory, the note, op names), each where it
     overlaps no marker, no label and no connector line placed before it; the note in the
-    first corner where it covers no point (else where it covers points only). An op name
+    first corner, else the first place of the panel, where it covers no point (none free:
+    `panel.note_homeless`, and the caller writes it under the axes' label, where it covers
+    nothing; on the `last` pass it goes where it covers points only). An op name
     with no room (or in `keyed`) gets a number instead (`#1`, by its point) and the key
     (`#1 NAME`) goes in a free place of the panel, or, with `below`, is under the axes'
     label already (the names newly numbered then are numbered after those, and, if `last`,
@@ -280,11 +294,14 @@ def place_labels(panel: Panel, renderer: Any, keyed: list[str], below: bool,
     new = []
     for label in panel.labels:
         style = _text_style(label.role)
-        if label.role == "note":
+        if label.role == "note" and not panel.note_below:
             corners = [((x_hi, y_lo), (-4.0, 4.0, "right", "bottom")),
                        ((x_lo, y_hi), (4.0, -4.0, "left", "top")),
                        ((x_lo, y_lo), (4.0, 4.0, "left", "bottom"))]
-            placer.place(label.text, corners + placer.spread(corners[0][0]), True, **style)
+            options = corners + placer.spread(corners[0][0])
+            panel.note_homeless = placer.place(label.text, options, **style) is None
+            if panel.note_homeless and last:
+                placer.place(label.text, options, True, **style)
         elif label.role == "memory":
             placer.place(label.text, label.options, True, **style)
         elif label.role == "op" and label.anchor is not None and label.text not in keyed \
@@ -380,9 +397,12 @@ def roofline_figure(picked: list[tuple[str, dict[str, Any]]], title: str,
     """One panel per (scenario name, figure data) in `picked` (at most MAX_PANELS), the
     points coloured by `color_by` (`COLOR_BY`); the texts placed after the layout."""
     picked = picked[:MAX_PANELS]
-    fig = Figure(figsize=style.size(2, aspect=0.5),
-                 dpi=style.dpi, layout="constrained")
-    axes = fig.subplots(1, len(picked), squeeze=False)[0]
+    size = style.size(aspect=0.5)
+    if style.narrow:  # one column: the panels one above the other
+        size = (size[0], len(picked) * STACKED_PANEL_IN + STACKED_FRAME_IN)
+    fig = Figure(figsize=size, dpi=style.dpi, layout="constrained")
+    axes = fig.subplots(*((len(picked), 1) if style.narrow else (1, len(picked))),
+                        squeeze=False).flat
     colour = colours(picked, color_by, style)
     panels = [_panel(ax, name, data, style, colour)
               for ax, (name, data) in zip(axes, picked, strict=True)]
@@ -393,20 +413,23 @@ def roofline_figure(picked: list[tuple[str, dict[str, Any]]], title: str,
                for k in colour.colour if k in shown]
     handles.append(Line2D([], [], color=FLOOR_COLOUR, linestyle=":",
                           label="launch floor (median op)"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=max(1, min(len(handles), 5)))
+    legend(fig, handles, 5)
     fig.suptitle(f"{title}: every op of one step under its device's roofs")
     fit_titles(fig)
     keyed: list[list[str]] = [[] for _ in panels]  # the names keyed under each axes
-    for attempt in range(KEY_PASSES):  # a key under an axes shrinks it: place anew
+    for attempt in range(KEY_PASSES):  # a key or note under an axes shrinks it: place anew
         renderer = lay_out(fig)
         more = [place_labels(panel, renderer, keys, bool(keys), attempt == KEY_PASSES - 1)
                 for panel, keys in zip(panels, keyed, strict=True)]
-        if not any(more) or attempt == KEY_PASSES - 1:
+        if not any(more) and not any(p.note_homeless for p in panels) or \
+                attempt == KEY_PASSES - 1:
             return fig
         for panel, keys, names in zip(panels, keyed, more, strict=True):
             keys[:] = [label.text for label in panel.labels if label.text in keys + names]
-            if keys:
-                panel.ax.set_xlabel(XLABEL + _key(keys))
+            panel.note_below = panel.note_below or panel.note_homeless
+            note = [label.text for label in panel.labels if label.role == "note"]
+            panel.ax.set_xlabel("\n".join([XLABEL + _key(keys)] + note * panel.note_below))
             for text in list(panel.ax.texts):
                 text.remove()
+        fit_titles(fig)
     return fig

@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from simulator.report.chrome_trace import THREAD_NAMES
-from simulator.report.figure_style import SLIDES, Style, fit_titles, lay_out
+from simulator.report.figure_style import SLIDES, Style, fit_titles, lay_out, legend
 from simulator.report.units import format_count, format_time, time_unit
 
 MAX_LANES = 14  # lanes of one figure at most (see the module docstring)
@@ -49,6 +49,8 @@ LINKS_DETAILED = 4  # link channels drawn one by one when there are at most this
 LINK_KINDS = 6  # aggregated link lanes at most
 LINK_CATEGORY = "communication"
 LANE_PITCH_IN = {"slides": 0.36, "paper": 0.16}  # from one lane to the next, at least
+SHORT_NAMES = {"host launch thread": "host launches", "copy engine": "copies",
+               "communication (links)": "communication"}  # lane names one column wide
 
 Bar = tuple[float, float, str, str]  # start_s, duration_s, category, layer
 
@@ -250,7 +252,7 @@ def _label_long_bars(ax: Axes, y: int, bars: list[Bar], end_s: float, scale: flo
                      style: Style) -> None:
     """Name the layer on bars wide enough to hold the name."""
     size = 0.8 * float(style.rc["font.size"])
-    per_char = LABEL_PT * size / (0.8 * style.width(2))
+    per_char = LABEL_PT * size / (0.8 * style.width())
     for start, duration, category, layer in bars:
         if category != "launch" and duration >= per_char * (len(layer) + 2) * end_s:
             ax.text((start + duration / 2) / scale, y, layer, ha="center", va="center",
@@ -288,7 +290,7 @@ def timeline_figure(name: str, data: dict[str, Any], style: Style = SLIDES) -> F
     rows = timeline.rows
     end_s = data["end_s"]
     scale, unit = time_unit(end_s)
-    fig = Figure(figsize=(style.width(2), style.height_in), layout="constrained")
+    fig = Figure(figsize=(style.width(), style.height_in), layout="constrained")
     ax = fig.add_subplot()
     colours = style.categories
     used: set[str] = set()
@@ -304,7 +306,8 @@ def timeline_figure(name: str, data: dict[str, Any], style: Style = SLIDES) -> F
                            edgecolors="white", linewidth=edges)
             used.add(category)
         _label_long_bars(ax, y, lane.bars, end_s, scale, style)
-    ax.set_yticks(range(len(rows)), [lane.label for lane in rows])
+    ax.set_yticks(range(len(rows)), [_short(lane.label) if style.narrow else lane.label
+                                     for lane in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, end_s / scale)
     ax.set_xlabel(f"time since the step started ({unit})")
@@ -315,10 +318,22 @@ def timeline_figure(name: str, data: dict[str, Any], style: Style = SLIDES) -> F
     ax.tick_params(axis="y", length=0)
     ax.grid(True, axis="x", alpha=0.3)
     handles = [Patch(color=colours[c], label=c) for c in colours if c in used]
-    fig.legend(handles=handles, loc="outside lower center", ncols=max(1, len(handles)))
+    legend(fig, handles, len(handles))
+    if style.narrow and timeline.folded:  # the note under the title as wide as the figure
+        for _ in range(2):
+            lay_out(fig)
+            box = ax.get_position()
+            ax.title.set_x((0.5 - box.x0) / box.width)
     fit_titles(fig)
     fit_height(fig, ax, len(rows), style)
     return fig
+
+
+def _short(label: str) -> str:
+    """A lane's label one column wide: `dev 0: host launches`, `dev 0-7: communication`."""
+    for long, short in SHORT_NAMES.items():
+        label = label.replace(long, short)
+    return label
 
 
 def _devices_note(data: dict[str, Any]) -> str:

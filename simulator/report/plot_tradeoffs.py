@@ -26,6 +26,8 @@ from simulator.report.figure_style import (
     fit_titles,
     hardware_colours,
     lay_out,
+    legend,
+    row_height_inches,
     wrap_label,
 )
 from simulator.report.label_layout import Placer, around
@@ -56,7 +58,7 @@ def scaling_figure(rows: list[dict[str, Any]], title: str,
     series = scaling_series(rows)
     if not series:
         return None
-    fig = Figure(figsize=style.size(2), layout="constrained")
+    fig = Figure(figsize=style.size(), layout="constrained")
     speed, eff = fig.subplots(1, 2)
     colours = hardware_colours(list(series), style)
     most = max(d for points in series.values() for d, _ in points)
@@ -74,12 +76,11 @@ def scaling_figure(rows: list[dict[str, Any]], title: str,
             title="efficiency", ylim=(0, 110))
     counts = sorted({1, *(d for points in series.values() for d, _ in points)})
     for ax, axis in ((speed, speed.xaxis), (speed, speed.yaxis), (eff, eff.xaxis)):
-        axis.set_major_locator(FixedLocator(_spread(counts)))  # the device counts run
+        axis.set_major_locator(FixedLocator(_spread(counts, 4 if style.narrow else 8)))
         axis.set_minor_locator(NullLocator())
         axis.set_major_formatter(lambda x, _: format_count(x))
         ax.grid(True, which="major", alpha=0.3)
-    fig.legend(*speed.get_legend_handles_labels(), loc="outside lower center",
-               ncols=min(2, len(series) + 1))
+    legend(fig, speed.get_legend_handles_labels()[0], 2)
     fig.suptitle(title)
     return fig
 
@@ -111,7 +112,7 @@ def pareto_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES)
     if len(points) < 2:
         return None
     scale, unit = time_axis_unit([p[1] for p in points])
-    fig = Figure(figsize=style.size(2), layout="constrained")
+    fig = Figure(figsize=style.size(), layout="constrained")
     ax = fig.add_subplot()
     colours = hardware_colours([r["hardware"] for r in ok], style)
     hardware = {r["name"]: r["hardware"] for r in ok}
@@ -124,19 +125,21 @@ def pareto_figure(rows: list[dict[str, Any]], title: str, style: Style = SLIDES)
     ax.set(xscale="log", yscale="log", xlabel="hardware cost (USD)",
            ylabel=f"{LABELS[key]} ({unit})", title=f"cost against {LABELS[key]}")
     ax.margins(0.15)
+    if style.narrow:  # one column: at most 5 powers of ten, $1,000,000 is wide
+        ax.xaxis.set_major_locator(LogLocator(numticks=5))
     ax.xaxis.set_major_formatter(lambda x, _: f"${format_count(x)}")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 1, 2, 5, 10, 20 ...
     ax.yaxis.set_major_formatter(lambda y, _: format_count(y))
     ax.yaxis.set_minor_formatter(lambda y, _: "")
     ax.grid(True, which="major", alpha=0.3)
-    fig.legend(loc="outside lower center")
+    legend(fig, ax.get_legend_handles_labels()[0], 1)
     fig.suptitle(title)
     fit_titles(fig)
     renderer = lay_out(fig)
     placer = Placer(ax, renderer, [])
     for cost, time_s, name in sorted(points, key=lambda p: p[1]):  # names beside the points
-        placer.place(wrap_label(name), [((cost, time_s / scale), place) for place in around()],
-                     fontsize="x-small")
+        placer.place(wrap_label(name, style.label_chars),
+                     [((cost, time_s / scale), place) for place in around()], fontsize="x-small")
     return fig
 
 
@@ -158,7 +161,11 @@ def validation_figure(rows: list[dict[str, Any]], title: str,
     pairs = published_pairs(rows)
     if not pairs:
         return None
-    fig = Figure(figsize=style.size(2, rows=len(pairs)), layout="constrained")
+    names = [wrap_label(f"{name}: {LABELS.get(key, key)}", style.label_chars)
+             for name, key, _, _ in pairs]
+    fig = Figure(figsize=style.size(base_in=max(style.height_in, style.row_in * 5
+                                                + row_height_inches(names, style)),
+                                    slide_rows=len(pairs)), layout="constrained")
     ax = fig.add_subplot()
     colours = hardware_colours([p[1] for p in pairs], style)
     ratios = [simulated / published for _, _, published, simulated in pairs]
@@ -173,12 +180,11 @@ def validation_figure(rows: list[dict[str, Any]], title: str,
     ax.axvline(1.0, color="#333333", linewidth=style.linewidth, label="simulated = published")
     ax.set(xscale="log", xlim=(1 / span, span), xlabel="simulated / published (log scale)",
            title="simulated against published")
-    ax.set_yticks(range(len(pairs)), [wrap_label(f"{name}: {LABELS.get(key, key)}")
-                                      for name, key, _, _ in pairs])
+    ax.set_yticks(range(len(pairs)), names)
     ax.set_ylim(len(pairs) - 0.5, -0.7)
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:.3g}×")
     ax.tick_params(axis="y", length=0)
-    fig.legend(loc="outside lower center", ncols=2)
+    legend(fig, ax.get_legend_handles_labels()[0], 2)
     fig.suptitle(title)
     return fig
 

@@ -50,11 +50,30 @@ HUMAN_TIMES = ((1e-6, "1 µs"), (1e-5, "10 µs"), (1e-4, "100 µs"), (1e-3, "1 m
                (315576000.0, "10 years"))
 
 
+FINER_TIMES = ((2e-6, "2 µs"), (5e-6, "5 µs"), (2e-5, "20 µs"), (5e-5, "50 µs"),
+               (2e-4, "200 µs"), (5e-4, "500 µs"), (2e-3, "2 ms"), (5e-3, "5 ms"),
+               (0.02, "20 ms"), (0.05, "50 ms"), (0.2, "200 ms"), (0.5, "500 ms"), (2.0, "2 s"),
+               (5.0, "5 s"), (20.0, "20 s"), (30.0, "30 s"), (120.0, "2 min"), (300.0, "5 min"),
+               (1200.0, "20 min"), (1800.0, "30 min"), (7200.0, "2 h"), (18000.0, "5 h"),
+               (43200.0, "12 h"), (172800.0, "2 days"), (432000.0, "5 days"),
+               (1209600.0, "14 days"), (7776000.0, "90 days"), (15552000.0, "180 days"),
+               (63115200.0, "2 years"), (157788000.0, "5 years"))
+
+
 def human_time_ticks(lo_s: float, hi_s: float, most: int = 4) -> list[tuple[float, str]]:
     """About `most` ticks for a log axis of seconds, at times people count in (1 ms, 1 min,
-    1 h, 1 day), each at least 1/(most + 1) of the axis's decades after the one before (so
-    uneven steps such as 10 h -> 1 day never put two labels side by side)."""
-    inside = [(t, label) for t, label in HUMAN_TIMES if lo_s <= t <= hi_s]
+    1 h, 1 day; on an axis too short for two of them, also 2 and 5 of a unit, 30 min, 12 h,
+    ...), each at least 1/(most + 1) of the axis's decades after the one before (so uneven
+    steps such as 10 h -> 1 day never put two labels side by side)."""
+    ticks = _spread_ticks(HUMAN_TIMES, lo_s, hi_s, most)
+    if len(ticks) < 2:
+        ticks = _spread_ticks(tuple(sorted(HUMAN_TIMES + FINER_TIMES)), lo_s, hi_s, most)
+    return ticks
+
+
+def _spread_ticks(candidates: tuple[tuple[float, str], ...], lo_s: float, hi_s: float,
+                  most: int) -> list[tuple[float, str]]:
+    inside = [(t, label) for t, label in candidates if lo_s <= t <= hi_s]
     if not inside:
         return []
     gap = math.log10(hi_s / lo_s) / (most + 1)
@@ -63,6 +82,17 @@ def human_time_ticks(lo_s: float, hi_s: float, most: int = 4) -> list[tuple[floa
         if math.log10(t / picked[-1][0]) >= gap - 1e-9:
             picked.append((t, label))
     return picked
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for a log axis of counts from `lo` to `hi`: the powers of ten inside it, or,
+    where fewer than two are, 1, 2 and 5 times them."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    decades = [10.0 ** k for k in range(first, last + 1) if lo <= 10.0 ** k <= hi]
+    if len(decades) >= 2:
+        return decades
+    return [m * 10.0 ** k for k in range(first, last + 1) for m in (1, 2, 5)
+            if lo <= m * 10.0 ** k <= hi]
 
 
 def format_count(value: float) -> str:
