@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from simulator.report.atomic import write_json_atomic
+from simulator.report.validation_report import group_table_text
 from simulator.validate.transformers import transformer_rows, transformer_summary
 
 
@@ -29,9 +30,7 @@ def main() -> None:
         print(f"{r['model']:12s} {r['mode']:5s} {r['batch']:5d} {r['seq_len']:5d} "
               f"{r['precision']:5s} {r['measured_s'] * 1e3:8.2f}ms {r['predicted_s'] * 1e3:8.2f}ms "
               f"{r['error']:+7.0%}{'  host-bound' if r['host_bound'] else ''}")
-    print(f"{'group':30s} {'rows':>5s} {'MAPE':>7s} {'median':>7s} {'worst':>7s}")
-    for key, s in transformer_summary(rows).items():
-        print(f"{key:30s} {s['rows']:5d} {s['mape']:7.1%} {s['median']:7.1%} {s['worst']:7.1%}")
+    print(group_table_text(transformer_summary(rows)))
     if args.json:
         write_json_atomic(Path(args.json), rows)
 

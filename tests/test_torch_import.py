@@ -290,3 +290,150 @@ def test_networks_with_ceil_mode_pooling_import(name, params, torchvision):
         graph = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
     counted = sum(p.numel() for n, p in module.named_parameters() if not n.startswith("aux"))
     assert graph.params == counted == params
+
+
+EINSUM_FILE = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class Scores(nn.Module):
+        """q k^T, softmax, times v: as einsums (MaxViT's way) or as matmuls."""
+
+        def __init__(self, einsum):
+            super().__init__()
+            self.einsum = einsum
+            self.qkv = nn.Linear(16, 48)
+
+        def forward(self, x):
+            q, k, v = self.qkv(x).view(x.shape[0], 10, 3, 2, 8).permute(2, 0, 3, 1, 4)
+            if self.einsum:
+                s = torch.einsum("B H I D, B H J D -> B H I J", q, k).softmax(-1)
+                return torch.einsum("bhij,bhjd->bhid", s, v)
+            return torch.matmul(torch.matmul(q, k.transpose(-2, -1)).softmax(-1), v)
+
+
+    class Traced(nn.Module):
+        def forward(self, x):
+            return torch.einsum("bii->bi", x)
+
+
+    def einsum():
+        return Scores(True), [10, 16]
+
+
+    def matmul():
+        return Scores(False), [10, 16]
+
+
+    def trace():
+        return Traced(), [4, 4]
+''')
+
+
+@pytest.mark.parametrize("equation, transposed", [
+    ("B G H I D, B G H J D -> B G H I J", True), ("B G H I J, B G H J D -> B G H I D", False),
+    ("ik,kj->ij", False), ("bik,bjk->bij", True)])
+def test_an_einsum_that_is_a_batched_product(equation, transposed):
+    from workloads.torch_nodes import einsum_transposes
+
+    assert einsum_transposes(equation, 2) is transposed
+
+
+@pytest.mark.parametrize("equation, operands", [
+    ("bii->bi", 1), ("bik,bkj->bji", 2), ("bik,bkj->bij", 3), ("bik,ckj->bij", 2),
+    ("...ik,...kj->...ij", 2), ("bik,bkj", 2), ("bik,bik->bi", 2), ("bkk,bkj->bkj", 2)])
+def test_other_einsums_are_unsupported(equation, operands):
+    from workloads.torch_nodes import Unsupported, einsum_transposes
+
+    with pytest.raises(Unsupported, match="einsum"):
+        einsum_transposes(equation, operands)
+
+
+def test_einsum_costs_what_the_same_matmuls_cost(tmp_path):
+    path = tmp_path / "scores.py"
+    path.write_text(EINSUM_FILE)
+    imported, ours = resolve_model(f"{path}:einsum"), resolve_model(f"{path}:matmul")
+    assert [layer.kind for layer in imported.layers].count("matmul") == 2
+    for mode in ("train", "infer"):
+        a, b = build_graph(imported, 4, mode, "bf16"), build_graph(ours, 4, mode, "bf16")
+        assert a.params == b.params == 16 * 48 + 48
+        assert (a.flops, a.bytes) == (b.flops, b.bytes)
+        products = [op for op in a.ops() if op.attr("kernel") == "bmm" and op.phase == "fwd"]
+        assert sorted(op.flops for op in products) == [4 * 2 * 2 * 10 * 10 * 8] * 2
+    with pytest.raises(UserError, match=r"einsum \(not a batched matrix product of two "
+                                        r"tensors\) x1"):
+        resolve_model(f"{path}:trace")
+
+
+@pytest.mark.slow
+def test_maxvit_imports_with_torchs_parameter_count(torchvision):
+    """MaxViT's attention is two einsums per block (44 in all), now batched products."""
+    module = torchvision.models.get_model("maxvit_t", weights=None)
+    graph = build_graph(resolve_model("torchvision:maxvit_t"), 2, "infer", "bf16")
+    assert graph.params == sum(p.numel() for p in module.parameters()) == 30_919_624
+    assert sum(1 for op in graph.ops() if op.attr("kernel") == "bmm") == 44
+
+
+SWIN_FILE = textwrap.dedent('''
+    from torch import nn
+    from torchvision.models.swin_transformer import (PatchMerging, PatchMergingV2,
+                                                     SwinTransformerBlock, SwinTransformerBlockV2)
+
+
+    class Blocks(nn.Module):
+        """A window block, a shifted one and a patch merging, on a 6 x 6 map: padded to whole
+        4 x 4 windows."""
+
+        def __init__(self, v2):
+            super().__init__()
+            block = SwinTransformerBlockV2 if v2 else SwinTransformerBlock
+            self.plain = block(16, 2, [4, 4], [0, 0])
+            self.shifted = block(16, 2, [4, 4], [2, 2])
+            self.merge = (PatchMergingV2 if v2 else PatchMerging)(16)
+
+        def forward(self, x):
+            return self.merge(self.shifted(self.plain(x)))
+
+
+    def v1():
+        return Blocks(False), [6, 6, 16]
+
+
+    def v2():
+        return Blocks(True), [6, 6, 16]
+''')
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_shifted_window_attention_is_its_kernels(version, tmp_path, torchvision):
+    """torchvision's shifted_window_attention, which torch.fx keeps one call: padded to whole
+    windows, shifted and back, the projections as linear layers, attention per window; the
+    position bias table (V2: its MLP and logit scale) counted as parameters."""
+    path = tmp_path / "swin.py"
+    path.write_text(SWIN_FILE)
+    model = resolve_model(f"{path}:{version}")
+    parts = [layer.name.split(".", 1)[1] for layer in model.layers
+             if layer.name.startswith("shifted_window_attention_1.")]
+    scores = ["normalize_q", "normalize_k", "logit_scale"] if version == "v2" else ["scale_q"]
+    assert parts == ["pad", "roll", "window_partition", "qkv", *scores, "position_bias",
+                     "shift_mask", "attention", "proj", "window_reverse", "roll_back", "unpad"]
+    layers = {layer.name: layer for layer in resolve_layers(model, 1)}
+    window = layers["shifted_window_attention_1.attention"]
+    assert window.cost.out_shape == (4, 16, 16)  # 8 x 8 padded: four windows of 16 positions
+    assert layers["shifted_window_attention_1.unpad"].cost.out_shape == (6, 6, 16)
+    graph = build_graph(model, 2, "train", "bf16")
+    assert graph.params == torch_params(path, version)
+    scores_fwd = graph.op("shifted_window_attention_1.attention.fwd.prologue")
+    assert scores_fwd.gemm.batch == 2 * 4 * 2 and scores_fwd.flops == 2 * 4 * 2 * 2 * 16 * 16 * 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swin_t", "swin_v2_t"])
+def test_swin_imports_with_torchs_parameter_count(name, torchvision, cli):
+    module = torchvision.models.get_model(name, weights=None)
+    graph = build_graph(resolve_model(f"torchvision:{name}"), 2, "train", "bf16")
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    out = cli("predict", "--model", f"torchvision:{name}", "--hardware", "h100-sxm",
+              "--batch", "2", "--precision", "bf16", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["step_time_s"] > 0, out.stderr

@@ -98,6 +98,17 @@ def test_attention_on_split_heads_keeps_them_split(implementation):
     assert kernels[0] - kernels[1] == copies
 
 
+@pytest.mark.parametrize("implementation", ["unfused", "flash"])
+def test_attention_in_groups_is_attention_on_a_larger_batch(implementation):
+    """A packed (..., seq, 3 x d) input: every group (Swin's windows) attends on its own."""
+    args = {"heads": 3, "implementation": implementation}
+    windows = attention([(2, 4, 49, 288)], args, batch=3)
+    flat = attention([(49, 288)], args, batch=24)
+    assert windows.out_shape == (2, 4, 49, 96)
+    assert (windows.fwd, windows.bwd_data, windows.saved_elems) == (
+        flat.fwd, flat.bwd_data, flat.saved_elems)
+
+
 @pytest.mark.parametrize("shapes, args, message", [
     ([(64, 768)], {"heads": 5}, "not divisible by heads=5"),
     ([(64, 700)], {"heads": 4}, "packed"),

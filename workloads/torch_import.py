@@ -33,14 +33,17 @@ from workloads.model_def import MODEL_INPUT, RESERVED_LAYER_NAMES, SEQ_LEN, Mode
 from workloads.resolve import resolve_layers
 from workloads.torch_nodes import (
     PART_NAMES,
+    SWIN_ARGS,
     Shape,
     Unsupported,
+    einsum_transposes,
     function_layer,
     function_name,
     module_layer,
     multihead_attention,
     sdpa,
     sdpa_arguments,
+    window_attention,
 )
 
 DEFAULT_INPUT = (3, 224, 224)
@@ -164,6 +167,9 @@ class _Mapper:
         acts = [a for a in node.all_input_nodes if a in self.producer or a in self.parts]
         if node.op == "output" or not acts:
             learned = set().union(*(self.learned.get(a, set()) for a in node.all_input_nodes))
+            if node.op == "call_module":  # a module on constants (Swin V2's position-bias MLP)
+                learned |= {f"{node.target}.{n}"
+                            for n, _ in self.modules[node.target].named_parameters()}
             if learned and node.op != "output":
                 self.learned[node] = learned
             return  # parameters, shapes and their arithmetic, the graph's output
@@ -203,6 +209,12 @@ class _Mapper:
             if not all(a in self.producer for a in acts):
                 self.unsupported["scaled_dot_product_attention (of a learned tensor)"] += 1
                 return
+        if self._what(node) == "einsum":
+            self._einsum(node, out)
+            return
+        if self._what(node) == "shifted_window_attention":
+            self._window_attention(node, out)
+            return
         definition: dict[str, Any] | None
         try:
             definition = self._definition(node, acts, out)
@@ -230,6 +242,55 @@ class _Mapper:
             self.claimed |= learned
             definition["params"] = sum(self.parameters[p].numel() for p in sorted(learned))
         return definition
+
+    def _window_attention(self, node: Any, out: Shape) -> None:
+        """torchvision's shifted_window_attention (Swin) as its kernels (`window_attention`);
+        the learned tensors it reads besides the projections' (the relative position bias
+        table, V2's bias MLP and logit scale) are the position bias's `params`."""
+        args = {**dict(zip(SWIN_ARGS, node.args, strict=False)), **node.kwargs}
+        x, weight = args["input"], self.parameters.get(getattr(args["qkv_weight"], "target", ""))
+        try:
+            if x not in self.producer or weight is None:
+                raise Unsupported("shifted_window_attention (of a learned tensor)")
+            layers = window_attention(args, self.shapes[x], int(weight.shape[0]))
+        except Unsupported as err:
+            definition = self._approximate(str(err), out)
+            if definition is not None:
+                self.producer[node] = self._append(node.name, definition, [x], out)
+            return
+        learned = set().union(*(self.learned.get(a, set()) for a in node.all_input_nodes))
+        own = {args[k].target for k in ("qkv_weight", "proj_weight", "qkv_bias", "proj_bias")
+               if args.get(k) is not None}
+        bias = learned - own - self.claimed
+        self.claimed |= learned
+        name = self.producer[x]
+        for label, definition, shape in layers:
+            if label == "position_bias":
+                definition["params"] = sum(self.parameters[p].numel() for p in sorted(bias))
+            name = self._append(f"{node.name}.{label}", definition, [], shape, [name])
+        self.producer[node] = name
+
+    def _einsum(self, node: Any, out: Shape) -> None:
+        """torch.einsum as a batched product of two activations: `matmul`, after a view of
+        the second operand as (..., k, j) where the equation transposes it (cuBLAS reads it
+        transposed: no copy)."""
+        operands = list(node.args[1:])
+        try:
+            if not all(a in self.producer for a in operands):
+                raise Unsupported("einsum (of a learned tensor)")
+            transposed = einsum_transposes(str(node.args[0]), len(operands))
+        except Unsupported as err:
+            definition = self._approximate(str(err), out)
+            if definition is not None:
+                self.producer[node] = self._append(node.name, definition, operands, out)
+            return
+        inputs = [self.producer[a] for a in operands]
+        if transposed:
+            b = self.shapes[operands[1]]
+            view = (*b[:-2], b[-1], b[-2])
+            inputs[1] = self._append(f"{node.name}.transposed", {"kind": "reshape",
+                                     "shape": list(view)}, [], view, [inputs[1]])
+        self.producer[node] = self._append(node.name, {"kind": "matmul"}, [], out, inputs)
 
     def _approximate(self, label: str, out: Shape) -> dict[str, Any] | None:
         if not self.as_elementwise:

@@ -20,7 +20,8 @@ PART_NAMES = {"chunk", "split", "unbind", "tensor_split"}  # several views of on
 ELEMENTWISE_NAMES = {"add", "sub", "mul", "truediv", "div", "iadd", "imul", "cat", "concat",
                      "contiguous", "mean", "sum", "sigmoid", "silu", "hardswish",
                      "hardsigmoid", "exp", "sqrt", "rsqrt", "pow", "neg", "clamp", "masked_fill",
-                     "where", "pad", "layer_norm_stats", "interpolate", "amax", "to", "float"}
+                     "where", "pad", "layer_norm_stats", "interpolate", "amax", "to", "float",
+                     "patch_merging_pad"}
 ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "tanh": "tanh", "softmax": "softmax",
                "dropout": "dropout", "relu6": "relu6", "hardtanh": "relu6"}
 # F.max_pool2d's and F.avg_pool2d's positional parameters (they differ after padding)
@@ -136,6 +137,71 @@ def function_layer(node: Any, shapes: list[Shape], out: Shape) -> dict[str, Any]
     if name in ELEMENTWISE_NAMES:
         return {"kind": "elementwise", "shape": list(out), "op": name}
     raise Unsupported(name)
+
+
+def einsum_transposes(equation: str, operands: int) -> bool:
+    """An einsum that is a batched matrix product of two tensors, (..., i, k) x (..., k, j) or
+    (..., i, k) x (..., j, k) -> (..., i, j) with the same leading subscripts throughout (as
+    MaxViT's attention writes it): whether its second operand is transposed; any other
+    einsum is Unsupported."""
+    eq = equation.replace(" ", "")
+    inputs, _, out = eq.partition("->")
+    parts = inputs.split(",")
+    if operands != 2 or len(parts) != 2 or len(out) < 2 or "." in eq or len(set(out)) != len(out):
+        raise Unsupported("einsum (not a batched matrix product of two tensors)")
+    a, b = parts
+    lead, i, j = out[:-2], out[-2], out[-1]
+    k = a[-1] if len(a) == len(out) else ""
+    if k in out or a != lead + i + k or b not in (lead + k + j, lead + j + k):
+        raise Unsupported("einsum (not a batched matrix product of two tensors)")
+    return b == lead + j + k
+
+
+SWIN_ARGS = ("input", "qkv_weight", "proj_weight", "relative_position_bias", "window_size",
+             "num_heads", "shift_size", "attention_dropout", "dropout", "qkv_bias", "proj_bias",
+             "logit_scale", "training")
+
+
+def _copy(op: str, shape: Shape, label: str = "") -> tuple[str, dict[str, Any], Shape]:
+    return label or op, {"kind": "elementwise", "shape": list(shape), "op": op}, shape
+
+
+def window_attention(args: dict[str, Any], shape: Shape,
+                     qkv_out: int) -> list[tuple[str, dict[str, Any], Shape]]:
+    """torchvision's `shifted_window_attention` (Swin; torch.fx keeps it one call) on a
+    (H, W, C) sample, as the kernels its eager code runs, each with its output shape: the pad
+    to whole windows, the cyclic shift and the partition into windows (copies); the qkv
+    projection; the query's scale (V2: both normalised, and the logit scale), the relative
+    position bias and, shifted, the mask added to the scores (elementwise kernels, priced
+    here at the size of the qkv tensor: the score matrices they touch are not a layer's
+    output); `attention` in every window; the output projection; the copies back. Each as
+    (label, layer, output shape)."""
+    h, w, c = shape
+    (wh, ww), heads = (int(v) for v in args["window_size"]), int(args["num_heads"])
+    if qkv_out != 3 * c or c % heads or args.get("attention_dropout") or args.get("dropout"):
+        raise Unsupported("shifted_window_attention (qkv of another width, or dropout)")
+    ph, pw = h + -h % wh, w + -w % ww
+    # torchvision shifts only along an axis longer than its window
+    shifted = any(int(s) and win < size for s, size, win in
+                  zip(args.get("shift_size") or (0, 0), (ph, pw), (wh, ww), strict=True))
+    windows, t = (ph // wh) * (pw // ww), wh * ww
+    padded = (ph, pw) != (h, w)
+    layers = [_copy("pad", (ph, pw, c))] if padded else []
+    layers += [_copy("roll", (ph, pw, c))] if shifted else []
+    layers += [_copy("window_partition", (windows, t, c)),
+               ("qkv", {"kind": "linear", "out_features": 3 * c,
+                        "bias": args.get("qkv_bias") is not None}, (windows, t, 3 * c))]
+    cosine = args.get("logit_scale") is not None
+    scores = ["normalize_q", "normalize_k", "logit_scale"] if cosine else ["scale_q"]
+    layers += [_copy(op, (windows, t, 3 * c))
+               for op in [*scores, "position_bias", *(["shift_mask"] if shifted else [])]]
+    layers += [("attention", {"kind": "attention", "heads": heads, "implementation": "unfused"},
+                (windows, t, c)),
+               ("proj", {"kind": "linear", "out_features": c,
+                         "bias": args.get("proj_bias") is not None}, (windows, t, c)),
+               _copy("window_reverse", (ph, pw, c))]
+    layers += [_copy("roll", (ph, pw, c), "roll_back")] if shifted else []
+    return layers + ([_copy("unpad", (h, w, c))] if padded else [])
 
 
 def _argument(node: Any, position: int, name: str) -> Any:

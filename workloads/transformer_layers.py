@@ -155,27 +155,28 @@ def matmul(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCost:
 
 
 
-def _qkv(shapes: list[Shape], heads: int) -> tuple[int, int, bool]:
-    """(T, d) of attention's inputs: one packed (T, 3d), three of (T, d) (query, key and
-    value), or three of (heads, T, d / heads) (the heads split off, as SDPA takes them);
-    whether they are split."""
+def _qkv(shapes: list[Shape], heads: int) -> tuple[int, int, bool, Shape]:
+    """(T, d) of attention's inputs: one packed (..., T, 3d) (leading dimensions: groups
+    attended to apart, Swin's windows), three of (T, d) (query, key and value), or three of
+    (heads, T, d / heads) (the heads split off, as SDPA takes them); whether they are split;
+    the leading dimensions."""
     split = len(shapes) == 3 and len(set(shapes)) == 1 and len(shapes[0]) == 3
     if split and shapes[0][0] != heads:
         raise ValueError(f"attention's inputs {list(shapes[0])} have {shapes[0][0]} heads, "
                          f"not heads={heads}")
     if split:
         t, d = shapes[0][1], heads * shapes[0][2]
-    elif len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][1] % 3 == 0:
-        t, d = shapes[0][0], shapes[0][1] // 3
+    elif len(shapes) == 1 and len(shapes[0]) >= 2 and shapes[0][-1] % 3 == 0:
+        t, d = shapes[0][-2], shapes[0][-1] // 3
     elif len(shapes) == 3 and all(len(s) == 2 for s in shapes) and len(set(shapes)) == 1:
         t, d = shapes[0]
     else:
-        raise ValueError(f"attention needs one packed (seq, 3 x d) input, three (seq, d) "
+        raise ValueError(f"attention needs one packed (..., seq, 3 x d) input, three (seq, d) "
                          f"inputs (query, key, value) or three (heads, seq, d / heads), got "
                          f"{[list(s) for s in shapes]}")
     if d % heads:
         raise ValueError(f"the width {d} is not divisible by heads={heads}")
-    return t, d, split
+    return t, d, split, shapes[0][:-2] if len(shapes) == 1 else ()
 
 
 @layer_kinds.register("attention")
@@ -187,10 +188,11 @@ def attention(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerCos
     impl = args.get("implementation", "unfused")
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation '{impl}'; valid: {', '.join(IMPLEMENTATIONS)}")
-    t, d, split = _qkv(shapes, heads)
+    t, d, split, lead = _qkv(shapes, heads)
+    batch *= math.prod(lead)  # every group (window) attends on its own
     bh, dh = batch * heads, d // heads
     qkv, out = 3 * batch * t * d, batch * t * d
-    out_shape = shapes[0] if split else (t, d)
+    out_shape = shapes[0] if split else (*lead, t, d)
     if impl == "flash":
         return _flash(out_shape, t, bh, dh, qkv, out, causal)
     scores = bh * t * t

@@ -14,11 +14,10 @@ the fp32 peak a full block of a matrix product and of a oneDNN convolution reach
 block intensity at which it halves, the time per page fault of a fresh output, the thread
 contention, the DRAM bandwidth of all cores (a fraction of the spec's, at most 1) and of one
 core, the cache speed-up, the dispatch time per op, the fork/join time per extra thread of
-an op and of a oneDNN convolution, the host time per parameter tensor of the optimizer and
-per training step; then, with those fixed, the fraction of the bf16 and fp16 peaks from the
-square products in those dtypes. The host's time per parameter tensor of the optimizer and per
-training step are not fitted here: they are the framework's host terms (the same Python,
-autograd and optimizer bookkeeping as on a GPU), taken from the host profile
+an op and of a oneDNN convolution; then, with those fixed, the fraction of the bf16 and fp16
+peaks from the square products in those dtypes. The host's time per parameter tensor of the
+optimizer and per training step are not fitted here: they are the framework's host terms (the
+same Python, autograd and optimizer bookkeeping as on a GPU), taken from the host profile
 (hardware_models/catalog/hosts/pytorch.yaml, fitted on GPU steps by `calibrate-host`). Held
 out: each network's steps are predicted with a profile fitted without them, its rows and the
 kernels of its layers left out, and with host terms fitted without its GPU steps where the

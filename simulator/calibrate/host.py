@@ -43,13 +43,18 @@ BACKWARD = ("bwd_data", "bwd_weight")
 HOST_BOUND_MODELS = ("mlp",)
 
 
-def step_records(path: Path) -> list[dict[str, Any]]:
-    """The GPU step records of a zoo file (schema simulator.torch-zoo/1) for catalog models."""
+def gpu_step_records(path: Path) -> list[dict[str, Any]]:
+    """The GPU step records of a zoo file (schema simulator.torch-zoo/1) that ran, with their
+    data on the device."""
     data = read_json_object(path, "step measurements")
-    known = set(catalog_models())
     return [r for r in record_list(data, path) if r.get("device") == "gpu"
-            and r.get("status") == "ok" and r.get("model") in known
-            and r.get("input", "device") == "device"]
+            and r.get("status") == "ok" and r.get("input", "device") == "device"]
+
+
+def step_records(path: Path) -> list[dict[str, Any]]:
+    """The GPU step records of a zoo file for catalog models: what the host is fitted on."""
+    known = set(catalog_models())
+    return [r for r in gpu_step_records(path) if r.get("model") in known]
 
 
 def median_of_runs(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:

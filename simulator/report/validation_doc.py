@@ -149,6 +149,33 @@ def _transformers(data: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _torchvision(data: dict[str, Any]) -> list[str]:
+    if not data:
+        return []
+    files = ", ".join(f"`measurements/{f}`" for f in data["files"])
+    refitted = ", ".join(data["refitted"]) or "none"
+    lines = ["## 0d. Torchvision networks nobody fitted, on the H200 (held out)", "",
+             "Networks outside the catalog, measured by `benchmarks/torch_zoo.py` (PyTorch "
+             "eager, SGD with momentum, batch 1 to 256, fp32-strict, fp32, bf16 autocast, data "
+             f"on the device; a configuration in several runs: their median; {files}), "
+             "imported through torch.fx (`torchvision:NAME`) and predicted with the catalog's "
+             "profiles as they are (`benchmarks/accuracy_torchvision.py`). The host profile is "
+             "fitted on catalog networks' steps only; the convolution, batch-norm and pooling "
+             "terms on layers timed alone, among them some of these networks' (section 0b): "
+             "those "
+             f"networks ({refitted}) are predicted with the terms refitted without their "
+             "layers. Host-bound: the measured host issue time is at least 90% of the step.",
+             "", "| network, mode, precision / regime | steps | MAPE | median | worst |",
+             "|---|---:|---:|---:|---:|"]
+    for group, s in data["summary"].items():
+        lines.append(f"| {group} | {s['rows']} | {_share(s['mape'])} | {_share(s['median'])} "
+                     f"| {_share(s['worst'])} |")
+    lines.append("")
+    for network, why in data["skipped"].items():
+        lines.append(f"Not imported, so not predicted: {network} ({why}).")
+    return lines + ([""] if data["skipped"] else [])
+
+
 def _conv_layers(layers: dict[str, Any]) -> list[str]:
     if not layers:
         return []
@@ -216,6 +243,7 @@ def write_doc(out: Path, results: dict[str, Any]) -> None:
     lines += _zoo(results.get("zoo", {}))
     lines += _conv_layers(results.get("conv_layers", {}))
     lines += _transformers(results.get("transformers", {}))
+    lines += _torchvision(results.get("torchvision", {}))
     lines += _kernels(results["kernels"], figures)
     lines += _steps("## 2. End to end: VGG16 built from CuPy kernels on the H100",
                     results["cupy_step"], "im2col convolutions, predicted with "

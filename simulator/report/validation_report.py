@@ -24,6 +24,14 @@ def table_text(summary: dict[str, dict[str, float]], device: Any) -> str:
     return "\n".join(lines)
 
 
+def group_table_text(summary: dict[str, dict[str, float]], width: int = 30) -> str:
+    """A `grouped_errors` summary as a console table: group, rows, MAPE, median, worst."""
+    lines = [f"{'group':{width}s} {'rows':>5s} {'MAPE':>7s} {'median':>7s} {'worst':>7s}"]
+    lines += [f"{key:{width}s} {s['rows']:5d} {s['mape']:7.1%} {s['median']:7.1%} "
+              f"{s['worst']:7.1%}" for key, s in summary.items()]
+    return "\n".join(lines)
+
+
 def _csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["label"],

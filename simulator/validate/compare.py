@@ -10,6 +10,7 @@ implicit GEMM cuDNN runs, so their error measures that difference as well as the
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,18 @@ def summarise(rows: list[dict[str, Any]], key: str = "op") -> dict[str, dict[str
     return {name: {"n": len(errs), "mape": statistics.fmean(errs),
                    "median_abs_error": statistics.median(errs), "worst": max(errs)}
             for name, errs in groups.items() if errs}
+
+
+def grouped_errors(rows: list[dict[str, Any]], keys: Callable[[dict[str, Any]], Iterable[str]]
+                   ) -> dict[str, dict[str, float]]:
+    """MAPE, median and worst absolute error (and rows) of each group that `keys` puts a row
+    in, in the order of the group names."""
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        for key in keys(r):
+            groups.setdefault(key, []).append(abs(r["error"]))
+    return {k: {"mape": statistics.mean(v), "median": statistics.median(v), "worst": max(v),
+                "rows": len(v)} for k, v in sorted(groups.items())}
 
 
 STEP_SCHEMA = "simulator.torch-zoo/1"  # step times (benchmarks/torch_zoo.py)

@@ -168,6 +168,26 @@ def transformers() -> dict[str, Any]:
     return {"summary": transformer_summary(transformer_rows(path)), "file": path.name}
 
 
+def torchvision_networks() -> dict[str, Any]:
+    """Torchvision networks outside the catalog, imported through torch.fx and predicted with
+    the catalog's profiles, held out of every fit (simulator/validate/torchvision_zoo.py)."""
+    from simulator.validate.torchvision_zoo import (
+        ZOO_FILES,
+        heldout_records,
+        heldout_rows,
+        heldout_summary,
+    )
+
+    paths = [MEASURED / name for name in ZOO_FILES if (MEASURED / name).is_file()]
+    records = heldout_records(paths)
+    if not records:
+        return {}
+    rows, skipped = heldout_rows(records, _layer_data())
+    refitted = sorted({r["model"] for r in rows if r["layers_refitted"]})
+    return {"summary": heldout_summary(rows), "skipped": skipped, "refitted": refitted,
+            "files": [p.name for p in paths if heldout_records([p])]}
+
+
 def conv_layers() -> dict[str, Any]:
     """Conv and batch-norm layers timed alone on the H200, per algorithm: the catalog profile
     (fitted on all of them) and, per network, a fit without that network's layers."""
@@ -191,6 +211,7 @@ def collect() -> dict[str, Any]:
         "zoo": zoo(),
         "conv_layers": conv_layers(),
         "transformers": transformers(),
+        "torchvision": torchvision_networks(),
         "kernels": kernel_validation(),
         "torch": end_to_end("h100-sxm-torch-vgg16.json", "h100-sxm", TORCH_PRECISION),
         "torch_h200": end_to_end("h200-torch-vgg16.json", "h200", TORCH_PRECISION),

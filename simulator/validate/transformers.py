@@ -6,12 +6,17 @@ A row is host-bound where its measured host issue time is at least 90% of its st
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 from typing import Any
 
 from simulator.api.predict import predict
 from simulator.core.json_source import read_json_object, record_list
+from simulator.validate.compare import grouped_errors
+
+
+def issue_bound(rec: dict[str, Any]) -> bool:
+    """A measured step whose host issue time is at least 90% of it: the host bounds it."""
+    return float(rec["issue_median_s"]) >= 0.9 * float(rec["median_s"])
 
 
 def transformer_rows(path: Path) -> list[dict[str, Any]]:
@@ -24,7 +29,7 @@ def transformer_rows(path: Path) -> list[dict[str, Any]]:
                          mode=rec["mode"], seq_len=rec["seq_len"], input="device",
                          optimizer="adamw" if rec["mode"] == "train" else "sgd")
         rows.append({**{k: rec[k] for k in ("model", "mode", "batch", "seq_len", "precision")},
-                     "host_bound": rec["issue_median_s"] >= 0.9 * rec["median_s"],
+                     "host_bound": issue_bound(rec),
                      "measured_s": rec["median_s"], "predicted_s": result["step_time_s"],
                      "error": result["step_time_s"] / rec["median_s"] - 1})
     return rows
@@ -32,10 +37,8 @@ def transformer_rows(path: Path) -> list[dict[str, Any]]:
 
 def transformer_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """MAPE, median and worst absolute error per network, precision and regime."""
-    groups: dict[str, list[float]] = {}
-    for r in rows:
+    def keys(r: dict[str, Any]) -> tuple[str, ...]:
         regime = "host-bound" if r["host_bound"] else "device"
-        for key in (f"{r['model']} {r['precision']} {regime}", f"all {regime}", "all"):
-            groups.setdefault(key, []).append(abs(r["error"]))
-    return {k: {"mape": statistics.mean(v), "median": statistics.median(v), "worst": max(v),
-                "rows": len(v)} for k, v in sorted(groups.items())}
+        return f"{r['model']} {r['precision']} {regime}", f"all {regime}", "all"
+
+    return grouped_errors(rows, keys)
