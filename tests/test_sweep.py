@@ -442,3 +442,23 @@ def test_a_sweep_chart_names_its_axis_in_words():
     fig = lines_figure(rows, {"x": "workload.dataset_size", "y": "time_to_train_s"}, "t")
     assert fig.axes[0].get_xlabel() == "dataset size (samples)"
     assert fig.axes[0].get_ylabel() == "time to train (s)"
+
+
+def test_workers_are_forked_only_from_a_single_threaded_process():
+    """A fork copies the locks other threads hold, held for ever in the child: a sweep worker
+    hung idle under pytest-xdist (whose channel thread runs beside the tests). With another
+    thread alive the pool starts its workers from a fork server (regression)."""
+    import threading
+
+    from simulator.api.sweep import start_method
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert start_method() in ("forkserver", "spawn")
+    finally:
+        stop.set()
+        other.join()
+    if threading.active_count() == 1:  # a plain pytest process (not an xdist worker)
+        assert start_method() == "fork"

@@ -17,6 +17,7 @@ import ctypes
 import gc
 import multiprocessing
 import signal
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,12 +129,22 @@ def _worker_init() -> None:
         pass
 
 
+def start_method() -> str:
+    """How the pool starts its workers: fork (they share what this process built, copy on
+    write) only while this process runs one thread; a lock another thread holds at the fork
+    stays held for ever in the child (seen: a worker hung idle under pytest-xdist, whose
+    channel thread runs beside the tests), so then a fork server, else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
 def _local(tasks: list[PointTask], workers: int) -> Generator[dict[str, Any], None, None]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(run_point, tasks)
         return
-    context = multiprocessing.get_context("fork" if "fork" in
-                                          multiprocessing.get_all_start_methods() else "spawn")
+    context = multiprocessing.get_context(start_method())
     chunk = max(1, min(16, len(tasks) // (8 * workers)))  # fewer round trips, still balanced
     # What the workers inherit is moved out of the collector's reach: its passes would touch
     # (and so copy, page by page) the forked memory (gc.freeze's own use; measured on 1,000
