@@ -433,3 +433,14 @@ def test_another_frameworks_kernels_drop_the_per_output_costs():
     profile = PROFILE.model_copy(update={"item_flops": {"maxpool2d.fp32": 11.0},
                                          "kernel_rates_backend": "cupy"})
     assert for_framework(profile, "pytorch").item_flops == {}
+
+
+def test_a_file_without_pooling_layers_keeps_the_profiles_pooling_rates():
+    """A fit on a layer file that measures no pooling (h200-conv-layers.json alone) keeps the
+    base profile's pooling terms; it had dropped them, and its folds ran max pooling at the
+    FP32 peak (ResNet-50 held out 13% -> 19% median; regression)."""
+    base = PROFILE.model_copy(update={"vector_efficiency": {"maxpool2d.fp32": 0.02},
+                                      "item_flops": {"maxpool2d.fp32": 11.0}})
+    fitted = fit_conv_layers(_layer_file(PROFILE), "h200", base)
+    assert fitted.vector_efficiency["maxpool2d.fp32"] == 0.02
+    assert fitted.item_flops["maxpool2d.fp32"] == 11.0

@@ -236,12 +236,14 @@ def _window_bounds(rows: list[dict[str, Any]]) -> dict[str, tuple[float, float]]
     return {"eff": (1e-4, 1.0), **({"item": (0.01, 1000.0)} if len(taps) > 1 else {})}
 
 
-def without_layer_terms(profile: Profile) -> Profile:
+def without_layer_terms(profile: Profile, keep: frozenset[str] = frozenset()) -> Profile:
     """`profile` without the terms `fit_conv_layers` fits (so that a held-out network's
-    layers cannot reach a fold through a profile fitted on them)."""
+    layers cannot reach a fold through a profile fitted on them), but those of the window
+    kernels in `keep` (files that measure none of them: the profile's stay)."""
     def fitted(key: str) -> bool:
         kernel, _, dtype = key.rpartition(".")
-        return kernel in FITTED_KERNELS and not (kernel == "conv" and dtype == "fp32")
+        return kernel in FITTED_KERNELS and kernel not in keep and \
+            not (kernel == "conv" and dtype == "fp32")
 
     return profile.model_copy(update={
         "gemm_efficiency": {k: v for k, v in profile.gemm_efficiency.items() if not fitted(k)},
@@ -258,8 +260,11 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
     """`base` with the convolution and batch-norm terms fitted to the layer file's records
     (without the layers of network `exclude`)."""
     spec = load_spec(hardware)
-    rows = [r for r in layer_records(data) if exclude not in r["networks"]]
-    prof = without_layer_terms(base)
+    measured = layer_records(data)
+    rows = [r for r in measured if exclude not in r["networks"]]
+    # window kernels the files do not measure at all (pooling in a file of convolutions)
+    # keep the base profile's rates rather than running at the peak
+    prof = without_layer_terms(base, frozenset(WINDOW_GROUPS) - {r["group"] for r in measured})
 
     def of(group: str, dtype: str) -> list[dict[str, Any]]:
         return [r for r in rows if r["group"] == group and r["dtype"] == dtype]
