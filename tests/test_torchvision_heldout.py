@@ -57,10 +57,10 @@ def test_a_network_that_does_not_import_is_named_not_predicted(tmp_path):
 
 
 def test_rows_are_the_catalog_prediction(torchvision):
-    import simulator
-
     """ViT-B/16: none of its layers is in a layer file, so the catalog's profiles as they
     are."""
+    import simulator
+
     records = [r for r in heldout_records([MEASURED / "h200-heldout-torch-zoo.json"])
                if r["model"] == "vit_b_16" and r["batch"] in (1, 128) and r["mode"] == "infer"]
     assert len(records) == 6  # batch 1 and 128, each in three precisions
