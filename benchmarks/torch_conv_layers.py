@@ -217,6 +217,21 @@ def pool_passes(p: dict[str, Any], batch: int, dtype: torch.dtype) -> list[Any]:
             infer]
 
 
+def timed_passes(rec: dict[str, Any], passes: Any, layer: dict[str, Any],
+                 dtype: torch.dtype) -> dict[str, Any]:
+    """`rec` with the median time and the kernels of each of the layer's three passes
+    (forward, backward, inference: `passes(layer, batch, dtype)`), or the error that stopped
+    them (recorded: the sweep goes on)."""
+    names = ("fwd", "bwd", "infer")
+    try:
+        fns = passes(layer, rec["batch"], dtype)
+        rec["median_s"] = dict(zip(names, map(time_call, fns), strict=True))
+        rec["kernels"] = dict(zip(names, kernels_of(fns), strict=False))
+    except Exception as exc:  # noqa: BLE001
+        rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return rec
+
+
 def measure_pools(doc: dict[str, Any], pools: dict, deadline: float, write: Any) -> None:
     """Every pooling layer alone: batch 128 and 32, fp32 and bf16 (no TF32 question)."""
     doc["pool_layers"] = list(pools.values())
@@ -228,14 +243,7 @@ def measure_pools(doc: dict[str, Any], pools: dict, deadline: float, write: Any)
                     break
                 rec: dict[str, Any] = {"layer": "pool", "index": i, "batch": batch,
                                        "precision": precision, "cudnn_benchmark": False}
-                try:
-                    fns = pool_passes(p, batch, DTYPES[precision])
-                    names = ("fwd", "bwd", "infer")
-                    rec["median_s"] = dict(zip(names, map(time_call, fns), strict=True))
-                    rec["kernels"] = dict(zip(names, kernels_of(fns), strict=False))
-                except Exception as exc:  # noqa: BLE001 (recorded, the sweep goes on)
-                    rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-                doc["records"].append(rec)
+                doc["records"].append(timed_passes(rec, pool_passes, p, DTYPES[precision]))
                 torch.cuda.empty_cache()
     write()
     print(f"pools: {len(doc['pool_layers'])} layers, {deadline - time.time():.0f} s left")
@@ -283,14 +291,7 @@ def measure_layers(doc: dict[str, Any], deadline: float, write: Any,
                 for i, n in enumerate(norms.values() if not bench else ()):
                     rec = {"layer": "batchnorm", "index": i, "batch": batch,
                            "precision": precision, "cudnn_benchmark": bench}
-                    try:
-                        fns = norm_passes(n, batch, DTYPES[precision])
-                        names = ("fwd", "bwd", "infer")
-                        rec["median_s"] = dict(zip(names, map(time_call, fns), strict=True))
-                        rec["kernels"] = dict(zip(names, kernels_of(fns), strict=False))
-                    except Exception as exc:  # noqa: BLE001 (recorded, the sweep goes on)
-                        rec["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-                    doc["records"].append(rec)
+                    doc["records"].append(timed_passes(rec, norm_passes, n, DTYPES[precision]))
                 write()
                 print(f"layers benchmark={bench} batch={batch} {precision}: "
                       f"{len(doc['records'])} records, {deadline - time.time():.0f} s left")
