@@ -172,8 +172,10 @@ class OpGraph:
 
     @property
     def flops(self) -> float:
-        return sum(op.flops for op in self.ops())
+        flops: float = self.memo("flops", lambda graph: sum(op.flops for op in graph.ops()))
+        return flops
 
     @property
     def bytes(self) -> float:
-        return sum(op.bytes for op in self.ops())
+        total: float = self.memo("bytes", lambda graph: sum(op.bytes for op in graph.ops()))
+        return total
