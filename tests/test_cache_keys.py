@@ -108,3 +108,23 @@ def test_a_graph_planned_then_changed_is_planned_anew():
     assert simulate(single_device_plan(graph, device)).end_s > before
     graph.mark("extra", "kernel", "relu")
     assert single_device_plan(graph, device).tasks[-1].op.attr("kernel") == "relu"
+
+
+def test_an_in_process_sweep_freezes_what_points_keep_and_unfreezes_at_the_end(tmp_path):
+    import gc
+
+    from simulator.api.sweep import run_tasks, sweep_tasks
+    from simulator.config.sweep import load_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text("title: t\nsweep:\n  base: {workload: {model: mlp, batch: 1}, hardware: "
+                    "{device: gtx-1080}}\n  grid:\n    workload.batch: [1, 2, 3]\n")
+    tasks, invalid = sweep_tasks(*load_sweep(path), path.parent)
+    assert not invalid
+    gc.unfreeze()
+    frozen_while = []
+    for record in run_tasks(tasks, 1):
+        assert record["status"] == "ok"
+        frozen_while.append(gc.get_freeze_count())
+    assert all(count > 0 for count in frozen_while)  # each point's survivors left alone
+    assert gc.get_freeze_count() == 0  # and given back to the collector at the end
