@@ -128,3 +128,17 @@ def test_an_in_process_sweep_freezes_what_points_keep_and_unfreezes_at_the_end(t
         frozen_while.append(gc.get_freeze_count())
     assert all(count > 0 for count in frozen_while)  # each point's survivors left alone
     assert gc.get_freeze_count() == 0  # and given back to the collector at the end
+
+
+def test_the_single_device_baseline_of_a_cluster_is_its_own_device_and_graph():
+    forget_cached()
+    points = [dict(model="resnet18", hardware=device, batch=batch, devices=count,
+                   devices_per_node=count, parallel="data")
+              for device, batch, count in [("h100-sxm", 8, 2), ("h100-sxm", 8, 4),
+                                           ("h200", 8, 4), ("h200", 64, 4)]]
+    warm = [predict(**options) for options in points]
+    singles = [r["single_device_step_time_s"] for r in warm]
+    assert singles[0] == singles[1] and len(set(singles[1:])) == 3  # same graph and device only
+    for options, result in zip(points, warm, strict=True):
+        forget_cached()
+        assert predict(**options) == result

@@ -130,6 +130,7 @@ def forget_cached() -> None:
     steps, graphs, resolved layers and layer costs (a benchmark's cold start)."""
     _steps.clear()
     _largest.clear()
+    _single_device_s.clear()
     build.forget_built()
 
 
@@ -161,9 +162,18 @@ def _gemm_dtype(cplan: ClusterPlan) -> str:
     return next((op.dtype for op in cplan.graph.ops() if op.kind == "gemm"), "fp32")
 
 
+# One device's step time on a replica's graph, by the graph and the device (held): the points
+# of a sweep over device counts, links or strategies at one batch share it
+_single_device_s = HeldCache(64)
+
+
 def _scaling(job: Job, cplan: ClusterPlan, samples_per_s: float) -> dict[str, float]:
     """One device running one replica's batch alone, through the same graph factory."""
-    single_s = simulate(single_device_plan(cplan.graph, job.device)).end_s
+    held = (cplan.graph, job.device)
+    single_s: float | None = _single_device_s.get(held, "step_s")
+    if single_s is None:
+        single_s = simulate(single_device_plan(cplan.graph, job.device)).end_s
+        _single_device_s.put(held, "step_s", single_s)
     return {"single_device_step_time_s": single_s,
             "scaling_efficiency": samples_per_s / (job.topo.size * cplan.graph.batch / single_s)}
 
