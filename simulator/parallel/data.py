@@ -72,3 +72,6 @@ def data_parallel(job: Job) -> ClusterPlan:
     extra = {"buckets": len(buckets), "gradient_bytes": sum(buckets.values())}
     return ClusterPlan(plan, graph, graph.batch * job.topo.size, graph.flops * job.topo.size,
                        dict(graph.memory), extra)
+
+
+data_parallel.mixes_devices = True  # type: ignore[attr-defined]  # each device its own model
