@@ -262,8 +262,29 @@ def from_graph(nodes: list[tuple[list[str], list[str], list[str]]], loose: list[
         g.add_edge(u, v, link=link)
     nics = min((len(n[2]) for n in nodes), default=1) or 1
     sizes = [len(n[0]) for n in nodes] or [1]
-    return Topology(g, devices, max(sizes), nics, node_ids=tuple(node_ids),
-                    node_aware=bool(nodes))
+    intra, inter = _graph_links(g, nodes)
+    return Topology(g, devices, max(sizes), nics, intra=intra if max(sizes) > 1 else None,
+                    inter=inter if len(nodes) + len(loose) > 1 else None,
+                    node_ids=tuple(node_ids), node_aware=bool(nodes))
+
+
+def _graph_links(g: nx.Graph, nodes: list[tuple[list[str], list[str], list[str]]]
+                 ) -> tuple[Any, Any]:
+    """The link from devices to their node's switches and the link out of the nodes' NICs,
+    where one link serves each (as a built cluster names its intra and inter links)."""
+    inside, out = [], []
+    for devs, switches, nics in nodes:
+        mine = set(devs) | set(switches) | set(nics)
+        inside += [g.edges[d, sw]["link"] for d in devs for sw in switches if g.has_edge(d, sw)]
+        out += [g.edges[nic, v]["link"] for nic in nics for v in g.neighbors(nic)
+                if v not in mine]
+    return _one_link(inside), _one_link(out)
+
+
+def _one_link(links: list[Any]) -> Any:
+    """The link all of `links` are (None: none, or several)."""
+    names = {getattr(link, "name", None) for link in links}
+    return links[0] if links and len(names) == 1 and None not in names else None
 
 
 def with_link_faults(topo: Topology, faults: list[tuple[str, str, float]],

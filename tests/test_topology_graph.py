@@ -61,6 +61,8 @@ def test_a_graph_equal_to_a_built_cluster_gives_the_same_step(device, intra, hos
                     options={**rest, "simulate": "full"}, **STEP)
     assert built["simulated"] == graph["simulated"] == "full"
     assert graph["nodes"] == nodes and graph["devices"] == nodes * per_node
+    assert (graph["intra_link"], graph["inter_link"]) == (built["intra_link"],
+                                                          built["inter_link"])
     assert math.isclose(graph["step_time_s"], built["step_time_s"], rel_tol=1e-9)
     assert graph["communication_s"] == pytest.approx(built["communication_s"], rel=1e-9)
 
