@@ -53,6 +53,7 @@ class Topology:
     node_ids: tuple[int, ...] = ()
     node_aware: bool = False
     uniform: bool = False
+    faulted: frozenset[frozenset[str]] = frozenset()  # cables degraded or failed
     _routes: dict[tuple[int, int], tuple[str, ...]] = field(default_factory=dict, repr=False)
     _firsts: dict[int, int] = field(default_factory=dict, repr=False)
     _paths: dict[Any, dict[str, list[str]]] = field(default_factory=dict, repr=False)
@@ -96,18 +97,40 @@ class Topology:
             return ()
         if self.structured:
             path = self._structured_path(a, b)
-        else:
+            if not self.faulted:
+                return self._channels(path)
+            hurt = self._first_fault(path)
+            if hurt is None:  # still a path of least time: the others only got slower
+                return self._channels(path)
             if (a, b) not in self._routes:
-                self._routes[(a, b)] = self._shortest(a, b)
+                middle = path.index(SPINE) if SPINE in path else 1  # the spine, or the switch
+                self._routes[(a, b)] = self._detour(a, b, hurt < middle)
             return self._routes[(a, b)]
-        return self._channels(path)
+        if (a, b) not in self._routes:
+            self._routes[(a, b)] = self._channels(self._shortest(a, b))
+        return self._routes[(a, b)]
+
+    def _first_fault(self, path: list[str]) -> int | None:
+        """The index of the first hop of `path` over a degraded or failed cable (or one the
+        graph does not have: a device whose own link to its NIC failed)."""
+        return next((i for i, (u, v) in enumerate(itertools.pairwise(path))
+                     if frozenset((u, v)) in self.faulted or not self.graph.has_edge(u, v)),
+                    None)
+
+    def _detour(self, a: int, b: int, from_a: bool) -> tuple[str, ...]:
+        """A route round a fault: the path of least time from the end on whose side of the
+        spine (or of the node's switch) the fault is, reversed if that is b (cables carry
+        both ways alike), so that the devices behind one fault share one search."""
+        if from_a:
+            return self._channels(self._shortest(a, b))
+        return self._channels(self._shortest(b, a)[::-1])
 
     def _channels(self, path: list[str]) -> tuple[str, ...]:
         hops = itertools.pairwise(path)
         return tuple(channel_id(u, v) for u, v in hops
                      if self.graph.edges[u, v]["link"] is not None)
 
-    def _shortest(self, a: int, b: int) -> tuple[str, ...]:
+    def _shortest(self, a: int, b: int) -> list[str]:
         """The path of least time per byte, from one search per source (its paths to every
         destination kept: a ring or a tree asks each source for a few)."""
         key = ("from", a)
@@ -119,7 +142,7 @@ class Topology:
         if path is None:
             raise UserError(f"topology: no route from {self.devices[a]} to "
                             f"{self.devices[b]}")
-        return self._channels(path)
+        return path
 
     def _structured_path(self, a: int, b: int) -> list[str]:
         na, nb = self.node_of(a), self.node_of(b)
@@ -313,8 +336,9 @@ def with_link_faults(topo: Topology, faults: list[tuple[str, str, float]],
                         "route is left between them")
     node_ids = topo.node_ids or tuple(topo.node_of(d) for d in range(topo.size))
     return Topology(g, list(topo.devices), topo.devices_per_node, topo.nics_per_node,
-                    intra=topo.intra, inter=topo.inter, node_ids=node_ids,
-                    node_aware=topo.node_aware)
+                    structured=topo.structured, intra=topo.intra, inter=topo.inter,
+                    node_ids=node_ids, node_aware=topo.node_aware,
+                    faulted=frozenset(frozenset((a, b)) for a, b, _ in faults))
 
 
 def _catalog_link(name: str | None, field_name: str) -> Any:

@@ -202,3 +202,51 @@ def test_forcing_the_symmetric_shortcut_on_a_degraded_cluster_is_refused():
                                         "topology"):
         predict("alexnet", "h100-sxm", devices=16, **STEP, options={"simulate": "symmetric"},
                 link_faults=[{"between": ["d0", "n0.fabric"], "bandwidth_fraction": 0.5}])
+
+
+def test_the_link_fault_flag_is_the_yaml_field(cli):
+    import json
+
+    args = ["predict", "--model", "alexnet", "--hardware", "h100-sxm", "--devices", "16",
+            "--batch", "16", "--precision", "bf16", "--json"]
+    proc = cli(*args, "--link-fault", "d0,n0.fabric=failed", "--link-fault",
+               "n1.nic0,spine=0.5")
+    assert proc.returncode == 0, proc.stderr
+    faults = [{"between": ["d0", "n0.fabric"], "failed": True},
+              {"between": ["n1.nic0", "spine"], "bandwidth_fraction": 0.5}]
+    same = predict("alexnet", "h100-sxm", devices=16, link_faults=faults, **STEP)
+    assert json.loads(proc.stdout)["step_time_s"] == same["step_time_s"]
+    for bad, words in [("d0=0.5", "--link-fault: expected A,B=FRACTION or A,B=failed"),
+                       ("d0,n0.fabric=0", "--link-fault (hardware.link_faults.0."
+                                          "bandwidth_fraction): must be greater than 0")]:
+        proc = cli(*args, "--link-fault", bad)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.strip().startswith(f"error: {words}") and proc.stderr.count("\n") == 1
+    proc = cli("predict", "--collective", "allreduce", "--bytes", "1e6", "--hardware", "h100-sxm",
+               "--devices", "16", "--link-fault", "d0,n0.fabric=failed")
+    assert proc.returncode == 2 and "--link-fault: a step's option" in proc.stderr
+
+
+def test_routes_round_faults_of_a_built_cluster_are_paths_of_least_time():
+    import networkx as nx
+
+    from hardware_models.topology import build_cluster
+
+    nvlink, ib, pcie = link("nv", 300e9), link("ib", 50e9), link("pcie", 60e9)
+    faults = [("d0", "n0.fabric", 0.0), ("n1.nic1", "spine", 0.3), ("d5", "n1.nic0", 0.0),
+              ("d9", "n2.fabric", 0.5)]
+    topo = with_link_faults(build_cluster(3, 4, nvlink, ib, pcie, nics_per_node=2), faults)
+    assert topo.structured  # routes by formula, searched only round a fault
+
+    def weight(u: str, v: str, data: dict) -> float:
+        return 0.0 if data["link"] is None else 1.0 / data["link"].bandwidth_bytes_per_s
+
+    for a in range(topo.size):
+        for b in range(topo.size):
+            if a == b:
+                continue
+            cost = sum(1.0 / topo.bandwidth_bytes_per_s(c) for c in topo.route(a, b))
+            best = nx.shortest_path_length(topo.graph, topo.devices[a], topo.devices[b],
+                                           weight=weight)
+            assert cost == pytest.approx(best, rel=1e-12), (a, b, topo.route(a, b))
+    assert "d0>n0.fabric" not in {c for b in range(1, 12) for c in topo.route(0, b)}

@@ -29,6 +29,7 @@ FLAG_OF_FIELD: dict[tuple[str, ...], str] = {
     ("hardware", "intra_link"): "--intra-link", ("hardware", "inter_link"): "--inter-link",
     ("hardware", "spec_sheet"): "--spec-sheet", ("hardware", "framework"): "--framework",
     ("hardware", "threads"): "--threads", ("hardware", "stragglers"): "--straggler",
+    ("hardware", "link_faults"): "--link-fault",
     ("parallel", "strategy"): "--parallel", ("parallel", "options"): "--option",
 }
 
