@@ -126,3 +126,18 @@ def test_the_example_file_names_the_mix_and_leaves_its_price_unknown():
     assert mixed["hardware_cost_usd"] is None and "mixed cluster" in mixed["hardware_cost_basis"]
     assert mixed["cores"] == 4 * 16896 + 4 * 6912
     assert math.isclose(mixed["step_time_s"], rows["8 A100"]["step_time_s"], rel_tol=0.01)
+
+
+def test_a_graph_whose_nodes_name_their_kinds_is_the_mix_of_groups():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "experiments.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+                 if "a.nvswitch" in b)
+    hardware = yaml.safe_load(block)["hardware"]
+    graph = predict("alexnet", hardware["device"], topology=hardware["topology"], **STEP)
+    groups = predict("alexnet", None, **STEP, groups=[{"device": "h100-sxm", "count": 2},
+                                                      {"device": "a100-sxm4", "count": 2}])
+    assert graph["hardware"] == groups["hardware"] == "2x h100-sxm + 2x a100-sxm4"
+    assert math.isclose(graph["step_time_s"], groups["step_time_s"], rel_tol=1e-9)
