@@ -7,6 +7,7 @@ import math
 
 import pytest
 import yaml
+from cluster_helpers import refused_run
 
 from simulator.api.predict import predict
 from simulator.config.request import scenario_request
@@ -94,14 +95,9 @@ def test_a_strategy_that_cannot_mix_is_refused_naming_the_one_that_can(strategy)
 
 
 def test_the_file_error_names_the_file_line_and_field(tmp_path, cli):
-    path = tmp_path / "mix.yaml"
-    path.write_text("title: t\nscenarios:\n  - name: m\n    workload: {model: alexnet, batch: 8}\n"
-                    "    hardware:\n      groups:\n        - {device: h100-sxm, count: 4}\n"
-                    "        - {device: a1000, count: 4}\n")
-    proc = cli("run", str(path), "--out", str(tmp_path / "out"))
-    assert proc.returncode == 2 and not (tmp_path / "out").exists()
-    line = proc.stderr.strip()
-    assert "\n" not in line and "Traceback" not in proc.stderr
+    path, line = refused_run(cli, tmp_path, "      groups:\n"
+                             "        - {device: h100-sxm, count: 4}\n"
+                             "        - {device: a1000, count: 4}\n")
     assert line.startswith(f"error: {path}:8: scenarios[0].hardware.groups[1].device: unknown")
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import yaml
-from cluster_helpers import link
+from cluster_helpers import link, refused_run
 
 from hardware_models.ideal import IdealDevice
 from hardware_models.topology import from_edges, with_link_faults
@@ -129,15 +129,11 @@ def test_bad_hardware_around_a_graph_or_a_fault_is_one_line(tmp_path, hardware, 
 
 
 def test_a_bad_graph_from_the_cli_exits_2_writing_nothing(tmp_path, cli):
-    path = tmp_path / "g.yaml"
-    path.write_text("title: t\nscenarios:\n  - name: m\n    workload: {model: alexnet, batch: 8}\n"
-                    "    hardware:\n      device: h100-sxm\n      topology:\n"
-                    "        devices: [g0, g1]\n        links:\n          - [g0, g1, nvlink9]\n")
-    proc = cli("run", str(path), "--out", str(tmp_path / "out"))
-    assert proc.returncode == 2 and not (tmp_path / "out").exists()
-    assert proc.stderr.strip() == (f"error: {path}:10: scenarios[0].hardware.topology.links[0]"
-                                   ".link: unknown link 'nvlink9'; valid link names: "
-                                   + proc.stderr.split("valid link names: ")[1].strip())
+    path, line = refused_run(cli, tmp_path, "      device: h100-sxm\n      topology:\n"
+                             "        devices: [g0, g1]\n        links:\n"
+                             "          - [g0, g1, nvlink9]\n")
+    assert line == (f"error: {path}:10: scenarios[0].hardware.topology.links[0].link: unknown "
+                    "link 'nvlink9'; valid link names: " + line.split("valid link names: ")[1])
 
 
 def _ring(fault: tuple[str, str, float] | None = None, size: float = 64e6) -> float:
@@ -187,14 +183,10 @@ def test_a_training_step_reflects_failed_and_degraded_links_of_a_built_cluster()
 
 
 def test_a_cluster_cut_in_two_is_one_line_from_the_cli(tmp_path, cli):
-    path = tmp_path / "cut.yaml"
-    path.write_text("title: t\nscenarios:\n  - name: m\n    workload: {model: alexnet, batch: 8}\n"
-                    "    hardware:\n      device: h100-sxm\n      count: 16\n"
-                    "      link_faults: [{between: [n0.nic0, spine], failed: true}]\n")
-    proc = cli("run", str(path), "--out", str(tmp_path / "out"))
-    assert proc.returncode == 2 and not (tmp_path / "out").exists()
-    assert proc.stderr.strip() == (f"error: {path}:3: scenarios[0]: hardware.link_faults: "
-                                   "device d8 is cut off from d0: no route is left between them")
+    path, line = refused_run(cli, tmp_path, "      device: h100-sxm\n      count: 16\n"
+                             "      link_faults: [{between: [n0.nic0, spine], failed: true}]\n")
+    assert line == (f"error: {path}:3: scenarios[0]: hardware.link_faults: device d8 is cut "
+                    "off from d0: no route is left between them")
 
 
 def test_forcing_the_symmetric_shortcut_on_a_degraded_cluster_is_refused():

@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.errors import invalid
-from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref
+from simulator.config.refs import DerivedDevice, device_ref, link_ref
 
 MAX_DEVICES = 131_072  # the largest cluster simulated (docs/reliability.md, "Hostile input")
 MAX_DEVICES_PER_NODE = 8
@@ -30,6 +30,11 @@ VertexName = Annotated[str, Field(strict=True, min_length=1, max_length=120,
                                   pattern=r"^[A-Za-z0-9_.:/+-]+$")]
 FREE = "none"  # a graph link that costs nothing (a NIC on the devices' own PCIe switch)
 MAX_GRAPH_LINKS = 4 * MAX_DEVICES
+
+
+# a device or a link as a field: checked against the catalog (or its file) when read
+Device = Annotated[str | DerivedDevice | CPUSpec | GPUSpec, BeforeValidator(device_ref)]
+LinkName = Annotated[str | None, BeforeValidator(link_ref)]
 
 
 class _Strict(BaseModel):
@@ -46,20 +51,10 @@ def device_label(device: Any) -> str:
 class DeviceGroup(_Strict):
     """Devices of one kind in a mixed cluster, `devices_per_node` to a node."""
 
-    device: str | DerivedDevice | CPUSpec | GPUSpec
+    device: Device
     count: DeviceCount
     devices_per_node: DeviceCount | None = None
-    intra_link: str | None = None
-
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device(cls, value: Any) -> DeviceRef:
-        return device_ref(value)
-
-    @field_validator("intra_link", mode="before")
-    @classmethod
-    def _link(cls, value: Any) -> str | None:
-        return link_ref(value)
+    intra_link: LinkName = None
 
     @model_validator(mode="after")
     def _node_fits(self) -> DeviceGroup:
@@ -81,12 +76,7 @@ class GraphNode(_Strict):
     devices: list[VertexName] = Field(min_length=1, max_length=MAX_DEVICES)
     switches: list[VertexName] = Field(default_factory=list, max_length=MAX_DEVICES)
     nics: list[VertexName] = Field(default_factory=list, max_length=MAX_DEVICES)
-    device: str | DerivedDevice | CPUSpec | GPUSpec | None = None
-
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device(cls, value: Any) -> DeviceRef | None:
-        return None if value is None else device_ref(value)
+    device: Device | None = None
 
 
 def _link_item(value: Any) -> Any:

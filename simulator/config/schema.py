@@ -29,19 +29,20 @@ from pydantic import (
 
 from hardware_models.costs import Server, server_names
 from hardware_models.failures import device_failure_rate, failure_rate_names
-from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.cluster import (
     MAX_DEVICES,
     MAX_DEVICES_PER_NODE,
+    Device,
     DeviceCount,
     DeviceGroup,
     LinkFault,
+    LinkName,
     TopologyGraph,
     check_link_faults,
     device_label,
 )
 from simulator.config.errors import check_finite, first_error, invalid, nested, one_of
-from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
+from simulator.config.refs import DerivedDevice, model_ref
 from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
 from simulator.core.yaml_source import PathPart, YamlSource, read_yaml_source
@@ -198,11 +199,11 @@ class Hardware(_Strict):
                                            "devices, switches, NICs and links")
     link_faults: list[LinkFault] = Field(default_factory=list, max_length=MAX_DEVICES,
                                          description="degraded or failed links")
-    device: str | DerivedDevice | CPUSpec | GPUSpec
+    device: Device
     count: DeviceCount = 1
     devices_per_node: DeviceCount | None = None
-    intra_link: str | None = None
-    inter_link: str | None = None
+    intra_link: LinkName = None
+    inter_link: LinkName = None
     spec_sheet: Annotated[bool, Field(strict=True)] = False
     framework: str = Field("pytorch", description="whose kernels run: pytorch, cupy or numpy "
                            "(selects the per-library kernel rates of a profile)")
@@ -254,22 +255,12 @@ class Hardware(_Strict):
     def _framework(cls, value: Any) -> Any:
         return one_of("framework", value, FRAMEWORKS)
 
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device(cls, value: Any) -> DeviceRef:
-        return device_ref(value)
-
     @field_validator("server", mode="before")
     @classmethod
     def _server(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return nested(Server, value)
         return value if value is None else one_of("server", value, server_names())
-
-    @field_validator("intra_link", "inter_link", mode="before")
-    @classmethod
-    def _link(cls, value: Any) -> str | None:
-        return link_ref(value)
 
     @model_validator(mode="after")
     def _cluster_fits(self) -> Hardware:
