@@ -137,3 +137,23 @@ def test_a_graph_whose_nodes_name_their_kinds_is_the_mix_of_groups():
                                                       {"device": "a100-sxm4", "count": 2}])
     assert graph["hardware"] == groups["hardware"] == "2x h100-sxm + 2x a100-sxm4"
     assert math.isclose(graph["step_time_s"], groups["step_time_s"], rel_tol=1e-9)
+
+
+def test_the_timeline_names_each_kind_of_a_mix(tmp_path):
+    import json
+
+    from simulator.cli.main import main
+    from simulator.report.plot_timeline import device_lanes
+
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump({"title": "t", "scenarios": [
+        {"name": "mix", "workload": {"model": "alexnet", **STEP}, "hardware": {"groups": MIX}},
+        {"name": "one", "workload": {"model": "alexnet", **STEP},
+         "hardware": {"device": "h100-sxm", "count": 8, "devices_per_node": 4}}]}))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quick"]) == 0
+    mix, one = json.loads((tmp_path / "out" / "figure-data.json").read_text())["scenarios"]
+    assert mix["device_kinds"] == ["h100-sxm"] * 4 + ["a100-sxm4"] * 4
+    labels = [lane.label for lane in device_lanes(mix, 14)[0]]
+    assert "dev 4-7 (a100-sxm4): compute" in labels and "dev 0-3 (h100-sxm): compute" in labels
+    assert "device_kinds" not in one  # one kind: the lanes as before
+    assert not any("(h100-sxm)" in lane.label for lane in device_lanes(one, 14)[0])
