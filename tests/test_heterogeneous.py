@@ -77,6 +77,8 @@ def _load(tmp_path, hardware: dict) -> None:
     ({"groups": [{"device": "h100-sxm", "count": 6, "devices_per_node": 4}]},
      "groups[0].devices_per_node: count (6) must be a multiple of devices_per_node (4)"),
     ({"groups": []}, "hardware.groups: must have at least 1 item"),
+    ({"groups": [{"device": "h100-sxm", "count": 131072}, {"device": "a100-sxm4", "count": 8}]},
+     "hardware.groups: at most 131072 devices in all, got 131080"),
     ({"groups": [{"device": "h100-sxm", "count": 4, "intra_link": "warp"}]},
      "hardware.groups[0].intra_link: unknown link 'warp'"),
 ])

@@ -205,8 +205,9 @@ class LinkFault(_Strict):
         return 0.0 if self.failed else float(self.bandwidth_fraction or 0.0)
 
 
-def check_link_faults(faults: list[LinkFault], graph: TopologyGraph | None) -> None:
-    """Each fault names a link of the graph (or vertex names of a built cluster), once."""
+def check_link_faults(faults: list[LinkFault], graph: TopologyGraph | None, count: int) -> None:
+    """Each fault names a link of the graph (or vertices of a built cluster of `count`
+    devices), once."""
     linked = {frozenset(item.between) for item in graph.links} if graph is not None else None
     seen: dict[frozenset[str], int] = {}
     for i, fault in enumerate(faults):
@@ -220,6 +221,9 @@ def check_link_faults(faults: list[LinkFault], graph: TopologyGraph | None) -> N
                     raise invalid(f"'{name}' is not a vertex of a built cluster (d0, d1, ..., "
                                   "n0.fabric, n0.nic0, ..., spine)",
                                   ("link_faults", i, "between", end))
+                if name[0] == "d" and int(name[1:]) >= count:
+                    raise invalid(f"device {name} is not in a cluster of {count} (d0 to "
+                                  f"d{count - 1})", ("link_faults", i, "between", end))
         if pair in seen:
             raise invalid(f"this link is already listed at link_faults[{seen[pair]}]",
                           ("link_faults", i, "between"))

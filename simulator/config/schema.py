@@ -235,8 +235,9 @@ class Hardware(_Strict):
             if isinstance(groups, list) and groups and isinstance(groups[0], dict):
                 counts = [g.get("count") for g in groups if isinstance(g, dict)]
                 data = {**data, "device": groups[0].get("device")}
-                if all(type(c) is int for c in counts):
-                    data["count"] = sum(c for c in counts if isinstance(c, int))
+                total = sum(c for c in counts if isinstance(c, int))
+                if all(type(c) is int for c in counts) and total <= MAX_DEVICES:
+                    data["count"] = total  # (more: refused naming groups, below)
         if isinstance(graph, dict):
             for key in SHAPED_BY_THE_GRAPH:
                 if key in data:
@@ -270,14 +271,7 @@ class Hardware(_Strict):
         if self.groups is not None and sum(g.count for g in self.groups) > MAX_DEVICES:
             raise invalid(f"at most {MAX_DEVICES} devices in all, got "
                           f"{sum(g.count for g in self.groups)}", ("groups",))
-        check_link_faults(self.link_faults, self.topology)
-        for i, fault in enumerate(self.link_faults):
-            for end, name in enumerate(fault.between):
-                index = name[1:] if self.topology is None and name[0] == "d" else None
-                if index is not None and index.isdigit() and int(index) >= self.count:
-                    raise invalid(f"device {name} is not in a cluster of {self.count} "
-                                  f"(d0 to d{self.count - 1})", ("link_faults", i, "between",
-                                                                 end))
+        check_link_faults(self.link_faults, self.topology, self.count)
         return self
 
     @model_validator(mode="after")
