@@ -81,9 +81,17 @@ NOT_OF_THE_STEP = {"model", "dataset_size", "epochs"}
 _steps = HeldCache(64)
 
 
+# The largest batch that fits, by the same keys as a step less the batch: bisection finds
+# the one boundary of a memory that never falls as the batch grows, whatever batch it starts
+# from (in whole samples; a pipeline's micro-batches round the batch it starts from, so it is
+# not kept), so the points of a sweep over batch sizes that do not fit share one bisection.
+NOT_OF_THE_LARGEST = NOT_OF_THE_STEP | {"batch", "global_batch"}
+_largest = HeldCache(64)
+
+
 def _step_key(workload: Workload, strategy_name: str, options: dict[str, Any] | None,
-              slowdowns: dict[int, float] | None) -> str:
-    fields = workload.model_dump(exclude=NOT_OF_THE_STEP)
+              slowdowns: dict[int, float] | None, exclude: set[str] = NOT_OF_THE_STEP) -> str:
+    fields = workload.model_dump(exclude=exclude)
     return repr((strategy_name, sorted(fields.items()), sorted((options or {}).items()),
                  sorted((slowdowns or {}).items())))
 
@@ -110,8 +118,7 @@ def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
     `slowdowns` (device index -> kernel time factor) makes devices straggle; `kinds` (each
     device's model) makes a mixed cluster."""
     held = (model, device, topo, *_distinct(kinds))
-    key = _step_key(workload, strategy_name, options, slowdowns) + repr(
-        [[id(k) for k in _distinct(kinds)].index(id(k)) for k in kinds])
+    key = _step_key(workload, strategy_name, options, slowdowns) + _kinds_key(kinds)
     found: Prediction | None = _steps.get(held, key)
     if found is not None:
         return _copy(found)
@@ -128,10 +135,17 @@ def _distinct(kinds: tuple[Any, ...]) -> list[Any]:
     return list({id(k): k for k in kinds}.values())
 
 
+def _kinds_key(kinds: tuple[Any, ...]) -> str:
+    """Which of the distinct models (held beside the entry) each device of a mix is."""
+    order = [id(k) for k in _distinct(kinds)]
+    return repr([order.index(id(k)) for k in kinds]) if kinds else ""
+
+
 def forget_cached() -> None:
     """Empty the caches of what points compute from their batch and options: predicted
     steps, graphs, resolved layers and layer costs (a benchmark's cold start)."""
     _steps.clear()
+    _largest.clear()
     build.forget_built()
 
 
@@ -144,7 +158,9 @@ def _predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
     cplan = plan_fn(job)
     result = _header(job, strategy_name, cplan)
     if not result["fits"]:
-        return Prediction(_out_of_memory(result, cplan, job, plan_fn), cplan.graph, None, device)
+        largest_key = _step_key(workload, strategy_name, options, slowdowns, NOT_OF_THE_LARGEST)
+        return Prediction(_out_of_memory(result, cplan, job, plan_fn, largest_key), cplan.graph,
+                          None, device)
     trace = simulate(cplan.plan)
     dtype = _gemm_dtype(cplan)
     peak = sum(device.peak_flops(dtype) * n for device, n in _counts(job))
@@ -226,7 +242,7 @@ def _cluster_fields(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[st
 
 
 def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
-                   plan_fn: Any) -> dict[str, Any]:
+                   plan_fn: Any, largest_key: str) -> dict[str, Any]:
     """Not simulated: the memory numbers and the largest batch per device that fits (on
     every kind of a mix: the error names the kind that is short)."""
     device, memory = _short_of_memory(cplan.memory, job) or job.device, cplan.memory
@@ -238,7 +254,14 @@ def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
                              f"{device.name} has {device.memory_bytes / 1e9:.2f} GB"))
         return result
     per_device = " per device" if job.topo.size > 1 else ""
-    largest = _largest_batch_that_fits(job, plan_fn, result["batch"])
+    held = (job.model, job.device, job.topo, *_distinct(job.kinds))
+    largest_key += _kinds_key(job.kinds)
+    kept = int(job.options.get("micro_batches", 1)) == 1
+    largest = _largest.get(held, largest_key) if kept else None
+    if largest is None:
+        largest = _largest_batch_that_fits(job, plan_fn, result["batch"])
+        if kept:
+            _largest.put(held, largest_key, largest)
     gpu = _is_gpu(device)
     context = beside_peak(memory, gpu)["cuda_context_bytes"]
     result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,
