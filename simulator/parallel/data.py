@@ -39,6 +39,9 @@ from workloads.builder import layer_parameter_tensors
 from workloads.ops import Op, OpGraph
 
 DDP_BUCKET_BYTES = 25 * 2**20
+# PyTorch DDP's devices; an XLA device (tpu) all-reduces its gradients inside the compiled
+# step, without a reducer, and the ideal device has no kernels to copy with
+DDP_DEVICE_KINDS = ("gpu", "cpu")
 GRAD_BYTES_PER_PARAM = 4  # fp32 gradients (master weights stay fp32 under autocast)
 
 
@@ -112,8 +115,9 @@ def data_parallel(job: Job) -> ClusterPlan:
     plan, comm = new_plan(job, simulated)
     train = job.mode == "train"
     buckets = dict(gradient_buckets(job, graph, bucket_bytes)) if train else {}
-    # the reducer runs where there is someone to reduce with
-    reducer = reducers(job, graph, as_view) if train and job.topo.size > 1 else {}
+    # the reducer runs where there is someone to reduce with, on the devices DDP runs on
+    ddp = train and job.topo.size > 1 and getattr(job.device, "kind", None) in DDP_DEVICE_KINDS
+    reducer = reducers(job, graph, as_view) if ddp else {}
     ready = {op: layer for layer, op in last_gradient_ops(graph).items() if layer in reducer}
     prefixes = [f"d{d}." for d in simulated]
     filling: list[str] = []  # layers whose gradients are in the bucket being filled
