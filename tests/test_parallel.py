@@ -233,3 +233,8 @@ def test_ddp_inference_and_one_device_run_no_reducer():
     assert not any(s.name.startswith("d0.ddp.") for s in spans)
     one = predict_on(VGG, H200, cluster(1, 1), "data", batch=32, precision="fp32", mode="train")
     assert not any(".ddp." in s.name for s in one.trace.spans)
+    # a TPU all-reduces inside its compiled step: no reducer
+    tpus = predict_on(VGG, make_device("tpu-v3"), cluster(1, 2, 300e9, 10e9), "data", batch=32,
+                      precision="bf16", mode="train")
+    assert any(s.kind == "collective" for s in tpus.trace.spans)
+    assert not any(".ddp." in s.name for s in tpus.trace.spans)
