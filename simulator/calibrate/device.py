@@ -322,6 +322,8 @@ def base_profile(base: str) -> Profile:
 
 def profile_yaml(profile: Profile) -> str:
     data = profile.model_dump(mode="json")
+    if data["device_file"] is None:  # a catalog device: named by `device` alone
+        del data["device_file"]
     return "# fitted by `python -m simulator calibrate`; do not edit by hand\n" + yaml.safe_dump(
         data, sort_keys=True)
 
