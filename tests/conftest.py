@@ -44,3 +44,16 @@ def torchvision():
     from workloads.torch_import import load_torchvision
 
     return load_torchvision(torch, "tests")
+
+
+@pytest.fixture(scope="module", params=["libyaml", "python"])
+def yaml_loader(request):
+    """The module's tests once with libyaml's C loader (where PyYAML has it) and once with
+    PyYAML's Python composer; the environment variable reaches CLI subprocesses too."""
+    from simulator.core.yaml_source import LOADER_ENV, libyaml_used
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(LOADER_ENV, request.param)
+        if request.param == "libyaml" and not libyaml_used():
+            pytest.skip("PyYAML has no libyaml (0.2.5 or later) here")
+        yield request.param

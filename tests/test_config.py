@@ -15,6 +15,7 @@ from simulator.config.sweep import is_sweep_file
 from simulator.core.errors import UserError
 from workloads.model_def import ModelDef
 
+pytestmark = pytest.mark.usefixtures("yaml_loader")  # each test with both YAML loaders
 BASE = """title: T
 scenarios:
   - name: a

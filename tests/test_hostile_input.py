@@ -41,6 +41,7 @@ from workloads.model_def import (
 )
 from workloads.resolve import MAX_BATCH, resolve_layers
 
+pytestmark = pytest.mark.usefixtures("yaml_loader")  # each test with both YAML loaders
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = """title: T
 scenarios:

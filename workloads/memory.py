@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from simulator.core.held_cache import HeldCache
 from workloads.model_def import ModelDef
 from workloads.optimizers import Optimizer
 from workloads.precision import Precision
@@ -68,11 +69,13 @@ class _Pool:
     # bytes live by category, kept as tensors come and go (sizes are whole bytes or quarter
     # bytes, so the running sums are exact and equal a sum over `live` in any order)
     totals: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0.0))
+    total: float = 0.0  # the sum of `totals`, kept alike (exact as they are)
 
     def new(self, nbytes: float, category: str, refs: int = 1) -> int:
         tensor = len(self.refs)
         self.live[tensor], self.refs[tensor] = (float(nbytes), category), refs
         self.totals[category] += float(nbytes)
+        self.total += float(nbytes)
         return tensor
 
     def hold(self, tensor: int, count: int = 1) -> None:
@@ -84,15 +87,17 @@ class _Pool:
             gone = self.live.pop(tensor, None)
             if gone is not None:
                 self.totals[gone[1]] -= gone[0]
+                self.total -= gone[0]
 
     def mark(self, extra: dict[str, float] | None = None) -> None:
-        """An instant of the step: live tensors plus the transients of the running kernel."""
-        now = dict(self.totals)
-        for category, nbytes in (extra or {}).items():
-            now[category] += nbytes
-        total = sum(now.values())
+        """An instant of the step: live tensors plus the transients of the running kernel
+        (the split by category is made only for a new peak)."""
+        total = self.total + sum(extra.values()) if extra else self.total
         if total > self.peak:
-            self.peak, self.at_peak, self.where = total, now, self.now
+            now = dict(self.totals)
+            for category, nbytes in (extra or {}).items():
+                now[category] += nbytes
+            self.peak, self.at_peak, self.where = sum(now.values()), now, self.now
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ class _Step:
 
     @property
     def args(self) -> dict[str, dict[str, Any]]:
-        return {layer.name: layer.args() for layer in self.model.layers}
+        return _structure(self).args
 
     def out_bytes(self, layer: ResolvedLayer) -> float:
         act = self.prec.master_bytes if layer.cost.fp32 else self.prec.act_bytes
@@ -182,6 +187,33 @@ def _held_until(layers: list[ResolvedLayer]) -> dict[tuple[str, str], int]:
     return until
 
 
+class _Structure(NamedTuple):
+    """What of a step's memory does not depend on its batch or precision."""
+
+    args: dict[str, dict[str, Any]]  # layer -> its arguments (read, never changed)
+    until: dict[tuple[str, str], int]  # `_held_until`
+    users: dict[str, list[str]]  # layer -> the layers that read its output
+
+
+# by the model (held) and its layers' names and inputs: every point of a sweep over batch
+# sizes, precisions or devices walks the same layers
+_structures = HeldCache(64)
+
+
+def _structure(step: _Step) -> _Structure:
+    key = tuple((layer.name, layer.inputs) for layer in step.layers)
+    found: _Structure | None = _structures.get((step.model,), key)
+    if found is None:
+        users: dict[str, list[str]] = {}
+        for layer in step.layers:
+            for src in dict.fromkeys(layer.inputs):
+                users.setdefault(src, []).append(layer.name)
+        found = _Structure({layer.name: layer.args() for layer in step.model.layers},
+                           _held_until(step.layers), users)
+        _structures.put((step.model,), key, found)
+    return found
+
+
 def _saved(step: _Step, pool: _Pool, layer: ResolvedLayer, ins: list[int], result: int,
            args: dict[str, Any]) -> list[int]:
     """The tensors autograd keeps for the layer's backward, besides new ones it makes."""
@@ -205,15 +237,11 @@ def _saved(step: _Step, pool: _Pool, layer: ResolvedLayer, ins: list[int], resul
 
 def _forward(step: _Step, pool: _Pool, x: int) -> tuple[dict[str, int], dict[str, list[int]]]:
     """The forward pass; returns each layer's output tensor and what each layer saved."""
-    layers, prec, args = step.layers, step.prec, step.args
-    until = _held_until(layers)
+    layers, prec = step.layers, step.prec
+    args, until, users = _structure(step)
     release: dict[int, list[int]] = {}
     out: dict[str, int] = {INPUT: x}
     saved: dict[str, list[int]] = {}
-    users: dict[str, list[ResolvedLayer]] = {}  # layer -> the layers that read its output
-    for layer in layers:
-        for src in dict.fromkeys(layer.inputs):
-            users.setdefault(src, []).append(layer)
     for i, layer in enumerate(layers):
         pool.now = f"forward:{layer.name}"
         ins, keep, extra = [out[src] for src in layer.inputs], [], {}
@@ -244,7 +272,7 @@ def _forward(step: _Step, pool: _Pool, x: int) -> tuple[dict[str, int], dict[str
         saved[layer.name] = keep
         for user in users.get(layer.name, ()):
             pool.hold(result)
-            release.setdefault(until[(layer.name, user.name)], []).append(result)
+            release.setdefault(until[(layer.name, user)], []).append(result)
         pool.hold(result, 2 if i == len(layers) - 1 else 1)  # this frame's; the caller's
         pool.mark(extra)
         out[layer.name] = result

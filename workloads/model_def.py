@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from simulator.core.errors import UserError, shown, unknown_name
+from simulator.core.held_cache import HeldCache
 from simulator.core.listing import yaml_names
 from simulator.core.yaml_source import (
     MAX_FILE_BYTES,
@@ -137,6 +138,11 @@ class LayerDef(BaseModel):
         return repr(sorted(self._args.items()))
 
 
+# A model bound to a sequence length, by the model (held) and the length: one object per
+# pair, so the graphs and layers cached by model object are shared by the points of a sweep
+_bound = HeldCache(64)
+
+
 class ModelDef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -167,8 +173,11 @@ class ModelDef(BaseModel):
         if not self.has_sequence:
             raise UserError(f"seq_len: model {self.name} has no sequence dimension (its "
                             "input_shape has no seq_len); leave seq_len out")
-        bound = self.model_copy(update={"seq_len": seq_len})
-        bound._source = self._source
+        bound: ModelDef | None = _bound.get((self,), seq_len)
+        if bound is None:
+            bound = self.model_copy(update={"seq_len": seq_len})
+            bound._source = self._source
+            _bound.put((self,), seq_len, bound)
         return bound
 
     def problem(self) -> tuple[tuple[PathPart, ...], str] | None:

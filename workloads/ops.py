@@ -8,7 +8,7 @@ model can quantise it into tiles and waves. Ops are frozen: costing never mutate
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, overload
@@ -100,9 +100,19 @@ class OpGraph:
     _ops: dict[str, Op] = field(default_factory=dict, repr=False)
     _preds: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _succs: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, name: str, compute: Callable[[OpGraph], Any]) -> Any:
+        """`compute(self)`, worked out once while the graph stays as it is (`add` and `mark`
+        forget it): what every plan of one graph derives from it alike, on any device."""
+        if name not in self._memo:
+            self._memo[name] = compute(self)
+        return self._memo[name]
 
     def add(self, op: Op, after: list[str] | tuple[str, ...] = ()) -> Op:
         """Append `op` in program order, depending on the ops named in `after` (earlier ops)."""
+        if self._memo:
+            self._memo.clear()
         if op.name in self._ops:
             raise ValueError(f"duplicate op name {op.name!r}")
         preds = tuple(dict.fromkeys(after))
@@ -125,6 +135,7 @@ class OpGraph:
         """Add the attribute `key` to the op `name` (ops are frozen: the graph gets a copy)."""
         op = self._ops[name]
         self._ops[name] = replace(op, attrs=op.attrs + ((key, value),))
+        self._memo.clear()
 
     def ops(self) -> Iterator[Op]:
         for name in self.order:
@@ -161,8 +172,10 @@ class OpGraph:
 
     @property
     def flops(self) -> float:
-        return sum(op.flops for op in self.ops())
+        flops: float = self.memo("flops", lambda graph: sum(op.flops for op in graph.ops()))
+        return flops
 
     @property
     def bytes(self) -> float:
-        return sum(op.bytes for op in self.ops())
+        total: float = self.memo("bytes", lambda graph: sum(op.bytes for op in graph.ops()))
+        return total

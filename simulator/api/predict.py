@@ -78,9 +78,17 @@ NOT_OF_THE_STEP = {"model", "dataset_size", "epochs"}
 _steps = HeldCache(64)
 
 
+# The largest batch that fits, by the same keys as a step less the batch: bisection finds
+# the one boundary of a memory that never falls as the batch grows, whatever batch it starts
+# from (in whole samples; a pipeline's micro-batches round the batch it starts from, so it is
+# not kept), so the points of a sweep over batch sizes that do not fit share one bisection.
+NOT_OF_THE_LARGEST = NOT_OF_THE_STEP | {"batch", "global_batch"}
+_largest = HeldCache(64)
+
+
 def _step_key(workload: Workload, strategy_name: str, options: dict[str, Any] | None,
-              slowdowns: dict[int, float] | None) -> str:
-    fields = workload.model_dump(exclude=NOT_OF_THE_STEP)
+              slowdowns: dict[int, float] | None, exclude: set[str] = NOT_OF_THE_STEP) -> str:
+    fields = workload.model_dump(exclude=exclude)
     return repr((strategy_name, sorted(fields.items()), sorted((options or {}).items()),
                  sorted((slowdowns or {}).items())))
 
@@ -121,6 +129,7 @@ def forget_cached() -> None:
     """Empty the caches of what points compute from their batch and options: predicted
     steps, graphs, resolved layers and layer costs (a benchmark's cold start)."""
     _steps.clear()
+    _largest.clear()
     build.forget_built()
 
 
@@ -133,7 +142,9 @@ def _predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
     cplan = plan_fn(job)
     result = _header(job, strategy_name, cplan)
     if not result["fits"]:
-        return Prediction(_out_of_memory(result, cplan, job, plan_fn), cplan.graph, None, device)
+        largest_key = _step_key(workload, strategy_name, options, slowdowns, NOT_OF_THE_LARGEST)
+        return Prediction(_out_of_memory(result, cplan, job, plan_fn, largest_key), cplan.graph,
+                          None, device)
     trace = simulate(cplan.plan)
     peak = device.peak_flops(_gemm_dtype(cplan)) * topo.size
     timing = step_metrics(trace, cplan.plan, cplan.samples_per_step, cplan.flops_per_step, peak)
@@ -194,7 +205,7 @@ def _cluster_fields(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[st
 
 
 def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
-                   plan_fn: Any) -> dict[str, Any]:
+                   plan_fn: Any, largest_key: str) -> dict[str, Any]:
     """Not simulated: the memory numbers and the largest batch per device that fits."""
     device, memory = job.device, cplan.memory
     if isinstance(job.model, TaskGraph):  # no batch to shrink: the data do not fit
@@ -205,7 +216,13 @@ def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
                              f"{device.name} has {device.memory_bytes / 1e9:.2f} GB"))
         return result
     per_device = " per device" if job.topo.size > 1 else ""
-    largest = _largest_batch_that_fits(job, plan_fn, result["batch"])
+    held = (job.model, job.device, job.topo)
+    kept = int(job.options.get("micro_batches", 1)) == 1
+    largest = _largest.get(held, largest_key) if kept else None
+    if largest is None:
+        largest = _largest_batch_that_fits(job, plan_fn, result["batch"])
+        if kept:
+            _largest.put(held, largest_key, largest)
     gpu = _is_gpu(device)
     context = beside_peak(memory, gpu)["cuda_context_bytes"]
     result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,

@@ -140,9 +140,25 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
+def run_point_frozen(task: PointTask) -> dict[str, Any]:
+    """`run_point`, then what it left alive (the caches' new graphs, layers and steps) moved
+    out of the cyclic collector's reach, its own cycles (SimPy's environment) collected
+    first: else every object a point keeps is scanned again by the collections that later
+    points set off (11% of a ResNet-50 point's CPU, more the longer the sweep). Refcounting
+    still frees what the bounded caches let go of; nothing they hold forms a cycle. For the
+    local processes, which run points and nothing else (Dask's workers run `run_point`)."""
+    record = run_point(task)
+    gc.collect(0)
+    gc.freeze()
+    return record
+
+
 def _local(tasks: list[PointTask], workers: int) -> Generator[dict[str, Any], None, None]:
     if workers <= 1 or len(tasks) <= 1:
-        yield from map(run_point, tasks)
+        try:
+            yield from map(run_point_frozen, tasks)
+        finally:
+            gc.unfreeze()
         return
     context = multiprocessing.get_context(start_method())
     chunk = max(1, min(16, len(tasks) // (8 * workers)))  # fewer round trips, still balanced
@@ -152,7 +168,7 @@ def _local(tasks: list[PointTask], workers: int) -> Generator[dict[str, Any], No
     gc.freeze()
     try:
         with context.Pool(min(workers, len(tasks)), initializer=_worker_init) as pool:
-            yield from pool.imap_unordered(run_point, tasks, chunksize=chunk)
+            yield from pool.imap_unordered(run_point_frozen, tasks, chunksize=chunk)
     finally:
         gc.unfreeze()
 

@@ -22,6 +22,7 @@ from hardware_models.link_files import is_link_file, load_link_file
 from hardware_models.spec import CPUSpec, GPUSpec
 from simulator.config.errors import check_finite, invalid, nested
 from simulator.core.errors import UserError, unknown_name
+from simulator.core.held_cache import HeldCache
 from workloads.builder import resolve_layers
 from workloads.generators import parse_spec_string, task_workload
 from workloads.importers import importer_for
@@ -43,6 +44,21 @@ def _layer_index(model: ModelDef, message: str) -> tuple[str | int, ...]:
         if f"({layer.name})" in message or f"layer {layer.name}:" in message:
             return ("layers", i)
     return ()
+
+
+# Inline models by their content (every field, dumped): each point of a sweep validates its
+# inline model anew, and one object per content lets the graphs, layers and steps cached by
+# model object serve them all
+_inline_models = HeldCache(64)
+
+
+def _inline_model(model: ModelDef) -> ModelDef:
+    key = model.model_dump_json()
+    found: ModelDef | None = _inline_models.get((), key)
+    if found is None:
+        found = _check_inline_model(model)
+        _inline_models.put((), key, found)
+    return found
 
 
 def _check_inline_model(model: ModelDef) -> ModelDef:
@@ -81,7 +97,7 @@ def model_ref(value: Any, base_dir: Path | None) -> str | ModelDef | TaskGraph:
     if isinstance(value, dict) and "kind" in value:
         return _task_graph(value)
     if isinstance(value, dict):
-        return _check_inline_model(nested(ModelDef, value))
+        return _inline_model(nested(ModelDef, value))
     if not isinstance(value, str) or not value:
         raise invalid("must be a catalog model name, a model YAML file, a mapping with "
                       "name, input_shape and layers, or a task graph (kind: task_graph, "

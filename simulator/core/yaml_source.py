@@ -13,11 +13,19 @@ both counted with aliases expanded (an alias bomb is refused, not expanded); no 
 the node it names; no duplicate key in one mapping (PyYAML would keep the last silently);
 integers at most `MAX_INT` in size; floats finite and not subnormal. Every problem is one
 `UserError` line: `FILE:LINE: field.path: what is wrong` (docs/reliability.md, "Hostile input").
+
+Where PyYAML has libyaml (0.2.5 or later, which refuses flow nesting past 1,000 levels) the
+tree is composed by its C loader, about ten times faster, and checked for the composer's
+limits without recursion; a file the C loader refuses or that passes a limit is read again
+by the Python composer, so that every error has the same words whichever loader is present
+(`SIMULATOR_YAML_LOADER=python` takes the Python one always).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 import stat
 import sys
 from collections.abc import Sequence
@@ -40,6 +48,14 @@ MAX_INT_CHARS = 40  # an integer written longer than this is too large (checked 
 INT_TAG, FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 BUILT_SCALAR_TAGS = (INT_TAG, FLOAT_TAG, "tag:yaml.org,2002:timestamp")  # built while checked
 EMPTY_EXPERIMENT = "an experiment needs at least 'title' and 'scenarios'"
+LOADER_ENV = "SIMULATOR_YAML_LOADER"  # "python": never libyaml's C loader
+LIBYAML_MIN = (0, 2, 5)  # the first libyaml with a nesting limit of its own
+# what libyaml reads otherwise than PyYAML's scanner, found by tests/test_yaml_loaders.py's
+# fuzz (read by the Python composer, so that each reads as it did, on the same lines): a
+# tab, a tag (`!`), a `?` (a complex key; PyYAML ends a plain scalar at one in a flow
+# collection), a byte-order mark or a Unicode line break anywhere, a document marker
+# (`---`, `...`), a block scalar's indicator followed by a comment without a space
+PYTHON_ONLY = re.compile("[\t!?\ufeff\x85\u2028\u2029]|---|[.][.][.]|[|>][-+0-9]*#")
 
 
 @dataclass
@@ -117,7 +133,7 @@ class _BoundedLoader(yaml.SafeLoader):
 class _TreeCheck:
     """One walk over the composed tree; each node is visited once, aliases are counted."""
 
-    def __init__(self, loader: _BoundedLoader, where: str) -> None:
+    def __init__(self, loader: Any, where: str) -> None:
         self.loader, self.where = loader, where
         self.done: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, depth)
         self.open: set[int] = set()  # nodes on the current path (an alias to one: a cycle)
@@ -202,8 +218,67 @@ def _first_non_printable(text: str, where: str) -> None:
                         "line breaks and printable characters only")
 
 
+def libyaml_used() -> bool:
+    """Whether files are composed by libyaml's C loader (see the module docstring)."""
+    if os.environ.get(LOADER_ENV) == "python" or not getattr(yaml, "__with_libyaml__", False):
+        return False
+    from yaml import _yaml  # type: ignore[attr-defined]
+
+    return tuple(_yaml.get_version()) >= LIBYAML_MIN
+
+
+class _ReadAgain(Exception):
+    """The C loader's tree is past a limit of the Python composer."""
+
+
+# what the C loader's path may raise for a file the Python composer then reads again, so
+# that it says what is wrong in its own words (libyaml's differ)
+C_PATH_FAILURES = (_ReadAgain, UserError, yaml.YAMLError, ValueError, TypeError,
+                   AttributeError, LookupError, ArithmeticError, RecursionError)
+
+
+def _within_composer_limits(root: yaml.Node) -> bool:
+    """Whether the Python composer would compose the tree without passing MAX_DEPTH levels
+    or MAX_NODES nodes (an alias one node); a walk without recursion, each node once."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    count = 0
+    while stack:
+        node, level = stack.pop()
+        count += 1
+        if level > MAX_DEPTH or count > MAX_NODES:
+            return False
+        if id(node) in seen:  # an alias: one node where it is written
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(item, level + 1) for item in node.value]
+        elif isinstance(node, yaml.MappingNode):
+            stack += [(part, level + 1) for pair in node.value for part in pair]
+    return True
+
+
+def _compose_c(text: str, where: str) -> tuple[yaml.Node | None, Any]:
+    loader = yaml.CSafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        if not _within_composer_limits(root):
+            raise _ReadAgain
+        _TreeCheck(loader, where).visit(root, ())
+        return root, loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
 def _compose(text: str, where: str) -> tuple[yaml.Node | None, Any]:
     """The checked node tree and its data, or None for an empty document."""
+    if libyaml_used() and PYTHON_ONLY.search(text) is None:
+        try:
+            return _compose_c(text, where)
+        except C_PATH_FAILURES:
+            pass
     loader = _BoundedLoader(text, where)
     try:
         root = loader.get_single_node()

@@ -79,19 +79,33 @@ def work_key(op: Op) -> tuple[Any, ...]:
             op.work_items, op.param_bytes, op.gemm, op.kernels, op.attrs, op.calls)
 
 
-def single_device_plan(graph: OpGraph, device: Any) -> Plan:
-    """Every op on one device: kernels on the compute stream, the input copy on the copy
-    engine. The device is asked once per distinct work (the repeated blocks of a network)."""
-    plan = Plan(devices=[device])
-    costs: dict[tuple[Any, ...], tuple[OpCost, float]] = {}
+# A graph's ops laid out for one device (`_single_layout`): one op per distinct work, and per
+# op its name, the op, its stream, its predecessors and the index of its work
+Layout = tuple[list[Op], list[tuple[str, Op, str, tuple[str, ...], int]]]
+
+
+def _single_layout(graph: OpGraph) -> Layout:
+    index: dict[tuple[Any, ...], int] = {}
+    works: list[Op] = []
+    rows = []
     preds = graph.predecessor_tuples()
     for op in graph.ops():
-        key = work_key(op)
-        cost = costs.get(key)
-        if cost is None:
-            cost = costs[key] = (device.op_cost(op), device.launch_s(op))
-        plan.tasks.append(Task(op.name, op, 0, STREAM_OF_KIND.get(op.kind, "compute"),
-                               preds[op.name], cost[0], cost[1]))
+        i = index.setdefault(work_key(op), len(works))
+        if i == len(works):
+            works.append(op)
+        rows.append((op.name, op, STREAM_OF_KIND.get(op.kind, "compute"), preds[op.name], i))
+    return works, rows
+
+
+def single_device_plan(graph: OpGraph, device: Any) -> Plan:
+    """Every op on one device: kernels on the compute stream, the input copy on the copy
+    engine. The device is asked once per distinct work (the repeated blocks of a network);
+    which ops share a work is worked out once per graph, for every device it is planned on."""
+    works, rows = graph.memo("single_device_layout", _single_layout)
+    costs = [(device.op_cost(op), device.launch_s(op)) for op in works]
+    plan = Plan(devices=[device])
+    plan.tasks = [Task(name, op, 0, stream, preds, *costs[i])
+                  for name, op, stream, preds, i in rows]
     return plan
 
 
