@@ -172,8 +172,8 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
 
     cpu = spec.kind == "cpu"  # and the threads: contention, fork/join per thread
 
-    def key(dtype: str) -> str:  # numpy's products other than fp32 are its own loops
-        return f"gemm.{dtype}" if cpu and dtype != "fp32" else dtype
+    def key(dtype: str) -> str:  # numpy's products in fp16 are its own loops (fp64: BLAS)
+        return f"gemm.{dtype}" if cpu and dtype not in ("fp32", "fp64") else dtype
 
     def upd(p: dict[str, float]) -> dict[str, Any]:
         threads = {"thread_contention": p["contention"], "fork_join_s": {"default": p["fj"]},
