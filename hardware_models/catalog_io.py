@@ -232,13 +232,33 @@ def _from_spec(spec: Spec, spec_sheet: bool, framework: str) -> Any:
     return build_device(spec, default_profile(spec, framework))
 
 
+def profile_spec(profile: Profile, path: Path) -> Spec:
+    """The device entry a profile read from `path` is of: its `device_file` (relative to the
+    profile) where it names one, else the catalog's `device`."""
+    if profile.device_file is None:
+        return load_spec(profile.device)
+    entry = path.parent / profile.device_file
+    if not entry.is_file():
+        raise UserError(f"{path}: device_file: {entry} does not exist (the device entry "
+                        "`calibrate` wrote beside this profile, by path relative to it)")
+    spec = load_device_file(entry)
+    if spec.name != profile.device:
+        raise UserError(f"{path}: device: '{profile.device}', but its device_file {entry} "
+                        f"is the entry of '{spec.name}'")
+    return spec
+
+
 def _from_file(path: Path, spec_sheet: bool, framework: str) -> Any:
-    """A device YAML (`kind:`) or a calibrated profile YAML (`device:` a catalog name)."""
+    """A device YAML (`kind:`) or a calibrated profile YAML (`device:` a catalog name, or
+    the entry named by its `device_file`)."""
     data = _read_file(path, "device or profile")
     if is_spec_data(data):
         return _from_spec(parse_spec(data, str(path)), spec_sheet, framework)
     profile = for_framework(_profile(data, str(path)), framework)
-    return build_device(load_spec(profile.device), profile)
+    spec = profile_spec(profile, path)
+    if spec_sheet:
+        return build_device(spec, spec_sheet_profile(spec.name))
+    return build_device(spec, profile)
 
 
 def make_device(name: str, spec_sheet: bool = False, framework: str = "pytorch") -> Any:

@@ -21,6 +21,9 @@ class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     device: str
+    device_file: str | None = Field(
+        None, description="the device entry this profile is of, by path relative to the "
+        "profile file, where the device is not in the catalog (`calibrate` on a new machine)")
     origin: str = Field(description="'spec-sheet', 'calibrated' or 'transferred from NAME'")
     gemm_efficiency: dict[str, PositiveFloat] = Field(
         default_factory=dict, description="achievable fraction of peak for full waves, per dtype"

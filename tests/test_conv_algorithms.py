@@ -327,7 +327,8 @@ def test_batch_norms_second_pass_reads_from_the_l2_cache_where_its_inputs_fit():
 def test_the_fit_recovers_a_per_block_rate_and_layer_files_merge(tmp_path):
     truth = PROFILE.model_copy(update={
         "vector_efficiency": {"batchnorm.fp32": 0.3, "batchnorm_bwd.fp32": 0.3},
-        "cta_bandwidth_bytes_per_s": {"batchnorm.fp32": 20e9, "batchnorm_bwd.fp32": 12e9}})
+        "cta_bandwidth_bytes_per_s": {"batchnorm.fp32": 20e9, "batchnorm_bwd.fp32": 12e9},
+        "item_flops": {"batchnorm.fp32": 3e4}})
     h200 = build_device(load_spec("h200"), truth)
     norms = [{"channels": c, "height": hw, "width": hw, "networks": {net: 1}}
              for c, hw, net in ((16, 112, "netA"), (64, 56, "netA"), (256, 28, "netB"),
@@ -352,7 +353,25 @@ def test_the_fit_recovers_a_per_block_rate_and_layer_files_merge(tmp_path):
     rates = fitted.cta_bandwidth_bytes_per_s
     assert rates["batchnorm_bwd.fp32"] == pytest.approx(12e9, rel=0.05)
     assert rates["batchnorm.fp32"] == pytest.approx(20e9, rel=0.05)
+    assert fitted.item_flops["batchnorm.fp32"] == pytest.approx(3e4, rel=0.1)
     assert without_layer_terms(truth).cta_bandwidth_bytes_per_s == {}  # refitted per fold
+    assert "batchnorm.fp32" not in without_layer_terms(truth).item_flops
+
+
+def test_batch_norm_pays_per_plane_of_a_channel():
+    """A block loops over its channel's (sample, channel) planes of H x W elements; a plane
+    costs its turn beyond its bytes (measured on the H200: 7x7 planes in fp32 at a third of
+    the bandwidth of 56x56 ones): the work items are the planes, N x C."""
+    small, large = _bn_train_op(512, 7, 32), _bn_train_op(32, 56, 8)
+    assert small.work_items == 32 * 512 and large.work_items == 8 * 32
+    assert small.bytes == pytest.approx(large.bytes, rel=0.01)
+    per_plane = PROFILE.model_copy(update={"item_flops": {"batchnorm_bwd.fp32": 5e4},
+                                           "cache_speedup": 1.0})
+    h200, flat = (build_device(load_spec("h200"), p) for p in
+                  (per_plane, per_plane.model_copy(update={"item_flops": {}})))
+    assert h200.op_cost(small).duration_s > 1.5 * h200.op_cost(large).duration_s
+    assert flat.op_cost(small).duration_s == pytest.approx(flat.op_cost(large).duration_s,
+                                                           rel=0.05)
 
 
 def test_a_layer_record_pointing_nowhere_is_named(tmp_path):

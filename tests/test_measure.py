@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulator.calibrate.device import calibrate_profile
+from simulator.calibrate.measured_ops import load_measurements
 from simulator.core.errors import UserError
 from simulator.measure.backend import Backend
 from simulator.measure.conv import ConvWork
@@ -68,6 +70,18 @@ def test_quick_numpy_run_writes_a_valid_file(tmp_path: Path) -> None:
     assert gemm["bytes"] == 4 * (
         gemm["m"] * gemm["k"] + gemm["k"] * gemm["n"] + gemm["m"] * gemm["n"]
     )
+    # fp64 products (LAPACK's dgemm: LU, the task graphs) are timed too, 8 bytes an element
+    dgemm = next(r for r in doc["records"] if r["op"] == "gemm" and r["dtype"] == "fp64")
+    assert dgemm["bytes"] == 8 * (
+        dgemm["m"] * dgemm["k"] + dgemm["k"] * dgemm["n"] + dgemm["m"] * dgemm["n"]
+    )
+    # the CPU's own clock and last-level cache, where the kernel reports them
+    assert doc["device"].get("clock_hz", 1.0) > 0 and doc["device"].get("cache_bytes", 1.0) > 0
+    # numpy's fp64 products are BLAS, fitted as the fp64 units' efficiency (not as a loop of
+    # numpy's own, which another framework would not share)
+    records = load_measurements([out])
+    fitted = calibrate_profile(records, "epyc-zen4-2vcpu")
+    assert "fp64" in fitted.gemm_efficiency and "gemm.fp64" not in fitted.gemm_efficiency
 
 
 def test_unknown_backend_is_a_user_error(tmp_path: Path) -> None:

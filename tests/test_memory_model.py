@@ -183,9 +183,19 @@ def test_largest_batch_that_fits_is_the_largest() -> None:
     assert simulator.predict("vgg16", "h100-sxm", batch=largest, mode="train")["status"] == "ok"
     over = simulator.predict("vgg16", "h100-sxm", batch=largest + 1, mode="train")
     assert over["status"] == "out_of_memory" and over["largest_batch_that_fits"] == largest
-    # data parallel: the same per-device memory, so the same batch per device
+    # data parallel: the same per-device memory plus DDP's buckets (a second copy of the
+    # fp32 gradients), so a smaller batch per device; with the gradients as bucket views
+    # the same batch as one device
     ddp = simulator.predict("vgg16", "h100-sxm", batch=2000, mode="train", devices=2)
-    assert ddp["largest_batch_that_fits"] == largest and "per device" in ddp["error"]
+    fitting = ddp["largest_batch_that_fits"]
+    assert fitting < largest and "per device" in ddp["error"]
+    two = simulator.predict("vgg16", "h100-sxm", batch=fitting, mode="train", devices=2)
+    assert two["status"] == "ok" and two["memory"]["ddp_buckets_bytes"] == 4 * 138_357_544
+    assert simulator.predict("vgg16", "h100-sxm", batch=fitting + 1, mode="train",
+                             devices=2)["status"] == "out_of_memory"
+    viewed = simulator.predict("vgg16", "h100-sxm", batch=2000, mode="train", devices=2,
+                               options={"gradient_as_bucket_view": True})
+    assert viewed["largest_batch_that_fits"] == largest
 
 
 def test_nothing_fits_is_a_largest_batch_of_zero() -> None:

@@ -181,3 +181,60 @@ def test_a_shard_holds_its_share_of_size_attributes():
     part = shard_op(op, 4)
     assert part.attr("layout_bytes") == 2e6 and part.attr("winograd_tiles") == 3.0
     assert part.attr("algorithm") == "x" and part.bytes_read == 1e6
+
+
+def _ddp_trace(options=None, mode="train"):
+    pred = predict_on(VGG, H200, cluster(1, 2, 300e9, 10e9), "data", options, batch=32,
+                      precision="fp32", mode=mode)
+    return pred.result, [s for s in pred.trace.spans if s.device == 0]
+
+
+def test_ddp_reducer_copies_gradients_into_buckets_and_back():
+    # reducer.cpp: mul_out(bucket_view, grad, 1/world) per tensor when a gradient is ready,
+    # grad.copy_(bucket_view) per tensor once its bucket is all-reduced, then the optimizer
+    result, spans = _ddp_trace()
+    by_name = {s.name: s for s in spans}
+    into = [s for s in spans if s.name.endswith(".to_bucket")]
+    out = [s for s in spans if s.name.endswith(".from_bucket")]
+    assert len(into) == len(out) == 16  # VGG16's 13 conv and 3 linear layers
+    assert all(s.stream == "compute" for s in into + out)
+    # each carries the layer's fp32 gradient in and out: 2 x 4 bytes per parameter
+    assert sum(s.bytes for s in into) == sum(s.bytes for s in out) == 2 * 4 * VGG_PARAMS
+    fc8 = by_name["d0.ddp.fc8.to_bucket"]
+    assert fc8.start_s >= by_name["d0.fc8.bwd_weight"].end_s
+    first_bucket = min((s for s in spans if s.kind == "collective"), key=lambda s: s.start_s)
+    assert first_bucket.start_s >= by_name["d0.ddp.fc7.to_bucket"].end_s
+    last_collective = max(s.end_s for s in spans if s.kind == "collective")
+    # conv1_1 is in the last bucket: its copy waits for the last all-reduce
+    assert by_name["d0.ddp.conv1_1.from_bucket"].start_s >= last_collective
+    step = next(s for s in spans if s.phase == "update" and s.kind == "optimizer")
+    assert step.start_s >= max(s.end_s for s in out)
+    # the copies cost the step: DDP on two GPUs is no longer 99.9% efficient
+    assert result["scaling_efficiency"] < 0.99
+
+
+def test_ddp_gradients_as_bucket_views_divide_in_place_and_copy_nothing():
+    copied, _ = _ddp_trace()
+    viewed, spans = _ddp_trace({"gradient_as_bucket_view": True})
+    assert not any(s.name.endswith((".to_bucket", ".from_bucket")) for s in spans)
+    scaled = [s for s in spans if s.name.endswith(".scale_bucket")]
+    assert len(scaled) == 16 and sum(s.bytes for s in scaled) == 2 * 4 * VGG_PARAMS
+    assert viewed["step_time_s"] < copied["step_time_s"]
+    # the buckets are a second copy of the fp32 gradients, unless the gradients are views
+    assert copied["memory"]["ddp_buckets_bytes"] == 4 * VGG_PARAMS
+    assert copied["memory_peak_bytes"] - viewed["memory_peak_bytes"] == 4 * VGG_PARAMS
+    assert "ddp_buckets_bytes" not in viewed["memory"]
+    with pytest.raises(UserError, match="gradient_as_bucket_view: must be true or false"):
+        _ddp_trace({"gradient_as_bucket_view": "yes"})
+
+
+def test_ddp_inference_and_one_device_run_no_reducer():
+    _, spans = _ddp_trace(mode="infer")
+    assert not any(s.name.startswith("d0.ddp.") for s in spans)
+    one = predict_on(VGG, H200, cluster(1, 1), "data", batch=32, precision="fp32", mode="train")
+    assert not any(".ddp." in s.name for s in one.trace.spans)
+    # a TPU all-reduces inside its compiled step: no reducer
+    tpus = predict_on(VGG, make_device("tpu-v3"), cluster(1, 2, 300e9, 10e9), "data", batch=32,
+                      precision="bf16", mode="train")
+    assert any(s.kind == "collective" for s in tpus.trace.spans)
+    assert not any(".ddp." in s.name for s in tpus.trace.spans)

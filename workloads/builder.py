@@ -277,18 +277,24 @@ WEIGHT_AND_BIAS_KINDS = ("conv2d", "linear", "locally_connected")
 WEIGHT_ONLY_KINDS = ("embedding", "elementwise")  # one tensor: the table, a learned tensor
 
 
-def parameter_tensors(model: ModelDef, layers: list[ResolvedLayer]) -> int:
-    """Parameter tensors of the model (what an optimizer's foreach lists and autograd's
-    AccumulateGrad nodes go through): weight and bias, or the weight alone without a bias."""
+def layer_parameter_tensors(model: ModelDef, layers: list[ResolvedLayer]) -> dict[str, int]:
+    """Parameter tensors per layer that has parameters (what an optimizer's foreach lists,
+    autograd's AccumulateGrad nodes and DDP's reducer go through): weight and bias, or the
+    weight alone without a bias."""
     args = {layer.name: layer.args() for layer in model.layers}
-    count = 0
+    counts = {}
     for layer in layers:
         if layer.cost.params == 0:
             continue
         has_bias = layer.kind not in WEIGHT_ONLY_KINDS and (
             layer.kind not in WEIGHT_AND_BIAS_KINDS or args[layer.name].get("bias", True))
-        count += 2 if has_bias else 1
-    return count
+        counts[layer.name] = 2 if has_bias else 1
+    return counts
+
+
+def parameter_tensors(model: ModelDef, layers: list[ResolvedLayer]) -> int:
+    """Parameter tensors of the model (`layer_parameter_tensors`, summed)."""
+    return sum(layer_parameter_tensors(model, layers).values())
 
 
 def build_graph(model: ModelDef, batch: int, mode: str = "train", precision: str = "fp32",

@@ -415,14 +415,18 @@ def batchnorm2d(shapes: list[Shape], args: dict[str, Any], batch: int) -> LayerC
     # the sums of dy and dy * x, then dx: x and dy), the second time from the L2 cache where
     # they fit in it (measured on the H200: 64-116 channels of 14x14 at batch 32 in 6 us,
     # 3x faster per byte than layers of 112x112)
-    fwd = Work("elementwise", 6.0 * n, 2 * n, n, n, weight_read=2 * c,  # stats + normalise
+    # The work items are the (sample, channel) planes: each block loops over its channel's
+    # planes of H x W contiguous elements, and a plane costs its loop turn and its partial
+    # sum beyond its bytes (measured: 7x7 planes run at a third of the bandwidth of 56x56)
+    planes = batch * c
+    fwd = Work("elementwise", 6.0 * n, 2 * n, n, planes, weight_read=2 * c,  # stats + normalise
                kernel="batchnorm", ctas=c, reread=n)
-    bwd = Work("elementwise", 8.0 * n, 4 * n, n, n, weight_read=2 * c, weight_write=2 * c,
+    bwd = Work("elementwise", 8.0 * n, 4 * n, n, planes, weight_read=2 * c, weight_write=2 * c,
                kernels=2, kernel="batchnorm_bwd", ctas=c, reread=2 * n)
     # eval mode: the running statistics, one affine pass (cuDNN's bn_fw_inf_1C11 in fp32,
     # PyTorch's batch_norm_transform_input for bf16), one block per channel too
-    infer = Work("elementwise", 2.0 * n, n, n, n, weight_read=4 * c, kernel="batchnorm_infer",
-                 ctas=c)
+    infer = Work("elementwise", 2.0 * n, n, n, planes, weight_read=4 * c,
+                 kernel="batchnorm_infer", ctas=c)
     return LayerCost(shapes[0], 2 * c, fwd, bwd, None, float(n), fp32=False, infer_fwd=infer)
 
 

@@ -210,7 +210,8 @@ def _passes_update(table: str, kernel: str, dtype: str, layout: bool = False
 def _norm_update(key: str) -> Callable[[dict[str, float], Profile], dict[str, Any]]:
     def update(p: dict[str, float], prof: Profile) -> dict[str, Any]:
         return {"vector_efficiency": {**prof.vector_efficiency, key: p["eff"]},
-                "cta_bandwidth_bytes_per_s": {**prof.cta_bandwidth_bytes_per_s, key: p["cta"]}}
+                "cta_bandwidth_bytes_per_s": {**prof.cta_bandwidth_bytes_per_s, key: p["cta"]},
+                "item_flops": {**prof.item_flops, key: p["item"]}}
     return update
 
 
@@ -293,7 +294,7 @@ def fit_conv_layers(data: dict[str, Any], hardware: str, base: Profile,
     for group in NORM_GROUPS:
         for dtype in dtypes:
             prof = _fit_group(spec, prof, of(group, dtype),
-                              {"eff": (1e-4, 1.0), "cta": (1e8, 1e12)},
+                              {"eff": (1e-4, 1.0), "cta": (1e8, 1e12), "item": (0.01, 1e6)},
                               _norm_update(f"{group}.{dtype}"))
     for group in WINDOW_GROUPS:
         for dtype in dtypes:

@@ -26,6 +26,7 @@ is a curve with two or three parameters.
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,7 @@ from hardware_models.catalog_io import build_device, catalog_profile, load_profi
 from hardware_models.profile import Profile, spec_sheet_profile
 from simulator.calibrate.fit import fit, msle
 from simulator.calibrate.measured_ops import family, load_measurements, record_op, record_ops
+from simulator.calibrate.new_device import calibration_target, options_from_cli
 from simulator.core.errors import UserError
 from simulator.report.atomic import write_text_atomic
 
@@ -170,8 +172,8 @@ def _fit_gemm(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile:
 
     cpu = spec.kind == "cpu"  # and the threads: contention, fork/join per thread
 
-    def key(dtype: str) -> str:  # numpy's products other than fp32 are its own loops
-        return f"gemm.{dtype}" if cpu and dtype != "fp32" else dtype
+    def key(dtype: str) -> str:  # numpy's products in fp16 are its own loops (fp64: BLAS)
+        return f"gemm.{dtype}" if cpu and dtype not in ("fp32", "fp64") else dtype
 
     def upd(p: dict[str, float]) -> dict[str, Any]:
         threads = {"thread_contention": p["contention"], "fork_join_s": {"default": p["fj"]},
@@ -259,9 +261,11 @@ def _fit_copies(spec: Any, base: Profile, recs: list[dict[str, Any]]) -> Profile
     return base.model_copy(update=upd(fit(bounds, _loss_for(spec, base, recs, upd))))
 
 
-def calibrate_profile(records: list[dict[str, Any]], hardware: str) -> Profile:
-    """Fit `hardware`'s profile to `records` (see the module docstring)."""
-    spec = load_spec(hardware)
+def calibrate_profile(records: list[dict[str, Any]], hardware: str | Any) -> Profile:
+    """Fit the profile of `hardware` (a catalog name or a device spec) to `records` (see the
+    module docstring)."""
+    spec = load_spec(hardware) if isinstance(hardware, str) else hardware
+    hardware = spec.name
     recs = cpu_records(records) if spec.kind == "cpu" else usable(records, spec)
     if not recs:
         raise UserError(f"no {spec.kind} measurements usable for {hardware}")
@@ -293,9 +297,11 @@ def calibrate_profile(records: list[dict[str, Any]], hardware: str) -> Profile:
     return profile
 
 
-def fit_errors(profile: Profile, records: list[dict[str, Any]]) -> dict[str, float]:
-    """Median absolute relative error per family on `records` (for the profile's record)."""
-    spec = load_spec(profile.device)
+def fit_errors(profile: Profile, records: list[dict[str, Any]],
+               spec: Any = None) -> dict[str, float]:
+    """Median absolute relative error per family on `records` (for the profile's record);
+    `spec` the device's entry (default: the catalog's of `profile.device`)."""
+    spec = spec or load_spec(profile.device)
     device = build_device(spec, profile)
     out = {}
     for fam in ("gemm", "conv", "elementwise", "copy"):
@@ -316,22 +322,49 @@ def base_profile(base: str) -> Profile:
 
 def profile_yaml(profile: Profile) -> str:
     data = profile.model_dump(mode="json")
+    if data["device_file"] is None:  # a catalog device: named by `device` alone
+        del data["device_file"]
     return "# fitted by `python -m simulator calibrate`; do not edit by hand\n" + yaml.safe_dump(
         data, sort_keys=True)
 
 
-def run_calibrate(measurements: list[str], hardware: str, out: str) -> None:
+def at_bound(profile: Profile) -> list[str]:
+    """The fitted efficiencies at their bound of 1 (the peak they divide is then too low)."""
+    found = [f"gemm_efficiency.{k}" for k, v in profile.gemm_efficiency.items() if v >= 1.0]
+    found += [f"vector_efficiency.{k}" for k, v in profile.vector_efficiency.items() if v >= 1.0]
+    return found + (["memory_efficiency"] if profile.memory_efficiency >= 1.0 else [])
+
+
+def run_calibrate(measurements: list[str], hardware: str, out: str,
+                  **new_device: Any) -> None:
+    """`calibrate`: fit the profile of `hardware` and write it to `out`; `new_device` the
+    options of a new device entry (`new_device.options_from_cli`)."""
     from simulator.calibrate.cpu_steps import calibrate_cpu_steps, is_cpu_step_or_kernel_file
 
+    target = calibration_target(hardware, measurements, options_from_cli(**new_device))
     if any(is_cpu_step_or_kernel_file(m) for m in measurements):  # PyTorch on a CPU
-        profile = calibrate_cpu_steps(measurements, load_spec(hardware))
-        write_text_atomic(Path(out), profile_yaml(profile))
-        print(f"wrote {out}: {profile.device}, median errors {profile.fit_error}")
-        return
-    records = load_measurements(measurements)
-    profile = calibrate_profile(records, hardware)
-    profile = profile.model_copy(update={
-        "fitted_from": sorted({r["file"] for r in records}),
-        "fit_error": fit_errors(profile, records)})
+        profile = calibrate_cpu_steps(measurements, target.spec)
+        fitted = f"median errors {profile.fit_error}"
+    else:
+        records = load_measurements(measurements)
+        profile = calibrate_profile(records, target.spec)
+        profile = profile.model_copy(update={
+            "fitted_from": sorted({r["file"] for r in records}),
+            "fit_error": fit_errors(profile, records, target.spec)})
+        fitted = f"median fit error {profile.fit_error}"
+    if target.entry_path is not None and target.entry_yaml is not None:
+        profile = profile.model_copy(update={"device_file": _relative(target.entry_path, out)})
+        write_text_atomic(target.entry_path, target.entry_yaml)
+        print(f"wrote {target.entry_path}: a new device entry for {profile.device} (what was "
+              "read, derived and given: its sources and assumptions)")
     write_text_atomic(Path(out), profile_yaml(profile))
-    print(f"wrote {out}: {profile.device}, median fit error {profile.fit_error}")
+    print(f"wrote {out}: {profile.device}, {fitted}")
+    if bound := at_bound(profile):
+        print(f"note: fitted at their bound of 1 (what was measured reaches the peak they "
+              f"divide; if that is not expected, check the clock and FLOPs per cycle): "
+              f"{', '.join(bound)}")
+
+
+def _relative(entry: Path, out: str) -> str:
+    """The entry's path as the profile at `out` names it: relative to the profile's folder."""
+    return os.path.relpath(entry.resolve(), Path(out).resolve().parent)

@@ -68,6 +68,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--straggler", action="append", metavar="DEVICE=SLOWDOWN", default=None,
                    help="device DEVICE (0 to devices - 1) runs its kernels SLOWDOWN times slower, "
                         "as YAML's hardware.stragglers (repeatable), e.g. 3=1.5")
+    p.add_argument("--link-fault", action="append", metavar="A,B=FRACTION", default=None,
+                   help="the cable between vertices A and B (d0, n0.fabric, n0.nic0, spine) "
+                        "carries FRACTION of its bandwidth, or none with =failed, as YAML's "
+                        "hardware.link_faults (repeatable), e.g. d0,n0.fabric=failed")
     p.add_argument("--framework", default="pytorch",
                    help="whose kernels run: pytorch (default), cupy or numpy (per-kernel rates)")
     p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")
@@ -115,8 +119,23 @@ def _add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a small sweep (seconds, for tests)")
     p = sub.add_parser("calibrate", help="fit a device profile from measurements")
     p.add_argument("measurements", nargs="+")
-    p.add_argument("--hardware", required=True)
+    p.add_argument("--hardware", required=True, help="a catalog device, a device entry YAML, "
+                   "or a YAML path that does not exist: a new entry is written there from "
+                   "the measured device (README: Your own machine)")
     p.add_argument("--out", required=True, help="profile YAML to write")
+    new = p.add_argument_group("a new device entry (--hardware NEW.yaml)")
+    new.add_argument("--name", default=None, help="the entry's name (default: the file's stem)")
+    new.add_argument("--clock-ghz", default=None, help="the clock, where /proc/cpuinfo or "
+                     "the GPU's attributes do not tell it right")
+    new.add_argument("--max-clock-ghz", default=None, help="a CPU's highest turbo clock")
+    new.add_argument("--memory-bandwidth-gbs", default=None,
+                     help="DRAM bandwidth in GB/s (a CPU: channels x MT/s x 8 bytes)")
+    new.add_argument("--flops-per-cycle", action="append", default=None, metavar="DTYPE=N",
+                     help="a CPU core's FLOPs per cycle in a dtype (repeatable), over what "
+                     "its SIMD flags are read as")
+    new.add_argument("--peak-tflops", action="append", default=None, metavar="DTYPE=TFLOPS",
+                     help="a GPU's dense peak in a dtype (repeatable), e.g. bf16=312")
+    new.add_argument("--host-link", default=None, help="a GPU's host link (a catalog link)")
     p = sub.add_parser("calibrate-host",
                        help="fit the framework's host profile from measured step times")
     p.add_argument("measurements", nargs="+", help="step-time files (benchmarks/torch_zoo.py)")

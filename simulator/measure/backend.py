@@ -16,7 +16,8 @@ import numpy as np
 
 from simulator.measure.timing import CpuTimer, GpuTimer
 
-_STORAGE = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "uint16"}
+_STORAGE = {"fp64": "float64", "fp32": "float32", "tf32": "float32", "fp16": "float16",
+            "bf16": "uint16"}
 _POOL_ELEMENTS = 1 << 20
 
 

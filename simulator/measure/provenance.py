@@ -68,11 +68,13 @@ def _read(path: str) -> str:
         return ""
 
 
-def _cpuinfo() -> tuple[str, int | None, list[str]]:
-    """Model name, physical core count and SIMD flags from /proc/cpuinfo."""
+def _cpuinfo() -> tuple[str, int | None, list[str], float | None]:
+    """Model name, physical core count, SIMD flags and the first CPU's clock (Hz, as the
+    kernel reports it: `cpu MHz`) from /proc/cpuinfo."""
     name = platform.processor() or platform.machine()
     cores: set[tuple[str, str]] = set()
     flags: list[str] = []
+    clock_hz = None
     physical = core = ""
     for line in _read("/proc/cpuinfo").splitlines():
         key, _, value = (part.strip() for part in line.partition(":"))
@@ -85,12 +87,48 @@ def _cpuinfo() -> tuple[str, int | None, list[str]]:
             cores.add((physical, core))
         elif key == "flags" and not flags:
             flags = [f for f in _SIMD if f in value.split()]
-    return name, (len(cores) or None), flags
+        elif key == "cpu MHz" and clock_hz is None:
+            clock_hz = _positive(value, 1e6)
+    return name, (len(cores) or None), flags, clock_hz
+
+
+def _positive(text: str, scale: float) -> float | None:
+    try:
+        value = float(text) * scale
+    except ValueError:
+        return None
+    return value if value > 0 and value != float("inf") else None
+
+
+_SIZE_SUFFIX = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _cache_size_bytes(text: str) -> float | None:
+    """sysfs cache sizes read '32768K' (or '32M')."""
+    text = text.strip()
+    if text and text[-1].upper() in _SIZE_SUFFIX:
+        return _positive(text[:-1], _SIZE_SUFFIX[text[-1].upper()])
+    return _positive(text, 1.0)
+
+
+def _sysfs_cpu(root: str = "/sys/devices/system/cpu/cpu0") -> dict[str, float]:
+    """The highest clock the kernel allows the first CPU (cpufreq's `cpuinfo_max_freq`, kHz)
+    and its largest cache (the last level), where sysfs has them (a VM often has no cpufreq)."""
+    found: dict[str, float] = {}
+    max_hz = _positive(_read(f"{root}/cpufreq/cpuinfo_max_freq"), 1e3)
+    if max_hz:
+        found["max_clock_hz"] = max_hz
+    sizes = [_cache_size_bytes(_read(str(index / "size")))
+             for index in sorted(Path(root, "cache").glob("index*"))]
+    if known := [s for s in sizes if s]:
+        found["cache_bytes"] = max(known)
+    return found
 
 
 def cpu_info() -> dict[str, Any]:
-    """The host CPU: model, physical cores, logical CPUs usable here, memory, SIMD flags."""
-    name, cores, flags = _cpuinfo()
+    """The host CPU: model, physical cores, logical CPUs usable here, memory, SIMD flags, and
+    where the kernel reports them its clock, turbo clock and last-level cache."""
+    name, cores, flags, clock_hz = _cpuinfo()
     logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     info: dict[str, Any] = {
         "kind": "cpu",
@@ -100,6 +138,9 @@ def cpu_info() -> dict[str, Any]:
         "simd": flags,
         "machine": platform.machine(),
     }
+    if clock_hz:
+        info["clock_hz"] = clock_hz
+    info.update(_sysfs_cpu())
     for line in _read("/proc/meminfo").splitlines():
         if line.startswith("MemTotal:"):
             info["memory_bytes"] = int(line.split()[1]) * 1024

@@ -15,8 +15,8 @@ import statistics
 from typing import Any
 
 SCHEMA = "simulator.measurements/1"
-DTYPES = ("fp32", "tf32", "bf16", "fp16")
-ITEMSIZE = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+ITEMSIZE = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+DTYPES = tuple(ITEMSIZE)
 _CONV = ("batch", "in_channels", "out_channels", "height", "width", "kernel", "stride", "padding")
 SHAPE_FIELDS: dict[str, tuple[str, ...]] = {
     "gemm": ("m", "n", "k"),
@@ -68,7 +68,8 @@ def make_record(
     """One record; `times_s` are the per-repetition times (warm-up excluded)."""
     missing = set(SHAPE_FIELDS[op]) - set(shape)
     if missing or dtype not in DTYPES:
-        raise ValueError(f"bad record {op} {dtype}: missing shape fields {sorted(missing)}")
+        raise ValueError(f"bad record {op} {dtype}: missing shape fields {sorted(missing)}"
+                         if missing else f"bad record {op}: dtype {dtype} not one of {DTYPES}")
     times = [float(t) for t in times_s]
     if not times or not all(math.isfinite(t) and t > 0 for t in times):
         raise ValueError(f"{op} {label}: times must be positive and finite, got {times[:4]}")

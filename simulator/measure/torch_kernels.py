@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from simulator.measure.provenance import nvidia_smi
 from simulator.measure.records import make_record
 from simulator.measure.shapes import vgg16_distinct_convs, vgg16_fcs, vgg16_pools
 
@@ -294,8 +295,25 @@ def measure(quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return records, software
 
 
+# PyTorch's device properties where this version has them -> the names of provenance.gpu_info
+_TORCH_PROPS = {"L2_cache_size": "l2_bytes", "memory_bus_width": "memory_bus_width_bits",
+                "clock_rate": "clock_khz", "memory_clock_rate": "memory_clock_khz"}
+
+
 def device_info(torch: Any) -> dict[str, Any]:
+    """The GPU as provenance.gpu_info describes it (so `calibrate` can write a device entry
+    from either file): what PyTorch's device properties hold, plus nvidia-smi's readings."""
     props = torch.cuda.get_device_properties(0)
     major, minor = torch.cuda.get_device_capability(0)
-    return {"kind": "gpu", "name": props.name, "sm_count": props.multi_processor_count,
-            "memory_bytes": props.total_memory, "compute_capability": f"{major}.{minor}"}
+    info: dict[str, Any] = {"kind": "gpu", "name": props.name,
+                            "sm_count": props.multi_processor_count,
+                            "memory_bytes": props.total_memory,
+                            "compute_capability": f"{major}.{minor}"}
+    read = {ours: int(value) for attr, ours in _TORCH_PROPS.items()
+            if isinstance(value := getattr(props, attr, None), int) and value > 0}
+    info.update({k: v for k, v in read.items() if not k.endswith("_khz")})
+    for khz in ("clock_khz", "memory_clock_khz"):
+        if khz in read:
+            info[khz.replace("_khz", "_mhz")] = read[khz] / 1000
+    info["nvidia_smi"] = nvidia_smi()
+    return info
