@@ -11,6 +11,7 @@ one) or a YAML file (`hardware_models.link_files`): a link spec or a `LinkProfil
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, ValidationError
@@ -85,3 +86,11 @@ def parse_link_profile(data: Any, where: str) -> LinkProfile:
 
 def calibrated_link(spec: LinkSpec, profile: LinkProfile, origin: str = "calibrated") -> Link:
     return Link(spec, profile.efficiency, profile.latency_s, origin)
+
+
+def degraded(link: Any, fraction: float) -> Any:
+    """`link` carrying `fraction` of its bandwidth (a cable that trained down, a lane lost);
+    its latency and class of hop unchanged."""
+    worse = copy.copy(link)
+    worse.bandwidth_bytes_per_s = link.bandwidth_bytes_per_s * fraction
+    return worse

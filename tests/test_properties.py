@@ -137,3 +137,51 @@ def test_collectives_conserve_bytes_and_faster_links_are_never_slower(kind, shap
             assert b == pytest.approx(2 * (n - 1) / n * size, rel=1e-9), d
     faster = _collective(kind, shape, size, link, False, scale=k)[1].end_s
     assert faster <= trace.end_s * (1 + EPS) + 1e-15
+
+
+@st.composite
+def faulted_clusters(draw: st.DrawFn) -> tuple:
+    """A built cluster (1-3 nodes of 1-4 devices, 1-2 NICs, NVLink or PCIe inside) and up to
+    three of its cables degraded or failed. The link inside a node is at least as fast as
+    the devices' own links to the NICs (NVLink over PCIe, or one PCIe switch), as on real
+    boards: the routes by formula are then the paths of least time of the healthy cluster."""
+    from cluster_helpers import link
+
+    from hardware_models.topology import build_cluster
+
+    nodes, per_node = draw(st.integers(1, 3)), draw(st.sampled_from([1, 2, 4]))
+    nics = draw(st.sampled_from([n for n in (1, 2) if per_node % n == 0]))
+    intra = link("intra", draw(st.floats(60e9, 400e9)))
+    host = draw(st.sampled_from([intra, link("host", draw(st.floats(10e9, 60e9)))]))
+    topo = build_cluster(nodes, per_node, intra, link("inter", draw(st.floats(5e9, 50e9))),
+                         host, nics_per_node=nics)
+    cables = sorted((u, v) for u, v, data in topo.graph.edges(data=True)
+                    if data["link"] is not None)
+    chosen = draw(st.lists(st.sampled_from(cables), max_size=3, unique=True))
+    fractions = [draw(st.sampled_from([0.0, 0.05, 0.5, 0.99])) for _ in chosen]
+    return topo, [(u, v, f) for (u, v), f in zip(chosen, fractions, strict=True)]
+
+
+@given(faulted_clusters())
+def test_routes_round_link_faults_are_paths_of_least_time(case):
+    """Every route of a cluster with degraded or failed cables costs what the least-time path
+    of what is left costs (the routes by formula kept where no fault lies on them)."""
+    from hardware_models.topology import with_link_faults
+    from simulator.core.errors import UserError
+
+    topo, faults = case
+    try:
+        faulted = with_link_faults(topo, faults)
+    except UserError as err:  # the faults cut a device off: said so, in one line
+        assert "is cut off from" in str(err) and "\n" not in str(err)
+        return
+
+    def weight(u: str, v: str, data: dict) -> float:
+        return 0.0 if data["link"] is None else 1.0 / data["link"].bandwidth_bytes_per_s
+
+    for a in range(faulted.size):
+        lengths = nx.single_source_dijkstra_path_length(faulted.graph, faulted.devices[a],
+                                                        weight=weight)
+        for b in range(faulted.size):
+            cost = sum(1.0 / faulted.bandwidth_bytes_per_s(c) for c in faulted.route(a, b))
+            assert cost == pytest.approx(lengths[faulted.devices[b]], rel=1e-9, abs=1e-30)

@@ -23,7 +23,15 @@ from hardware_models.catalog_io import (
 from hardware_models.link_files import is_link_file, load_link_file
 from hardware_models.profile import spec_sheet_profile
 from hardware_models.spec import CPUSpec, GPUSpec
-from hardware_models.topology import Topology, build_cluster
+from hardware_models.topology import (
+    NodeShape,
+    Topology,
+    build_cluster,
+    build_nodes,
+    from_graph,
+    with_link_faults,
+)
+from simulator.config.cluster import TopologyGraph
 from simulator.config.refs import DerivedDevice
 from simulator.config.schema import Hardware, Scenario, Workload
 from simulator.core.errors import UserError
@@ -55,10 +63,10 @@ def _derived_device(ref: DerivedDevice, hw: Hardware) -> Any:
     return build_device(ref.spec, profile)
 
 
-def hardware_device(hw: Hardware) -> Any:
-    """A ready device model for the hardware (catalog, modified, inline or profile path),
-    running on `hw.threads` threads where given (CPUs only)."""
-    device = _device(hw)
+def hardware_device(hw: Hardware, ref: Any = None) -> Any:
+    """A ready device model for the hardware's device (or `ref`, one kind of a mix: catalog,
+    modified, inline or profile path), on `hw.threads` threads where given (CPUs only)."""
+    device = _device(hw.device if ref is None else ref, hw)
     if hw.threads is None:
         return device
     if not hasattr(device, "with_threads"):
@@ -67,15 +75,28 @@ def hardware_device(hw: Hardware) -> Any:
     return device.with_threads(hw.threads)
 
 
-def _device(hw: Hardware) -> Any:
-    if isinstance(hw.device, str):
-        return make_device(hw.device, spec_sheet=hw.spec_sheet, framework=hw.framework)
-    if isinstance(hw.device, DerivedDevice):
-        return _derived_device(hw.device, hw)
-    spec: CPUSpec | GPUSpec = hw.device
+def _device(ref: Any, hw: Hardware) -> Any:
+    if isinstance(ref, str):
+        return make_device(ref, spec_sheet=hw.spec_sheet, framework=hw.framework)
+    if isinstance(ref, DerivedDevice):
+        return _derived_device(ref, hw)
+    spec: CPUSpec | GPUSpec = ref
     profile = (spec_sheet_profile(spec.name) if hw.spec_sheet
                else default_profile(spec, hw.framework))
     return build_device(spec, profile)
+
+
+def hardware_kinds(hw: Hardware, device: Any) -> tuple[Any, ...]:
+    """Each device's model in a mixed cluster, in device order (empty: one kind, `device`)."""
+    if not hw.mixed:
+        return ()
+    models: dict[str, Any] = {repr(hw.device): device}
+    kinds: list[Any] = []
+    for ref, count in hw.device_counts():
+        if repr(ref) not in models:
+            models[repr(ref)] = hardware_device(hw, ref)
+        kinds += [models[repr(ref)]] * count
+    return tuple(kinds)
 
 
 def default_intra_link(device: Any) -> str | None:
@@ -108,9 +129,43 @@ def make_topology(device: Any, devices: int, devices_per_node: int, intra_link: 
                          getattr(device, "host_link", None), nics_per_node)
 
 
-def hardware_topology(hw: Hardware, device: Any, nics_per_node: int = 1) -> Topology:
-    return make_topology(device, hw.count, hw.per_node, hw.intra_link, hw.inter_link,
-                         nics_per_node)
+def hardware_topology(hw: Hardware, device: Any, nics_per_node: int = 1,
+                      kinds: tuple[Any, ...] = ()) -> Topology:
+    """The hardware's cluster (from counts, groups or a graph), its link faults applied."""
+    if hw.topology is not None:
+        topo = _graph_topology(hw.topology)
+    elif hw.groups is not None:
+        topo = _group_topology(hw, kinds or (device,) * hw.count, nics_per_node)
+    else:
+        topo = make_topology(device, hw.count, hw.per_node, hw.intra_link, hw.inter_link,
+                             nics_per_node)
+    if not hw.link_faults:
+        return topo
+    return with_link_faults(topo, [(*f.between, f.fraction) for f in hw.link_faults],
+                            "hardware.link_faults")
+
+
+def _group_topology(hw: Hardware, kinds: tuple[Any, ...], nics_per_node: int) -> Topology:
+    """Each group's nodes with its own link inside (default: its device's) and host link."""
+    shapes, first = [], 0
+    assert hw.groups is not None
+    for i, group in enumerate(hw.groups):
+        device = kinds[first]
+        intra = group.intra_link or default_intra_link(device)
+        link = _link(intra, f"hardware.groups[{i}].intra_link") if intra else None
+        shapes += [NodeShape(group.per_node, link, getattr(device, "host_link", None))] * (
+            group.count // group.per_node)
+        first += group.count
+    return build_nodes(shapes, _link(hw.inter_link or DEFAULT_INTER, "inter_link"),
+                       nics_per_node)
+
+
+def _graph_topology(graph: TopologyGraph) -> Topology:
+    nodes = [(list(n.devices), list(n.switches), list(n.nics)) for n in graph.nodes]
+    others = [(n, "switch") for n in graph.switches] + [(n, "nic") for n in graph.nics]
+    edges = [(a, b, None if item.link is None else _link(item.link, f"topology.links[{i}]"))
+             for i, item in enumerate(graph.links) for a, b in (item.between,)]
+    return from_graph(nodes, list(graph.devices), others, edges)
 
 
 def graph_factory(model: ModelDef | TaskGraph,

@@ -40,9 +40,11 @@ def predict_scenario(scenario: Scenario, per_layer_times: bool = False) -> Predi
     """The prediction of one scenario, whatever its number of devices."""
     model, device = build.scenario_parts(scenario)
     options = dict(scenario.parallel.options) if scenario.parallel is not None else {}
-    topo = build.hardware_topology(scenario.hardware, device, options.pop("nics_per_node", 1))
+    kinds = build.hardware_kinds(scenario.hardware, device)
+    topo = build.hardware_topology(scenario.hardware, device, options.pop("nics_per_node", 1),
+                                   kinds)
     pred = predict_step(scenario.workload, model, device, topo, scenario.strategy, options,
-                        scenario.hardware.slowdowns)
+                        scenario.hardware.slowdowns, kinds)
     if per_layer_times and pred.trace is not None:
         pred.result["layers"] = _with_algorithms(per_layer(pred.trace), pred.graph)
     return pred
@@ -57,12 +59,13 @@ def _with_algorithms(layers: list[dict[str, Any]], graph: Any) -> list[dict[str,
 
 
 def _job(workload: Workload, model: Any, device: Any, topo: Topology,
-         options: dict[str, Any], slowdowns: dict[int, float]) -> Job:
+         options: dict[str, Any], slowdowns: dict[int, float],
+         kinds: tuple[Any, ...] = ()) -> Job:
     batch = 1 if workload.is_task_graph else workload.batch  # a task graph runs once
     return Job(model, device, topo, batch, build.graph_factory(model, workload),
                build.layers_factory(model, workload), workload.precision, workload.mode,
                workload.optimizer, options.pop("collective", "allreduce"), options,
-               workload.global_batch, dict(slowdowns))
+               workload.global_batch, dict(slowdowns), kinds)
 
 
 # The steps predicted last, by everything a step depends on: the model, device and topology
@@ -109,20 +112,33 @@ def _copy(pred: Prediction) -> Prediction:
 def predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
                  strategy_name: str = "single",
                  options: dict[str, Any] | None = None,
-                 slowdowns: dict[int, float] | None = None) -> Prediction:
+                 slowdowns: dict[int, float] | None = None,
+                 kinds: tuple[Any, ...] = ()) -> Prediction:
     """One step of `workload` on `topo` (one device or many) under `strategy_name`;
-    `slowdowns` (device index -> kernel time factor) makes devices straggle."""
-    held = (model, device, topo)
-    key = _step_key(workload, strategy_name, options, slowdowns)
+    `slowdowns` (device index -> kernel time factor) makes devices straggle; `kinds` (each
+    device's model) makes a mixed cluster."""
+    held = (model, device, topo, *_distinct(kinds))
+    key = _step_key(workload, strategy_name, options, slowdowns) + _kinds_key(kinds)
     found: Prediction | None = _steps.get(held, key)
     if found is not None:
         return _copy(found)
     with gc_paused():
         pred = _predict_step(workload, model, device, topo, strategy_name, options,
-                             slowdowns or {})
+                             slowdowns or {}, kinds)
     if pred.trace is None or len(pred.trace.spans) <= STEP_CACHE_MAX_SPANS:
         _steps.put(held, key, _copy(pred))
     return pred
+
+
+def _distinct(kinds: tuple[Any, ...]) -> list[Any]:
+    """The device models of a mix, each once, in order of first use."""
+    return list({id(k): k for k in kinds}.values())
+
+
+def _kinds_key(kinds: tuple[Any, ...]) -> str:
+    """Which of the distinct models (held beside the entry) each device of a mix is."""
+    order = [id(k) for k in _distinct(kinds)]
+    return repr([order.index(id(k)) for k in kinds]) if kinds else ""
 
 
 def forget_cached() -> None:
@@ -135,9 +151,9 @@ def forget_cached() -> None:
 
 def _predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
                   strategy_name: str, options: dict[str, Any] | None,
-                  slowdowns: dict[int, float]) -> Prediction:
+                  slowdowns: dict[int, float], kinds: tuple[Any, ...]) -> Prediction:
     plan_fn = strategy.get(strategy_name, field="parallel")
-    job = _job(workload, model, device, topo, dict(options or {}), slowdowns)
+    job = _job(workload, model, device, topo, dict(options or {}), slowdowns, kinds)
     collective.get(job.collective, field="options.collective")
     cplan = plan_fn(job)
     result = _header(job, strategy_name, cplan)
@@ -146,7 +162,8 @@ def _predict_step(workload: Workload, model: Any, device: Any, topo: Topology,
         return Prediction(_out_of_memory(result, cplan, job, plan_fn, largest_key), cplan.graph,
                           None, device)
     trace = simulate(cplan.plan)
-    peak = device.peak_flops(_gemm_dtype(cplan)) * topo.size
+    dtype = _gemm_dtype(cplan)
+    peak = sum(device.peak_flops(dtype) * n for device, n in _counts(job))
     timing = step_metrics(trace, cplan.plan, cplan.samples_per_step, cplan.flops_per_step, peak)
     timing.update(step_interval(timing["step_time_s"], timing["breakdown"], device))
     if strategy_name == "single":
@@ -161,32 +178,52 @@ def _gemm_dtype(cplan: ClusterPlan) -> str:
     return next((op.dtype for op in cplan.graph.ops() if op.kind == "gemm"), "fp32")
 
 
+def _counts(job: Job) -> list[tuple[Any, int]]:
+    """(device model, how many) of the job's cluster: one kind, or each kind of a mix."""
+    if not job.kinds:
+        return [(job.device, job.topo.size)]
+    return [(k, sum(1 for d in job.kinds if d is k)) for k in _distinct(job.kinds)]
+
+
 def _scaling(job: Job, cplan: ClusterPlan, samples_per_s: float) -> dict[str, float]:
-    """One device running one replica's batch alone, through the same graph factory."""
-    single_s = simulate(single_device_plan(cplan.graph, job.device)).end_s
-    return {"single_device_step_time_s": single_s,
-            "scaling_efficiency": samples_per_s / (job.topo.size * cplan.graph.batch / single_s)}
+    """Each kind of device running one replica's batch alone, through the same graph
+    factory: the efficiency is the throughput over what every device would do alone (for a
+    mix, the sum over its kinds); the single-device time is the slowest kind's."""
+    alone = [(simulate(single_device_plan(cplan.graph, d)).end_s, n) for d, n in _counts(job)]
+    ideal = sum(n * cplan.graph.batch / single_s for single_s, n in alone)
+    return {"single_device_step_time_s": max(single_s for single_s, _ in alone),
+            "scaling_efficiency": samples_per_s / ideal}
 
 
 def _header(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[str, Any]:
     device, topo, graph = job.device, job.topo, cplan.graph
     peak = cplan.memory["peak_bytes"]
     workers = cplan.sample_devices or topo.size
+    counts = _counts(job)
+    origins = [getattr(getattr(d, "profile", None), "origin", "ideal") for d, _ in counts]
     result = {
-        "model": job.model.name, "hardware": device.name,
+        "model": job.model.name,
+        "hardware": " + ".join(f"{n}x {d.name}" for d, n in counts) if job.kinds else device.name,
         "batch": job.batch if job.batch is not None else cplan.samples_per_step / workers,
         "global_batch": cplan.samples_per_step, "precision": job.precision, "mode": job.mode,
-        "devices": topo.size, "cores": topo.size * device.cores,
-        "calibration": getattr(getattr(device, "profile", None), "origin", "ideal"),
+        "devices": topo.size, "cores": sum(n * d.cores for d, n in counts),
+        "calibration": "; ".join(dict.fromkeys(origins)),
         "flops": cplan.flops_per_step,
         "bytes": graph.bytes * cplan.samples_per_step / graph.batch, "params": graph.params,
-        "memory_peak_bytes": peak, "memory_capacity_bytes": device.memory_bytes,
+        "memory_peak_bytes": peak,
+        "memory_capacity_bytes": min(d.memory_bytes for d, _ in counts),
         "memory": {**cplan.memory, **beside_peak(cplan.memory, _is_gpu(device))},
-        "fits": fits(cplan.memory, device.memory_bytes, _is_gpu(device)),
+        "fits": _short_of_memory(cplan.memory, job) is None,
     }
     if strategy_name != "single":
         result.update(_cluster_fields(job, strategy_name, cplan))
     return result
+
+
+def _short_of_memory(memory: dict[str, float], job: Job) -> Any:
+    """The first kind of device the step does not fit on (None: it fits on every one)."""
+    return next((d for d, _ in _counts(job)
+                 if not fits(memory, d.memory_bytes, _is_gpu(d))), None)
 
 
 def _is_gpu(device: Any) -> bool:
@@ -206,8 +243,9 @@ def _cluster_fields(job: Job, strategy_name: str, cplan: ClusterPlan) -> dict[st
 
 def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
                    plan_fn: Any, largest_key: str) -> dict[str, Any]:
-    """Not simulated: the memory numbers and the largest batch per device that fits."""
-    device, memory = job.device, cplan.memory
+    """Not simulated: the memory numbers and the largest batch per device that fits (on
+    every kind of a mix: the error names the kind that is short)."""
+    device, memory = _short_of_memory(cplan.memory, job) or job.device, cplan.memory
     if isinstance(job.model, TaskGraph):  # no batch to shrink: the data do not fit
         result.update(status="out_of_memory", step_time_s=None, samples_per_s=None,
                       largest_batch_that_fits=None,
@@ -216,7 +254,8 @@ def _out_of_memory(result: dict[str, Any], cplan: ClusterPlan, job: Job,
                              f"{device.name} has {device.memory_bytes / 1e9:.2f} GB"))
         return result
     per_device = " per device" if job.topo.size > 1 else ""
-    held = (job.model, job.device, job.topo)
+    held = (job.model, job.device, job.topo, *_distinct(job.kinds))
+    largest_key += _kinds_key(job.kinds)
     kept = int(job.options.get("micro_batches", 1)) == 1
     largest = _largest.get(held, largest_key) if kept else None
     if largest is None:
@@ -244,7 +283,7 @@ def _largest_batch_that_fits(job: Job, plan_fn: Any, batch: float) -> int:
 
     def fits_at(units: int) -> bool:
         trial = replace(job, batch=units * unit, global_batch=None, options=dict(job.options))
-        return fits(plan_fn(trial).memory, job.device.memory_bytes, _is_gpu(job.device))
+        return _short_of_memory(plan_fn(trial).memory, job) is None
 
     lo, hi = 0, max(1, int(batch) // unit)  # lo fits (0 trivially), hi does not
     while hi - lo > 1:

@@ -68,6 +68,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--straggler", action="append", metavar="DEVICE=SLOWDOWN", default=None,
                    help="device DEVICE (0 to devices - 1) runs its kernels SLOWDOWN times slower, "
                         "as YAML's hardware.stragglers (repeatable), e.g. 3=1.5")
+    p.add_argument("--link-fault", action="append", metavar="A,B=FRACTION", default=None,
+                   help="the cable between vertices A and B (d0, n0.fabric, n0.nic0, spine) "
+                        "carries FRACTION of its bandwidth, or none with =failed, as YAML's "
+                        "hardware.link_faults (repeatable), e.g. d0,n0.fabric=failed")
     p.add_argument("--framework", default="pytorch",
                    help="whose kernels run: pytorch (default), cupy or numpy (per-kernel rates)")
     p.add_argument("--json", action="store_true", dest="json_out", help="print one JSON object")

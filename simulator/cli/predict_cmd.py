@@ -60,9 +60,23 @@ def parse_stragglers(pairs: list[str] | None) -> list[dict[str, Any]]:
     return stragglers
 
 
+def parse_link_faults(pairs: list[str] | None) -> list[dict[str, Any]]:
+    """`--link-fault A,B=FRACTION` (or `=failed`) pairs: YAML's `hardware.link_faults`."""
+    faults = []
+    for pair in pairs or []:
+        ends, sep, what = pair.partition("=")
+        a, comma, b = ends.partition(",")
+        if not sep or not comma or not a or not b or not what:
+            raise UserError(f"--link-fault: expected A,B=FRACTION or A,B=failed (e.g. "
+                            f"d0,n0.fabric=0.5), got {pair!r}")
+        state = {"failed": True} if what == "failed" else {"bandwidth_fraction": _scalar(what)}
+        faults.append({"between": [a, b], **state})
+    return faults
+
+
 # flags of a step that mean nothing to a collective timed alone (given: an error, not ignored)
 STEP_ONLY = {"model": "--model", "straggler": "--straggler", "global_batch": "--global-batch",
-             "per_layer": "--per-layer"}
+             "per_layer": "--per-layer", "link_fault": "--link-fault"}
 
 
 def run_predict(**opts: Any) -> None:
@@ -80,6 +94,7 @@ def run_predict(**opts: Any) -> None:
     request = scenario_request(opts["model"], opts["hardware"], parallel=opts["parallel"],
                                options=parse_options(opts["option"]),
                                stragglers=parse_stragglers(opts["straggler"]),
+                               link_faults=parse_link_faults(opts["link_fault"]),
                                **{k: opts[k] for k in REQUEST_FLAGS})
     result = predict_scenario(request, opts["per_layer"]).result
     _print(result, opts["json_out"], step_table(result))

@@ -29,6 +29,7 @@ FLAG_OF_FIELD: dict[tuple[str, ...], str] = {
     ("hardware", "intra_link"): "--intra-link", ("hardware", "inter_link"): "--inter-link",
     ("hardware", "spec_sheet"): "--spec-sheet", ("hardware", "framework"): "--framework",
     ("hardware", "threads"): "--threads", ("hardware", "stragglers"): "--straggler",
+    ("hardware", "link_faults"): "--link-fault",
     ("parallel", "strategy"): "--parallel", ("parallel", "options"): "--option",
 }
 
@@ -57,8 +58,13 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                      spec_sheet: bool = False, devices: int = 1,
                      devices_per_node: int | None = None, intra_link: str | None = None,
                      inter_link: str | None = None, parallel: str | None = None,
-                     options: dict[str, Any] | None = None) -> Scenario:
-    """The Scenario for one prediction, from the options `predict` takes."""
+                     options: dict[str, Any] | None = None,
+                     groups: list[dict[str, Any]] | None = None,
+                     topology: dict[str, Any] | None = None,
+                     link_faults: list[dict[str, Any]] | None = None) -> Scenario:
+    """The Scenario for one prediction, from the options `predict` takes; `groups`,
+    `topology` and `link_faults` are the experiment file's `hardware` fields (the devices
+    and links of `groups` or `topology` replace `hardware`, `devices` and the links)."""
     workload = {"model": model, "batch": None if global_batch is not None else batch,
                 "global_batch": global_batch, "precision": precision, "mode": mode,
                 "optimizer": optimizer, "sync_input": sync_input, "input": input,
@@ -66,7 +72,16 @@ def scenario_request(model: Any, hardware: Any, *, batch: int | None = 1,
                 "unsupported_as_elementwise": unsupported_as_elementwise}
     hw = {"device": hardware, "count": devices, "devices_per_node": devices_per_node,
           "intra_link": intra_link, "inter_link": inter_link, "spec_sheet": spec_sheet,
-          "framework": framework, "threads": threads, "stragglers": list(stragglers or [])}
+          "framework": framework, "threads": threads, "stragglers": list(stragglers or []),
+          "link_faults": list(link_faults or [])}
+    if groups is not None:  # the devices, their counts and links come from the groups
+        for key in ("device", "count", "devices_per_node", "intra_link"):
+            del hw[key]
+        hw["groups"] = groups
+    if topology is not None:  # the count and the links come from the graph
+        for key in ("count", "devices_per_node", "intra_link", "inter_link"):
+            del hw[key]
+        hw["topology"] = topology
     data: dict[str, Any] = {"name": "predict", "workload": workload, "hardware": hw}
     if parallel is not None or options:
         data["parallel"] = {"strategy": parallel or "data", "options": dict(options or {})}

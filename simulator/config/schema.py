@@ -29,9 +29,20 @@ from pydantic import (
 
 from hardware_models.costs import Server, server_names
 from hardware_models.failures import device_failure_rate, failure_rate_names
-from hardware_models.spec import CPUSpec, GPUSpec
+from simulator.config.cluster import (
+    MAX_DEVICES,
+    MAX_DEVICES_PER_NODE,
+    Device,
+    DeviceCount,
+    DeviceGroup,
+    LinkFault,
+    LinkName,
+    TopologyGraph,
+    check_link_faults,
+    device_label,
+)
 from simulator.config.errors import check_finite, first_error, invalid, nested, one_of
-from simulator.config.refs import DerivedDevice, DeviceRef, device_ref, link_ref, model_ref
+from simulator.config.refs import DerivedDevice, model_ref
 from simulator.core import plugins
 from simulator.core.errors import UserError, unknown_name
 from simulator.core.yaml_source import PathPart, YamlSource, read_yaml_source
@@ -47,7 +58,6 @@ FigureFormat = Literal["png", "svg", "pdf"]
 FigureStyle = Literal["slides", "paper"]
 FigureWidth = Literal["one-column", "two-column"]  # a paper's: 3.5 in, 7.16 in
 FRAMEWORKS = ("pytorch", "cupy", "numpy")  # whose kernels run (selects per-library rates)
-MAX_DEVICES_PER_NODE = 8
 ANCHOR_PREFIX = "x-"  # top-level keys for YAML anchors only (as in docker compose), not read
 
 
@@ -62,8 +72,6 @@ MAX_SEQ_LEN = 2**20  # tokens per sample
 SeqLen = Annotated[int, Field(strict=True, gt=0, le=MAX_SEQ_LEN)]
 MAX_SAMPLES = 10**15  # samples of a dataset: 10^6 x the largest public image-text sets (5e9)
 MAX_EPOCHS = 10**6
-MAX_DEVICES = 131_072  # the largest cluster simulated (docs/reliability.md, "Hostile input")
-DeviceCount = Annotated[int, Field(strict=True, gt=0, le=MAX_DEVICES)]
 PositiveNumber = Annotated[float, BeforeValidator(_no_bool), Field(gt=0, allow_inf_nan=False)]
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=120, pattern=r"^[^\r\n\t]+$")]
 
@@ -176,14 +184,26 @@ class Straggler(_Strict):
         description="kernel time factor, at least 1 (1.5 = 50% slower)")
 
 
-class Hardware(_Strict):
-    """Where it runs: a device (catalog or inline), how many, and how they are connected."""
+COUNTS_OF_A_GROUP = ("device", "count", "devices_per_node", "intra_link")
+SHAPED_BY_THE_GRAPH = ("groups", "devices_per_node", "intra_link", "inter_link")
 
-    device: str | DerivedDevice | CPUSpec | GPUSpec
+
+class Hardware(_Strict):
+    """Where it runs: a device (catalog or inline), how many, and how they are connected;
+    or groups of several device kinds; or a topology graph (simulator/config/cluster.py)."""
+
+    groups: list[DeviceGroup] | None = Field(
+        None, min_length=1, max_length=MAX_DEVICES, description="a mixed cluster: nodes of "
+        "each group's device kind (instead of device and count)")
+    topology: TopologyGraph | None = Field(None, description="the cluster as a graph of "
+                                           "devices, switches, NICs and links")
+    link_faults: list[LinkFault] = Field(default_factory=list, max_length=MAX_DEVICES,
+                                         description="degraded or failed links")
+    device: Device
     count: DeviceCount = 1
     devices_per_node: DeviceCount | None = None
-    intra_link: str | None = None
-    inter_link: str | None = None
+    intra_link: LinkName = None
+    inter_link: LinkName = None
     spec_sheet: Annotated[bool, Field(strict=True)] = False
     framework: str = Field("pytorch", description="whose kernels run: pytorch, cupy or numpy "
                            "(selects the per-library kernel rates of a profile)")
@@ -199,15 +219,42 @@ class Hardware(_Strict):
         | None = Field(None, description="power usage effectiveness of the site: energy_j and "
                        "power_w are the machines' times this (default 1.0)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        """Groups stand for device and count (the first group's device is `device`); a
+        graph gives the count (its devices) and the links."""
+        if not isinstance(data, dict):
+            return data
+        groups, graph = data.get("groups"), data.get("topology")
+        if groups is not None:
+            given = [key for key in COUNTS_OF_A_GROUP if key in data]
+            if given:
+                raise invalid("give the devices as groups or as device and count, not both "
+                              f"(each group has its own {given[0]})", (given[0],))
+            if isinstance(groups, list) and groups and isinstance(groups[0], dict):
+                counts = [g.get("count") for g in groups if isinstance(g, dict)]
+                data = {**data, "device": groups[0].get("device")}
+                total = sum(c for c in counts if isinstance(c, int))
+                if all(type(c) is int for c in counts) and total <= MAX_DEVICES:
+                    data["count"] = total  # (more: refused naming groups, below)
+        if isinstance(graph, dict):
+            for key in SHAPED_BY_THE_GRAPH:
+                if key in data:
+                    raise invalid(f"{key} does not apply with a topology: the graph gives "
+                                  "the nodes and links", (key,))
+            if "count" not in data:
+                data = {**data, "count": _graph_devices(graph)}
+            nodes = graph.get("nodes")
+            if "device" not in data and isinstance(nodes, list) and nodes \
+                    and isinstance(nodes[0], dict) and "device" in nodes[0]:
+                data = {**data, "device": nodes[0]["device"]}
+        return data
+
     @field_validator("framework", mode="before")
     @classmethod
     def _framework(cls, value: Any) -> Any:
         return one_of("framework", value, FRAMEWORKS)
-
-    @field_validator("device", mode="before")
-    @classmethod
-    def _device(cls, value: Any) -> DeviceRef:
-        return device_ref(value)
 
     @field_validator("server", mode="before")
     @classmethod
@@ -216,16 +263,30 @@ class Hardware(_Strict):
             return nested(Server, value)
         return value if value is None else one_of("server", value, server_names())
 
-    @field_validator("intra_link", "inter_link", mode="before")
-    @classmethod
-    def _link(cls, value: Any) -> str | None:
-        return link_ref(value)
+    @model_validator(mode="after")
+    def _cluster_fits(self) -> Hardware:
+        if self.topology is not None and len(self.topology.device_names) != self.count:
+            raise invalid(f"the topology has {len(self.topology.device_names)} devices, "
+                          f"count is {self.count}; leave count out", ("count",))
+        if self.groups is not None and sum(g.count for g in self.groups) > MAX_DEVICES:
+            raise invalid(f"at most {MAX_DEVICES} devices in all, got "
+                          f"{sum(g.count for g in self.groups)}", ("groups",))
+        check_link_faults(self.link_faults, self.topology, self.count)
+        return self
 
     @model_validator(mode="after")
     def _node_fits(self) -> Hardware:
+        if self.groups is not None or self.topology is not None:
+            return self._stragglers_fit()
         if self.devices_per_node is not None and self.devices_per_node > self.count:
             raise invalid(f"must be at most count ({self.count}), got {self.devices_per_node}",
                           ("devices_per_node",))
+        if self.count % self.per_node:
+            raise invalid(f"count ({self.count}) must be a multiple of devices_per_node "
+                          f"({self.per_node})", ("devices_per_node",))
+        return self._stragglers_fit()
+
+    def _stragglers_fit(self) -> Hardware:
         seen: set[int] = set()
         for i, straggler in enumerate(self.stragglers):
             if straggler.device >= self.count:
@@ -235,15 +296,33 @@ class Hardware(_Strict):
                 raise invalid(f"device {straggler.device} is listed twice",
                               ("stragglers", i, "device"))
             seen.add(straggler.device)
-        if self.count % self.per_node:
-            raise invalid(f"count ({self.count}) must be a multiple of devices_per_node "
-                          f"({self.per_node})", ("devices_per_node",))
         return self
 
     @property
     def per_node(self) -> int:
-        """Devices per node: as given, else up to MAX_DEVICES_PER_NODE (one DGX-like node)."""
+        """Devices per node: as given, else up to MAX_DEVICES_PER_NODE (one DGX-like node);
+        of a mixed cluster, its largest node's; of a graph, its largest node's."""
+        if self.groups is not None:
+            return max(g.per_node for g in self.groups)
+        if self.topology is not None:
+            return max([len(n.devices) for n in self.topology.nodes] or [1])
         return self.devices_per_node or min(self.count, MAX_DEVICES_PER_NODE)
+
+    @property
+    def mixed(self) -> bool:
+        """Whether devices of more than one kind run the job."""
+        kinds = {repr(d) for d, _ in self.device_counts()}
+        return len(kinds) > 1
+
+    def device_counts(self) -> list[tuple[Any, int]]:
+        """(device reference, how many), group by group or node by node."""
+        if self.groups is not None:
+            return [(g.device, g.count) for g in self.groups]
+        if self.topology is not None:
+            counts = [(n.device or self.device, len(n.devices)) for n in self.topology.nodes]
+            return counts + ([(self.device, len(self.topology.devices))]
+                             if self.topology.devices else [])
+        return [(self.device, self.count)]
 
     @property
     def slowdowns(self) -> dict[int, float]:
@@ -252,9 +331,23 @@ class Hardware(_Strict):
 
     @property
     def device_name(self) -> str:
-        if isinstance(self.device, str):
-            return self.device
-        return self.device.display if isinstance(self.device, DerivedDevice) else self.device.name
+        """The device's name, or the mix: `4x h100-sxm + 4x a100-sxm4`."""
+        if not self.mixed:
+            return device_label(self.device)
+        totals: dict[str, int] = {}
+        for device, count in self.device_counts():
+            totals[device_label(device)] = totals.get(device_label(device), 0) + count
+        return " + ".join(f"{n}x {name}" for name, n in totals.items())
+
+
+def _graph_devices(graph: dict[str, Any]) -> int:
+    """How many devices a raw topology lists (0 where it is malformed: the graph's own
+    validation says why)."""
+    nodes = graph.get("nodes") or []
+    listed = [node.get("devices") for node in nodes if isinstance(node, dict)] \
+        if isinstance(nodes, list) else []
+    listed.append(graph.get("devices") or [])
+    return sum(len(x) for x in listed if isinstance(x, list)) or 1
 
 
 class Parallel(_Strict):
@@ -332,11 +425,12 @@ class Scenario(_Strict):
         if self.workload.mode != "train":
             raise invalid("faults model checkpoints of a training job; this workload has "
                           "mode: infer", ("faults",))
-        name = failure_rate_device(self.hardware.device)
-        if self.faults.device_mtbf_hours is None and device_failure_rate(name) is None:
-            raise invalid(f"the catalog has no failure rate for '{name}' (it has: "
-                          f"{', '.join(failure_rate_names())}); give device_mtbf_hours",
-                          ("faults", "device_mtbf_hours"))
+        for device, _ in self.hardware.device_counts():
+            name = failure_rate_device(device)
+            if self.faults.device_mtbf_hours is None and device_failure_rate(name) is None:
+                raise invalid(f"the catalog has no failure rate for '{name}' (it has: "
+                              f"{', '.join(failure_rate_names())}); give device_mtbf_hours",
+                              ("faults", "device_mtbf_hours"))
         return self
 
     @field_validator("published", mode="before")
@@ -365,6 +459,18 @@ class Scenario(_Strict):
             use = " or ".join(takes) if takes else "one device (count: 1)"
             raise invalid(f"strategy '{self.strategy}' splits a network's layers or batch, "
                           f"not a task graph; run it on {use}", ("parallel", "strategy"))
+        return self
+
+    @model_validator(mode="after")
+    def _strategy_mixes(self) -> Scenario:
+        """Only a strategy that says so (`mixes_devices = True`) runs on a mix of kinds."""
+        if self.hardware.mixed and not getattr(plugins.strategy.get(self.strategy),
+                                               "mixes_devices", False):
+            takes = [n for n in plugins.strategy.names()
+                     if getattr(plugins.strategy.get(n), "mixes_devices", False)]
+            raise invalid(f"strategy '{self.strategy}' cannot run on a mix of device kinds "
+                          f"({self.hardware.device_name}); use {' or '.join(takes)}, or one "
+                          "kind", ("parallel", "strategy"))
         return self
 
     @model_validator(mode="after")

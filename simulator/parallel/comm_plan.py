@@ -200,7 +200,7 @@ class CommPlanner:
         return next(d for d in group if d in self.plan_index)
 
     def _one_node(self, group: list[int]) -> bool:
-        if self.topo.structured:
+        if self.topo.node_aware:
             return len({self.topo.node_of(d) for d in group}) == 1
         return all(self._route(a, b)[1][0] != "net" for a, b in itertools.pairwise(group))
 
@@ -251,7 +251,7 @@ class CommPlanner:
     def _klass(self, src: int, dst: int, transports: set[str | None]) -> str:
         """NCCL's class of a hop: net when it leaves the node (or crosses a network link),
         nvlink when every link it crosses is NVLink, pci otherwise."""
-        if "net" in transports or (self.topo.structured
+        if "net" in transports or (self.topo.node_aware
                                    and self.topo.node_of(src) != self.topo.node_of(dst)):
             return "net"
         return "nvlink" if transports == {"nvlink"} else "pci"

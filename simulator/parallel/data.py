@@ -163,3 +163,6 @@ def data_parallel(job: Job) -> ClusterPlan:
         memory["peak_bytes"] += memory["ddp_buckets_bytes"]
     return ClusterPlan(plan, graph, graph.batch * job.topo.size, graph.flops * job.topo.size,
                        memory, extra)
+
+
+data_parallel.mixes_devices = True  # type: ignore[attr-defined]  # each device its own model

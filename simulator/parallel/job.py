@@ -55,8 +55,9 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)
     global_batch: int | None = None
     slowdowns: dict[int, float] = field(default_factory=dict)  # device -> kernel time factor
+    kinds: tuple[Any, ...] = ()  # a mixed cluster: each topology device's model (else: device)
     _graphs: dict[int, OpGraph] = field(default_factory=dict, repr=False)
-    _slowed: dict[float, Any] = field(default_factory=dict, repr=False)
+    _slowed: dict[tuple[int, float], Any] = field(default_factory=dict, repr=False)
     _costs: dict[tuple[int, str, int], tuple[Any, float, Op]] = field(default_factory=dict,
                                                                     repr=False)
 
@@ -89,11 +90,21 @@ class Job:
         if how not in SIMULATE_CHOICES:
             raise UserError(f"options.simulate: must be one of {', '.join(SIMULATE_CHOICES)}, "
                             f"got {how!r}")
-        if how == "symmetric" and self.slowdowns:
-            raise UserError("options.simulate: 'symmetric' simulates one device for all, but "
-                            "hardware.stragglers makes devices differ; use 'full' or 'auto'")
+        differ = self.differ
+        if how == "symmetric" and differ:
+            raise UserError(f"options.simulate: 'symmetric' simulates one device for all, but "
+                            f"{differ} makes devices differ; use 'full' or 'auto'")
         return how == "symmetric" or (
-            how == "auto" and not self.slowdowns and self.topo.size > FULL_SIMULATION_MAX_DEVICES)
+            how == "auto" and not differ and self.topo.size > FULL_SIMULATION_MAX_DEVICES)
+
+    @property
+    def differ(self) -> str:
+        """What makes the devices differ (empty: nothing; one may stand for all)."""
+        if self.slowdowns:
+            return "hardware.stragglers"
+        if self.kinds:
+            return "a mix of device kinds"
+        return "" if self.topo.uniform else "the topology (a graph, or a degraded link)"
 
     def int_option(self, name: str, default: int) -> int:
         value = self.options.get(name, default)
@@ -102,13 +113,16 @@ class Job:
         return value
 
     def device_of(self, d: int) -> Any:
-        """The model of topology device `d`: the job's device, slowed where it straggles."""
+        """The model of topology device `d`: the job's device (or its kind in a mixed
+        cluster), slowed where it straggles."""
+        base = self.kinds[d] if self.kinds else self.device
         factor = self.slowdowns.get(d)
         if factor is None:
-            return self.device
-        if factor not in self._slowed:
-            self._slowed[factor] = slowed(self.device, factor)
-        return self._slowed[factor]
+            return base
+        key = (id(base), factor)
+        if key not in self._slowed:
+            self._slowed[key] = slowed(base, factor)
+        return self._slowed[key]
 
     def task(self, op: Op, plan_device: int, d: int, preds: tuple[str, ...],
              prefix: str) -> Task:

@@ -105,7 +105,9 @@ def scenario_data(name: str, prediction: Prediction, launch_cost: LaunchCost) ->
     ops = _ops(prediction, trace.on(critical), layers)
     channels = _Index()
     links = link_busy(trace, channels)
-    return {"name": name, "device": device_roofs(prediction.device), "critical_device": critical,
+    kinds = {"device_kinds": trace.device_names} if len(set(trace.device_names)) > 1 else {}
+    return {**kinds, "name": name, "device": device_roofs(prediction.device),
+            "critical_device": critical,
             "devices": len(trace.device_names), "replicas": trace.replicas,
             "end_s": _r(trace.end_s), "spans": spans, "launches": launches, "ops": ops,
             "layers": list(layers), "streams": list(streams), "categories": list(categories),

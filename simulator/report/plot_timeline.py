@@ -179,9 +179,11 @@ def device_lanes(data: dict[str, Any], room: int) -> tuple[list[Lane], list[str]
         drawn.append(group)
         used += need
     out, notes = [], []
+    kinds = data.get("device_kinds")  # a mixed cluster: each lane names its kind
     for group in drawn:
         face = critical if critical in group else group[0]
-        out += _stream_lanes(f"dev {spans_text(group)}: ", bars[face])
+        kind = f" ({kinds[face]})" if kinds and len({kinds[d] for d in group}) == 1 else ""
+        out += _stream_lanes(f"dev {spans_text(group)}{kind}: ", bars[face])
         if len(group) > 1:
             notes.append(f"dev {spans_text(group)}: {format_count(len(group))} devices alike "
                          f"(bars within {100 * ALIKE:.2g}% of the step), drawn as dev {face}")

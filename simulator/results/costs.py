@@ -143,8 +143,23 @@ def power(scenario: Scenario, device: Any, busy: float | None) -> dict[str, Any]
     return {"power_w": mean, "power_peak_w": peak, "pue": pue}
 
 
+MIXED = "a mixed cluster"  # in the basis of a cluster of several device kinds
+
+
+def mixed_cost_fields(scenario: Scenario, row: dict[str, Any]) -> dict[str, Any]:
+    """A cluster of several device kinds is not priced (its servers, network and power
+    would each need a model of the mix): every cost, power and energy field is None."""
+    fields: dict[str, Any] = dict.fromkeys(COST_KEYS)
+    fields.update(hardware_cost_basis=f"{NO_PRICE}: {MIXED} ({scenario.hardware.device_name})",
+                  pue=scenario.hardware.pue or energy_model().pue, cores=row.get("cores"),
+                  tdp_w=None, energy_j=None, energy_basis=None)
+    return fields
+
+
 def cost_fields(scenario: Scenario, device: Any, row: dict[str, Any]) -> dict[str, Any]:
     """Every cost, power and energy field of a results row (see the module docstring)."""
+    if scenario.hardware.mixed:
+        return mixed_cost_fields(scenario, row)
     step_s, train_s = row.get("step_time_s"), row.get("time_to_train_s")
     time_s, basis = (train_s, "time_to_train_s") if train_s else (step_s, "step_time_s")
     fields = hardware_cost(scenario, device, row.get("inter_link"))

@@ -95,13 +95,17 @@ def straggler_factor(slowdown: float, devices: int) -> float:
 
 
 def device_mtbf_hours(scenario: Scenario, faults: Faults) -> float:
-    """As given, else the catalog's rate (the schema checked that there is one)."""
+    """As given, else the catalog's rate (the schema checked that there is one); of a mixed
+    cluster, the one rate that fails as often as the mix (rates add: N / sum(n_k / MTBF_k))."""
     if faults.device_mtbf_hours is not None:
         return faults.device_mtbf_hours
-    name = failure_rate_device(scenario.hardware.device)
-    rate = device_failure_rate(name)
-    assert rate is not None, f"no failure rate for {name}: the schema lets none through"
-    return rate.device_mtbf_hours
+    failures_per_hour = 0.0
+    for device, count in scenario.hardware.device_counts():
+        name = failure_rate_device(device)
+        rate = device_failure_rate(name)
+        assert rate is not None, f"no failure rate for {name}: the schema lets none through"
+        failures_per_hour += count / rate.device_mtbf_hours
+    return scenario.hardware.count / failures_per_hour
 
 
 def checkpoint_bytes(scenario: Scenario, faults: Faults, result: dict[str, Any]) -> float | None:

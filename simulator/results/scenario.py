@@ -72,7 +72,7 @@ def scenario_row(scenario: Scenario, prediction: Prediction) -> dict[str, Any]:
     row.update({key: result.get(key) for key in CLUSTER_FIELDS})
     row.update(dataset_fields(scenario, row["step_time_s"], row["global_batch"]))
     row.update(fault_fields(scenario, result, row["time_to_train_s"]))
-    row.update(cost_fields(scenario, prediction.device, row))
+    row.update(cost_fields(scenario, prediction.device, {**row, "cores": result.get("cores")}))
     row.update(published_fields(scenario, row))
     row["layers"] = result.get("layers")
     return row
