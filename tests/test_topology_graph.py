@@ -242,3 +242,25 @@ def test_routes_round_faults_of_a_built_cluster_are_paths_of_least_time():
                                            weight=weight)
             assert cost == pytest.approx(best, rel=1e-12), (a, b, topo.route(a, b))
     assert "d0>n0.fabric" not in {c for b in range(1, 12) for c in topo.route(0, b)}
+
+
+@pytest.mark.parametrize("strategy", ["data", "model", "pipeline", "parameter_server"])
+def test_every_strategy_runs_on_a_graph_of_loose_devices(strategy):
+    """Four GPUs cabled in a ring, no nodes (each a node of its own): every strategy that
+    cuts a network runs over the graph's routes, with a cable failed too."""
+    from simulator.api.build import hardware_device, hardware_topology
+    from simulator.config.request import scenario_request
+
+    ring = {"devices": ["a", "b", "c", "d"],
+            "links": [["a", "b", "nvlink4"], ["b", "c", "nvlink4"], ["c", "d", "nvlink4"],
+                      ["d", "a", "nvlink4"]]}
+    cut = [{"between": ["a", "b"], "failed": True}]
+    for faults in ([], cut):
+        result = predict("alexnet", "h100-sxm", topology=ring, parallel=strategy, batch=8,
+                         precision="bf16", link_faults=faults)
+        assert result["nodes"] == 4 and result["simulated"] == "full"
+        assert 0 < result["step_time_s"] < math.inf
+    hardware = scenario_request("alexnet", "h100-sxm", topology=ring, link_faults=cut).hardware
+    topo = hardware_topology(hardware, hardware_device(hardware))
+    assert topo.route(0, 1) == ("a>d", "d>c", "c>b")  # the long way round
+    assert topo.route(0, 2) == ("a>d", "d>c")  # the one way that is left
