@@ -28,7 +28,8 @@ STEP_FILES = ("h200-torch-zoo.json", "h200-host-torch-cpu-kernels.json")
 # the GPU steps the host terms are fitted on (each CPU network's without its own steps)
 GPU_ZOO_FILES = ("h200-torch-zoo-run1.json", "h200-torch-zoo.json", "h200-run3-torch-zoo.json")
 NUMPY_SETS = (("epyc-zen4-2vcpu", "local-cpu-numpy.json"),
-              ("xeon-spr-16vcpu", "h100-host-numpy.json"))
+              ("xeon-spr-16vcpu", "h100-host-numpy.json"),
+              ("xeon-emr-16vcpu", "h200-host-numpy.json"))
 TARGETS = {"pytorch steps": 0.20, "numpy kernels": 0.15}
 
 

@@ -181,3 +181,25 @@ def test_cpu_clock_and_cache_are_read_from_sysfs(tmp_path: Path) -> None:
     assert provenance._sysfs_cpu(str(cpu0)) == {"max_clock_hz": 4.7e9,
                                                 "cache_bytes": 24576 * 1024}
     assert provenance._sysfs_cpu(str(tmp_path / "none")) == {}
+
+
+def test_entries_from_the_h200_machines_files_are_its_catalog_entries(tmp_path: Path) -> None:
+    """measure's files from the lent H200 machine (2026-12-02): the GPU's CuPy file and its
+    host's numpy file give the entries the catalog holds for them (h200, xeon-emr-16vcpu)."""
+    gpu = calibration_target(str(tmp_path / "gpu.yaml"),
+                             [str(ROOT / "measurements" / "h200-cupy-quick.json")],
+                             NewDeviceOptions()).spec
+    h200 = load_spec("h200")
+    assert (gpu.sms, gpu.cores_per_sm, gpu.clock_hz, gpu.host_link) == (
+        h200.sms, h200.cores_per_sm, h200.clock_hz, h200.host_link)
+    assert gpu.memory_bandwidth_bytes_per_s == pytest.approx(
+        h200.memory_bandwidth_bytes_per_s, rel=0.005)  # 6,016 bits at 3,201 MHz: 4.81 TB/s
+    assert gpu.peak_flops["fp32"] == pytest.approx(h200.peak_flops["fp32"], rel=0.001)
+    cpu = calibration_target(str(tmp_path / "cpu.yaml"),
+                             [str(ROOT / "measurements" / "h200-host-numpy.json")],
+                             NewDeviceOptions(memory_bandwidth_gbs=102.4)).spec
+    emr = load_spec("xeon-emr-16vcpu")
+    assert (cpu.cores, cpu.clock_hz, cpu.max_clock_hz) == (emr.cores, emr.clock_hz, None)
+    assert cpu.flops_per_cycle_per_core == emr.flops_per_cycle_per_core
+    assert cpu.cache_bytes == pytest.approx(emr.cache_bytes, rel=0.001)
+    assert cpu.memory_bytes == pytest.approx(emr.memory_bytes, rel=0.001)

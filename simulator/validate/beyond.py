@@ -14,7 +14,8 @@ from typing import Any
 from simulator.api.predict import predict
 
 # (measurement file, the catalog device it was measured on)
-TASK_GRAPH_FILES = (("h200-linalg.json", "h200"), ("epyc-2vcpu-linalg.json", "epyc-zen4-2vcpu"))
+TASK_GRAPH_FILES = (("h200-linalg.json", "h200"), ("epyc-2vcpu-linalg.json", "epyc-zen4-2vcpu"),
+                    ("h200-host-linalg.json", "xeon-emr-16vcpu"))
 LU_BLOCK = 256  # the block the predictions use (LAPACK's dgetrf picks its own)
 TPU_EXPERIMENT = "experiments/tpu_resnet50.yaml"
 
