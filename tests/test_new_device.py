@@ -99,9 +99,29 @@ def test_an_existing_entry_is_read_never_rewritten(tmp_path: Path) -> None:
 ])
 def test_bad_new_device_options_are_one_line_and_write_nothing(
         tmp_path: Path, args: list[str], says: str) -> None:
+    _refused(tmp_path, "new.profile.yaml", args, says)
+
+
+def test_the_profile_may_not_be_written_over_the_new_entry(tmp_path: Path) -> None:
+    _refused(tmp_path, "new.yaml", ["--memory-bandwidth-gbs", "25"], "file of its own")
+
+
+def test_a_file_calibrate_did_not_write_is_never_overwritten(tmp_path: Path) -> None:
     measured = _small_cpu_file(tmp_path)
-    done = _calibrate(measured, "--hardware", "new.yaml", "--out", "new.profile.yaml", *args,
-                      cwd=tmp_path)
+    mine = tmp_path / "thesis.yaml"
+    mine.write_text("chapter: 1\n")
+    done = _calibrate(measured, "--hardware", "epyc-zen4-2vcpu", "--out", mine, cwd=tmp_path)
+    assert done.returncode == 2 and "never overwritten" in done.stderr
+    assert mine.read_text() == "chapter: 1\n"
+    ours = tmp_path / "ours.yaml"
+    for _ in range(2):  # a profile it wrote is its to rewrite
+        again = _calibrate(measured, "--hardware", "epyc-zen4-2vcpu", "--out", ours, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+
+
+def _refused(tmp_path: Path, out: str, args: list[str], says: str) -> None:
+    measured = _small_cpu_file(tmp_path)
+    done = _calibrate(measured, "--hardware", "new.yaml", "--out", out, *args, cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my-cpu.json"]

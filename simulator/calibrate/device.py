@@ -320,12 +320,14 @@ def base_profile(base: str) -> Profile:
     return start
 
 
+PROFILE_HEADER = "# fitted by `python -m simulator calibrate`; do not edit by hand\n"
+
+
 def profile_yaml(profile: Profile) -> str:
     data = profile.model_dump(mode="json")
     if data["device_file"] is None:  # a catalog device: named by `device` alone
         del data["device_file"]
-    return "# fitted by `python -m simulator calibrate`; do not edit by hand\n" + yaml.safe_dump(
-        data, sort_keys=True)
+    return PROFILE_HEADER + yaml.safe_dump(data, sort_keys=True)
 
 
 def at_bound(profile: Profile) -> list[str]:
@@ -342,6 +344,7 @@ def run_calibrate(measurements: list[str], hardware: str, out: str,
     from simulator.calibrate.cpu_steps import calibrate_cpu_steps, is_cpu_step_or_kernel_file
 
     target = calibration_target(hardware, measurements, options_from_cli(**new_device))
+    _check_out(Path(out), hardware)
     if any(is_cpu_step_or_kernel_file(m) for m in measurements):  # PyTorch on a CPU
         profile = calibrate_cpu_steps(measurements, target.spec)
         fitted = f"median errors {profile.fit_error}"
@@ -363,6 +366,17 @@ def run_calibrate(measurements: list[str], hardware: str, out: str,
         print(f"note: fitted at their bound of 1 (what was measured reaches the peak they "
               f"divide; if that is not expected, check the clock and FLOPs per cycle): "
               f"{', '.join(bound)}")
+
+
+def _check_out(out: Path, hardware: str) -> None:
+    """The profile is written to a file of its own: not the device entry (`--hardware`), and
+    not a file this program did not write (a profile it wrote starts with its header)."""
+    if hardware.endswith((".yaml", ".yml")) and Path(hardware).resolve() == out.resolve():
+        raise UserError(f"--out {out}: is the device entry's path (--hardware); the profile "
+                        "needs a file of its own, e.g. NAME.profile.yaml")
+    if out.is_file() and not out.read_text(errors="replace").startswith(PROFILE_HEADER):
+        raise UserError(f"--out {out}: exists and is not a profile calibrate wrote; it is "
+                        "never overwritten (give a new path)")
 
 
 def _relative(entry: Path, out: str) -> str:

@@ -131,7 +131,7 @@ def data_parallel(job: Job) -> ClusterPlan:
                               prefixes[i]))
 
     for op in graph.ops():
-        if op.phase == "update" and reducer and not as_view:
+        if op.phase == "update" and reducer and not as_view and bucket_done:
             copies: Done = {d: () for d in simulated}
             for layers, done in bucket_done:  # finalize_bucket_dense, bucket by bucket
                 for layer in layers:
@@ -139,7 +139,7 @@ def data_parallel(job: Job) -> ClusterPlan:
                     add(out, (), done)
                     for d in simulated:
                         copies[d] += (f"d{d}.{out.name}",)
-            synced = copies
+            synced, bucket_done = copies, []  # once, before the first update op
         add(op, graph.predecessors(op.name), synced if op.phase == "update" else {})
         last = op.name
         if op.name in ready:
